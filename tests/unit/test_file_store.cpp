@@ -1,0 +1,275 @@
+// FileCredentialStore: permissions, persistence across reopen, atomic rewrite, damaged files.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "proto/authenticator.hpp"
+#include "proto/ctap.hpp"
+#include "tools/hybridgate/file_store.hpp"
+
+using namespace hg;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh private directory, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "hg_file_store_XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::permissions(path_, fs::perms::owner_all, ec);
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& p, const std::string& text, mode_t mode = 0600) {
+  {
+    std::ofstream f(p, std::ios::binary | std::ios::trunc);
+    f << text;
+  }
+  REQUIRE(::chmod(p.c_str(), mode) == 0);
+}
+
+mode_t mode_of(const fs::path& p) {
+  struct stat st {};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+authenticator::CredentialRecord sample_record(uint8_t id_byte) {
+  authenticator::CredentialRecord r;
+  r.credential_id = Bytes(16, id_byte);
+  r.rp_id = "example.com";
+  r.rp_name = "Example \"Inc\" ü";
+  r.user_id = Bytes{0x00, 0xff, id_byte};
+  r.user_name = "alice@example.com";
+  r.display_name = "Alice";
+  Bytes key(32, 0x01);
+  key[0] = id_byte;
+  r.private_key = SecretBytes(std::move(key));
+  r.sign_count = 7;
+  r.created = 1'700'000'000'000ULL + id_byte;
+  r.discoverable = (id_byte % 2) == 1;
+  return r;
+}
+
+void check_same(const authenticator::CredentialRecord& a, const authenticator::CredentialRecord& b) {
+  CHECK(a.credential_id == b.credential_id);
+  CHECK(a.rp_id == b.rp_id);
+  CHECK(a.rp_name == b.rp_name);
+  CHECK(a.user_id == b.user_id);
+  CHECK(a.user_name == b.user_name);
+  CHECK(a.display_name == b.display_name);
+  CHECK(a.private_key.bytes() == b.private_key.bytes());
+  CHECK(a.sign_count == b.sign_count);
+  CHECK(a.created == b.created);
+  CHECK(a.discoverable == b.discoverable);
+}
+
+size_t files_in(const fs::path& dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("file store is created with mode 0600 and starts empty", "[file_store]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "credentials.json";
+  auto store = tools::FileCredentialStore::open(p);
+  REQUIRE(store.ok());
+  CHECK((*store)->size() == 0);
+  CHECK(fs::exists(p));
+  CHECK(mode_of(p) == 0600);
+  auto again = tools::FileCredentialStore::open(p);
+  REQUIRE(again.ok());
+  CHECK((*again)->size() == 0);
+}
+
+TEST_CASE("file store keeps every field across reopen", "[file_store]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "credentials.json";
+  {
+    auto store = tools::FileCredentialStore::open(p);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->add(sample_record(1)).ok());
+    REQUIRE((*store)->add(sample_record(2)).ok());
+    CHECK_FALSE((*store)->add(sample_record(2)).ok());  // duplicate ID
+  }
+  CHECK(mode_of(p) == 0600);
+  CHECK(files_in(dir.path()) == 1);  // no temporary files left behind
+
+  auto store = tools::FileCredentialStore::open(p);
+  REQUIRE(store.ok());
+  REQUIRE((*store)->size() == 2);
+  auto found = (*store)->find_by_id(Bytes(16, 2));
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  check_same(**found, sample_record(2));
+  auto by_rp = (*store)->find_by_rp("example.com");
+  REQUIRE(by_rp.ok());
+  CHECK(by_rp->size() == 2);
+  CHECK((*store)->find_by_rp("other.example")->empty());
+
+  REQUIRE((*store)->update_sign_count(Bytes(16, 1), 99).ok());
+  CHECK_FALSE((*store)->update_sign_count(Bytes(16, 9), 1).ok());
+  REQUIRE((*store)->remove(Bytes(16, 2)).ok());
+  REQUIRE((*store)->remove(Bytes(16, 9)).ok());
+
+  auto reopened = tools::FileCredentialStore::open(p);
+  REQUIRE(reopened.ok());
+  REQUIRE((*reopened)->size() == 1);
+  auto one = (*reopened)->find_by_id(Bytes(16, 1));
+  REQUIRE(one.ok());
+  REQUIRE(one->has_value());
+  CHECK((*one)->sign_count == 99);
+  CHECK_FALSE((*reopened)->find_by_id(Bytes(16, 2))->has_value());
+}
+
+TEST_CASE("file store refuses a file other users can read", "[file_store]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "credentials.json";
+  REQUIRE(tools::FileCredentialStore::open(p).ok());
+  for (mode_t mode : {0640, 0604, 0660, 0602}) {
+    INFO("mode " << std::oct << mode);
+    REQUIRE(::chmod(p.c_str(), mode) == 0);
+    auto r = tools::FileCredentialStore::open(p);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::store_permissions);
+    CHECK(r.error().detail.find("chmod 600") != std::string::npos);
+  }
+  REQUIRE(::chmod(p.c_str(), 0600) == 0);
+  CHECK(tools::FileCredentialStore::open(p).ok());
+}
+
+TEST_CASE("file store reports damaged files as store corrupt", "[file_store]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "credentials.json";
+  REQUIRE(tools::FileCredentialStore::open(p).ok());
+  std::string good;
+  {
+    auto store = tools::FileCredentialStore::open(p);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->add(sample_record(1)).ok());
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    good = ss.str();
+  }
+  REQUIRE(good.size() > 40);
+  const std::string key_b64 = base64url_encode(sample_record(1).private_key.view());
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    auto pos = s.find(from);
+    REQUIRE(pos != std::string::npos);
+    s.replace(pos, from.size(), to);
+    return s;
+  };
+  const std::vector<std::string> bad = {
+      "",
+      "not json",
+      "[]",
+      "{}",
+      "{\"version\": 2, \"credentials\": []}",
+      "{\"version\": 1, \"credentials\": {}}",
+      "{\"version\": 1, \"credentials\": [1]}",
+      good.substr(0, good.size() / 2),
+      replace(key_b64, "!!!"),
+      replace(key_b64, key_b64.substr(0, 20)),
+      replace("\"sign_count\": 7", "\"sign_count\": -1"),
+      replace("\"sign_count\": 7", "\"sign_count\": 4294967296"),
+      replace("\"discoverable\": true", "\"discoverable\": 1"),
+      replace("\"rp_id\": \"example.com\"", "\"rp_id\": 5"),
+  };
+  for (const auto& text : bad) {
+    INFO("file: " << text.substr(0, 80));
+    write_file(p, text);
+    auto r = tools::FileCredentialStore::open(p);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::store_corrupt);
+  }
+  write_file(p, good);
+  CHECK(tools::FileCredentialStore::open(p).ok());
+}
+
+TEST_CASE("file store failed write keeps the old file and state", "[file_store]") {
+  if (::geteuid() == 0) {
+    WARN("running as root: directory permissions do not stop writes; skipped");
+    return;
+  }
+  TempDir dir;
+  const fs::path sub = dir.path() / "sub";
+  fs::create_directory(sub);
+  const fs::path p = sub / "credentials.json";
+  auto store = tools::FileCredentialStore::open(p);
+  REQUIRE(store.ok());
+  REQUIRE((*store)->add(sample_record(1)).ok());
+  REQUIRE(::chmod(sub.c_str(), 0500) == 0);  // no new files (the temp file) can be created
+  CHECK((*store)->add(sample_record(2)).error().code == Errc::io);
+  CHECK((*store)->size() == 1);
+  REQUIRE(::chmod(sub.c_str(), 0700) == 0);
+  auto reopened = tools::FileCredentialStore::open(p);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->size() == 1);
+}
+
+TEST_CASE("file store drives the software authenticator across restarts", "[file_store]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "credentials.json";
+  authenticator::AlwaysConfirm yes;
+  Bytes credential_id;
+  crypto::P256Uncompressed pub{};
+  {
+    auto store = tools::FileCredentialStore::open(p);
+    REQUIRE(store.ok());
+    authenticator::SoftwareAuthenticator a(**store, yes);
+    ctap::MakeCredentialRequest req;
+    req.client_data_hash.fill(1);
+    req.rp = {"example.com", "Example"};
+    req.user = {Bytes{5}, "alice", "Alice"};
+    req.pub_key_cred_params = {{"public-key", -7}};
+    req.options.rk = true;
+    auto resp = ctap::decode_make_credential_response(a.handle(ctap::encode_request(req)));
+    REQUIRE(resp.ok());
+    auto ad = ctap::AuthenticatorData::parse(resp->auth_data);
+    REQUIRE(ad.ok());
+    credential_id = ad->attested->credential_id;
+    auto key = ctap::cose_es256_parse(ad->attested->public_key);
+    REQUIRE(key.ok());
+    pub = key->uncompressed();
+  }
+  for (uint32_t expected = 1; expected <= 2; ++expected) {
+    auto store = tools::FileCredentialStore::open(p);
+    REQUIRE(store.ok());
+    authenticator::SoftwareAuthenticator a(**store, yes);
+    ctap::GetAssertionRequest req;
+    req.rp_id = "example.com";
+    req.client_data_hash.fill(2);
+    auto resp = ctap::decode_get_assertion_response(a.handle(ctap::encode_request(req)));
+    REQUIRE(resp.ok());
+    CHECK(resp->credential->id == credential_id);
+    auto ad = ctap::AuthenticatorData::parse(resp->auth_data);
+    REQUIRE(ad.ok());
+    CHECK(ad->sign_count == expected);
+    auto key = crypto::P256Public::parse(pub);
+    REQUIRE(key.ok());
+    CHECK(key->verify_sha256(concat({resp->auth_data, req.client_data_hash}), resp->signature));
+  }
+}

@@ -1,0 +1,21 @@
+// Subcommand registration for the hybridgate CLI. Each add_* function registers its CLI11
+// subcommand(s) and sets a callback that stores the exit code in `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "proto/error.hpp"
+
+namespace hgcli {
+
+void add_inspect(CLI::App& app, int& exit_code);
+void add_qr(CLI::App& app, int& exit_code);
+
+// Prints {"error": {"code", "message"}} to stdout and returns the exit code 1.
+int print_error(const hg::Error& e);
+int print_error(std::string_view code, const std::string& message);
+void print_json(const nlohmann::json& j);
+
+}  // namespace hgcli

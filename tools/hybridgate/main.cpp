@@ -1,0 +1,36 @@
+// hybridgate: the desktop and phone command line of the FIDO hybrid transport.
+#include <iostream>
+
+#include "commands.hpp"
+
+namespace hgcli {
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+int print_error(std::string_view code, const std::string& message) {
+  print_json({{"error", {{"code", code}, {"message", message}}}});
+  return 1;
+}
+
+int print_error(const hg::Error& e) {
+  std::string msg(e.sentence());
+  if (!e.detail.empty()) msg += " (" + e.detail + ")";
+  return print_error(e.name(), msg);
+}
+
+}  // namespace hgcli
+
+int main(int argc, char** argv) {
+  CLI::App app{"hybridgate: sign in on this computer with a passkey on your phone (FIDO hybrid / caBLE v2)", "hybridgate"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "hybridgate 0.1.0");
+  int exit_code = 0;
+  hgcli::add_inspect(app, exit_code);
+  hgcli::add_qr(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}
