@@ -38,8 +38,10 @@ class Map {
   const Value* find(const Value& key) const;
   const Value* find(uint64_t key) const;
   const Value* find(std::string_view key) const;
-  size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  // Defined after Value: clang instantiates the constexpr std::vector members at once, which
+  // needs the complete Value type.
+  size_t size() const;
+  bool empty() const;
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
   std::vector<std::pair<Value, Value>>& mutable_entries() { return entries_; }
   bool operator==(const Map& o) const;
@@ -111,6 +113,9 @@ class Value {
  private:
   std::variant<uint64_t, Negative, Bytes, std::string, Array, Map, bool, Null> v_;
 };
+
+inline size_t Map::size() const { return entries_.size(); }
+inline bool Map::empty() const { return entries_.empty(); }
 
 struct DecodeOptions {
   size_t max_size = 1 << 20;  // bytes

@@ -1,9 +1,11 @@
 // FileCredentialStore: permissions, persistence across reopen, atomic rewrite, damaged files.
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -210,24 +212,37 @@ TEST_CASE("file store reports damaged files as store corrupt", "[file_store]") {
 }
 
 TEST_CASE("file store failed write keeps the old file and state", "[file_store]") {
-  if (::geteuid() == 0) {
-    WARN("running as root: directory permissions do not stop writes; skipped");
-    return;
-  }
   TempDir dir;
-  const fs::path sub = dir.path() / "sub";
-  fs::create_directory(sub);
-  const fs::path p = sub / "credentials.json";
+  const fs::path p = dir.path() / "credentials.json";
   auto store = tools::FileCredentialStore::open(p);
   REQUIRE(store.ok());
   REQUIRE((*store)->add(sample_record(1)).ok());
-  REQUIRE(::chmod(sub.c_str(), 0500) == 0);  // no new files (the temp file) can be created
-  CHECK((*store)->add(sample_record(2)).error().code == Errc::io);
+  const auto old_size = fs::file_size(p);
+
+  // Limit file size to the current file: writing the bigger new file fails with EFBIG (works as
+  // root too, unlike directory permissions). SIGXFSZ is ignored so the write just fails.
+  struct rlimit saved {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = saved;
+  small.rlim_cur = static_cast<rlim_t>(old_size);
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  auto added = (*store)->add(sample_record(2));
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+  std::signal(SIGXFSZ, old_handler);
+
+  REQUIRE_FALSE(added.ok());
+  CHECK(added.error().code == Errc::io);
   CHECK((*store)->size() == 1);
-  REQUIRE(::chmod(sub.c_str(), 0700) == 0);
+  CHECK(files_in(dir.path()) == 1);  // the temporary file was removed
+  CHECK(fs::file_size(p) == old_size);
   auto reopened = tools::FileCredentialStore::open(p);
   REQUIRE(reopened.ok());
   CHECK((*reopened)->size() == 1);
+  CHECK((*reopened)->find_by_id(Bytes(16, 1))->has_value());
+  // The store still works once space is back.
+  REQUIRE((*store)->add(sample_record(2)).ok());
+  CHECK(tools::FileCredentialStore::open(p).value()->size() == 2);
 }
 
 TEST_CASE("file store drives the software authenticator across restarts", "[file_store]") {

@@ -12,6 +12,8 @@ namespace hgcli {
 
 void add_inspect(CLI::App& app, int& exit_code);
 void add_qr(CLI::App& app, int& exit_code);
+void add_doctor(CLI::App& app, int& exit_code);
+void add_ceremonies(CLI::App& app, int& exit_code);
 
 // Prints {"error": {"code", "message"}} to stdout and returns the exit code 1.
 int print_error(const hg::Error& e);

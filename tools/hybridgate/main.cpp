@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   hgcli::add_inspect(app, exit_code);
   hgcli::add_qr(app, exit_code);
+  hgcli::add_doctor(app, exit_code);
+  hgcli::add_ceremonies(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# scripts/build.sh BUILD_DIR [cmake options…] — configure (once) and build with Ninja.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-build}
+shift || true
+jobs=${HG_JOBS:-$(nproc)}
+mkdir -p "$dir"
+if [ ! -f "$dir/build.ninja" ]; then
+  cmake -S . -B "$dir" -G Ninja "$@" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; exit 1; }
+fi
+ninja -C "$dir" -j "$jobs"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs hybridgate's build and test dependencies from Debian 12's archive, if any is missing.
+# Idempotent and quiet when everything is present. Needs root (or sudo) only when installing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache clang-14 libclang-rt-14-dev
+  libboost-dev libssl-dev openssl libcbor-dev libqrencode-dev libpng-dev libsdbus-c++-dev
+  catch2 libcli11-dev nlohmann-json3-dev
+  zbar-tools python3 python3-dbusmock python3-websockets python3-fido2 dbus iproute2 nginx-light
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "hybridgate: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "hybridgate: these packages are missing and this is not root (no sudo): ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# nginx-light's package starts a system nginx where systemd runs; the tests start their own.

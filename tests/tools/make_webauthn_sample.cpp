@@ -1,0 +1,119 @@
+// Test driver: runs the SoftwareAuthenticator through one registration and two sign-ins the way a
+// browser would (clientDataJSON -> clientDataHash -> CTAP2), and prints the resulting WebAuthn
+// PublicKeyCredential JSON objects for tests/tools/webauthn_verify.py.
+//
+//   make_webauthn_sample [--rp-id example.com] [--origin https://example.com] [--attestation none|packed]
+//
+// Output (stdout, one JSON object):
+//   {"rp_id", "origin",
+//    "registration": {"challenge": b64url, "credential": PublicKeyCredential},
+//    "assertions": [{"challenge": b64url, "credential": PublicKeyCredential}, ...]}
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "proto/authenticator.hpp"
+#include "proto/crypto.hpp"
+#include "proto/ctap.hpp"
+
+using namespace hg;
+using json = nlohmann::json;
+
+namespace {
+
+[[noreturn]] void die(const std::string& msg) {
+  std::cerr << "make_webauthn_sample: " << msg << "\n";
+  std::exit(1);
+}
+
+json registration_json(const ctap::MakeCredentialResponse& resp, const std::string& client_data) {
+  auto ad = ctap::AuthenticatorData::parse(resp.auth_data);
+  if (!ad || !ad->attested) die("authenticator returned no attested credential data");
+  const std::string id = base64url_encode(ad->attested->credential_id);
+  return json{{"id", id},
+              {"rawId", id},
+              {"type", "public-key"},
+              {"authenticatorAttachment", "cross-platform"},
+              {"response",
+               {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
+                {"attestationObject", base64url_encode(ctap::attestation_object(resp))},
+                {"transports", json::array({"hybrid", "internal"})}}},
+              {"clientExtensionResults", json::object()}};
+}
+
+json assertion_json(const ctap::GetAssertionResponse& resp, const std::string& client_data) {
+  if (!resp.credential) die("assertion without credential");
+  const std::string id = base64url_encode(resp.credential->id);
+  json response{{"clientDataJSON", base64url_encode(as_bytes(client_data))},
+                {"authenticatorData", base64url_encode(resp.auth_data)},
+                {"signature", base64url_encode(resp.signature)},
+                {"userHandle", resp.user ? json(base64url_encode(resp.user->id)) : json(nullptr)}};
+  return json{{"id", id},
+              {"rawId", id},
+              {"type", "public-key"},
+              {"authenticatorAttachment", "cross-platform"},
+              {"response", std::move(response)},
+              {"clientExtensionResults", json::object()}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string rp_id = "example.com";
+  std::string origin = "https://example.com";
+  std::string attestation = "none";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i + 1 >= argc) die("missing value after " + std::string(a));
+    if (a == "--rp-id") rp_id = argv[++i];
+    else if (a == "--origin") origin = argv[++i];
+    else if (a == "--attestation") attestation = argv[++i];
+    else die("unknown argument " + std::string(a));
+  }
+  if (attestation != "none" && attestation != "packed") die("--attestation must be none or packed");
+
+  authenticator::MemoryCredentialStore store;
+  authenticator::AlwaysConfirm yes;
+  authenticator::Config cfg;
+  cfg.attestation = attestation == "packed" ? authenticator::AttestationFormat::packed_self
+                                            : authenticator::AttestationFormat::none;
+  authenticator::SoftwareAuthenticator phone(store, yes, cfg);
+
+  json out{{"rp_id", rp_id}, {"origin", origin}, {"assertions", json::array()}};
+
+  // Registration (discoverable, as passkeys are).
+  const Bytes reg_challenge = crypto::random_bytes(32);
+  const std::string reg_client_data = ctap::client_data_json("webauthn.create", reg_challenge, origin);
+  ctap::MakeCredentialRequest mc;
+  mc.client_data_hash = crypto::sha256(as_bytes(reg_client_data));
+  mc.rp = {rp_id, "Example"};
+  mc.user = {crypto::random_bytes(16), "alice@example.com", "Alice"};
+  mc.pub_key_cred_params = {{"public-key", ctap::cose::alg_es256}, {"public-key", ctap::cose::alg_rs256}};
+  mc.options.rk = true;
+  auto reg = ctap::decode_make_credential_response(phone.handle(ctap::encode_request(mc)));
+  if (!reg) die("makeCredential failed: " + reg.error().to_string());
+  out["registration"] = {{"challenge", base64url_encode(reg_challenge)},
+                         {"credential", registration_json(*reg, reg_client_data)}};
+
+  // Two sign-ins: one with an allowList, one discoverable (empty allowList).
+  for (int i = 0; i < 2; ++i) {
+    const Bytes challenge = crypto::random_bytes(32);
+    const std::string client_data = ctap::client_data_json("webauthn.get", challenge, origin);
+    ctap::GetAssertionRequest ga;
+    ga.rp_id = rp_id;
+    ga.client_data_hash = crypto::sha256(as_bytes(client_data));
+    if (i == 0) {
+      auto ad = ctap::AuthenticatorData::parse(reg->auth_data);
+      if (!ad || !ad->attested) die("bad registration authData");
+      ga.allow_list = std::vector<ctap::CredentialDescriptor>{{"public-key", ad->attested->credential_id, std::nullopt}};
+    }
+    auto as = ctap::decode_get_assertion_response(phone.handle(ctap::encode_request(ga)));
+    if (!as) die("getAssertion failed: " + as.error().to_string());
+    out["assertions"].push_back(
+        {{"challenge", base64url_encode(challenge)}, {"credential", assertion_json(*as, client_data)}});
+  }
+  std::cout << out.dump(2) << "\n";
+  return 0;
+}

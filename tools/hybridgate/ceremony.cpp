@@ -1,0 +1,388 @@
+// `hybridgate register`, `hybridgate sign-in` (desktop) and `hybridgate phone` (phone side).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <utility>  // before Asio (Boost 1.74 + GCC 12)
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "ble/radio.hpp"
+#include "commands.hpp"
+#include "file_store.hpp"
+#include "proto/authenticator.hpp"
+#include "proto/crypto.hpp"
+#include "proto/ctap.hpp"
+#include "proto/qr_payload.hpp"
+#include "qr/render.hpp"
+#include "tunnel/client/session.hpp"
+
+namespace hgcli {
+namespace {
+
+namespace net = boost::asio;
+using nlohmann::json;
+using namespace hg;
+
+// ------------------------------------------------------------------ shared options
+
+struct CommonOptions {
+  std::string tunnel_url;  // every tunnel domain → this base URL (self-hosting, tests)
+  std::string ca_file;
+  std::string radio = "auto";
+  std::string adapter;
+  bool quiet = false;  // no progress lines on stderr
+};
+
+void add_common(CLI::App* cmd, CommonOptions& o) {
+  cmd->add_option("--tunnel-url", o.tunnel_url,
+                  "Use this tunnel server for every domain, e.g. ws://127.0.0.1:8080 or wss://relay.example.org");
+  cmd->add_option("--ca-file", o.ca_file, "Extra trusted CA certificate (PEM) for a wss:// tunnel server");
+  cmd->add_option("--radio", o.radio, "Radio: auto (BlueZ if an adapter is usable, else loopback), bluez, loopback")
+      ->check(CLI::IsMember({"auto", "bluez", "loopback"}));
+  cmd->add_option("--adapter", o.adapter, "BlueZ adapter, e.g. hci0 (default: the first powered one)");
+  cmd->add_flag("--quiet", o.quiet, "Do not print progress on stderr");
+}
+
+ble::RadioOptions radio_options(const CommonOptions& o) {
+  ble::RadioOptions r;
+  r.kind = o.radio == "bluez" ? ble::RadioKind::bluez : o.radio == "loopback" ? ble::RadioKind::loopback : ble::RadioKind::automatic;
+  r.adapter = o.adapter;
+  r.notice = [quiet = o.quiet](const std::string& s) {
+    if (!quiet) std::cerr << "hybridgate: " << s << "\n";
+  };
+  return r;
+}
+
+tunnel::Events progress_events(const CommonOptions& o, const char* who) {
+  tunnel::Events ev;
+  if (!o.quiet) {
+    ev.stage = [who](tunnel::Stage s, const std::string& detail) {
+      std::cerr << "hybridgate " << who << ": " << tunnel::to_string(s);
+      if (!detail.empty()) std::cerr << " (" << detail << ")";
+      std::cerr << "\n";
+    };
+  }
+  return ev;
+}
+
+// Runs a coroutine returning Result<T> to completion on a fresh io_context. SIGINT/SIGTERM
+// cancel it by stopping the loop.
+template <typename T>
+net::awaitable<void> store_result(std::optional<Result<T>>* out, net::awaitable<Result<T>> task) {
+  out->emplace(co_await std::move(task));
+}
+
+template <typename T>
+Result<T> run_to_completion(net::io_context& io, net::awaitable<Result<T>> task) {
+  std::optional<Result<T>> out;
+  net::co_spawn(io, store_result(&out, std::move(task)), [&out](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      out.emplace(make_error(Errc::internal, ex.what()));
+    }
+  });
+  net::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&io](const boost::system::error_code& ec, int) {
+    if (!ec) io.stop();
+  });
+  while (!out && !io.stopped()) io.run_one();
+  signals.cancel();
+  if (!out) return make_error(Errc::session_cancelled);
+  return std::move(*out);
+}
+
+bool write_file_atomically(const std::string& path, std::string_view data) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(data.data(), std::streamsize(data.size()));
+    f.flush();
+    if (!f) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// ------------------------------------------------------------------ desktop
+
+struct DesktopOptions {
+  CommonOptions common;
+  std::string rp_id, origin, challenge_b64, user_name, display_name, user_id_b64;
+  std::vector<std::string> allow;
+  std::string qr_png, qr_url_file;
+  bool no_terminal_qr = false;
+  bool no_resident_key = false;
+  double advert_timeout = 120, response_timeout = 180, connect_timeout = 15, handshake_timeout = 15;
+};
+
+void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
+  add_common(cmd, o.common);
+  cmd->add_option("--rp-id", o.rp_id, "Relying party ID, e.g. example.com")->required();
+  cmd->add_option("--origin", o.origin, "Origin for the client data, e.g. https://example.com")->required();
+  cmd->add_option("--challenge", o.challenge_b64, "The RP's challenge, base64url (default: 32 random bytes)");
+  cmd->add_option("--qr-png", o.qr_png, "Also write the QR code as a PNG file (for a GUI)");
+  cmd->add_option("--qr-url-file", o.qr_url_file, "Write the FIDO:/ URL to this file (atomically)");
+  cmd->add_flag("--no-terminal-qr", o.no_terminal_qr, "Do not draw the QR code on stderr");
+  cmd->add_option("--advert-timeout", o.advert_timeout, "Seconds to wait for the phone's advert (default 120)");
+  cmd->add_option("--connect-timeout", o.connect_timeout, "Seconds for connecting to the tunnel server (default 15)");
+  cmd->add_option("--handshake-timeout", o.handshake_timeout, "Seconds for the secure-channel handshake (default 15)");
+  cmd->add_option("--response-timeout", o.response_timeout,
+                  "Seconds the person has to answer on the phone (default 180)");
+}
+
+std::chrono::milliseconds secs(double s) { return std::chrono::milliseconds(int64_t(s * 1000)); }
+
+int fail(const Error& e) {
+  std::cerr << "hybridgate: " << e.sentence();
+  if (!e.detail.empty()) std::cerr << " (" << e.detail << ")";
+  std::cerr << " [" << e.name() << "]\n";
+  return print_error(e);
+}
+
+Result<Bytes> challenge_bytes(const std::string& b64) {
+  if (b64.empty()) return crypto::random_bytes(32);
+  auto c = base64url_decode(b64);
+  if (!c || c->size() < 16 || c->size() > 1024)
+    return make_error(Errc::invalid_argument, "--challenge must be 16 to 1024 bytes of base64url");
+  return c;
+}
+
+// Shows the QR code and runs the desktop session. Returns the CTAP response.
+Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_payload::RequestType type, ByteView request) {
+  net::io_context io;
+  auto scanner = ble::make_scanner(io, radio_options(o.common));
+  if (!scanner) return scanner.error();
+  auto qr = qr_payload::generate({.request_type = type,
+                                  .supports_linking = false,
+                                  .known_domains = 2,
+                                  .timestamp = uint64_t(std::time(nullptr))});
+  if (!o.qr_url_file.empty() && !write_file_atomically(o.qr_url_file, qr.url))
+    return make_error(Errc::io, "cannot write " + o.qr_url_file);
+  auto matrix = hg::qr::encode(qr.url);
+  if (!matrix) return matrix.error();
+  if (!o.qr_png.empty()) {
+    auto png = hg::qr::to_png(*matrix);
+    if (!png || !write_file_atomically(o.qr_png, std::string_view(reinterpret_cast<const char*>(png->data()), png->size())))
+      return make_error(Errc::io, "cannot write " + o.qr_png);
+  }
+  if (!o.no_terminal_qr) {
+    std::cerr << hg::qr::to_terminal(*matrix);
+    std::cerr << "Scan this QR code with your phone's camera (\"use a phone or tablet\").\n";
+  }
+  tunnel::TunnelServer server{o.common.tunnel_url, o.common.ca_file};
+  tunnel::DesktopDeadlines d;
+  d.advert = secs(o.advert_timeout);
+  d.connect = secs(o.connect_timeout);
+  d.handshake = secs(o.handshake_timeout);
+  d.response = secs(o.response_timeout);
+  auto events = progress_events(o.common, "desktop");
+  auto r = run_to_completion(io, tunnel::run_desktop_qr(**scanner, qr, request, server, d, events));
+  if (r && !o.common.quiet)
+    std::cerr << "hybridgate desktop: phone found → result in " << r->found_to_result.count() << " ms\n";
+  return r;
+}
+
+int do_register(const DesktopOptions& o) {
+  auto challenge = challenge_bytes(o.challenge_b64);
+  if (!challenge) return fail(challenge.error());
+  Bytes user_id;
+  if (o.user_id_b64.empty()) {
+    user_id = crypto::random_bytes(16);
+  } else {
+    auto u = base64url_decode(o.user_id_b64);
+    if (!u || u->empty() || u->size() > 64) return fail(make_error(Errc::invalid_argument, "--user-id must be 1 to 64 bytes of base64url"));
+    user_id = *u;
+  }
+  const std::string client_data = ctap::client_data_json("webauthn.create", *challenge, o.origin);
+  ctap::MakeCredentialRequest req;
+  req.client_data_hash = crypto::sha256(as_bytes(client_data));
+  req.rp = {o.rp_id, o.rp_id};
+  req.user = {user_id, o.user_name, o.display_name.empty() ? o.user_name : o.display_name};
+  req.pub_key_cred_params = {{std::string(ctap::kPublicKeyType), ctap::cose::alg_es256},
+                             {std::string(ctap::kPublicKeyType), ctap::cose::alg_rs256}};
+  if (!o.no_resident_key) req.options.rk = true;
+  auto result = desktop_ceremony(o, qr_payload::RequestType::make_credential, ctap::encode_request(req));
+  if (!result) return fail(result.error());
+  auto resp = ctap::decode_make_credential_response(result->ctap_response);
+  if (!resp) return fail(resp.error());
+  auto ad = ctap::AuthenticatorData::parse(resp->auth_data);
+  if (!ad || !ad->attested) return fail(make_error(Errc::ctap_invalid, "no attested credential data"));
+  const std::string id = base64url_encode(ad->attested->credential_id);
+  print_json({{"id", id},
+              {"rawId", id},
+              {"type", "public-key"},
+              {"authenticatorAttachment", "cross-platform"},
+              {"response",
+               {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
+                {"attestationObject", base64url_encode(ctap::attestation_object(*resp))},
+                {"transports", json::array({"hybrid", "internal"})}}},
+              {"clientExtensionResults", json::object()}});
+  return 0;
+}
+
+int do_sign_in(const DesktopOptions& o) {
+  auto challenge = challenge_bytes(o.challenge_b64);
+  if (!challenge) return fail(challenge.error());
+  const std::string client_data = ctap::client_data_json("webauthn.get", *challenge, o.origin);
+  ctap::GetAssertionRequest req;
+  req.rp_id = o.rp_id;
+  req.client_data_hash = crypto::sha256(as_bytes(client_data));
+  if (!o.allow.empty()) {
+    req.allow_list.emplace();
+    for (const auto& a : o.allow) {
+      auto id = base64url_decode(a);
+      if (!id || id->empty()) return fail(make_error(Errc::invalid_argument, "--allow takes base64url credential IDs"));
+      req.allow_list->push_back({std::string(ctap::kPublicKeyType), *id, std::nullopt});
+    }
+  }
+  auto result = desktop_ceremony(o, qr_payload::RequestType::get_assertion, ctap::encode_request(req));
+  if (!result) return fail(result.error());
+  auto resp = ctap::decode_get_assertion_response(result->ctap_response);
+  if (!resp) return fail(resp.error());
+  Bytes cred_id;
+  if (resp->credential)
+    cred_id = resp->credential->id;
+  else if (req.allow_list && req.allow_list->size() == 1)
+    cred_id = req.allow_list->front().id;  // CTAP2: may be omitted when the allow list had one entry
+  else
+    return fail(make_error(Errc::ctap_invalid, "the assertion names no credential"));
+  const std::string id = base64url_encode(cred_id);
+  print_json({{"id", id},
+              {"rawId", id},
+              {"type", "public-key"},
+              {"authenticatorAttachment", "cross-platform"},
+              {"response",
+               {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
+                {"authenticatorData", base64url_encode(resp->auth_data)},
+                {"signature", base64url_encode(resp->signature)},
+                {"userHandle", resp->user ? json(base64url_encode(resp->user->id)) : json(nullptr)}}},
+              {"clientExtensionResults", json::object()}});
+  return 0;
+}
+
+// ------------------------------------------------------------------ phone
+
+struct PhoneCliOptions {
+  CommonOptions common;
+  std::string qr, qr_file, store;
+  bool yes = false;
+  int domain_id = 0;
+  std::string attestation = "none";
+  double desktop_timeout = 120;
+};
+
+// Asks the person on the terminal; --yes answers for them.
+class PromptPresence final : public authenticator::UserPresence {
+ public:
+  explicit PromptPresence(bool yes) : yes_(yes) {}
+  bool confirm(const std::string& rp_id, const std::string& user_name, authenticator::Operation op) override {
+    const char* what = op == authenticator::Operation::make_credential ? "create a passkey" : "sign in";
+    if (yes_) {
+      std::cerr << "hybridgate phone: approving (--yes): " << what << " for " << rp_id
+                << (user_name.empty() ? "" : " as " + user_name) << "\n";
+      return true;
+    }
+    std::cerr << "hybridgate phone: " << rp_id << " asks to " << what << (user_name.empty() ? "" : " as " + user_name)
+              << ". Allow? [y/N] " << std::flush;
+    std::string answer;
+    if (!std::getline(std::cin, answer)) return false;
+    return answer == "y" || answer == "Y" || answer == "yes";
+  }
+
+ private:
+  bool yes_;
+};
+
+class AuthenticatorAdapter final : public tunnel::Authenticator {
+ public:
+  explicit AuthenticatorAdapter(authenticator::SoftwareAuthenticator& a) : a_(a) {}
+  Bytes get_info() override { return a_.get_info_cbor(); }
+  Bytes handle(ByteView request) override { return a_.handle(request); }
+
+ private:
+  authenticator::SoftwareAuthenticator& a_;
+};
+
+int do_phone(const PhoneCliOptions& o) {
+  std::string url = o.qr;
+  if (!o.qr_file.empty()) {
+    std::ifstream f(o.qr_file);
+    if (!f) return fail(make_error(Errc::io, "cannot read " + o.qr_file));
+    std::getline(f, url);
+  }
+  while (!url.empty() && (url.back() == '\n' || url.back() == '\r' || url.back() == ' ')) url.pop_back();
+  auto qr = qr_payload::parse_url(url);
+  if (!qr) return fail(qr.error());
+  auto store = tools::FileCredentialStore::open(o.store);
+  if (!store) return fail(store.error());
+  PromptPresence presence(o.yes);
+  authenticator::Config cfg;
+  cfg.attestation = o.attestation == "packed" ? authenticator::AttestationFormat::packed_self : authenticator::AttestationFormat::none;
+  cfg.now = [] { return uint64_t(std::time(nullptr)); };
+  authenticator::SoftwareAuthenticator authn(**store, presence, cfg);
+  AuthenticatorAdapter adapter(authn);
+
+  net::io_context io;
+  auto advertiser = ble::make_advertiser(io, radio_options(o.common));
+  if (!advertiser) return fail(advertiser.error());
+  tunnel::PhoneOptions popts;
+  popts.server = {o.common.tunnel_url, o.common.ca_file};
+  popts.domain_id = uint16_t(o.domain_id);
+  popts.desktop = secs(o.desktop_timeout);
+  auto events = progress_events(o.common, "phone");
+  auto r = run_to_completion(io, tunnel::run_phone_qr(**advertiser, *qr, adapter, popts, events));
+  if (!r) return fail(r.error());
+  print_json({{"requests_served", r->requests_served}, {"shutdown_received", r->shutdown_received}});
+  return 0;
+}
+
+}  // namespace
+
+void add_ceremonies(CLI::App& app, int& exit_code) {
+  auto reg = std::make_shared<DesktopOptions>();
+  auto* r = app.add_subcommand("register", "Create a passkey on a phone: show a QR code, print the PublicKeyCredential JSON");
+  add_desktop_options(r, *reg);
+  r->add_option("--user-name", reg->user_name, "User name, e.g. alice@example.com")->required();
+  r->add_option("--display-name", reg->display_name, "Display name (default: the user name)");
+  r->add_option("--user-id", reg->user_id_b64, "User handle, base64url (default: 16 random bytes)");
+  r->add_flag("--no-resident-key", reg->no_resident_key, "Ask for a non-discoverable credential");
+  r->callback([&exit_code, reg] { exit_code = do_register(*reg); });
+
+  auto sign = std::make_shared<DesktopOptions>();
+  auto* s = app.add_subcommand("sign-in", "Sign in with a passkey on a phone: show a QR code, print the assertion JSON");
+  add_desktop_options(s, *sign);
+  s->add_option("--allow", sign->allow, "Allowed credential ID, base64url (repeatable; default: any discoverable)");
+  s->callback([&exit_code, sign] { exit_code = do_sign_in(*sign); });
+
+  auto ph = std::make_shared<PhoneCliOptions>();
+  auto* p = app.add_subcommand("phone", "Act as the phone: read a QR code, advertise, answer with a software authenticator");
+  add_common(p, ph->common);
+  auto* q1 = p->add_option("--qr", ph->qr, "The FIDO:/… URL");
+  auto* q2 = p->add_option("--qr-file", ph->qr_file, "A file holding the FIDO:/… URL");
+  q1->excludes(q2);
+  p->add_option("--store", ph->store, "Credential store file (created with mode 0600)")->required();
+  p->add_flag("--yes", ph->yes, "Approve every request without asking");
+  p->add_option("--domain-id", ph->domain_id, "Tunnel domain ID to put in the advert (default 0, cable.ua5v.com)")
+      ->check(CLI::Range(0, 65535));
+  p->add_option("--attestation", ph->attestation, "none (default) or packed (self attestation)")
+      ->check(CLI::IsMember({"none", "packed"}));
+  p->add_option("--desktop-timeout", ph->desktop_timeout, "Seconds to wait for the desktop after advertising (default 120)");
+  p->callback([&exit_code, ph, q1, q2] {
+    if (q1->count() == 0 && q2->count() == 0) {
+      exit_code = fail(make_error(Errc::invalid_argument, "give --qr or --qr-file"));
+      return;
+    }
+    exit_code = do_phone(*ph);
+  });
+}
+
+}  // namespace hgcli

@@ -1,0 +1,45 @@
+// A credential store in one JSON file, for `hybridgate phone`.
+//
+// File format (version 1), binary fields base64url without padding:
+//   {"version": 1, "credentials": [{"id", "rp_id", "rp_name", "user_id", "user_name",
+//     "display_name", "private_key", "sign_count", "created", "discoverable"}, ...]}
+//
+// Safety: the file holds private keys, so it is created with mode 0600 (O_CREAT|O_EXCL) and a file
+// that group or others can access, or that another user owns, is refused (store.permissions).
+// Every change rewrites the whole file atomically: temp file in the same directory, fsync,
+// rename over the old file, fsync the directory; a crash leaves either the old or the new file.
+// A damaged file is reported as store.corrupt, never a crash. One process at a time.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "proto/authenticator.hpp"
+
+namespace hg::tools {
+
+class FileCredentialStore final : public authenticator::CredentialStore {
+ public:
+  // Opens the file, creating an empty store (mode 0600) when it does not exist.
+  static Result<std::unique_ptr<FileCredentialStore>> open(const std::filesystem::path& path);
+
+  Result<std::vector<authenticator::CredentialRecord>> find_by_rp(const std::string& rp_id) override;
+  Result<std::optional<authenticator::CredentialRecord>> find_by_id(ByteView credential_id) override;
+  Status add(const authenticator::CredentialRecord& record) override;
+  Status remove(ByteView credential_id) override;
+  Status update_sign_count(ByteView credential_id, uint32_t sign_count) override;
+
+  const std::filesystem::path& path() const { return path_; }
+  size_t size() const { return records_.size(); }
+
+ private:
+  explicit FileCredentialStore(std::filesystem::path path) : path_(std::move(path)) {}
+  // Writes `records` atomically; on success they become the in-memory state.
+  Status commit(std::vector<authenticator::CredentialRecord> records);
+
+  std::filesystem::path path_;
+  std::vector<authenticator::CredentialRecord> records_;
+};
+
+}  // namespace hg::tools

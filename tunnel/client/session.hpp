@@ -1,0 +1,106 @@
+// The two sides of a QR-initiated hybrid ceremony (spec §1–§8).
+//
+// Desktop: wait for an advert that decrypts with the QR's EID key → connect to
+// /cable/connect/<routing ID>/<tunnel ID> → Noise KNpsk0 initiator → post-handshake message
+// (cache getInfo, keep verified linking info) → CTAP request → response → shutdown.
+// Phone: /cable/new/<tunnel ID> → routing ID → advertise the encrypted EID → Noise responder →
+// post-handshake message with getInfo → serve CTAP requests → stop on shutdown.
+//
+// Both run as coroutines on the caller's io_context and report progress through Events.
+#pragma once
+
+#include <utility>  // before Asio (Boost 1.74 + GCC 12)
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "ble/radio.hpp"
+#include "proto/bytes.hpp"
+#include "proto/messages.hpp"
+#include "proto/qr_payload.hpp"
+
+namespace hg::tunnel {
+
+enum class Stage {
+  // desktop
+  scanning,          // QR shown, waiting for the phone's advert
+  phone_found,       // an advert decrypted with this QR's key
+  tunnel_connected,  // WebSocket to the tunnel server is open
+  secure_channel,    // Noise handshake done, post-handshake message received
+  waiting_for_user,  // request sent; the person is deciding on the phone
+  done,
+  // phone
+  tunnel_opened,      // /cable/new answered with a routing ID
+  advertising,        // the EID advert is on the air
+  desktop_connected,  // handshake message from the desktop arrived
+  request_served,     // a CTAP request was answered
+};
+std::string_view to_string(Stage s);
+
+struct Events {
+  std::function<void(Stage, const std::string& detail)> stage;
+  void emit(Stage s, const std::string& detail = {}) const {
+    if (stage) stage(s, detail);
+  }
+};
+
+// How to reach tunnel servers: by domain ID (spec §4), or every domain mapped to one base URL
+// (self-hosting and tests: "ws://127.0.0.1:8080").
+struct TunnelServer {
+  std::string override_url;
+  std::string ca_file;  // extra trusted CA for wss://
+  Result<std::string> url_for(uint16_t domain_id, std::string_view path) const;
+};
+
+// ------------------------------------------------------------------ desktop
+
+struct DesktopDeadlines {
+  std::chrono::milliseconds advert{120'000};     // QR shown → matching advert
+  std::chrono::milliseconds connect{15'000};     // WebSocket connect + upgrade
+  std::chrono::milliseconds handshake{15'000};   // Noise message 2 and post-handshake message
+  std::chrono::milliseconds response{180'000};   // request sent → CTAP response (a person decides)
+};
+
+struct DesktopResult {
+  Bytes ctap_response;  // status byte ‖ CBOR
+  Bytes get_info;       // from the post-handshake message
+  int revision = 1;
+  uint16_t domain_id = 0;
+  std::optional<messages::LinkingInfo> linking;  // only if offered and its signature verified
+  std::chrono::milliseconds found_to_result{0};
+};
+
+boost::asio::awaitable<Result<DesktopResult>> run_desktop_qr(ble::Scanner& scanner, const qr_payload::DesktopQr& qr,
+                                                             ByteView ctap_request, const TunnelServer& server,
+                                                             const DesktopDeadlines& deadlines, const Events& events);
+
+// ------------------------------------------------------------------ phone
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  virtual Bytes get_info() = 0;                 // getInfo CBOR map (no status byte)
+  virtual Bytes handle(ByteView request) = 0;   // cmd ‖ CBOR → status ‖ CBOR
+};
+
+struct PhoneOptions {
+  TunnelServer server;
+  uint16_t domain_id = 0;  // put in the advert: the domain of the tunnel server we used
+  std::chrono::milliseconds connect{15'000};
+  std::chrono::milliseconds desktop{120'000};  // advertising → desktop's handshake message
+  std::chrono::milliseconds idle{180'000};     // between messages after the handshake
+};
+
+struct PhoneResult {
+  int requests_served = 0;
+  bool shutdown_received = false;
+};
+
+boost::asio::awaitable<Result<PhoneResult>> run_phone_qr(ble::Advertiser& advertiser, const qr_payload::Payload& qr,
+                                                         Authenticator& authenticator, const PhoneOptions& options,
+                                                         const Events& events);
+
+}  // namespace hg::tunnel

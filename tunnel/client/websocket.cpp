@@ -1,0 +1,200 @@
+// The only translation unit of the client that includes Boost.Beast.
+#include "tunnel/client/websocket.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+namespace hg::tunnel {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using net::use_awaitable;
+
+Result<Url> parse_url(std::string_view s) {
+  Url u;
+  if (s.starts_with("wss://")) {
+    u.tls = true;
+    s.remove_prefix(6);
+  } else if (s.starts_with("ws://")) {
+    u.tls = false;
+    s.remove_prefix(5);
+  } else {
+    return make_error(Errc::url_invalid, "tunnel URLs start with ws:// or wss://");
+  }
+  size_t slash = s.find('/');
+  std::string_view authority = s.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(s.substr(slash));
+  if (authority.empty()) return make_error(Errc::url_invalid, "no host");
+  if (authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return make_error(Errc::url_invalid, "unterminated IPv6 literal");
+    u.host = std::string(authority.substr(1, close - 1));
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return make_error(Errc::url_invalid, "junk after IPv6 literal");
+      u.port = std::string(rest.substr(1));
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) u.port = std::string(authority.substr(colon + 1));
+  }
+  if (u.host.empty()) return make_error(Errc::url_invalid, "no host");
+  if (u.port.empty()) u.port = u.tls ? "443" : "80";
+  for (char c : u.port)
+    if (c < '0' || c > '9') return make_error(Errc::url_invalid, "port must be numeric");
+  if (u.port.size() > 5 || std::stoul(u.port) == 0 || std::stoul(u.port) > 65535)
+    return make_error(Errc::url_invalid, "port out of range");
+  for (char c : u.target)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return make_error(Errc::url_invalid, "control or space in path");
+  return u;
+}
+
+namespace {
+
+constexpr std::string_view kSubprotocol = "fido.cable";
+
+template <typename Stream>
+class Impl final : public WebSocket {
+ public:
+  explicit Impl(Stream&& s, std::shared_ptr<ssl::context> ctx = nullptr) : ctx_(std::move(ctx)), ws_(std::move(s)) {}
+  websocket::stream<Stream>& ws() { return ws_; }
+  HandshakeInfo& info() { return info_; }
+
+  net::awaitable<Result<Bytes>> read() override {
+    beast::flat_buffer buf;
+    beast::error_code ec;
+    co_await ws_.async_read(buf, net::redirect_error(use_awaitable, ec));
+    if (ec == websocket::error::closed) {
+      peer_close_ = static_cast<uint16_t>(ws_.reason().code);
+      co_return make_error(Errc::tunnel_closed, "close " + std::to_string(ws_.reason().code));
+    }
+    if (ec == websocket::error::message_too_big) co_return make_error(Errc::tunnel_protocol, "message over the size limit");
+    if (ec) co_return make_error(Errc::tunnel_closed, ec.message());
+    if (!ws_.got_binary()) co_return make_error(Errc::tunnel_protocol, "text message");
+    auto data = buf.data();
+    const auto* p = static_cast<const uint8_t*>(data.data());
+    co_return Bytes(p, p + data.size());
+  }
+
+  net::awaitable<Status> write(ByteView message) override {
+    beast::error_code ec;
+    ws_.binary(true);
+    co_await ws_.async_write(net::buffer(message.data(), message.size()), net::redirect_error(use_awaitable, ec));
+    if (ec) co_return make_error(Errc::tunnel_closed, ec.message());
+    co_return ok_status();
+  }
+
+  net::awaitable<void> close(uint16_t code) override {
+    if (!ws_.is_open()) co_return;
+    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(2));
+    beast::error_code ec;
+    co_await ws_.async_close(websocket::close_reason(code), net::redirect_error(use_awaitable, ec));
+    beast::get_lowest_layer(ws_).close();
+  }
+
+  void cancel() override {
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(ws_).close();
+  }
+
+ private:
+  std::shared_ptr<ssl::context> ctx_;  // TLS only; must outlive ws_ (declared first)
+  websocket::stream<Stream> ws_;
+};
+
+template <typename Stream>
+net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<Stream>> impl, const Url& u,
+                                                           const ConnectOptions& opts) {
+  auto& ws = impl->ws();
+  ws.read_message_max(opts.max_message_size);
+  ws.set_option(websocket::stream_base::timeout{opts.timeout, websocket::stream_base::none(), false});
+  const auto headers = opts.headers;
+  ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+    req.set(http::field::sec_websocket_protocol, beast::string_view(kSubprotocol.data(), kSubprotocol.size()));
+    req.set(http::field::user_agent, "hybridgate/0.1");
+    for (const auto& [k, v] : headers) req.set(k, v);
+  }));
+  std::string host_header = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+  if (u.port != (u.tls ? "443" : "80")) host_header += ":" + u.port;
+  websocket::response_type res;
+  beast::error_code ec;
+  co_await ws.async_handshake(res, host_header, u.target, net::redirect_error(use_awaitable, ec));
+  HandshakeInfo& info = impl->info();
+  info.status = res.result_int();
+  if (ec == websocket::error::upgrade_declined || (ec && info.status != 0 && info.status != 101)) {
+    if (info.status == 410) co_return make_error(Errc::tunnel_gone, "HTTP 410");
+    co_return make_error(Errc::tunnel_refused, "HTTP " + std::to_string(info.status));
+  }
+  if (ec) co_return make_error(Errc::tunnel_unreachable, "WebSocket upgrade: " + ec.message());
+  const auto selected = res[http::field::sec_websocket_protocol];
+  if (std::string_view(selected.data(), selected.size()) != kSubprotocol)
+    co_return make_error(Errc::tunnel_protocol, "the server did not select the fido.cable subprotocol");
+  for (const auto& field : res) {
+    if (beast::iequals(field.name_string(), "X-caBLE-Routing-ID")) {
+      ++info.routing_id_count;
+      info.routing_id = std::string(field.value());
+    }
+    if (beast::iequals(field.name_string(), "X-caBLE-Signal-Connection")) info.signal_connection = true;
+  }
+  if (info.routing_id_count != 1) info.routing_id.reset();
+  std::unique_ptr<WebSocket> out = std::move(impl);
+  co_return out;
+}
+
+}  // namespace
+
+net::awaitable<Result<std::unique_ptr<WebSocket>>> connect(const ConnectOptions& opts) {
+  auto u = parse_url(opts.url);
+  if (!u) co_return u.error();
+  auto ex = co_await net::this_coro::executor;
+  tcp::resolver resolver(ex);
+  beast::error_code ec;
+  auto endpoints = co_await resolver.async_resolve(u->host, u->port, net::redirect_error(use_awaitable, ec));
+  if (ec) co_return make_error(Errc::tunnel_unreachable, "cannot resolve " + u->host + ": " + ec.message());
+
+  beast::tcp_stream tcp_stream(ex);
+  tcp_stream.expires_after(opts.timeout);
+  co_await tcp_stream.async_connect(endpoints, net::redirect_error(use_awaitable, ec));
+  if (ec) co_return make_error(Errc::tunnel_unreachable, "cannot connect to " + u->host + ":" + u->port + ": " + ec.message());
+  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+
+  if (!u->tls) {
+    tcp_stream.expires_never();
+    auto impl = std::make_unique<Impl<beast::tcp_stream>>(std::move(tcp_stream));
+    co_return co_await upgrade(std::move(impl), *u, opts);
+  }
+
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_default_verify_paths(ec);
+  if (!opts.ca_file.empty()) {
+    ctx->load_verify_file(opts.ca_file, ec);
+    if (ec) co_return make_error(Errc::tunnel_unreachable, "cannot load CA file " + opts.ca_file + ": " + ec.message());
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> tls(std::move(tcp_stream), *ctx);
+  // SSL_set_tlsext_host_name without its C cast.
+  if (!SSL_ctrl(tls.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(u->host.c_str())))
+    co_return make_error(Errc::tunnel_unreachable, "cannot set TLS SNI");
+  tls.set_verify_callback(ssl::host_name_verification(u->host));
+  co_await tls.async_handshake(ssl::stream_base::client, net::redirect_error(use_awaitable, ec));
+  if (ec) co_return make_error(Errc::tunnel_unreachable, "TLS handshake with " + u->host + " failed: " + ec.message());
+  beast::get_lowest_layer(tls).expires_never();
+  auto impl = std::make_unique<Impl<beast::ssl_stream<beast::tcp_stream>>>(std::move(tls), ctx);
+  co_return co_await upgrade(std::move(impl), *u, opts);
+}
+
+}  // namespace hg::tunnel

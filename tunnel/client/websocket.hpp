@@ -1,0 +1,73 @@
+// WebSocket client for the tunnel (spec §5): ws:// and wss:// (system CA store plus an optional
+// extra CA file, SNI, host-name verification), subprotocol fido.cable, one binary message per
+// protocol message, 1 MiB incoming limit. Beast stays inside websocket.cpp; this header exposes
+// coroutine functions only.
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange without it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "proto/bytes.hpp"
+
+namespace hg::tunnel {
+
+struct Url {
+  bool tls = true;
+  std::string host;  // without brackets for IPv6
+  std::string port;
+  std::string target;  // path (and query), starts with '/'
+};
+// Parses ws://host[:port]/path and wss://host[:port]/path. Anything else → url.invalid.
+Result<Url> parse_url(std::string_view url);
+
+struct ConnectOptions {
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+  std::chrono::milliseconds timeout{15000};                   // connect + TLS + upgrade
+  std::string ca_file;                                         // extra trusted CA (PEM), optional
+  size_t max_message_size = 1 << 20;                           // Chromium's kMaxIncomingMessageSize
+};
+
+struct HandshakeInfo {
+  int status = 0;
+  std::optional<std::string> routing_id;  // X-caBLE-Routing-ID (only if present exactly once)
+  int routing_id_count = 0;
+  bool signal_connection = false;  // the server echoed X-caBLE-Signal-Connection
+};
+
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // The next binary message. A close from the peer → tunnel.closed with the close code in the
+  // detail ("close 1001"); a text message → tunnel.protocol.
+  virtual boost::asio::awaitable<Result<Bytes>> read() = 0;
+  virtual boost::asio::awaitable<Status> write(ByteView message) = 0;
+  // Sends a close frame (best effort, bounded by a short timeout).
+  virtual boost::asio::awaitable<void> close(uint16_t code) = 0;
+  // Aborts pending operations at once (deadline, cancellation). Safe from any handler on the
+  // same io_context.
+  virtual void cancel() = 0;
+  const HandshakeInfo& handshake() const { return info_; }
+  // The close code the peer sent, if it closed.
+  std::optional<uint16_t> peer_close_code() const { return peer_close_; }
+
+ protected:
+  HandshakeInfo info_;
+  std::optional<uint16_t> peer_close_;
+};
+
+// Connects and upgrades. Errors: url.invalid, tunnel.unreachable (DNS, TCP, TLS, timeout),
+// tunnel.refused (non-101, status in the detail), tunnel.gone (410), tunnel.protocol (the
+// server did not select fido.cable).
+boost::asio::awaitable<Result<std::unique_ptr<WebSocket>>> connect(const ConnectOptions& opts);
+
+}  // namespace hg::tunnel
