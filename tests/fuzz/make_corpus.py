@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/) from
+../shared/spec/vectors.json, plus a few hand-built CTAP2 requests.
+
+Run from anywhere:  /usr/bin/python3 tests/fuzz/make_corpus.py
+The output is committed; re-running it is idempotent (files are rewritten, never appended).
+Seeds are small (< 4 KiB) valid or nearly valid messages so that the fuzzers start deep.
+"""
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VECTORS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "spec", "vectors.json"))
+OUT = os.path.join(HERE, "corpus")
+
+TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",
+           "post_handshake", "ctap"]
+
+
+# ------------------------------------------------------------------ a tiny canonical CBOR writer
+def _head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for ai, width in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * width):
+            return bytes([major << 5 | ai]) + n.to_bytes(width, "big")
+    raise ValueError(n)
+
+
+def cbor(v):
+    if isinstance(v, bool):
+        return b"\xf5" if v else b"\xf4"
+    if v is None:
+        return b"\xf6"
+    if isinstance(v, int):
+        return _head(0, v) if v >= 0 else _head(1, -1 - v)
+    if isinstance(v, (bytes, bytearray)):
+        return _head(2, len(v)) + bytes(v)
+    if isinstance(v, str):
+        b = v.encode()
+        return _head(3, len(b)) + b
+    if isinstance(v, list):
+        return _head(4, len(v)) + b"".join(cbor(x) for x in v)
+    if isinstance(v, dict):
+        items = sorted(((cbor(k), cbor(x)) for k, x in v.items()), key=lambda kv: (kv[0][0] >> 5, len(kv[0]), kv[0]))
+        return _head(5, len(items)) + b"".join(k + x for k, x in items)
+    raise TypeError(type(v))
+
+
+# ------------------------------------------------------------------ digits (spec §1.2)
+def digits_encode(b):
+    widths = {1: 3, 2: 5, 3: 8, 4: 10, 5: 13, 6: 15}
+    out = []
+    i = 0
+    while i + 7 <= len(b):
+        out.append("%017d" % int.from_bytes(b[i:i + 7], "little"))
+        i += 7
+    if i < len(b):
+        rest = b[i:]
+        out.append("%0*d" % (widths[len(rest)], int.from_bytes(rest, "little")))
+    return "".join(out)
+
+
+def main():
+    with open(VECTORS) as f:
+        vectors = json.load(f)
+    by_kind = {}
+    for v in vectors:
+        by_kind.setdefault(v["kind"], []).append(v)
+
+    def one(kind):
+        return by_kind[kind][0]
+
+    seeds = {t: {} for t in TARGETS}
+
+    def add(target, name, data):
+        if isinstance(data, str):
+            data = data.encode()
+        assert len(data) <= 4096, (target, name, len(data))
+        seeds[target][name] = bytes(data)
+
+    h = bytes.fromhex
+
+    # ---- QR codes
+    for i, v in enumerate(by_kind["qr_parse"]):
+        case = v["input"]["case"].replace(" ", "_")
+        add("qr_url", "parse_%d_%s" % (i, case), v["input"]["qr_url"])
+        add("qr_payload_cbor", "parse_%d_%s" % (i, case), h(v["input"]["cbor_hex"]))
+        add("digits", "parse_%d_%s" % (i, case), v["input"]["qr_url"][len("FIDO:/"):])
+    qe = one("qr_encode")["expected"]
+    add("qr_url", "encode_full", qe["qr_url"])
+    add("qr_url", "encode_full_lowercase_prefix", "fido:/" + qe["qr_url"][6:])
+    add("qr_payload_cbor", "encode_full", h(qe["cbor_hex"]))
+    add("digits", "encode_full", qe["qr_url"][6:])
+    for i, url in enumerate(one("qr_url_reject")["input"]["cases"]):
+        add("qr_url", "reject_%d" % i, url)
+
+    # ---- digits
+    for v in by_kind["digits_encode"]:
+        add("digits", "encode_%s" % v["input"]["bytes_hex"], v["expected"]["digits"])
+    for n in (3, 17, 20):
+        add("digits", "zeros_%d" % n, "0" * n)
+    add("digits", "max_chunk", "72057594037927935")  # 2^56 - 1, the largest 7-byte chunk
+
+    # ---- generic CBOR: every CBOR value of the vectors
+    ph = one("post_handshake_and_messages")["expected"]
+    ctap_frame = h(ph["ctap_request_frame_hex"])
+    ctap_resp = h(ph["ctap_response_frame_hex"])
+    add("cbor", "qr_payload", h(qe["cbor_hex"]))
+    add("cbor", "get_info", h(ph["getinfo_cbor_hex"]))
+    add("cbor", "post_handshake", h(ph["post_handshake_plaintext_hex"]))
+    add("cbor", "linking_map", h(ph["linking_map_hex"]))
+    add("cbor", "update", h(ph["update_frame_hex(type 0x02 + CBOR)"])[1:])
+    add("cbor", "ctap_make_credential", ctap_frame[2:])
+    add("cbor", "ctap_response", ctap_resp[2:])
+    add("cbor", "client_payload", h(one("client_payload")["expected"]["cbor_hex"]))
+    for hx in one("advert_suffix")["input"]["cases"]:
+        if hx != "<empty>":
+            add("cbor", "suffix_" + hx, h(hx))
+    add("cbor", "non_minimal_uint", h("1805"))
+    add("cbor", "unsorted_map", h("a2020101"))
+    add("cbor", "nested", cbor([1, -7, b"\x00", "x", [], {}, True, False, None, {"a": [{"b": 2**64 - 1}]}, -2**64]))
+
+    # ---- EID adverts (the fuzz target knows these vectors' keys)
+    add("eid", "advert_urls_vector", h(one("derive_tunnel_id_and_urls")["expected"]["advert_hex"]))
+    ad = one("advert_decrypt")["input"]["advert_hex"]
+    add("eid", "advert_zero_eid", h(ad))
+    add("eid", "advert_with_suffix", h(ad + "a101191234"))
+    add("eid", "advert_first_19", h(ad)[:19])
+    add("eid", "advert_qr_flow", h(one("noise_knpsk0_qr")["expected"]["advert_hex"]))
+    add("eid", "advert_linked_flow", h(one("noise_nkpsk0_linked")["expected"]["advert_hex"]))
+
+    # ---- relay paths
+    tp = one("tunnel_path_parse")["input"]
+    tid = "68656C6C6F2C20776562617574686E21"
+    for i, p in enumerate(list(tp["valid"]) + tp["invalid"]):
+        if not p.startswith("/") and not p.startswith("cable") and not p.startswith(".."):
+            continue  # descriptive entries such as "lowercase hex"
+        add("relay_path", "case_%02d" % i, p.replace("<32hex>", tid))
+    add("relay_path", "new_lowercase", "/cable/new/" + tid.lower())
+    dt = one("derive_tunnel_id_and_urls")["expected"]
+    add("relay_path", "connect_vector", dt["connect_url"].split(".net", 1)[1])
+    add("relay_path", "contact", "/cable/contact/" + "ZXhhbXBsZS1mY20tdG9rZW4")
+    add("relay_path", "contact_padded", "/cable/contact/" + "ZXhhbXBsZS1mY20tdG9rZW4=")
+
+    # ---- Noise: message 1 and 2 of both patterns (the target uses these vectors' keys)
+    for kind, tag in (("noise_knpsk0_qr", "kn"), ("noise_nkpsk0_linked", "nk")):
+        e = one(kind)["expected"]
+        add("noise", tag + "_msg1", h(e["msg1_hex"]))
+        add("noise", tag + "_msg2", h(e["msg2_hex"]))
+    add("noise", "roundtrip_scalars", h(one("noise_knpsk0_qr")["input"]["initiator_ephemeral_priv_hex"] +
+                                        one("noise_knpsk0_qr")["input"]["responder_ephemeral_priv_hex"]))
+
+    # ---- Crypter: ciphertexts of the session vector (phone ctr 0..2, desktop ctr 0..1) and frames
+    for k in ph:
+        if "ciphertext_hex" in k:
+            name = k.replace("_ciphertext_hex", "").replace("(", "_").replace(")", "").replace(",", "_")
+            add("crypter", name, h(ph[k]))
+    add("crypter", "frame_ctap", ctap_frame)
+    add("crypter", "frame_shutdown", h("00"))
+    add("crypter", "strip_padding", h(one("strip_padding")["input"]["frame_hex"]))
+
+    # ---- post-handshake and friends
+    add("post_handshake", "post_handshake_rev1", h(ph["post_handshake_plaintext_hex"]))
+    getinfo = h(ph["getinfo_cbor_hex"])
+    rev0 = cbor({1: getinfo})
+    pad = (len(rev0) + 2 + 511) // 512 * 512 - len(rev0) - 2
+    add("post_handshake", "post_handshake_rev0", rev0 + bytes(pad) + pad.to_bytes(2, "little"))
+    pad_old = (len(rev0) + 1 + 255) // 256 * 256 - len(rev0) - 1
+    add("post_handshake", "post_handshake_rev0_old", rev0 + bytes(pad_old) + bytes([pad_old]))
+    linking = h(ph["linking_map_hex"])
+    # Revision 0 style: linking info in key 2 of the post-handshake map (spliced: it is already CBOR).
+    add("post_handshake", "post_handshake_linking", b"\xa3\x01" + cbor(getinfo) + b"\x02" + linking + b"\x03" + cbor(["ctap"]))
+    add("post_handshake", "post_handshake_truncated", cbor({1: getinfo, 3: ["ctap"]})[:-1])
+    add("post_handshake", "linking_map", linking)
+    add("post_handshake", "update_payload", h(ph["update_frame_hex(type 0x02 + CBOR)"])[1:])
+    add("post_handshake", "update_payload_no_linking", h("a1004100"))
+    cp = one("client_payload")["expected"]
+    add("post_handshake", "client_payload", h(cp["cbor_hex"]))
+    add("post_handshake", "client_payload_header", cp["X-caBLE-Client-Payload"])
+    add("post_handshake", "padded_empty_map", h("a0") + bytes(509) + (509).to_bytes(2, "little"))
+
+    # ---- CTAP: request frames (cmd || CBOR) and response frames (status || CBOR)
+    add("ctap", "make_credential_vector", ctap_frame[1:])
+    add("ctap", "response_make_credential", ctap_resp[1:])
+    add("ctap", "get_info_request", h("04"))
+    add("ctap", "selection_request", h("0b"))
+    add("ctap", "unknown_command", h("ff"))
+    add("ctap", "get_info_response", b"\x00" + getinfo)
+    cdh = hashlib.sha256(b"fuzz").digest()
+    mc = {1: cdh, 2: {"id": "example.com", "name": "Example"},
+          3: {"id": b"\x01\x02\x03\x04", "name": "alice", "displayName": "Alice"},
+          4: [{"alg": -7, "type": "public-key"}, {"alg": -257, "type": "public-key"}],
+          5: [{"id": bytes(16), "type": "public-key"}], 7: {"rk": True, "uv": True}}
+    add("ctap", "make_credential_rk", b"\x01" + cbor(mc))
+    ga = {1: "example.com", 2: cdh, 3: [{"id": bytes(range(16)), "type": "public-key", "transports": ["hybrid"]}],
+          5: {"up": True, "uv": True}}
+    add("ctap", "get_assertion_allow_list", b"\x02" + cbor(ga))
+    add("ctap", "get_assertion_discoverable", b"\x02" + cbor({1: "example.com", 2: cdh}))
+    # A getAssertion response: authData (37 bytes) + signature + user.
+    auth_data = hashlib.sha256(b"example.com").digest() + b"\x05" + (7).to_bytes(4, "big")
+    add("ctap", "response_get_assertion", b"\x00" + cbor({1: {"id": bytes(range(16)), "type": "public-key"}, 2: auth_data,
+                                                         3: b"\x30\x06\x02\x01\x01\x02\x01\x01",
+                                                         4: {"id": b"\x01\x02\x03\x04", "name": "alice"}, 5: 1}))
+    add("ctap", "response_error", h("27"))
+
+    # ---- write
+    for t in TARGETS:
+        d = os.path.join(OUT, t)
+        if os.path.isdir(d):
+            shutil.rmtree(d)
+        os.makedirs(d)
+        for name, data in sorted(seeds[t].items()):
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            with open(os.path.join(d, safe), "wb") as f:
+                f.write(data)
+        print("%-16s %3d seeds" % (t, len(seeds[t])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

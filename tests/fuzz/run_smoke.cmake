@@ -1,0 +1,12 @@
+# CTest driver of one fuzz smoke test: starts from an empty scratch corpus (so every run is the
+# same), mutates from the read-only seed and regression directories, fails on any finding.
+#   cmake -DFUZZER=... -DSCRATCH=... -DINPUTS="dir;dir" -DRUNS=N -P run_smoke.cmake
+file(REMOVE_RECURSE ${SCRATCH})
+file(MAKE_DIRECTORY ${SCRATCH})
+execute_process(
+  COMMAND ${FUZZER} -runs=${RUNS} -max_len=4096 -rss_limit_mb=2048 -timeout=10 -seed=1
+          -print_final_stats=1 -artifact_prefix=${SCRATCH}/ ${SCRATCH} ${INPUTS}
+  RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${FUZZER} failed (exit ${rc}); the crashing input is in ${SCRATCH}/")
+endif()

@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""End-to-end QR ceremonies between a real relay, a desktop and a phone process (loopback radio),
+checked by an independent WebAuthn verifier (python3-fido2's server classes).
+
+usage: test_e2e.py BIN_DIR [TEST_NAME]"""
+
+import base64
+import os
+import sys
+
+from hgtest import (TestFailure, Relay, Workdir, check, desktop, phone, run_tests, verify, wait_qr)
+
+BIN = sys.argv[1]
+RP = "example.com"
+ORIGIN = "https://example.com"
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def ceremony(wd, relay, command, store, desktop_args=(), phone_args=("--yes",), name="c"):
+    d = desktop(BIN, wd, command, relay.url, "--rp-id", RP, "--origin", ORIGIN, *desktop_args, name=name + "-desktop")
+    url = wait_qr(d)
+    p = phone(BIN, wd, url, relay.url, store, *phone_args, name=name + "-phone")
+    prc = p.wait(60)
+    drc = d.wait(60)
+    check(prc == 0, "phone failed (%d):\n%s" % (prc, p.stderr()))
+    check(drc == 0, "desktop failed (%d):\n%s" % (drc, d.stderr()))
+    return d, p
+
+
+def register(wd, relay, store, user="alice", extra=(), phone_args=("--yes",), name="reg"):
+    challenge = b64(os.urandom(32))
+    d, _ = ceremony(wd, relay, "register", store, ("--user-name", user, "--challenge", challenge, *extra),
+                    phone_args, name)
+    cred = d.json()
+    rc, stored, err = verify("register", cred, rp_id=RP, origin=ORIGIN, challenge=challenge)
+    check(rc == 0, "the verifier rejected the registration: " + err)
+    check(stored["credential_id"] == cred["id"], "credential ID mismatch")
+    return cred, stored, d
+
+
+def sign_in(wd, relay, store, stored, prev_count, allow=None, name="sign"):
+    challenge = b64(os.urandom(32))
+    args = ["--challenge", challenge]
+    if allow:
+        args += ["--allow", allow]
+    d, _ = ceremony(wd, relay, "sign-in", store, args, name=name)
+    assertion = d.json()
+    stored_path = wd.file(name + "-stored.json")
+    with open(stored_path, "w") as f:
+        import json
+        json.dump(stored, f)
+    rc, out, err = verify("authenticate", assertion, rp_id=RP, origin=ORIGIN, challenge=challenge,
+                          stored=stored_path, prev_sign_count=prev_count)
+    check(rc == 0, "the verifier rejected the assertion: " + err)
+    return assertion, out
+
+
+def test_register_then_sign_in_twice():
+    wd = Workdir("e2e")
+    relay = Relay(BIN, wd)
+    try:
+        store = wd.file("store.json")
+        cred, stored, d = register(wd, relay, store)
+        check(oct(os.stat(store).st_mode & 0o777) == "0o600", "the credential store is not mode 0600")
+        check("phone found" in d.stderr(), "the desktop did not report the phone-found-to-result time")
+        # Discoverable sign-in (empty allow list), then with an allow list; the counter must rise.
+        a1, v1 = sign_in(wd, relay, store, stored, stored["sign_count"], name="sign1")
+        check(v1["credential_id"] == cred["id"], "signed in with another credential")
+        check(a1["response"]["userHandle"], "a discoverable sign-in must return the user handle")
+        a2, v2 = sign_in(wd, relay, store, stored, v1["sign_count"], allow=cred["id"], name="sign2")
+        check(v2["sign_count"] > v1["sign_count"] > stored["sign_count"],
+              "sign counts did not increase: %s %s %s" % (stored["sign_count"], v1["sign_count"], v2["sign_count"]))
+        # A counter that does not increase is refused by the verifier (the check can fail).
+        challenge = b64(os.urandom(32))
+        rc, _, _ = verify("authenticate", a2, rp_id=RP, origin=ORIGIN, challenge=challenge,
+                          stored=wd.file("sign2-stored.json"), prev_sign_count=v2["sign_count"])
+        check(rc != 0, "the verifier accepted a replayed assertion")
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+def test_packed_attestation_registration():
+    wd = Workdir("packed")
+    relay = Relay(BIN, wd)
+    try:
+        cred, stored, _ = register(wd, relay, wd.file("store.json"), phone_args=("--yes", "--attestation", "packed"))
+        check(stored["fmt"] == "packed", "expected packed attestation, got %s" % stored["fmt"])
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+def test_sign_in_with_unknown_credential_reports_no_credentials():
+    wd = Workdir("nocred")
+    relay = Relay(BIN, wd)
+    try:
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--allow", b64(b"unknown-credential"))
+        p = phone(BIN, wd, wait_qr(d), relay.url, wd.file("store.json"), "--yes")
+        p.wait(60)
+        check(d.wait(60) != 0, "the desktop succeeded without a credential")
+        err = d.json()["error"]
+        check(err["code"] == "ctap.no_credentials", "unexpected error %s" % err)
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+def test_person_denies_on_the_phone():
+    wd = Workdir("deny")
+    relay = Relay(BIN, wd)
+    try:
+        d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "bob")
+        url = wait_qr(d)
+        denial = open(wd.file("no.txt"), "w+")
+        denial.write("n\n")
+        denial.flush()
+        denial.seek(0)
+        p = phone(BIN, wd, url, relay.url, wd.file("store.json"), stdin=denial)
+        p.wait(60)
+        check(d.wait(60) != 0, "the desktop succeeded although the person said no")
+        err = d.json()["error"]
+        check(err["code"] == "ctap.operation_denied", "unexpected error %s" % err)
+        check("denied" in err["message"].lower(), "the message does not say it was denied: %s" % err["message"])
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+TESTS = [test_register_then_sign_in_twice, test_packed_attestation_registration,
+         test_sign_in_with_unknown_credential_reports_no_credentials, test_person_denies_on_the_phone]
+
+if __name__ == "__main__":
+    selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]
+    if not selected:
+        raise SystemExit("no such test: " + sys.argv[2])
+    run_tests(selected)

@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""Failure paths of a QR ceremony; each asserts the error code a person or program would see.
+
+usage: test_failures.py BIN_DIR [TEST_NAME]"""
+
+import os
+import subprocess
+import sys
+import time
+
+from hgtest import (PYTHON, HERE, Proc, Relay, Workdir, check, desktop, phone, run_tests, wait_for, wait_qr)
+
+BIN = sys.argv[1]
+RP_ARGS = ("--rp-id", "example.com", "--origin", "https://example.com", "--user-name", "carol")
+FAKE = os.path.join(HERE, "fake_peers.py")
+
+
+def error_code(p):
+    return p.json().get("error", {}).get("code")
+
+
+def test_phone_quits_mid_handshake():
+    wd = Workdir("quit")
+    relay = Relay(BIN, wd)
+    try:
+        d = desktop(BIN, wd, "register", relay.url, *RP_ARGS)
+        url = wait_qr(d)
+        fake = Proc([PYTHON, FAKE, "phone", "--qr", url, "--relay", relay.url, "--radio", wd.radio], wd, "fake-phone")
+        rc = fake.wait(30)
+        quit_at = time.monotonic()
+        check(rc == 3, "the fake phone did not get message 1 and quit: %d\n%s" % (rc, fake.stderr()))
+        check(d.wait(10) != 0, "the desktop succeeded without a phone")
+        reported_after = time.monotonic() - quit_at
+        check(error_code(d) == "session.phone_closed", "unexpected error: %s" % d.stdout())
+        check(reported_after < 1.0, "the desktop took %.2fs to notice the phone left" % reported_after)
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+def test_stale_qr_times_out_with_no_matching_advert():
+    wd = Workdir("stale")
+    relay = Relay(BIN, wd)
+    try:
+        old = desktop(BIN, wd, "register", relay.url, *RP_ARGS, name="old-desktop", advert_timeout=30)
+        stale_url = wait_qr(old)
+        old.kill()
+        old.wait(10)
+        d = desktop(BIN, wd, "register", relay.url, *RP_ARGS, advert_timeout=3)
+        wait_qr(d)
+        # The phone scanned the old QR: it opens a tunnel and advertises, but for the old secret.
+        p = phone(BIN, wd, stale_url, relay.url, wd.file("store.json"), "--yes", "--desktop-timeout", "10")
+        wait_for(lambda: "advertising" in p.stderr() or p.proc.poll() is not None, 20, "the phone to advertise")
+        check(d.wait(30) != 0, "the desktop matched a stale QR's advert")
+        check(error_code(d) == "session.no_advert", "unexpected error: %s" % d.stdout())
+        check("scan the current QR code" in d.json()["error"]["message"], "the message gives no fix")
+        p.kill()
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+def test_relay_down_phone_reports_tunnel_unreachable():
+    wd = Workdir("down")
+    relay = Relay(BIN, wd)
+    dead_url = relay.url
+    relay.stop()  # nothing listens on this port any more
+    try:
+        d = desktop(BIN, wd, "register", dead_url, *RP_ARGS, advert_timeout=30)
+        url = wait_qr(d)
+        p = phone(BIN, wd, url, dead_url, wd.file("store.json"), "--yes")
+        check(p.wait(30) != 0, "the phone succeeded without a relay")
+        check(error_code(p) == "tunnel.unreachable", "unexpected error: %s" % p.stdout())
+        d.kill()
+    finally:
+        wd.cleanup()
+
+
+def test_relay_down_desktop_reports_tunnel_unreachable():
+    # The phone's tunnel is on a live relay, but the desktop's tunnel server is down.
+    wd = Workdir("down2")
+    live = Relay(BIN, wd)
+    dead = Relay(BIN, wd)
+    dead_url = dead.url
+    dead.stop()
+    try:
+        d = desktop(BIN, wd, "register", dead_url, *RP_ARGS, advert_timeout=30)
+        url = wait_qr(d)
+        p = phone(BIN, wd, url, live.url, wd.file("store.json"), "--yes", "--desktop-timeout", "20")
+        check(d.wait(30) != 0, "the desktop succeeded without a relay")
+        check(error_code(d) == "tunnel.unreachable", "unexpected error: %s" % d.stdout())
+        p.kill()
+    finally:
+        live.stop()
+        wd.cleanup()
+
+
+def test_tampered_crypter_frame_is_rejected():
+    wd = Workdir("tamper")
+    port_file = wd.file("evil.port")
+    evil = Proc([PYTHON, FAKE, "relay", "--port-file", port_file, "--tamper-phone-message", "2"], wd, "evil-relay")
+    try:
+        wait_for(lambda: os.path.exists(port_file), 20, "the tampering relay")
+        url = "ws://127.0.0.1:" + open(port_file).read().strip()
+        d = desktop(BIN, wd, "register", url, *RP_ARGS)
+        p = phone(BIN, wd, wait_qr(d), url, wd.file("store.json"), "--yes", "--desktop-timeout", "20")
+        drc = d.wait(30)
+        check(drc == 1, "the desktop should fail with exit 1 (not crash): %d\n%s" % (drc, d.stderr()))
+        check(error_code(d) == "crypter.decrypt", "unexpected error: %s" % d.stdout())
+        prc = p.wait(30)
+        check(prc in (0, 1), "the phone crashed: %d\n%s" % (prc, p.stderr()))
+    finally:
+        evil.kill()
+        wd.cleanup()
+
+
+def test_tampered_handshake_is_rejected():
+    wd = Workdir("tamper-hs")
+    port_file = wd.file("evil.port")
+    evil = Proc([PYTHON, FAKE, "relay", "--port-file", port_file, "--tamper-phone-message", "1"], wd, "evil-relay")
+    try:
+        wait_for(lambda: os.path.exists(port_file), 20, "the tampering relay")
+        url = "ws://127.0.0.1:" + open(port_file).read().strip()
+        d = desktop(BIN, wd, "register", url, *RP_ARGS)
+        p = phone(BIN, wd, wait_qr(d), url, wd.file("store.json"), "--yes", "--desktop-timeout", "20")
+        check(d.wait(30) == 1, "the desktop should fail with exit 1:\n%s" % d.stderr())
+        check(error_code(d) == "session.handshake", "unexpected error: %s" % d.stdout())
+        p.wait(30)
+    finally:
+        evil.kill()
+        wd.cleanup()
+
+
+TESTS = [test_phone_quits_mid_handshake, test_stale_qr_times_out_with_no_matching_advert,
+         test_relay_down_phone_reports_tunnel_unreachable, test_relay_down_desktop_reports_tunnel_unreachable,
+         test_tampered_crypter_frame_is_rejected, test_tampered_handshake_is_rejected]
+
+if __name__ == "__main__":
+    selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]
+    if not selected:
+        raise SystemExit("no such test: " + sys.argv[2])
+    run_tests(selected)

@@ -1,0 +1,170 @@
+"""Helpers for the relay integration tests: start hybridgate-relay on ephemeral ports and wait
+for its JSON log events (no sleeps, no guessed ports), plus small WebSocket/HTTP helpers built on
+Debian's python3-websockets 10.4, which is independent of hybridgate's own client code."""
+import asyncio
+import http.client
+import json
+import os
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import websockets
+
+FAILURES = []
+
+
+def check(cond, what):
+    if cond:
+        print("ok   " + what)
+    else:
+        print("FAIL " + what)
+        FAILURES.append(what)
+
+
+def finish():
+    if FAILURES:
+        print("%d check(s) failed:" % len(FAILURES))
+        for f in FAILURES:
+            print("  - " + f)
+        sys.exit(1)
+    print("all checks passed")
+    sys.exit(0)
+
+
+class Relay:
+    """One hybridgate-relay process on 127.0.0.1:0 with an admin listener on 127.0.0.1:0."""
+
+    def __init__(self, binary, *args, routing_id=None, tmpdir=None, env=None):
+        self.tmp = tmpdir or tempfile.mkdtemp(prefix="hg-relay-")
+        self.port_file = os.path.join(self.tmp, "port-%s" % secrets.token_hex(4))
+        cmd = [binary, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+               "--port-file", self.port_file, "--log-level", "debug"]
+        if routing_id:
+            cmd += ["--routing-id", routing_id]
+        cmd += list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.events = queue.Queue()
+        self.log = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        ev = self.wait_event("listening", timeout=10)
+        if ev is None:
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+            raise RuntimeError("relay did not start: " + err)
+        self.port = ev["port"]
+        self.admin_port = ev["admin_port"]
+        self.routing_id = ev["routing_id"]
+        self.pid = ev["pid"]
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                j = json.loads(line)
+            except ValueError:
+                j = {"event": "unparsable", "line": line.decode(errors="replace")}
+            self.log.append(j)
+            self.events.put(j)
+        self.events.put(None)
+
+    def wait_event(self, event, pred=lambda j: True, timeout=10):
+        """Blocks until the relay logs `event` (matching pred); None on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                j = self.events.get(timeout=left)
+            except queue.Empty:
+                return None
+            if j is None:
+                return None
+            if j.get("event") == event and pred(j):
+                return j
+
+    def url(self, path, scheme="ws"):
+        return "%s://127.0.0.1:%d%s" % (scheme, self.port, path)
+
+    def admin(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        return r.status, body
+
+    def metric(self, name):
+        """Value of one metric line (name including labels), or 0 if absent."""
+        _, body = self.admin("/metrics")
+        for line in body.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def new_tid():
+    return secrets.token_hex(16).upper()
+
+
+async def ws_connect(url, protocols=("fido.cable",), **kw):
+    return await websockets.connect(url, subprotocols=list(protocols), max_size=None, compression=None,
+                                    open_timeout=10, close_timeout=10, ping_interval=None, **kw)
+
+
+async def status_of(url, protocols=("fido.cable",), **kw):
+    """HTTP status of a WebSocket handshake: 101, or the rejection status."""
+    try:
+        ws = await ws_connect(url, protocols, **kw)
+    except websockets.exceptions.InvalidStatusCode as e:
+        return e.status_code
+    await ws.close()
+    return 101
+
+
+async def pair(relay, tid=None, rid=None):
+    tid = tid or new_tid()
+    phone = await ws_connect(relay.url("/cable/new/" + tid))
+    rid = rid or phone.response_headers["X-caBLE-Routing-ID"]
+    desktop = await ws_connect(relay.url("/cable/connect/%s/%s" % (rid, tid)))
+    return phone, desktop, tid
+
+
+async def closed_code(ws, timeout=10):
+    """Waits for the connection to close (draining what arrives) and returns the close code."""
+    async def drain():
+        try:
+            while True:
+                await ws.recv()
+        except websockets.exceptions.ConnectionClosed:
+            pass
+    await asyncio.wait_for(drain(), timeout)
+    return ws.close_code
+
+
+def http_status(port, method, path, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status

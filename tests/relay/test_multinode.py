@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""Scale-out: three relay processes with distinct routing IDs behind the real nginx, configured
+from deploy/nginx/hybridgate-relay.conf.template. Tunnels whose two sides both arrive through the
+proxy complete on every node; /cable/connect is routed by routing ID in either hex case."""
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from relaytest import Relay, check, finish, new_tid, status_of, ws_connect
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATE = os.path.join(HERE, "..", "..", "deploy", "nginx", "hybridgate-relay.conf.template")
+NGINX = "/usr/sbin/nginx"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_listening(port, proc, timeout=10):
+    """Readiness: retry connecting until nginx accepts (bounded), failing fast if it exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+async def main(binary):
+    rids = ["0A0B01", "0a0b02", "0A0B03"]
+    relays = [Relay(binary, "--trusted-proxy", "127.0.0.1", routing_id=r) for r in rids]
+    tmp = tempfile.mkdtemp(prefix="hg-nginx-")
+    port = free_port()
+    conf = open(TEMPLATE).read()
+    subst = {"PREFIX": tmp, "LISTEN": "127.0.0.1:%d" % port}
+    for i, r in enumerate(relays):
+        subst["NODE%d_ADDR" % (i + 1)] = "127.0.0.1:%d" % r.port
+        subst["NODE%d_RID" % (i + 1)] = r.routing_id
+    for k, v in subst.items():
+        conf = conf.replace("{{%s}}" % k, v)
+    check(all("{{" not in l for l in conf.splitlines() if not l.lstrip().startswith("#")), "every placeholder of the shipped nginx template is filled")
+    conf_path = os.path.join(tmp, "nginx.conf")
+    with open(conf_path, "w") as f:
+        f.write(conf)
+    nginx = subprocess.Popen([NGINX, "-p", tmp, "-c", conf_path, "-g", "daemon off;"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ok = wait_listening(port, nginx)
+        if not ok:
+            print(nginx.stderr.read().decode(errors="replace") if nginx.poll() is not None else "nginx not listening")
+        check(ok, "nginx is listening on 127.0.0.1:%d" % port)
+        base = "ws://127.0.0.1:%d" % port
+        seen = {}
+        for i in range(9):
+            tid = new_tid()
+            phone = await ws_connect(base + "/cable/new/" + tid)
+            rid = phone.response_headers.get("X-caBLE-Routing-ID")
+            seen[rid] = seen.get(rid, 0) + 1
+            # alternate hex case on the connect path
+            path_rid = rid.lower() if i % 2 else rid.upper()
+            path_tid = tid.lower() if i % 3 else tid
+            desktop = await ws_connect(base + "/cable/connect/%s/%s" % (path_rid, path_tid))
+            await phone.send(b"to desktop %d" % i)
+            await desktop.send(b"to phone %d" % i)
+            a = await asyncio.wait_for(desktop.recv(), 10)
+            b = await asyncio.wait_for(phone.recv(), 10)
+            check(a == b"to desktop %d" % i and b == b"to phone %d" % i,
+                  "tunnel %d through the proxy on node %s relays both ways" % (i, rid))
+            await phone.close()
+            await desktop.wait_closed()
+            check(desktop.close_code == 1000, "tunnel %d closes 1000 through the proxy" % i)
+        check(set(seen) == {r.upper() for r in rids}, "/cable/new/ is spread over all three nodes (%s)" % seen)
+        for r in relays:
+            check(r.metric("hybridgate_relay_tunnels_paired_total") == 3, "node %s paired 3 tunnels" % r.routing_id)
+        check(await status_of(base + "/cable/connect/0A0B09/" + new_tid()) == 404, "proxy: unknown routing ID -> 404")
+        check(await status_of(base + "/cable/connect/0A0B01/" + new_tid()) == 404, "proxy -> node: unknown tunnel -> 404")
+        ev = [j for j in relays[0].log if j.get("event") == "rejected" and j.get("reason") == "unknown_tunnel"]
+        check(bool(ev) and ev[0].get("client") == "127.0.0.1", "X-Forwarded-For from the trusted proxy names the client")
+    finally:
+        nginx.terminate()
+        try:
+            nginx.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            nginx.kill()
+        for r in relays:
+            r.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
+    finish()

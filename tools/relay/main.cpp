@@ -1,0 +1,61 @@
+// hybridgate-relay: the caBLE v2 tunnel server for operators. See docs/relay.md.
+// CLI11 2.1 + libstdc++ 12 trip -Wnull-dereference (a flow warning that ignores system headers).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "tunnel/server/relay.hpp"
+
+int main(int argc, char** argv) {
+  hg::relay::Config c;
+  CLI::App app{
+      "hybridgate-relay: FIDO hybrid (caBLE v2) tunnel server.\n"
+      "Serves GET /cable/new/<tunnel ID> (phone) and /cable/connect/<routing ID>/<tunnel ID> (desktop)\n"
+      "and relays binary WebSocket messages between the two. Durations are in seconds.\n"
+      "SIGHUP re-reads the TLS certificate and key; SIGTERM drains. See docs/relay.md."};
+  app.set_config("--config", "", "Read options from a TOML/INI file (keys are the long option names)");
+  app.option_defaults()->always_capture_default();
+
+  app.add_option("--listen", c.listen, "Address:port of the tunnel listener ([v6]:port for IPv6; port 0 = any free port)");
+  app.add_option("--admin-listen", c.admin_listen, "Address:port of the admin listener (/healthz, /readyz, /metrics); empty = off");
+  app.add_option("--port-file", c.port_file, "Write the tunnel listener's port to this file once listening");
+  app.add_option("--admin-port-file", c.admin_port_file, "Write the admin listener's port to this file once listening");
+  app.add_option("--routing-id", c.routing_id, "This node's routing ID, 6 hex digits (3 bytes); empty = random at start");
+  app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain; with --tls-key the listener speaks TLS (wss)")->check(CLI::ExistingFile);
+  app.add_option("--tls-key", c.tls_key, "PEM private key for --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--trusted-proxy", c.trusted_proxies,
+                 "Peer IP whose X-Forwarded-For (last entry) is used as the client IP for rate limits and logs; repeatable");
+  app.add_option("--max-message-size", c.max_message_size, "Largest WebSocket message in bytes; larger -> close 1009")->check(CLI::PositiveNumber);
+  app.add_option("--max-tunnel-messages", c.max_tunnel_messages, "Messages per tunnel, both directions (0 = unlimited); over -> close 1008");
+  app.add_option("--max-tunnel-bytes", c.max_tunnel_bytes, "Payload bytes per tunnel, both directions (0 = unlimited); over -> close 1008");
+  app.add_option("--max-pending-messages", c.max_pending_messages, "Messages buffered before the desktop joins; over -> close 1008");
+  app.add_option("--max-pending-bytes", c.max_pending_bytes, "Bytes buffered before the desktop joins; over -> close 1008");
+  app.add_option("--wait-timeout", c.wait_timeout, "Time a phone waits for its desktop; over -> close 1008")->check(CLI::PositiveNumber);
+  app.add_option("--tunnel-lifetime", c.tunnel_lifetime, "Longest life of a tunnel; over -> close 1008")->check(CLI::PositiveNumber);
+  app.add_option("--idle-timeout", c.idle_timeout, "Longest time without a message either way; over -> close 1008")->check(CLI::PositiveNumber);
+  app.add_option("--upgrade-timeout", c.upgrade_timeout, "Deadline from TCP accept to the 101 (TLS handshake + HTTP request)")->check(CLI::PositiveNumber);
+  app.add_option("--close-timeout", c.close_timeout, "Time to flush and finish the WebSocket close handshake before dropping the connection")->check(CLI::PositiveNumber);
+  app.add_option("--drain-timeout", c.drain_timeout, "SIGTERM: time tunnels get to finish before they are closed with 1001")->check(CLI::NonNegativeNumber);
+  app.add_option("--max-header-size", c.max_header_size, "Largest HTTP request header in bytes; larger -> 431")->check(CLI::PositiveNumber);
+  app.add_option("--max-waiting-tunnels", c.max_waiting_tunnels, "Phones waiting for a desktop at once; more -> 503");
+  app.add_option("--max-connections", c.max_connections, "Open client connections; more -> 503 (0 = the fd limit minus 64)");
+  app.add_option("--rate-new", c.rate_new, "/cable/new upgrades per second per client IP (0 = no limit); over -> 429")->check(CLI::NonNegativeNumber);
+  app.add_option("--rate-new-burst", c.rate_new_burst, "Burst allowance for --rate-new")->check(CLI::PositiveNumber);
+  app.add_option("--rate-connect", c.rate_connect, "/cable/connect upgrades per second per client IP (0 = no limit); over -> 429")->check(CLI::NonNegativeNumber);
+  app.add_option("--rate-connect-burst", c.rate_connect_burst, "Burst allowance for --rate-connect")->check(CLI::PositiveNumber);
+  app.add_option("--rate-table-size", c.rate_table_size, "Client IPs the rate limiter tracks at most")->check(CLI::PositiveNumber);
+  app.add_option("--log-level", c.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
+  CLI11_PARSE(app, argc, argv);
+
+  hg::relay::Relay relay(c);
+  auto st = relay.start();
+  if (!st) {
+    std::fprintf(stderr, "hybridgate-relay: %s\n", st.error().to_string().c_str());
+    return 1;
+  }
+  return relay.run();
+}

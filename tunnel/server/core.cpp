@@ -1,0 +1,357 @@
+#include "tunnel/server/core.hpp"
+
+#include <sys/resource.h>
+
+#include <cstring>
+#include <functional>
+
+#include "proto/bytes.hpp"
+#include "proto/crypto.hpp"
+#include "proto/domains.hpp"
+
+namespace hg::relay {
+
+namespace {
+// Per-process salt so clients cannot pick tunnel IDs that collide in the hash table.
+const std::array<uint8_t, 16>& hash_salt() {
+  static const auto salt = crypto::random_array<16>();
+  return salt;
+}
+}  // namespace
+
+size_t TunnelIdHash::operator()(const TunnelId& id) const noexcept {
+  char buf[32];
+  std::memcpy(buf, hash_salt().data(), 16);
+  std::memcpy(buf + 16, id.data(), 16);
+  return std::hash<std::string_view>{}(std::string_view(buf, sizeof buf));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tunnel
+
+Tunnel::Tunnel(Core& core, const TunnelId& id, bool signal_connection)
+    : core_(core),
+      id_(id),
+      tag_(tunnel_tag(id.data(), id.size())),
+      signal_connection_(signal_connection),
+      created_(Clock::now()),
+      last_activity_(created_),
+      timer_(core.ioc) {
+  ++core_.tunnels_live;
+}
+
+void Tunnel::set_gauges(bool waiting, bool active) {
+  if (waiting != counted_waiting_) core_.m.tunnels_waiting += waiting ? 1 : -1;
+  if (active != counted_active_) core_.m.tunnels_active += active ? 1 : -1;
+  counted_waiting_ = waiting;
+  counted_active_ = active;
+}
+
+void Tunnel::claim(int side) {
+  claimed_[side] = true;
+  if (side == kFirst) {
+    ++core_.waiting_or_reserved;
+    arm();
+  }
+}
+
+void Tunnel::opened(int side, std::shared_ptr<Endpoint> ep) {
+  ep_[side] = std::move(ep);
+  open_[side] = true;
+  if (ended_) {
+    ep_[side]->close(end_code_[side], "tunnel ended");
+    return;
+  }
+  if (side == kFirst) opened_at_ = Clock::now();
+  if (open_[kFirst] && open_[kSecond]) pair();
+  else if (side == kFirst) set_gauges(true, false);
+}
+
+void Tunnel::setup_failed(int side) {
+  if (side == kFirst) end("setup_failed", close_code::going_away, close_code::going_away, "upgrade failed");
+  claimed_[side] = false;
+  maybe_finalize();
+}
+
+void Tunnel::violation(int side, uint16_t code, const char* which) {
+  core_.limit_hit(which, {{"tunnel", tag_}, {"side", side == kFirst ? "first" : "second"}});
+  end("violation", code, code, which);
+}
+
+void Tunnel::pair() {
+  paired_ = true;
+  paired_at_ = last_activity_ = Clock::now();
+  --core_.waiting_or_reserved;
+  set_gauges(false, true);
+  ++core_.m.tunnels_paired;
+  core_.m.pairing_latency.observe(std::chrono::duration<double>(paired_at_ - opened_at_).count());
+  if (signal_connection_) {
+    Message sig;
+    auto b = sig.prepare(1);
+    *static_cast<uint8_t*>(b.data()) = 0x00;
+    sig.commit(1);
+    ep_[kFirst]->send(std::move(sig));
+  }
+  for (auto& m : pending_) ep_[kSecond]->send(std::move(m));
+  pending_.clear();
+  pending_.shrink_to_fit();
+  pending_bytes_ = 0;
+  if (core_.log.enabled(Level::debug))
+    core_.log.log(Level::debug, "tunnel_paired",
+                  {{"tunnel", tag_},
+                   {"pairing_ms", std::chrono::duration<double, std::milli>(paired_at_ - opened_at_).count()}});
+  arm();
+}
+
+bool Tunnel::message(int side, Message&& m) {
+  if (ended_) return false;
+  const size_t n = m.size();
+  ++messages_;
+  bytes_ += n;
+  if ((core_.cfg.max_tunnel_messages && messages_ > core_.cfg.max_tunnel_messages)) {
+    limit("tunnel_messages");
+    return false;
+  }
+  if (core_.cfg.max_tunnel_bytes && bytes_ > core_.cfg.max_tunnel_bytes) {
+    limit("tunnel_bytes");
+    return false;
+  }
+  last_activity_ = Clock::now();
+  ++core_.m.messages_relayed;
+  core_.m.bytes_relayed += n;
+  const int other = 1 - side;
+  if (paired_) {
+    ep_[other]->send(std::move(m));
+    blocked_[side] = true;  // read on once the peer has written it: one message in flight per direction
+    return false;
+  }
+  if (pending_.size() + 1 > core_.cfg.max_pending_messages || pending_bytes_ + n > core_.cfg.max_pending_bytes) {
+    limit("pending_buffer");
+    return false;
+  }
+  pending_bytes_ += n;
+  pending_.push_back(std::move(m));
+  return true;
+}
+
+void Tunnel::drained(int side) {
+  const int other = 1 - side;
+  if (blocked_[other]) {
+    blocked_[other] = false;
+    if (open_[other] && !gone_[other] && !ended_) ep_[other]->resume_reading();
+  }
+}
+
+void Tunnel::left(int side, uint16_t code, bool vanished) {
+  gone_[side] = true;
+  if (ended_) return;
+  uint16_t peer_code = vanished ? close_code::going_away : code;
+  if (peer_code == 0 || peer_code == 1005 || peer_code == 1006) peer_code = close_code::normal;
+  const char* outcome = paired_ ? (vanished ? "vanished" : "closed") : "abandoned";
+  if (side == kFirst) end(outcome, code, peer_code, vanished ? "first side vanished" : "first side closed");
+  else end(outcome, peer_code, code, vanished ? "second side vanished" : "second side closed");
+}
+
+void Tunnel::limit(const char* which) {
+  core_.limit_hit(which, {{"tunnel", tag_}, {"messages", messages_}, {"bytes", bytes_}});
+  end("limit", close_code::policy, close_code::policy, which);
+}
+
+void Tunnel::end(const char* outcome, uint16_t code_first, uint16_t code_second, const char* why) {
+  if (ended_) return;
+  ended_ = true;
+  ended_at_ = Clock::now();
+  outcome_ = outcome;
+  if (!paired_ && claimed_[kFirst]) --core_.waiting_or_reserved;
+  set_gauges(false, false);
+  core_.unregister(*this);
+  end_code_[kFirst] = code_first;
+  end_code_[kSecond] = code_second;
+  pending_.clear();
+  pending_bytes_ = 0;
+  auto self = shared_from_this();  // closing may finish sessions synchronously
+  for (int s : {kFirst, kSecond})
+    if (open_[s] && !gone_[s]) ep_[s]->close(end_code_[s], why);
+  arm();
+  maybe_finalize();
+}
+
+void Tunnel::released(int side) {
+  released_[side] = true;
+  gone_[side] = true;
+  if (!ended_) left(side, close_code::going_away, true);
+  ep_[side].reset();
+  maybe_finalize();
+}
+
+void Tunnel::maybe_finalize() {
+  if (finalized_ || !ended_) return;
+  for (int s : {kFirst, kSecond})
+    if (claimed_[s] && !released_[s]) return;
+  finalized_ = true;
+  --core_.tunnels_live;
+  timer_.cancel();
+  ++core_.m.tunnels_finished[outcome_];
+  auto now = Clock::now();
+  core_.log.log(Level::info, "tunnel_finished",
+                {{"tunnel", tag_},
+                 {"outcome", outcome_},
+                 {"paired", paired_},
+                 {"messages", messages_},
+                 {"bytes", bytes_},
+                 {"duration_ms", std::chrono::duration<double, std::milli>(now - created_).count()}});
+}
+
+void Tunnel::arm() {
+  if (finalized_) return;
+  const auto& c = core_.cfg;
+  Clock::time_point d;
+  if (ended_) {
+    d = ended_at_ + secs(c.close_timeout);
+  } else {
+    d = created_ + secs(c.tunnel_lifetime);
+    if (!paired_) d = std::min(d, created_ + secs(c.wait_timeout));
+    else d = std::min(d, last_activity_ + secs(c.idle_timeout));
+  }
+  if (d == armed_for_) return;
+  armed_for_ = d;
+  timer_.expires_at(d);
+  timer_.async_wait([self = shared_from_this(), d](const boost::system::error_code& ec) {
+    if (ec || self->armed_for_ != d) return;
+    self->armed_for_ = {};
+    self->on_timer();
+  });
+}
+
+void Tunnel::on_timer() {
+  auto now = Clock::now();
+  const auto& c = core_.cfg;
+  if (ended_) {
+    // Sides that did not finish closing in time (slow readers, no close reply): drop them.
+    for (int s : {kFirst, kSecond})
+      if (ep_[s] && !released_[s]) ep_[s]->abort();
+    return;
+  }
+  if (!paired_ && now >= created_ + secs(c.wait_timeout)) return limit("wait_timeout");
+  if (now >= created_ + secs(c.tunnel_lifetime)) return limit("tunnel_lifetime");
+  if (paired_ && now >= last_activity_ + secs(c.idle_timeout)) return limit("idle_timeout");
+  arm();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Core
+
+Core::Core(boost::asio::io_context& io, Config c)
+    : ioc(io),
+      cfg(std::move(c)),
+      rl_new(cfg.rate_new, cfg.rate_new_burst, cfg.rate_table_size),
+      rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size) {
+  max_connections = cfg.max_connections;
+  if (max_connections == 0) {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    max_connections = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
+  }
+}
+
+void Core::reject(const char* reason, int status, const std::string& ip) {
+  ++m.rejections[reason];
+  log.log_throttled(Level::info, std::string("reject:") + reason, "rejected",
+                    {{"reason", reason}, {"status", status}, {"client", ip}});
+}
+
+void Core::limit_hit(const char* which, nlohmann::json fields) {
+  ++m.limit_hits[which];
+  fields["limit"] = which;
+  log.log_throttled(Level::warn, std::string("limit:") + which, "limit_hit", std::move(fields));
+}
+
+void Core::unregister(Tunnel& t) {
+  auto it = tunnels.find(t.id());
+  if (it != tunnels.end() && it->second.get() == &t) tunnels.erase(it);
+}
+
+void Core::drain_all() {
+  std::vector<std::shared_ptr<Tunnel>> all;
+  all.reserve(tunnels.size());
+  for (auto& [id, t] : tunnels) all.push_back(t);
+  for (auto& t : all) t->end("drained", close_code::going_away, close_code::going_away, "relay shutting down");
+}
+
+Admission Core::admit(const RequestInfo& r) {
+  Admission a;
+  auto refuse = [&](int status, const char* reason) {
+    a.status = status;
+    a.reason = reason;
+    reject(reason, status, r.client_ip);
+    return a;
+  };
+  if (!r.is_get) return refuse(405, "method_not_allowed");
+  auto path = tunnel_domain::parse_path(r.target);
+  if (!path) return refuse(404, "unknown_path");
+  if (path->kind == tunnel_domain::TunnelPath::Kind::Contact) return refuse(404, "contact_unsupported");
+  if (!r.is_upgrade) return refuse(400, "not_websocket");
+  if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
+  const bool is_new = path->kind == tunnel_domain::TunnelPath::Kind::New;
+  a.is_new = is_new;
+  if (is_new) {
+    if (draining) return refuse(503, "draining");
+    if (!rl_new.allow(r.client_ip)) {
+      limit_hit("rate_new", {{"client", r.client_ip}});
+      return refuse(429, "rate_limited");
+    }
+    if (waiting_or_reserved >= cfg.max_waiting_tunnels) {
+      limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
+      return refuse(503, "max_waiting_tunnels");
+    }
+    if (tunnels.count(path->tunnel_id)) return refuse(409, "tunnel_exists");
+    auto t = std::make_shared<Tunnel>(*this, path->tunnel_id);
+    tunnels.emplace(path->tunnel_id, t);
+    t->claim(Tunnel::kFirst);
+    a.tunnel = std::move(t);
+    a.side = Tunnel::kFirst;
+    return a;
+  }
+  if (path->routing_id != rid) return refuse(404, "wrong_routing_id");
+  if (!rl_connect.allow(r.client_ip)) {
+    limit_hit("rate_connect", {{"client", r.client_ip}});
+    return refuse(429, "rate_limited");
+  }
+  auto it = tunnels.find(path->tunnel_id);
+  if (it == tunnels.end()) return refuse(draining ? 503 : 404, draining ? "draining" : "unknown_tunnel");
+  auto& t = it->second;
+  if (t->claimed(Tunnel::kSecond)) return refuse(409, "tunnel_in_use");
+  // While draining, a desktop may still join a tunnel that is already waiting for it.
+  t->claim(Tunnel::kSecond);
+  a.tunnel = t;
+  a.side = Tunnel::kSecond;
+  return a;
+}
+
+}  // namespace hg::relay
+
+namespace hg::relay {
+
+bool offers_subprotocol(std::string_view header, std::string_view proto) {
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    auto tok = header.substr(0, comma);
+    while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+    while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+    if (tok == proto) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+std::string forwarded_client(std::string_view xff) {
+  auto comma = xff.rfind(',');
+  auto tok = comma == std::string_view::npos ? xff : xff.substr(comma + 1);
+  while (!tok.empty() && tok.front() == ' ') tok.remove_prefix(1);
+  while (!tok.empty() && tok.back() == ' ') tok.remove_suffix(1);
+  if (tok.size() > 64) tok = tok.substr(0, 64);
+  return std::string(tok);
+}
+
+}  // namespace hg::relay

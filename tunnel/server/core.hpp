@@ -1,0 +1,160 @@
+// Internal: the relay's shared state (config, metrics, logs, limits) and the tunnel registry.
+// Tunnel logic lives here and knows nothing about sockets or stream types: a connection is an
+// Endpoint. One io_context, one thread: no locking.
+//
+// A tunnel has two sides. The *first* side creates it and may wait (today: the phone's
+// /cable/new; later, issue 6: a desktop parked by /cable/contact under a random tunnel ID).
+// The *second* side joins it (/cable/connect). Messages the first side sends before the join are
+// buffered (bounded). `signal_connection` (issue 6) makes the relay send the first side one
+// 0x00 message at the join, before any buffered data, and echo X-caBLE-Signal-Connection.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "proto/derive.hpp"
+#include "tunnel/server/log.hpp"
+#include "tunnel/server/metrics.hpp"
+#include "tunnel/server/rate_limit.hpp"
+#include "tunnel/server/relay.hpp"
+
+namespace hg::relay {
+
+using Clock = std::chrono::steady_clock;
+using Message = boost::beast::flat_buffer;  // one whole binary message, moved, never copied
+
+inline Clock::duration secs(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+// Close codes (RFC 6455 §7.4.1) the relay uses.
+namespace close_code {
+inline constexpr uint16_t normal = 1000, going_away = 1001, unsupported_data = 1003, policy = 1008,
+                          too_big = 1009;
+}
+
+// One upgraded WebSocket connection, as the tunnel sees it.
+class Endpoint {
+ public:
+  virtual ~Endpoint() = default;
+  virtual void send(Message m) = 0;                             // queue one binary message
+  virtual void close(uint16_t code, const char* reason) = 0;    // after queued messages; idempotent
+  virtual void abort() = 0;                                     // drop the TCP connection now
+  virtual void resume_reading() = 0;                            // the peer drained what we sent it
+};
+
+struct Core;
+
+class Tunnel : public std::enable_shared_from_this<Tunnel> {
+ public:
+  static constexpr int kFirst = 0, kSecond = 1;
+  Tunnel(Core& core, const TunnelId& id, bool signal_connection = false);
+
+  const std::string& tag() const { return tag_; }
+  const TunnelId& id() const { return id_; }
+  bool ended() const { return ended_; }
+  bool paired() const { return paired_; }
+  bool open(int side) const { return open_[side]; }
+  bool claimed(int side) const { return claimed_[side]; }
+  bool signal_connection() const { return signal_connection_; }
+
+  // Admission: reserve a side before its 101 goes out.
+  void claim(int side);
+  // Session callbacks.
+  void opened(int side, std::shared_ptr<Endpoint> ep);  // the 101 went out
+  void setup_failed(int side);                          // a claimed side never opened
+  bool message(int side, Message&& m);                  // true: the sender may read on now
+  void drained(int side);                               // side's outgoing queue became empty
+  void left(int side, uint16_t code, bool vanished);    // side's connection closed or is closing
+  void released(int side);                              // side's session has finished
+  // Ends the tunnel: closes every open side with `code` (the first with code_first).
+  void end(const char* outcome, uint16_t code_first, uint16_t code_second, const char* why);
+  // A side broke a rule (text message -> 1003, oversized message -> 1009): both sides get `code`.
+  void violation(int side, uint16_t code, const char* which);
+  // A limit ended the tunnel: count it, log it once, close both sides with 1008.
+  void limit(const char* which);
+
+ private:
+  void pair();
+  void arm();
+  void on_timer();
+  void maybe_finalize();
+  void set_gauges(bool waiting, bool active);
+
+  Core& core_;
+  TunnelId id_;
+  std::string tag_;
+  bool signal_connection_;
+  std::shared_ptr<Endpoint> ep_[2];
+  bool claimed_[2] = {false, false}, open_[2] = {false, false}, gone_[2] = {false, false},
+       released_[2] = {false, false}, blocked_[2] = {false, false};
+  uint16_t end_code_[2] = {close_code::going_away, close_code::going_away};
+  bool paired_ = false, ended_ = false, finalized_ = false;
+  bool counted_waiting_ = false, counted_active_ = false;
+  std::string outcome_;
+  std::vector<Message> pending_;  // first side's messages before the join
+  size_t pending_bytes_ = 0;
+  uint64_t messages_ = 0, bytes_ = 0;
+  Clock::time_point created_, opened_at_, paired_at_, last_activity_, ended_at_;
+  Clock::time_point armed_for_{};
+  boost::asio::steady_timer timer_;
+};
+
+struct TunnelIdHash {
+  size_t operator()(const TunnelId& id) const noexcept;
+};
+
+// What a request needs to be judged; filled by the session from the parsed HTTP request.
+struct RequestInfo {
+  bool is_get = false;
+  std::string_view target;
+  bool is_upgrade = false;
+  bool offers_fido_cable = false;
+  std::string client_ip;
+};
+
+struct Admission {
+  int status = 0;          // 0 = accept; else the HTTP status to answer
+  const char* reason = "";
+  std::shared_ptr<Tunnel> tunnel;
+  int side = Tunnel::kFirst;
+  bool is_new = true;
+};
+
+struct Core {
+  Core(boost::asio::io_context& ioc, Config cfg);
+  boost::asio::io_context& ioc;
+  Config cfg;
+  Logger log;
+  Metrics m;
+  std::array<uint8_t, 3> rid{};
+  std::string rid_hex;  // upper case
+  std::unordered_map<TunnelId, std::shared_ptr<Tunnel>, TunnelIdHash> tunnels;  // not yet ended
+  size_t waiting_or_reserved = 0;  // first side claimed, not yet paired, not ended
+  RateLimiter rl_new, rl_connect;
+  bool draining = false;
+  Clock::time_point drain_deadline{};
+  size_t max_connections = 0;
+  uint64_t next_conn_id = 0;
+  size_t tunnels_live = 0;  // Tunnel objects not yet finalized (ended ones still closing count)
+
+  Admission admit(const RequestInfo& r);
+  void reject(const char* reason, int status, const std::string& ip);
+  void limit_hit(const char* which, nlohmann::json fields);
+  void unregister(Tunnel& t);
+  void sent_close(uint16_t code) { ++m.close_codes[code]; }
+  // Drain deadline: end every tunnel with 1001.
+  void drain_all();
+};
+
+}  // namespace hg::relay

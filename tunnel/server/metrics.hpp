@@ -1,0 +1,47 @@
+// Relay metrics, rendered in the Prometheus text exposition format (version 0.0.4).
+// The relay is single-threaded, so plain integers suffice.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace hg::relay {
+
+class Histogram {
+ public:
+  static constexpr std::array<double, 14> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                     0.1,    0.25,  0.5,    1,     2.5,   10,   60};
+  void observe(double v);
+  void render(std::string& out, const std::string& name) const;
+
+ private:
+  std::array<uint64_t, kBounds.size()> counts_{};
+  uint64_t count_ = 0;
+  double sum_ = 0;
+};
+
+struct Metrics {
+  // gauges
+  int64_t tunnels_waiting = 0;
+  int64_t tunnels_active = 0;
+  int64_t connections_open = 0;
+  bool draining = false;
+  // counters
+  uint64_t connections_total = 0;
+  uint64_t upgrades_new = 0, upgrades_connect = 0;
+  uint64_t tunnels_paired = 0;
+  uint64_t messages_relayed = 0, bytes_relayed = 0;
+  uint64_t tls_handshake_failures = 0;
+  uint64_t tls_reloads_ok = 0, tls_reloads_failed = 0;
+  std::map<std::string, uint64_t> tunnels_finished;  // by outcome
+  std::map<std::string, uint64_t> rejections;        // HTTP rejections by reason
+  std::map<std::string, uint64_t> limit_hits;        // every limit hit, by limit
+  std::map<uint16_t, uint64_t> close_codes;          // close codes the relay sent
+  Histogram pairing_latency;                         // phone open -> desktop open, seconds
+
+  std::string render() const;
+};
+
+}  // namespace hg::relay

@@ -1,0 +1,31 @@
+// Per-client-IP token buckets with a bounded table.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <unordered_map>
+
+namespace hg::relay {
+
+class RateLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  RateLimiter(double rate_per_s, double burst, size_t max_entries)
+      : rate_(rate_per_s), burst_(burst < 1 ? 1 : burst), max_(max_entries) {}
+  bool enabled() const { return rate_ > 0; }
+  // Takes one token for `key`; false = rate limited.
+  bool allow(const std::string& key, Clock::time_point now = Clock::now());
+  size_t size() const { return buckets_.size(); }
+
+ private:
+  struct Bucket {
+    double tokens;
+    Clock::time_point last;
+  };
+  void sweep(Clock::time_point now);
+  double rate_, burst_;
+  size_t max_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+}  // namespace hg::relay

@@ -1,0 +1,68 @@
+// hybridgate-relay: the caBLE v2 tunnel server (spec §5) as a library.
+// Public header: no Boost.Beast or Asio here; the implementation is behind a pimpl.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/error.hpp"
+
+namespace hg::relay {
+
+// Every limit of the relay. Durations are in seconds (fractions allowed). 0 disables a
+// limit only where the comment says so. Defaults are the documented defaults (docs/relay.md).
+struct Config {
+  std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free port
+  std::string admin_listen;               // empty = no admin listener
+  std::string port_file;                  // if set, the bound port is written here once listening
+  std::string admin_port_file;            // same for the admin listener
+  std::string routing_id;                 // 6 hex; empty = random
+  std::string tls_cert, tls_key;          // PEM files; both set = TLS listener
+  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed (rate limits, logs)
+
+  size_t max_message_size = 1 << 20;      // bytes per WebSocket message (Chromium's limit) -> 1009
+  uint64_t max_tunnel_messages = 10000;   // messages per tunnel, both directions (0 = unlimited) -> 1008
+  uint64_t max_tunnel_bytes = 64ull << 20;  // payload bytes per tunnel, both directions (0 = unlimited) -> 1008
+  size_t max_pending_messages = 16;       // buffered before the peer joins -> 1008
+  size_t max_pending_bytes = 64 << 10;
+  double wait_timeout = 120;              // phone waiting for the desktop -> 1008
+  double tunnel_lifetime = 600;           // whole tunnel -> 1008
+  double idle_timeout = 300;              // no message either way -> 1008
+  double upgrade_timeout = 10;            // TCP accept to 101 (TLS handshake + HTTP request)
+  double close_timeout = 5;               // WebSocket close handshake / flushing a slow reader
+  double drain_timeout = 30;              // SIGTERM: time tunnels get to finish, then 1001
+  size_t max_header_size = 8192;          // HTTP request header bytes -> 431 (connection closed)
+  size_t max_waiting_tunnels = 10000;     // tunnels whose phone waits for a desktop -> 503
+  size_t max_connections = 0;             // open client connections; 0 = auto (fd limit - 64) -> 503
+  double rate_new = 20, rate_new_burst = 100;          // /cable/new per client IP per second (0 = off) -> 429
+  double rate_connect = 20, rate_connect_burst = 100;  // /cable/connect per client IP per second (0 = off) -> 429
+  size_t rate_table_size = 100000;        // client IPs tracked by the rate limiter
+  std::string log_level = "info";         // debug, info, warn, error
+};
+
+class Relay {
+ public:
+  explicit Relay(Config cfg);
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  // Validates the config, loads TLS material, binds the listeners, writes the port files.
+  Status start();
+  uint16_t port() const;
+  uint16_t admin_port() const;
+  std::string routing_id_hex() const;
+
+  // Runs until a SIGTERM/SIGINT drain finishes (SIGHUP reloads the TLS cert and key).
+  // Returns the process exit status.
+  int run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hg::relay

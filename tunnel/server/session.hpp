@@ -1,0 +1,301 @@
+// Internal, Beast-heavy: one client connection of the relay, from TCP accept (and TLS handshake)
+// through the HTTP upgrade to the WebSocket relay loop. Instantiated once per stream type, in
+// session_plain.cpp and session_tls.cpp, so the two heavy translation units build in parallel.
+#pragma once
+
+// Asio 1.74's scheduler trips g++ 12's -Wnull-dereference (a flow warning that ignores the
+// system-header status of Boost once inlined). Our own code is checked by the other TUs.
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include "tunnel/server/core.hpp"
+
+namespace hg::relay {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+bool offers_subprotocol(std::string_view header, std::string_view proto);
+std::string forwarded_client(std::string_view xff);
+
+template <bool Tls>
+class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls>> {
+  using Next = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+
+ public:
+  // Plain.
+  Session(Core& core, tcp::socket&& s, bool over_capacity) requires(!Tls)
+      : core_(core), ws_(std::move(s)), over_capacity_(over_capacity) {
+    init();
+  }
+  // TLS: the session keeps the context it was created with alive (SIGHUP swaps the server's).
+  Session(Core& core, tcp::socket&& s, std::shared_ptr<net::ssl::context> ctx, bool over_capacity) requires(Tls)
+      : core_(core), ctx_(std::move(ctx)), ws_(std::move(s), *ctx_), over_capacity_(over_capacity) {
+    init();
+  }
+  ~Session() override { --core_.m.connections_open; }
+
+  void start() {
+    beast::get_lowest_layer(ws_).expires_after(secs(core_.cfg.upgrade_timeout));
+    if constexpr (Tls) {
+      ws_.next_layer().async_handshake(net::ssl::stream_base::server,
+                                       [self = this->shared_from_this()](beast::error_code ec) {
+                                         if (ec) {
+                                           ++self->core_.m.tls_handshake_failures;
+                                           self->core_.log.log_throttled(
+                                               Level::info, "tls_handshake", "tls_handshake_failed",
+                                               {{"client", self->client_ip_}, {"error", ec.message()}});
+                                           return;
+                                         }
+                                         self->read_request();
+                                       });
+    } else {
+      read_request();
+    }
+  }
+
+  // Endpoint
+  void send(Message m) override {
+    if (read_done_ || closing_ || close_pending_) return;
+    outq_.push_back(std::move(m));
+    if (!writing_) do_write();
+  }
+  void close(uint16_t code, const char* reason) override {
+    if (read_done_ || closing_ || close_pending_ || !opened_) return;
+    close_pending_ = true;
+    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+    core_.sent_close(code);
+    if (!writing_) start_close();
+  }
+  void abort() override {
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().close(ec);
+  }
+  void resume_reading() override {
+    paused_ = false;
+    do_read();
+  }
+
+ private:
+  void init() {
+    beast::error_code ec;
+    auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+    if (!ec) client_ip_ = ep.address().to_string();
+    ws_.read_message_max(core_.cfg.max_message_size);
+    ws_.auto_fragment(false);
+    ws_.binary(true);
+    websocket::permessage_deflate pmd;
+    pmd.server_enable = false;
+    pmd.client_enable = false;
+    ws_.set_option(pmd);
+  }
+
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(core_.cfg.max_header_size));
+    parser_->body_limit(0);
+    http::async_read(ws_.next_layer(), buf_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_request(ec); });
+  }
+
+  void on_request(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      core_.limit_hit("header_size", {{"client", client_ip_}});
+      return reject(431, "header_too_large");
+    }
+    if (ec == beast::error::timeout) {
+      core_.limit_hit("upgrade_timeout", {{"client", client_ip_}});
+      return;
+    }
+    if (ec == http::error::body_limit) return reject(400, "request_body");
+    if (ec) return;  // client went away or sent garbage
+    auto& req = parser_->get();
+    if (!core_.cfg.trusted_proxies.empty()) {
+      for (auto& p : core_.cfg.trusted_proxies)
+        if (p == client_ip_) {
+          auto xff = req["X-Forwarded-For"];
+          if (!xff.empty()) client_ip_ = forwarded_client(std::string_view(xff.data(), xff.size()));
+          break;
+        }
+    }
+    if (over_capacity_) {
+      core_.limit_hit("max_connections", {{"open", core_.m.connections_open}});
+      core_.reject("max_connections", 503, client_ip_);
+      return reject(503, "max_connections");
+    }
+    RequestInfo info;
+    info.is_get = req.method() == http::verb::get;
+    info.target = std::string_view(req.target().data(), req.target().size());
+    info.is_upgrade = websocket::is_upgrade(req);
+    auto proto = req[http::field::sec_websocket_protocol];
+    info.offers_fido_cable = offers_subprotocol(std::string_view(proto.data(), proto.size()), "fido.cable");
+    info.client_ip = client_ip_;
+    Admission a = core_.admit(info);
+    if (a.status) return reject(a.status, a.reason);
+    tunnel_ = std::move(a.tunnel);
+    side_ = a.side;
+    is_new_ = a.is_new;
+    const char* rid = is_new_ ? core_.rid_hex.c_str() : nullptr;
+    const bool signal = tunnel_->signal_connection() && side_ == Tunnel::kFirst;
+    ws_.set_option(websocket::stream_base::decorator([rid, signal](websocket::response_type& res) {
+      res.set(http::field::server, "hybridgate-relay");
+      res.set(http::field::sec_websocket_protocol, "fido.cable");
+      if (rid) res.set("X-caBLE-Routing-ID", rid);
+      if (signal) res.set("X-caBLE-Signal-Connection", "true");
+    }));
+    ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code e) { self->on_accept(e); });
+  }
+
+  void reject(unsigned status, const char* reason) {
+    unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    res_ = std::make_unique<http::response<http::string_body>>(static_cast<http::status>(status), version);
+    res_->set(http::field::server, "hybridgate-relay");
+    res_->set(http::field::content_type, "text/plain");
+    if (status == 405) res_->set(http::field::allow, "GET");
+    res_->body() = std::string(reason) + "\n";
+    res_->keep_alive(false);
+    res_->prepare_payload();
+    http::async_write(ws_.next_layer(), *res_, [self = this->shared_from_this()](beast::error_code, std::size_t) {
+      beast::error_code ec;
+      beast::get_lowest_layer(self->ws_).socket().shutdown(tcp::socket::shutdown_send, ec);
+    });
+  }
+
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      if (ec == beast::error::timeout) core_.limit_hit("upgrade_timeout", {{"client", client_ip_}});
+      tunnel_->setup_failed(side_);
+      tunnel_.reset();
+      return;
+    }
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout to{};
+    to.handshake_timeout = secs(core_.cfg.close_timeout);
+    to.idle_timeout = websocket::stream_base::none();
+    to.keep_alive_pings = false;
+    ws_.set_option(to);
+    parser_.reset();
+    buf_ = beast::flat_buffer();
+    opened_ = true;
+    if (is_new_) ++core_.m.upgrades_new;
+    else ++core_.m.upgrades_connect;
+    tunnel_->opened(side_, this->shared_from_this());
+    do_read();
+  }
+
+  void do_read() {
+    if (reading_ || paused_ || closing_ || close_pending_ || read_done_) return;
+    reading_ = true;
+    ws_.async_read(buf_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    reading_ = false;
+    if (ec) {
+      read_done_ = true;
+      if (ec == websocket::error::closed) {
+        tunnel_->left(side_, ws_.reason().code, false);
+      } else if (ec == websocket::error::message_too_big) {
+        core_.sent_close(close_code::too_big);  // Beast sent the 1009 close frame
+        tunnel_->violation(side_, close_code::too_big, "message_size");
+      } else {
+        tunnel_->left(side_, close_code::going_away, true);
+      }
+      outq_.clear();
+      outq_head_ = 0;
+      return maybe_finish();
+    }
+    if (!ws_.got_binary()) {
+      buf_.clear();
+      tunnel_->violation(side_, close_code::unsupported_data, "text_message");
+      return;
+    }
+    Message m(std::move(buf_));
+    buf_ = beast::flat_buffer();
+    if (tunnel_->message(side_, std::move(m))) do_read();
+    else paused_ = true;
+  }
+
+  void do_write() {
+    if (outq_head_ == outq_.size()) {
+      outq_.clear();
+      outq_head_ = 0;
+      if (close_pending_) return start_close();
+      if (tunnel_) tunnel_->drained(side_);
+      return;
+    }
+    writing_ = true;
+    ws_.async_write(outq_[outq_head_].data(), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_write(ec);
+    });
+  }
+
+  void on_write(beast::error_code ec) {
+    writing_ = false;
+    if (ec) {
+      outq_.clear();
+      outq_head_ = 0;
+      abort();
+      return maybe_finish();
+    }
+    outq_[outq_head_] = Message();
+    ++outq_head_;
+    do_write();
+  }
+
+  void start_close() {
+    close_pending_ = false;
+    closing_ = true;
+    ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
+      self->closing_ = false;
+      if (!self->reading_) self->read_done_ = true;
+      self->maybe_finish();
+    });
+  }
+
+  void maybe_finish() {
+    if (finished_ || !read_done_ || reading_ || writing_ || closing_) return;
+    finished_ = true;
+    if (close_pending_) {  // never got to send our close frame: the connection is gone already
+      close_pending_ = false;
+    }
+    abort();
+    if (tunnel_) {
+      auto t = std::move(tunnel_);
+      t->released(side_);
+    }
+  }
+
+  Core& core_;
+  std::shared_ptr<net::ssl::context> ctx_;  // TLS only
+  websocket::stream<Next> ws_;
+  beast::flat_buffer buf_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  std::unique_ptr<http::response<http::string_body>> res_;
+  std::shared_ptr<Tunnel> tunnel_;
+  std::vector<Message> outq_;
+  size_t outq_head_ = 0;
+  std::string client_ip_;
+  websocket::close_reason close_reason_;
+  int side_ = Tunnel::kFirst;
+  bool over_capacity_ = false;
+  bool is_new_ = true, opened_ = false, reading_ = false, writing_ = false, paused_ = false;
+  bool closing_ = false, close_pending_ = false, read_done_ = false, finished_ = false;
+};
+
+}  // namespace hg::relay
