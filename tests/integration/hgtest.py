@@ -115,11 +115,11 @@ class Proc:
             self.proc.kill()
 
 
-def desktop(bin_dir, wd, command, relay_url, *args, name="desktop", advert_timeout=30):
+def desktop(bin_dir, wd, command, relay_url, *args, name="desktop", advert_timeout=30, radio="loopback"):
     qr_file = wd.file(name + ".qr")
     if os.path.exists(qr_file):
         os.unlink(qr_file)
-    argv = [os.path.join(bin_dir, "hybridgate"), command, "--radio", "loopback", "--tunnel-url", relay_url,
+    argv = [os.path.join(bin_dir, "hybridgate"), command, "--radio", radio, "--tunnel-url", relay_url,
             "--qr-url-file", qr_file, "--no-terminal-qr", "--advert-timeout", str(advert_timeout), *args]
     p = Proc(argv, wd, name)
     p.qr_file = qr_file
@@ -133,8 +133,8 @@ def wait_qr(p, timeout=20):
         return f.read().strip()
 
 
-def phone(bin_dir, wd, qr_url, relay_url, store, *args, name="phone", stdin=subprocess.DEVNULL):
-    argv = [os.path.join(bin_dir, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", relay_url,
+def phone(bin_dir, wd, qr_url, relay_url, store, *args, name="phone", stdin=subprocess.DEVNULL, radio="loopback"):
+    argv = [os.path.join(bin_dir, "hybridgate"), "phone", "--radio", radio, "--tunnel-url", relay_url,
             "--qr", qr_url, "--store", store, *args]
     return Proc(argv, wd, name, stdin=stdin)
 

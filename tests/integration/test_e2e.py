@@ -130,7 +130,56 @@ def test_person_denies_on_the_phone():
         wd.cleanup()
 
 
-TESTS = [test_register_then_sign_in_twice, test_packed_attestation_registration,
+def test_register_and_sign_in_over_the_bluez_double():
+    """Desktop and phone use the BlueZ code paths (scanner: Adapter1 discovery + Device1
+    ServiceData; advertiser: LEAdvertisingManager1) on a BlueZ double whose bridge turns the
+    phone's registered advertisement into a Device1 the desktop sees."""
+    import subprocess
+    from hgtest import ROOT, PYTHON
+    wd = Workdir("bluez")
+    bridge = subprocess.Popen([PYTHON, os.path.join(ROOT, "tests", "ble", "bluez_bridge.py"), "--log", wd.file("bluez.log")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    relay = None
+    try:
+        line = bridge.stdout.readline().strip()
+        check(line.startswith("DBUS_SYSTEM_BUS_ADDRESS="), "the BlueZ bridge did not start: %r" % line)
+        wd.env["DBUS_SYSTEM_BUS_ADDRESS"] = line.split("=", 1)[1]
+        wd.env.pop("HYBRIDGATE_RADIO_DIR", None)  # no loopback radio in this test
+        relay = Relay(BIN, wd)
+        store = wd.file("store.json")
+        challenge = b64(os.urandom(32))
+        d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "dave",
+                    "--challenge", challenge, name="bz-desktop", radio="bluez")
+        p = phone(BIN, wd, wait_qr(d), relay.url, store, "--yes", name="bz-phone", radio="bluez")
+        check(p.wait(60) == 0, "phone failed:\n" + p.stderr())
+        check(d.wait(60) == 0, "desktop failed:\n" + d.stderr())
+        rc, stored, err = verify("register", d.json(), rp_id=RP, origin=ORIGIN, challenge=challenge)
+        check(rc == 0, "the verifier rejected the registration: " + err)
+        log = open(wd.file("bluez.log")).read()
+        for call in ("RegisterAdvertisement", "SetDiscoveryFilter", "StartDiscovery", "StopDiscovery", "UnregisterAdvertisement"):
+            check(call in log, "the BlueZ double saw no %s call" % call)
+        # Then a sign-in, also over BlueZ.
+        challenge = b64(os.urandom(32))
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--challenge", challenge,
+                    name="bz-desktop2", radio="bluez")
+        p = phone(BIN, wd, wait_qr(d), relay.url, store, "--yes", name="bz-phone2", radio="bluez")
+        check(p.wait(60) == 0, "phone failed:\n" + p.stderr())
+        check(d.wait(60) == 0, "desktop failed:\n" + d.stderr())
+        with open(wd.file("stored.json"), "w") as f:
+            import json
+            json.dump(stored, f)
+        rc, _, err = verify("authenticate", d.json(), rp_id=RP, origin=ORIGIN, challenge=challenge,
+                            stored=wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+        check(rc == 0, "the verifier rejected the assertion: " + err)
+    finally:
+        if relay:
+            relay.stop()
+        bridge.stdin.close()
+        bridge.wait(30)
+        wd.cleanup()
+
+
+TESTS = [test_register_and_sign_in_over_the_bluez_double, test_register_then_sign_in_twice, test_packed_attestation_registration,
          test_sign_in_with_unknown_credential_reports_no_credentials, test_person_denies_on_the_phone]
 
 if __name__ == "__main__":
