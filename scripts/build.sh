@@ -6,7 +6,5 @@ dir=${1:-build}
 shift || true
 jobs=${HG_JOBS:-$(nproc)}
 mkdir -p "$dir"
-if [ ! -f "$dir/build.ninja" ]; then
-  cmake -S . -B "$dir" -G Ninja "$@" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; exit 1; }
-fi
+cmake -S . -B "$dir" -G Ninja "$@" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; exit 1; }
 ninja -C "$dir" -j "$jobs"
