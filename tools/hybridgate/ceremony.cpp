@@ -17,6 +17,8 @@
 #include "ble/radio.hpp"
 #include "commands.hpp"
 #include "file_store.hpp"
+#include "links.hpp"
+#include <unistd.h>
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
 #include "proto/ctap.hpp"
@@ -120,6 +122,9 @@ struct DesktopOptions {
   std::vector<std::string> allow;
   std::string qr_png, qr_url_file;
   bool no_terminal_qr = false;
+  bool link_phone = false;   // offer linking in the QR code and remember the phone
+  std::string links_file;    // default: default_links_path()
+  std::string phone;         // sign in through this linked phone instead of a QR code
   bool no_resident_key = false;
   double advert_timeout = 120, response_timeout = 180, connect_timeout = 15, handshake_timeout = 15;
 };
@@ -137,6 +142,15 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
   cmd->add_option("--handshake-timeout", o.handshake_timeout, "Seconds for the secure-channel handshake (default 15)");
   cmd->add_option("--response-timeout", o.response_timeout,
                   "Seconds the person has to answer on the phone (default 180)");
+  cmd->add_flag("--link-phone", o.link_phone,
+                "Offer the phone to be remembered (QR key 4); a phone that agrees is stored in the links file");
+  cmd->add_option("--links", o.links_file, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
+  cmd->add_option("--phone", o.phone, "Use this remembered phone (no QR code); see 'hybridgate links list'");
+}
+
+Result<std::filesystem::path> links_path(const std::string& configured) {
+  if (!configured.empty()) return std::filesystem::path(configured);
+  return tools::default_links_path();
 }
 
 std::chrono::milliseconds secs(double s) { return std::chrono::milliseconds(int64_t(s * 1000)); }
@@ -157,12 +171,76 @@ Result<Bytes> challenge_bytes(const std::string& b64) {
 }
 
 // Shows the QR code and runs the desktop session. Returns the CTAP response.
+tunnel::DesktopDeadlines desktop_deadlines(const DesktopOptions& o) {
+  tunnel::DesktopDeadlines d;
+  d.advert = secs(o.advert_timeout);
+  d.connect = secs(o.connect_timeout);
+  d.handshake = secs(o.handshake_timeout);
+  d.response = secs(o.response_timeout);
+  return d;
+}
+
+// A sign-in (or registration) through a remembered phone: no QR code.
+Result<tunnel::DesktopResult> linked_ceremony(const DesktopOptions& o, qr_payload::RequestType type, ByteView request) {
+  HG_TRY(auto path, links_path(o.links_file));
+  HG_TRY(auto store, tools::LinkStore::open(path));
+  const tools::StoredLink* stored = store.find(o.phone);
+  if (!stored) return make_error(Errc::invalid_argument, "no linked phone named '" + o.phone + "' (see: hybridgate links list)");
+  net::io_context io;
+  auto scanner = ble::make_scanner(io, radio_options(o.common));
+  if (!scanner) return scanner.error();
+  tunnel::TunnelServer server{o.common.tunnel_url.empty() ? stored->tunnel_url : o.common.tunnel_url, o.common.ca_file};
+  if (!o.common.quiet) std::cerr << "hybridgate desktop: asking phone '" << o.phone << "' (no QR code)\n";
+  auto events = progress_events(o.common, "desktop");
+  auto r = run_to_completion(io, tunnel::run_desktop_linked(**scanner, stored->link, type, request, server,
+                                                            desktop_deadlines(o), events));
+  if (!r && r.error().code == Errc::tunnel_gone) {
+    (void)store.remove(o.phone);
+    return make_error(Errc::tunnel_gone, "forgot '" + o.phone + "'; sign in with a QR code to link it again");
+  }
+  return r;
+}
+
+// Stores verified linking info from a QR ceremony.
+void remember_phone(const DesktopOptions& o, const tunnel::DesktopResult& r) {
+  if (r.linking_rejected)
+    std::cerr << "hybridgate: the phone offered to be remembered, but its linking information has an invalid "
+                 "signature; it was not stored [linking.signature]\n";
+  if (!r.linking) return;
+  auto path = links_path(o.links_file);
+  if (!path) {
+    std::cerr << "hybridgate: cannot remember the phone: " << path.error().to_string() << "\n";
+    return;
+  }
+  auto store = tools::LinkStore::open(*path);
+  if (!store) {
+    std::cerr << "hybridgate: cannot remember the phone: " << store.error().to_string() << "\n";
+    return;
+  }
+  tools::StoredLink l;
+  l.name = r.linking->name.empty() ? "phone" : r.linking->name;
+  l.link.contact_id = r.linking->contact_id;
+  l.link.pairing_id = r.linking->pairing_id;
+  l.link.link_secret = r.linking->link_secret;
+  l.link.phone_public_key = r.linking->identity_public_key;
+  l.link.domain_id = r.domain_id;
+  l.tunnel_url = o.common.tunnel_url;
+  l.created = uint64_t(std::time(nullptr));
+  if (auto st = store->add(std::move(l)); !st) {
+    std::cerr << "hybridgate: cannot remember the phone: " << st.error().to_string() << "\n";
+    return;
+  }
+  std::cerr << "hybridgate: remembered phone '" << r.linking->name << "'; next time: hybridgate sign-in --phone '"
+            << r.linking->name << "'\n";
+}
+
 Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_payload::RequestType type, ByteView request) {
+  if (!o.phone.empty()) return linked_ceremony(o, type, request);
   net::io_context io;
   auto scanner = ble::make_scanner(io, radio_options(o.common));
   if (!scanner) return scanner.error();
   auto qr = qr_payload::generate({.request_type = type,
-                                  .supports_linking = false,
+                                  .supports_linking = o.link_phone,
                                   .known_domains = 2,
                                   .timestamp = uint64_t(std::time(nullptr))});
   if (!o.qr_url_file.empty() && !write_file_atomically(o.qr_url_file, qr.url))
@@ -179,15 +257,13 @@ Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_paylo
     std::cerr << "Scan this QR code with your phone's camera (\"use a phone or tablet\").\n";
   }
   tunnel::TunnelServer server{o.common.tunnel_url, o.common.ca_file};
-  tunnel::DesktopDeadlines d;
-  d.advert = secs(o.advert_timeout);
-  d.connect = secs(o.connect_timeout);
-  d.handshake = secs(o.handshake_timeout);
-  d.response = secs(o.response_timeout);
   auto events = progress_events(o.common, "desktop");
-  auto r = run_to_completion(io, tunnel::run_desktop_qr(**scanner, qr, request, server, d, events));
-  if (r && !o.common.quiet)
-    std::cerr << "hybridgate desktop: phone found → result in " << r->found_to_result.count() << " ms\n";
+  auto r = run_to_completion(io, tunnel::run_desktop_qr(**scanner, qr, request, server, desktop_deadlines(o), events));
+  if (r) {
+    if (!o.common.quiet)
+      std::cerr << "hybridgate desktop: phone found → result in " << r->found_to_result.count() << " ms\n";
+    remember_phone(o, *r);
+  }
   return r;
 }
 
@@ -275,6 +351,8 @@ struct PhoneCliOptions {
   CommonOptions common;
   std::string qr, qr_file, store;
   bool yes = false;
+  bool link = false, listen = false, once = false, unlink = false, forge_link_signature = false;
+  std::string link_state, phone_name;
   int domain_id = 0;
   std::string attestation = "none";
   double desktop_timeout = 120;
@@ -312,16 +390,33 @@ class AuthenticatorAdapter final : public tunnel::Authenticator {
   authenticator::SoftwareAuthenticator& a_;
 };
 
-int do_phone(const PhoneCliOptions& o) {
-  std::string url = o.qr;
-  if (!o.qr_file.empty()) {
-    std::ifstream f(o.qr_file);
-    if (!f) return fail(make_error(Errc::io, "cannot read " + o.qr_file));
-    std::getline(f, url);
+std::filesystem::path link_state_path(const PhoneCliOptions& o) {
+  return o.link_state.empty() ? std::filesystem::path(o.store + ".link") : std::filesystem::path(o.link_state);
+}
+
+std::string default_phone_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) return "hybridgate phone";
+  return std::string("hybridgate on ") + host;
+}
+
+// Makes sure the phone has a contact ID at the relay (registering one if needed) and returns the state.
+Result<tools::PhoneLinkState> ensure_contact(net::io_context& io, const PhoneCliOptions& o) {
+  HG_TRY(auto state, tools::load_phone_state(link_state_path(o)));
+  if (o.common.tunnel_url.empty() && state.tunnel_url.empty())
+    return make_error(Errc::invalid_argument, "linking needs the relay that will wake this phone: give --tunnel-url");
+  const std::string url = o.common.tunnel_url.empty() ? state.tunnel_url : o.common.tunnel_url;
+  if (!state.contact_id || state.tunnel_url != url) {
+    tunnel::TunnelServer server{url, o.common.ca_file};
+    HG_TRY(Bytes id, run_to_completion(io, tunnel::register_contact(server, state.token_hex, std::nullopt)));
+    state.contact_id = id;
+    state.tunnel_url = url;
+    HG_CHECK(tools::save_phone_state(link_state_path(o), state));
   }
-  while (!url.empty() && (url.back() == '\n' || url.back() == '\r' || url.back() == ' ')) url.pop_back();
-  auto qr = qr_payload::parse_url(url);
-  if (!qr) return fail(qr.error());
+  return state;
+}
+
+int do_phone(const PhoneCliOptions& o) {
   auto store = tools::FileCredentialStore::open(o.store);
   if (!store) return fail(store.error());
   PromptPresence presence(o.yes);
@@ -332,16 +427,103 @@ int do_phone(const PhoneCliOptions& o) {
   AuthenticatorAdapter adapter(authn);
 
   net::io_context io;
-  auto advertiser = ble::make_advertiser(io, radio_options(o.common));
-  if (!advertiser) return fail(advertiser.error());
   tunnel::PhoneOptions popts;
   popts.server = {o.common.tunnel_url, o.common.ca_file};
   popts.domain_id = uint16_t(o.domain_id);
   popts.desktop = secs(o.desktop_timeout);
   auto events = progress_events(o.common, "phone");
+
+  if (o.unlink) {
+    auto state = tools::load_phone_state(link_state_path(o));
+    if (!state) return fail(state.error());
+    if (!state->contact_id) return fail(make_error(Errc::invalid_argument, "this phone is not linked"));
+    tunnel::TunnelServer server{o.common.tunnel_url.empty() ? state->tunnel_url : o.common.tunnel_url, o.common.ca_file};
+    auto st = run_to_completion(io, [&]() -> net::awaitable<Result<Unit>> {
+      co_return co_await tunnel::revoke_contact(server, state->token_hex, *state->contact_id);
+    }());
+    if (!st) return fail(st.error());
+    // A new contact ID (and token) next time: every desktop's link to the old one is dead.
+    state->contact_id.reset();
+    state->token_hex = hex_encode(crypto::random_bytes(32));
+    if (auto sv = tools::save_phone_state(link_state_path(o), *state); !sv) return fail(sv.error());
+    print_json({{"unlinked", true}});
+    return 0;
+  }
+
+  auto advertiser = ble::make_advertiser(io, radio_options(o.common));
+  if (!advertiser) return fail(advertiser.error());
+
+  if (o.listen) {
+    auto state = ensure_contact(io, o);
+    if (!state) return fail(state.error());
+    tunnel::TunnelServer server{state->tunnel_url, o.common.ca_file};
+    popts.server = server;
+    tunnel::LinkedPhone me{state->root_secret, *state->contact_id};
+    int served = 0, failed = 0;
+    auto handler = [&](const tunnel::WakeUp& wake) -> net::awaitable<Status> {
+      auto r = co_await tunnel::run_phone_linked(**advertiser, wake, me, adapter, popts, events);
+      if (r) {
+        served += r->requests_served;
+        co_return ok_status();
+      }
+      ++failed;
+      std::cerr << "hybridgate phone: linked session failed: " << r.error().to_string() << "\n";
+      co_return r.error();
+    };
+    if (!o.common.quiet) std::cerr << "hybridgate phone: listening for linked desktops at " << server.override_url << "\n";
+    auto r = run_to_completion(io, tunnel::listen_for_wakeups(server, state->token_hex, *state->contact_id,
+                                                              o.once ? 1 : 0, handler, events));
+    if (!r) return fail(r.error());
+    if (failed > 0 && o.once) return fail(make_error(Errc::session_handshake, "the linked session failed"));
+    print_json({{"wakeups", *r}, {"requests_served", served}});
+    return 0;
+  }
+
+  std::string url = o.qr;
+  if (!o.qr_file.empty()) {
+    std::ifstream f(o.qr_file);
+    if (!f) return fail(make_error(Errc::io, "cannot read " + o.qr_file));
+    std::getline(f, url);
+  }
+  while (!url.empty() && (url.back() == '\n' || url.back() == '\r' || url.back() == ' ')) url.pop_back();
+  auto qr = qr_payload::parse_url(url);
+  if (!qr) return fail(qr.error());
+  if (o.link && qr->supports_linking.value_or(false)) {
+    auto state = ensure_contact(io, o);
+    if (!state) return fail(state.error());
+    popts.link = tunnel::LinkOffer{state->root_secret, *state->contact_id,
+                                   o.phone_name.empty() ? default_phone_name() : o.phone_name, o.forge_link_signature};
+  } else if (o.link && !o.common.quiet) {
+    std::cerr << "hybridgate phone: this QR code does not offer linking; not linking\n";
+  }
   auto r = run_to_completion(io, tunnel::run_phone_qr(**advertiser, *qr, adapter, popts, events));
   if (!r) return fail(r.error());
-  print_json({{"requests_served", r->requests_served}, {"shutdown_received", r->shutdown_received}});
+  print_json({{"requests_served", r->requests_served}, {"shutdown_received", r->shutdown_received}, {"linked", popts.link.has_value()}});
+  return 0;
+}
+
+int do_links(const std::string& file, const std::string& remove) {
+  auto path = links_path(file);
+  if (!path) return fail(path.error());
+  auto store = tools::LinkStore::open(*path);
+  if (!store) return fail(store.error());
+  if (!remove.empty()) {
+    auto r = store->remove(remove);
+    if (!r) return fail(r.error());
+    if (!*r) return fail(make_error(Errc::invalid_argument, "no linked phone named '" + remove + "'"));
+    print_json({{"removed", remove}});
+    return 0;
+  }
+  json arr = json::array();
+  for (const auto& l : store->links()) {
+    auto h = crypto::sha256(l.link.contact_id);
+    arr.push_back({{"name", l.name},
+                   {"domain_id", l.link.domain_id},
+                   {"tunnel_url", l.tunnel_url},
+                   {"created", l.created},
+                   {"contact", hex_encode(ByteView(h.data(), 4))}});
+  }
+  print_json({{"links", arr}});
   return 0;
 }
 
@@ -376,13 +558,36 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   p->add_option("--attestation", ph->attestation, "none (default) or packed (self attestation)")
       ->check(CLI::IsMember({"none", "packed"}));
   p->add_option("--desktop-timeout", ph->desktop_timeout, "Seconds to wait for the desktop after advertising (default 120)");
-  p->callback([&exit_code, ph, q1, q2] {
-    if (q1->count() == 0 && q2->count() == 0) {
-      exit_code = fail(make_error(Errc::invalid_argument, "give --qr or --qr-file"));
+  p->add_flag("--link", ph->link, "Agree to be remembered by the desktop when its QR code offers it (needs --tunnel-url)");
+  p->add_option("--link-state", ph->link_state, "Phone link state file (root secret, contact; default: STORE.link)");
+  p->add_option("--phone-name", ph->phone_name, "Name shown to linked desktops (default: hybridgate on HOSTNAME)");
+  auto* l = p->add_flag("--listen", ph->listen, "Serve linked desktops: wait for wake-ups from the relay (no QR code)");
+  p->add_flag("--once", ph->once, "With --listen: return after one wake-up");
+  auto* u = p->add_flag("--unlink", ph->unlink, "Revoke this phone's contact at the relay: every desktop link dies (410)");
+  p->add_flag("--testing-forge-link-signature", ph->forge_link_signature,
+              "Testing aid: send linking info with a wrong signature (a correct desktop must refuse it)")
+      ->group("");
+  l->excludes(u);
+  q1->excludes(l)->excludes(u);
+  q2->excludes(l)->excludes(u);
+  p->callback([&exit_code, ph, q1, q2, l, u] {
+    if (q1->count() == 0 && q2->count() == 0 && l->count() == 0 && u->count() == 0) {
+      exit_code = fail(make_error(Errc::invalid_argument, "give --qr, --qr-file, --listen or --unlink"));
       return;
     }
     exit_code = do_phone(*ph);
   });
+
+  auto lk = std::make_shared<std::pair<std::string, std::string>>();
+  auto* links = app.add_subcommand("links", "Phones this desktop remembers (linked with register/sign-in --link-phone)");
+  links->require_subcommand(1);
+  auto* list = links->add_subcommand("list", "List remembered phones (JSON)");
+  list->add_option("--links", lk->first, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
+  list->callback([&exit_code, lk] { exit_code = do_links(lk->first, ""); });
+  auto* rm = links->add_subcommand("remove", "Forget a remembered phone");
+  rm->add_option("name", lk->second, "The phone's name")->required();
+  rm->add_option("--links", lk->first, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
+  rm->callback([&exit_code, lk] { exit_code = do_links(lk->first, lk->second); });
 }
 
 }  // namespace hgcli

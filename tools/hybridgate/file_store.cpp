@@ -1,5 +1,7 @@
 #include "tools/hybridgate/file_store.hpp"
 
+#include "tools/hybridgate/private_file.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,40 +22,6 @@ using authenticator::CredentialRecord;
 using json = nlohmann::json;
 
 constexpr int kFormatVersion = 1;
-constexpr off_t kMaxFileSize = 16 << 20;  // refuse absurd files instead of reading them whole
-
-std::string errno_text(const std::string& what, const std::filesystem::path& p) {
-  return what + " " + p.string() + ": " + std::strerror(errno);
-}
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int reset() {
-    int r = 0;
-    if (fd_ >= 0) r = ::close(fd_);
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  int fd_;
-};
-
-void wipe_string(std::string& s) noexcept {
-  if (!s.empty()) secure_wipe(s.data(), s.size());
-}
-
-std::filesystem::path dir_of(const std::filesystem::path& p) {
-  auto d = p.parent_path();
-  return d.empty() ? std::filesystem::path(".") : d;
-}
 
 bool same_id(ByteView a, ByteView b) { return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin()); }
 
@@ -160,96 +128,18 @@ Result<std::vector<CredentialRecord>> records_from_json(const json& doc) {
   return out;
 }
 
-// ---------------------------------------------------------------- file helpers
-
-Status write_all(int fd, const std::string& data, const std::filesystem::path& p) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(Errc::io, errno_text("cannot write", p));
-    }
-    off += static_cast<size_t>(n);
-  }
-  return ok_status();
-}
-
-Status fsync_dir(const std::filesystem::path& dir) {
-  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d.valid()) return make_error(Errc::io, errno_text("cannot open directory", dir));
-  if (::fsync(d.get()) != 0) return make_error(Errc::io, errno_text("cannot sync directory", dir));
-  return ok_status();
-}
-
-// The file must be a regular file of ours that nobody else can read or write.
-Status check_permissions(int fd, const std::filesystem::path& p) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return make_error(Errc::io, errno_text("cannot stat", p));
-  if (!S_ISREG(st.st_mode)) return make_error(Errc::store_corrupt, p.string() + " is not a regular file");
-  if (st.st_uid != ::geteuid())
-    return make_error(Errc::store_permissions, p.string() + " belongs to another user");
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return make_error(Errc::store_permissions,
-                      p.string() + " has mode " + mode + "; run: chmod 600 " + p.string());
-  }
-  if (st.st_size > kMaxFileSize) return make_error(Errc::store_corrupt, p.string() + " is too large");
-  return ok_status();
-}
-
-Result<std::string> read_all(int fd, const std::filesystem::path& p) {
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      secure_wipe(buf, sizeof buf);
-      wipe_string(data);
-      return make_error(Errc::io, errno_text("cannot read", p));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > static_cast<size_t>(kMaxFileSize)) {
-      secure_wipe(buf, sizeof buf);
-      wipe_string(data);
-      return make_error(Errc::store_corrupt, p.string() + " is too large");
-    }
-  }
-  secure_wipe(buf, sizeof buf);
-  return data;
-}
-
-// Creates a new empty store file with O_EXCL and mode 0600. EEXIST is reported as such.
-Status create_empty(const std::filesystem::path& p) {
-  Fd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd.valid()) return make_error(Errc::io, errno_text("cannot create", p));
-  if (::fchmod(fd.get(), 0600) != 0) return make_error(Errc::io, errno_text("cannot chmod", p));
-  HG_CHECK(write_all(fd.get(), to_json({}).dump(2) + "\n", p));  // no keys in an empty store
-  if (::fsync(fd.get()) != 0) return make_error(Errc::io, errno_text("cannot sync", p));
-  if (fd.reset() != 0) return make_error(Errc::io, errno_text("cannot close", p));
-  return fsync_dir(dir_of(p));
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- FileCredentialStore
 
 Result<std::unique_ptr<FileCredentialStore>> FileCredentialStore::open(const std::filesystem::path& path) {
-  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (raw < 0 && errno == ENOENT) {
-    auto created = create_empty(path);
-    raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    // Another process may have created it meanwhile (EEXIST); otherwise report why we could not.
-    if (raw < 0 && !created) return std::move(created).error();
+  HG_TRY(auto existing, read_private_file(path));
+  if (!existing) {
+    HG_CHECK(create_private_file(path, to_json({}).dump(2) + "\n"));  // no keys in an empty store
+    HG_TRY(existing, read_private_file(path));  // another process may have created it meanwhile
+    if (!existing) return make_error(Errc::io, "cannot create " + path.string());
   }
-  Fd fd(raw);
-  if (!fd.valid()) return make_error(Errc::io, errno_text("cannot open", path));
-  HG_CHECK(check_permissions(fd.get(), path));
-  HG_TRY(std::string text, read_all(fd.get(), path));
-
+  std::string text = std::move(*existing);
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   wipe_string(text);
   if (doc.is_discarded()) return corrupt(path, "not valid JSON");
@@ -272,30 +162,9 @@ Status FileCredentialStore::commit(std::vector<CredentialRecord> records) {
     return make_error(Errc::io, std::string("cannot serialise the credential store: ") + e.what());
   }
 
-  const std::filesystem::path dir = dir_of(path_);
-  std::string tmpl = (dir / ("." + path_.filename().string() + ".tmp.XXXXXX")).string();
-  int raw = ::mkstemp(tmpl.data());  // creates the file with mode 0600
-  if (raw < 0) {
-    wipe_string(text);
-    return make_error(Errc::io, errno_text("cannot create a temporary file in", dir));
-  }
-  Fd fd(raw);
-  const std::filesystem::path tmp(tmpl);
-  auto fail = [&](Error e) {
-    fd.reset();
-    ::unlink(tmp.c_str());
-    return e;
-  };
-
-  Status written = write_all(fd.get(), text, tmp);
+  Status written = write_private_file(path_, text);
   wipe_string(text);
-  if (!written) return fail(std::move(written).error());
-  if (::fchmod(fd.get(), 0600) != 0) return fail(make_error(Errc::io, errno_text("cannot chmod", tmp)));
-  if (::fsync(fd.get()) != 0) return fail(make_error(Errc::io, errno_text("cannot sync", tmp)));
-  if (fd.reset() != 0) return fail(make_error(Errc::io, errno_text("cannot close", tmp)));
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) return fail(make_error(Errc::io, errno_text("cannot replace", path_)));
-  // The rename is durable only once the directory entry is on disk.
-  HG_CHECK(fsync_dir(dir));
+  HG_CHECK(written);
   records_ = std::move(records);
   return ok_status();
 }

@@ -30,6 +30,8 @@ std::string_view to_string(Stage s) {
     case Stage::advertising: return "advertising";
     case Stage::desktop_connected: return "desktop_connected";
     case Stage::request_served: return "request_served";
+    case Stage::listening: return "listening";
+    case Stage::woken: return "woken";
   }
   return "unknown";
 }
@@ -83,12 +85,89 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> connect_with_deadline(Connect
   co_return co_await connect(opts);
 }
 
-Bytes random_nonce10() {
-  Bytes b = crypto::random_bytes(10);
-  return b;
+}  // namespace
+
+// After the handshake, both flows: the post-handshake message (getInfo; linking info checked
+// against the QR identity key when there is one), the CTAP request, the response (an update
+// message may come first), shutdown.
+net::awaitable<Result<DesktopResult>> finish_desktop(WebSocket& ws_ref, Crypter& crypter, const noise::Hash& handshake_hash,
+                                                     const crypto::P256Key* qr_identity, ByteView ctap_request,
+                                                     uint16_t domain_id, Clock::time_point found_at,
+                                                     const DesktopDeadlines& deadlines, const Events& events) {
+  WebSocket* ws = &ws_ref;
+  // 4. Post-handshake message.
+  auto ph_ct = co_await read_message(*ws, deadlines.handshake, Errc::session_phone_closed, "the post-handshake message");
+  if (!ph_ct) co_return ph_ct.error();
+  auto ph_plain = crypter.decrypt(*ph_ct);
+  if (!ph_plain) co_return ph_plain.error();
+  auto ph = messages::decode_post_handshake(*ph_plain);
+  if (!ph) co_return ph.error();
+  DesktopResult result;
+  result.revision = ph->revision;
+  result.domain_id = domain_id;
+  if (!ph->message.supports_ctap() || !ph->message.get_info)
+    co_return make_error(Errc::message_invalid, "the phone does not offer CTAP");
+  result.get_info = *ph->message.get_info;
+  auto accept_linking = [&](const messages::LinkingInfo& l) {
+    // Linking info is accepted only on QR-initiated connections: verifying it needs the QR key.
+    if (!qr_identity) return;
+    if (messages::verify_linking_signature(*qr_identity, l.identity_public_key, handshake_hash, l.signature))
+      result.linking = l;
+    else
+      result.linking_rejected = true;
+  };
+  if (ph->message.linking) {  // revision-0 style linking info
+    if (auto l = messages::parse_linking_map(*ph->message.linking)) accept_linking(*l);
+  }
+  events.emit(Stage::secure_channel, "revision " + std::to_string(ph->revision));
+
+  // 5. The CTAP request.
+  Bytes frame = ph->revision >= 1 ? encode_frame(MessageType::ctap, ctap_request) : Bytes(ctap_request.begin(), ctap_request.end());
+  auto req_ct = crypter.encrypt(frame);
+  if (!req_ct) co_return req_ct.error();
+  if (auto w = co_await ws->write(*req_ct); !w) co_return make_error(Errc::session_phone_closed, w.error().detail);
+  events.emit(Stage::waiting_for_user);
+
+  // 6. Read until the CTAP response (an update message with linking info may come first).
+  const auto response_deadline = Clock::now() + deadlines.response;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(response_deadline - Clock::now());
+    if (left.count() <= 0) co_return make_error(Errc::session_deadline, "waiting for the phone's response");
+    auto ct = co_await read_message(*ws, left, Errc::session_phone_closed, "the phone's response");
+    if (!ct) co_return ct.error();
+    auto plain_msg = crypter.decrypt(*ct);
+    if (!plain_msg) co_return plain_msg.error();
+    if (ph->revision == 0) {
+      result.ctap_response = std::move(*plain_msg);
+      break;
+    }
+    auto f = decode_frame(*plain_msg);
+    if (!f) co_return f.error();
+    if (f->type == MessageType::ctap) {
+      result.ctap_response = std::move(f->payload);
+      break;
+    }
+    if (f->type == MessageType::update) {
+      auto u = messages::decode_update(f->payload);
+      if (!u) co_return u.error();
+      if (u->has_value()) accept_linking(**u);
+      continue;
+    }
+    if (f->type == MessageType::shutdown) co_return make_error(Errc::session_phone_closed, "the phone sent shutdown");
+    // JSON (digital credentials) is not requested by us: ignore.
+  }
+  result.found_to_result = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - found_at);
+  if (result.ctap_response.empty()) co_return make_error(Errc::ctap_invalid, "empty CTAP response");
+
+  // 7. Shutdown and close.
+  if (ph->revision >= 1) {
+    if (auto s = crypter.encrypt(encode_frame(MessageType::shutdown, {}))) (void)co_await ws->write(*s);
+  }
+  co_await ws->close(1000);
+  events.emit(Stage::done);
+  co_return result;
 }
 
-}  // namespace
 
 // ====================================================================== desktop
 
@@ -155,78 +234,146 @@ net::awaitable<Result<DesktopResult>> run_desktop_qr(ble::Scanner& scanner, cons
   auto keys = init.read_message2(*msg2);
   if (!keys) co_return make_error(Errc::session_handshake, std::string(keys.error().name()));
   Crypter crypter(std::move(keys->read_key), std::move(keys->write_key));
-  const noise::Hash handshake_hash = keys->handshake_hash;
+  co_return co_await finish_desktop(*ws, crypter, keys->handshake_hash, &qr.identity, ctap_request, comps->domain_id,
+                                    found_at, deadlines, events);
+}
 
-  // 4. Post-handshake message.
-  auto ph_ct = co_await read_message(*ws, deadlines.handshake, Errc::session_phone_closed, "the post-handshake message");
-  if (!ph_ct) co_return ph_ct.error();
-  auto ph_plain = crypter.decrypt(*ph_ct);
-  if (!ph_plain) co_return ph_plain.error();
-  auto ph = messages::decode_post_handshake(*ph_plain);
-  if (!ph) co_return ph.error();
-  DesktopResult result;
-  result.revision = ph->revision;
-  result.domain_id = comps->domain_id;
-  if (!ph->message.supports_ctap() || !ph->message.get_info)
-    co_return make_error(Errc::message_invalid, "the phone does not offer CTAP");
-  result.get_info = *ph->message.get_info;
-  auto accept_linking = [&](const messages::LinkingInfo& l) {
-    if (messages::verify_linking_signature(qr.identity, l.identity_public_key, handshake_hash, l.signature))
-      result.linking = l;
+// ====================================================================== desktop, linked
+
+net::awaitable<Result<DesktopResult>> run_desktop_linked(ble::Scanner& scanner, const Link& link,
+                                                         qr_payload::RequestType hint, ByteView ctap_request,
+                                                         const TunnelServer& server, const DesktopDeadlines& deadlines,
+                                                         const Events& events) {
+  auto ex = co_await net::this_coro::executor;
+  messages::ClientPayload payload;
+  payload.pairing_id = link.pairing_id;
+  crypto::random_bytes(payload.client_nonce.data(), payload.client_nonce.size());
+  payload.hint = hint == qr_payload::RequestType::make_credential ? "mc" : "ga";
+
+  // Scan from the start: the phone may advertise before our tunnel is up.
+  struct ScanState {
+    std::optional<eid::Plaintext> match;
+    net::steady_timer timer;
+    EidKey key{};
+    explicit ScanState(net::any_io_executor e) : timer(e) {}
+    ~ScanState() { secure_wipe(key); }
   };
-  if (ph->message.linking) {  // revision-0 style linking info
-    if (auto l = messages::parse_linking_map(*ph->message.linking)) accept_linking(*l);
-  }
-  events.emit(Stage::secure_channel, "revision " + std::to_string(ph->revision));
+  auto scan = std::make_shared<ScanState>(ex);
+  scan->key = derive_eid_key(link.link_secret.view(), payload.client_nonce);
+  scan->timer.expires_after(deadlines.advert);
+  std::weak_ptr<ScanState> weak = scan;
+  auto started = scanner.start([weak](const ble::Advert& a) {
+    auto s = weak.lock();
+    if (!s || s->match) return;
+    // Linked EIDs are random: no domain check (spec §3.4).
+    auto p = eid::decrypt(a.service_data, s->key, {.check_domain = false});
+    if (!p) return;
+    s->match = *p;
+    s->timer.cancel();
+  });
+  if (!started) co_return started.error();
+  struct StopScan {
+    ble::Scanner& s;
+    ~StopScan() { s.stop(); }
+  } stop_scan{scanner};
 
-  // 5. The CTAP request.
-  Bytes frame = ph->revision >= 1 ? encode_frame(MessageType::ctap, ctap_request) : Bytes(ctap_request.begin(), ctap_request.end());
-  auto req_ct = crypter.encrypt(frame);
-  if (!req_ct) co_return req_ct.error();
-  if (auto w = co_await ws->write(*req_ct); !w) co_return make_error(Errc::session_phone_closed, w.error().detail);
-  events.emit(Stage::waiting_for_user);
+  // 1. The contact request.
+  auto url = server.url_for(link.domain_id, "/cable/contact/" + base64url_encode(link.contact_id));
+  if (!url) co_return url.error();
+  ConnectOptions copts;
+  copts.url = *url;
+  copts.timeout = deadlines.connect;
+  copts.ca_file = server.ca_file;
+  copts.headers.emplace_back("X-caBLE-Client-Payload", messages::client_payload_header(payload));
+  copts.headers.emplace_back("X-caBLE-Signal-Connection", "true");
+  auto conn = co_await connect_with_deadline(copts);
+  if (!conn) co_return conn.error();
+  std::unique_ptr<WebSocket> ws = std::move(conn).value();
+  events.emit(Stage::tunnel_connected, "waiting for the phone");
 
-  // 6. Read until the CTAP response (an update message with linking info may come first).
-  const auto response_deadline = Clock::now() + deadlines.response;
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(response_deadline - Clock::now());
-    if (left.count() <= 0) co_return make_error(Errc::session_deadline, "waiting for the phone's response");
-    auto ct = co_await read_message(*ws, left, Errc::session_phone_closed, "the phone's response");
-    if (!ct) co_return ct.error();
-    auto plain_msg = crypter.decrypt(*ct);
-    if (!plain_msg) co_return plain_msg.error();
-    if (ph->revision == 0) {
-      result.ctap_response = std::move(*plain_msg);
-      break;
-    }
-    auto f = decode_frame(*plain_msg);
-    if (!f) co_return f.error();
-    if (f->type == MessageType::ctap) {
-      result.ctap_response = std::move(f->payload);
-      break;
-    }
-    if (f->type == MessageType::update) {
-      auto u = messages::decode_update(f->payload);
-      if (!u) co_return u.error();
-      if (u->has_value()) accept_linking(**u);
-      continue;
-    }
-    if (f->type == MessageType::shutdown) co_return make_error(Errc::session_phone_closed, "the phone sent shutdown");
-    // JSON (digital credentials) is not requested by us: ignore.
+  // 2. The connection signal, if the relay promised one: exactly one byte 0x00 (spec §5.2).
+  if (ws->handshake().signal_connection) {
+    auto sig = co_await read_message(*ws, deadlines.advert, Errc::session_phone_closed, "the phone to answer");
+    if (!sig) co_return sig.error();
+    if (sig->size() != 1 || (*sig)[0] != 0) co_return make_error(Errc::tunnel_protocol, "bad connection signal");
   }
-  result.found_to_result = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - found_at);
-  if (result.ctap_response.empty()) co_return make_error(Errc::ctap_invalid, "empty CTAP response");
 
-  // 7. Shutdown and close.
-  if (ph->revision >= 1) {
-    if (auto s = crypter.encrypt(encode_frame(MessageType::shutdown, {}))) (void)co_await ws->write(*s);
+  // 3. The advert.
+  if (!scan->match) {
+    events.emit(Stage::scanning);
+    boost::system::error_code ec;
+    co_await scan->timer.async_wait(net::redirect_error(net::use_awaitable, ec));
   }
-  co_await ws->close(1000);
-  events.emit(Stage::done);
-  co_return result;
+  if (!scan->match) co_return make_error(Errc::session_no_advert, "the phone answered the tunnel but its advert was not seen");
+  const auto found_at = Clock::now();
+  const eid::Plaintext plain = *scan->match;
+  events.emit(Stage::phone_found);
+
+  // 4. Noise NKpsk0 with the phone's identity key.
+  auto phone_pub = crypto::P256Public::parse(link.phone_public_key);
+  if (!phone_pub) co_return make_error(Errc::linking_invalid, "stored phone key is invalid");
+  auto init = noise::Initiator::nk(*phone_pub, derive_psk(link.link_secret.view(), plain));
+  if (auto w = co_await ws->write(init.write_message1()); !w) co_return make_error(Errc::session_phone_closed, w.error().detail);
+  auto msg2 = co_await read_message(*ws, deadlines.handshake, Errc::session_phone_closed, "the phone's handshake");
+  if (!msg2) co_return msg2.error();
+  auto keys = init.read_message2(*msg2);
+  if (!keys) co_return make_error(Errc::session_handshake, std::string(keys.error().name()));
+  Crypter crypter(std::move(keys->read_key), std::move(keys->write_key));
+  co_return co_await finish_desktop(*ws, crypter, keys->handshake_hash, nullptr, ctap_request, link.domain_id, found_at,
+                                    deadlines, events);
 }
 
 // ====================================================================== phone
+
+namespace {
+
+// After the handshake, both phone flows: post-handshake message with getInfo, an optional update
+// message (QR flow), then CTAP requests until shutdown or until the desktop closes.
+net::awaitable<Result<PhoneResult>> serve_requests(WebSocket& ws, Crypter& crypter, Authenticator& authenticator,
+                                                   const std::optional<Bytes>& update_frame, const PhoneOptions& options,
+                                                   const Events& events) {
+  auto ph = crypter.encrypt(messages::encode_post_handshake(authenticator.get_info()));
+  if (!ph) co_return ph.error();
+  if (auto w = co_await ws.write(*ph); !w) co_return w.error();
+  if (update_frame) {
+    auto u = crypter.encrypt(*update_frame);
+    if (!u) co_return u.error();
+    if (auto w = co_await ws.write(*u); !w) co_return w.error();
+  }
+  PhoneResult result;
+  while (true) {
+    auto ct = co_await read_message(ws, options.idle, Errc::tunnel_closed, "the desktop's next message");
+    if (!ct) {
+      if (ct.error().code == Errc::tunnel_closed && result.requests_served > 0) break;  // revision-0 style end
+      co_return ct.error();
+    }
+    auto plain_msg = crypter.decrypt(*ct);
+    if (!plain_msg) co_return plain_msg.error();
+    auto f = decode_frame(*plain_msg);
+    if (!f) co_return f.error();
+    if (f->type == MessageType::shutdown) {
+      result.shutdown_received = true;
+      break;
+    }
+    if (f->type == MessageType::update) {
+      // Desktop → phone updates are ignored but must be valid CBOR.
+      if (!cbor::decode(f->payload, cbor::DecodeOptions{.max_size = 65536, .canonical = false}))
+        co_return make_error(Errc::message_invalid, "update message is not CBOR");
+      continue;
+    }
+    if (f->type != MessageType::ctap) co_return make_error(Errc::frame_type, "unsupported message type");
+    Bytes response = authenticator.handle(f->payload);
+    auto rct = crypter.encrypt(encode_frame(MessageType::ctap, response));
+    if (!rct) co_return rct.error();
+    if (auto w = co_await ws.write(*rct); !w) co_return w.error();
+    ++result.requests_served;
+    events.emit(Stage::request_served);
+  }
+  co_await ws.close(1000);
+  co_return result;
+}
+
+}  // namespace
 
 net::awaitable<Result<PhoneResult>> run_phone_qr(ble::Advertiser& advertiser, const qr_payload::Payload& qr,
                                                  Authenticator& authenticator, const PhoneOptions& options,
@@ -252,8 +399,7 @@ net::awaitable<Result<PhoneResult>> run_phone_qr(ble::Advertiser& advertiser, co
 
   // 2. Advertise the encrypted EID.
   eid::Components c;
-  Bytes nonce = random_nonce10();
-  std::copy(nonce.begin(), nonce.end(), c.nonce.begin());
+  crypto::random_bytes(c.nonce.data(), c.nonce.size());
   c.routing_id = *rid;
   c.domain_id = options.domain_id;
   const eid::Plaintext plain = eid::from_components(c);
@@ -263,7 +409,7 @@ net::awaitable<Result<PhoneResult>> run_phone_qr(ble::Advertiser& advertiser, co
   if (auto st = advertiser.start(advert); !st) co_return st.error();
   events.emit(Stage::advertising);
 
-  // 3. Noise responder.
+  // 3. Noise KNpsk0 responder.
   auto msg1 = co_await read_message(*ws, options.desktop, Errc::tunnel_closed, "the desktop's handshake");
   advertiser.stop();
   if (!msg1) co_return msg1.error();
@@ -275,43 +421,192 @@ net::awaitable<Result<PhoneResult>> run_phone_qr(ble::Advertiser& advertiser, co
   if (auto w = co_await ws->write(out->message2); !w) co_return w.error();
   Crypter crypter(std::move(out->keys.read_key), std::move(out->keys.write_key));
 
-  // 4. Post-handshake message with getInfo.
-  auto ph = crypter.encrypt(messages::encode_post_handshake(authenticator.get_info()));
-  if (!ph) co_return ph.error();
-  if (auto w = co_await ws->write(*ph); !w) co_return w.error();
+  // 4. The update message: padded to the same size with or without linking info (as Chrome on
+  // Android does); linking info only when the QR code allows it and the person agreed.
+  std::optional<messages::LinkingInfo> linking;
+  if (options.link && qr.supports_linking.value_or(false)) {
+    const LinkOffer& offer = *options.link;
+    messages::LinkingInfo l;
+    l.contact_id = offer.contact_id;
+    crypto::random_bytes(l.pairing_id.data(), l.pairing_id.size());
+    auto per_contact = messages::PhoneSecrets::per_contact_id_secret(offer.root_secret.view(), offer.contact_id);
+    l.link_secret = messages::PhoneSecrets::paired_secret(per_contact.view(), l.pairing_id);
+    auto identity = messages::PhoneSecrets::identity_key(offer.root_secret.view());
+    l.identity_public_key = identity.public_uncompressed();
+    l.name = offer.name;
+    auto desktop_pub = crypto::P256Public::parse(qr.public_key);
+    if (!desktop_pub) co_return make_error(Errc::qr_bad_key);
+    l.signature = messages::linking_signature(identity, *desktop_pub, out->keys.handshake_hash);
+    if (offer.forge_signature) l.signature[0] ^= 0x01;
+    linking = std::move(l);
+  }
+  co_return co_await serve_requests(*ws, crypter, authenticator, messages::encode_update_frame(linking), options, events);
+}
 
-  // 5. Serve requests until shutdown or until the desktop closes.
-  PhoneResult result;
-  while (true) {
-    auto ct = co_await read_message(*ws, options.idle, Errc::tunnel_closed, "the desktop's next message");
-    if (!ct) {
-      if (ct.error().code == Errc::tunnel_closed && result.requests_served > 0) break;  // revision-0 style end
-      co_return ct.error();
-    }
-    auto plain_msg = crypter.decrypt(*ct);
-    if (!plain_msg) co_return plain_msg.error();
-    auto f = decode_frame(*plain_msg);
-    if (!f) co_return f.error();
-    if (f->type == MessageType::shutdown) {
-      result.shutdown_received = true;
-      break;
-    }
-    if (f->type == MessageType::update) {
-      // Desktop → phone updates are ignored but must be valid CBOR.
-      if (!cbor::decode(f->payload, cbor::DecodeOptions{.max_size = 65536, .canonical = false}))
-        co_return make_error(Errc::message_invalid, "update message is not CBOR");
+// ====================================================================== linked phone
+
+Result<WakeUp> parse_wakeup(std::string_view text) {
+  // A flat JSON object of three string fields: parsed with the same strictness as the relay sends it.
+  auto bad = [](const char* why) { return make_error(Errc::message_invalid, std::string("wake-up: ") + why); };
+  if (text.size() > 8192) return bad("too long");
+  auto field = [&](std::string_view name) -> std::optional<std::string> {
+    const std::string key = "\"" + std::string(name) + "\"";
+    size_t k = text.find(key);
+    if (k == std::string_view::npos) return std::nullopt;
+    size_t colon = text.find(':', k + key.size());
+    if (colon == std::string_view::npos) return std::nullopt;
+    size_t open = text.find('"', colon + 1);
+    if (open == std::string_view::npos) return std::nullopt;
+    for (size_t i = colon + 1; i < open; ++i)
+      if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') return std::nullopt;
+    size_t close = text.find('"', open + 1);
+    if (close == std::string_view::npos) return std::nullopt;
+    return std::string(text.substr(open + 1, close - open - 1));
+  };
+  auto tid = field("caBLE.tunnelID");
+  auto rid = field("caBLE.routingID");
+  auto payload = field("caBLE.clientPayload");
+  if (!tid || !rid || !payload) return bad("missing caBLE.tunnelID, caBLE.routingID or caBLE.clientPayload");
+  WakeUp w;
+  auto t = hex_decode_fixed<16>(*tid);
+  auto r = hex_decode_fixed<3>(*rid);
+  if (!t || !r) return bad("tunnel ID or routing ID is not hex of the right length");
+  w.tunnel_id = *t;
+  w.routing_id = *r;
+  HG_TRY(w.payload, messages::parse_client_payload_header(*payload));
+  return w;
+}
+
+net::awaitable<Result<PhoneResult>> run_phone_linked(ble::Advertiser& advertiser, const WakeUp& wake,
+                                                     const LinkedPhone& phone, Authenticator& authenticator,
+                                                     const PhoneOptions& options, const Events& events) {
+  auto per_contact = messages::PhoneSecrets::per_contact_id_secret(phone.root_secret.view(), phone.contact_id);
+  auto paired = messages::PhoneSecrets::paired_secret(per_contact.view(), wake.payload.pairing_id);
+  auto identity = messages::PhoneSecrets::identity_key(phone.root_secret.view());
+
+  // The EID is random here, but byte 0 stays 0 and the domain bytes stay >= 0x0100 so that a
+  // Chromium desktop's domain check accepts it (spec §3.4).
+  eid::Plaintext plain{};
+  crypto::random_bytes(plain.data(), plain.size());
+  plain[0] = 0;
+  if (plain[15] == 0) plain[15] = 1;
+  auto eid_key = derive_eid_key(paired.view(), wake.payload.client_nonce);
+  const auto advert = eid::encrypt(plain, eid_key);
+  secure_wipe(eid_key);
+
+  auto url = options.server.url_for(0, "/cable/connect/" + hex_encode(wake.routing_id, true) + "/" +
+                                           hex_encode(wake.tunnel_id, true));
+  if (!url) co_return url.error();
+  ConnectOptions copts;
+  copts.url = *url;
+  copts.timeout = options.connect;
+  copts.ca_file = options.server.ca_file;
+  if (auto st = advertiser.start(advert); !st) co_return st.error();
+  events.emit(Stage::advertising);
+  auto conn = co_await connect_with_deadline(copts);
+  if (!conn) {
+    advertiser.stop();
+    co_return conn.error();
+  }
+  std::unique_ptr<WebSocket> ws = std::move(conn).value();
+  events.emit(Stage::tunnel_opened);
+
+  auto msg1 = co_await read_message(*ws, options.desktop, Errc::tunnel_closed, "the desktop's handshake");
+  advertiser.stop();
+  if (!msg1) co_return msg1.error();
+  events.emit(Stage::desktop_connected);
+  auto responder = noise::Responder::nk(identity, derive_psk(paired.view(), plain));
+  auto out = responder.respond(*msg1);
+  if (!out) co_return make_error(Errc::session_handshake, std::string(out.error().name()));
+  if (auto w = co_await ws->write(out->message2); !w) co_return w.error();
+  Crypter crypter(std::move(out->keys.read_key), std::move(out->keys.write_key));
+  co_return co_await serve_requests(*ws, crypter, authenticator, std::nullopt, options, events);
+}
+
+namespace {
+ConnectOptions listen_options(const TunnelServer& server, const std::string& token_hex,
+                              const std::optional<Bytes>& contact_id, Result<std::string>& url) {
+  url = server.url_for(0, contact_id ? "/cable/listen/" + base64url_encode(*contact_id) : std::string("/cable/listen"));
+  ConnectOptions o;
+  if (url) o.url = *url;
+  o.headers.emplace_back("X-Hybridgate-Contact-Token", token_hex);
+  o.keepalive = std::chrono::seconds(30);
+  o.ca_file = server.ca_file;
+  return o;
+}
+}  // namespace
+
+net::awaitable<Result<Bytes>> register_contact(const TunnelServer& server, const std::string& token_hex,
+                                               const std::optional<Bytes>& contact_id) {
+  Result<std::string> url = std::string();
+  auto o = listen_options(server, token_hex, contact_id, url);
+  if (!url) co_return url.error();
+  auto conn = co_await connect(o);
+  if (!conn) co_return conn.error();
+  auto& ws = **conn;
+  auto id_header = ws.handshake().header("x-hybridgate-contact-id");
+  Bytes id;
+  if (contact_id) {
+    id = *contact_id;
+  } else {
+    if (!id_header) co_return make_error(Errc::tunnel_protocol, "the relay assigned no contact ID (X-Hybridgate-Contact-ID)");
+    auto decoded = base64url_decode(*id_header);
+    if (!decoded || decoded->empty() || decoded->size() > 256)
+      co_return make_error(Errc::tunnel_protocol, "X-Hybridgate-Contact-ID is not base64url");
+    id = std::move(decoded).value();
+  }
+  co_await ws.close(1000);
+  co_return id;
+}
+
+net::awaitable<Status> revoke_contact(const TunnelServer& server, const std::string& token_hex, const Bytes& contact_id) {
+  Result<std::string> url = std::string();
+  auto o = listen_options(server, token_hex, contact_id, url);
+  if (!url) co_return url.error();
+  auto conn = co_await connect(o);
+  if (!conn) {
+    if (conn.error().code == Errc::tunnel_gone) co_return ok_status();  // already revoked
+    co_return conn.error();
+  }
+  auto& ws = **conn;
+  if (auto w = co_await ws.write_text(R"({"revoke": true})"); !w) co_return w.error();
+  // The relay closes the listener once the contact is revoked.
+  auto r = co_await with_deadline<Message>(
+      std::chrono::seconds(10), ws.read_any(), [&ws] { ws.cancel(); }, Errc::session_deadline,
+      "waiting for the relay to confirm the revocation");
+  if (r) co_return make_error(Errc::tunnel_protocol, "unexpected message after revoke");
+  if (r.error().code != Errc::tunnel_closed) co_return r.error();
+  co_return ok_status();
+}
+
+net::awaitable<Result<int>> listen_for_wakeups(const TunnelServer& server, const std::string& token_hex,
+                                               const Bytes& contact_id, int max_wakeups,
+                                               std::function<net::awaitable<Status>(const WakeUp&)> on_wakeup,
+                                               const Events& events) {
+  Result<std::string> url = std::string();
+  auto o = listen_options(server, token_hex, contact_id, url);
+  if (!url) co_return url.error();
+  auto conn = co_await connect(o);
+  if (!conn) co_return conn.error();
+  auto& ws = **conn;
+  events.emit(Stage::listening);
+  int served = 0;
+  while (max_wakeups == 0 || served < max_wakeups) {
+    auto m = co_await ws.read_any();
+    if (!m) co_return m.error();
+    if (!m->text) continue;  // nothing binary is defined on this connection
+    auto wake = parse_wakeup(std::string_view(reinterpret_cast<const char*>(m->data.data()), m->data.size()));
+    if (!wake) {
+      events.emit(Stage::woken, std::string("ignored: ") + std::string(wake.error().name()));
       continue;
     }
-    if (f->type != MessageType::ctap) co_return make_error(Errc::frame_type, "unsupported message type");
-    Bytes response = authenticator.handle(f->payload);
-    auto rct = crypter.encrypt(encode_frame(MessageType::ctap, response));
-    if (!rct) co_return rct.error();
-    if (auto w = co_await ws->write(*rct); !w) co_return w.error();
-    ++result.requests_served;
-    events.emit(Stage::request_served);
+    events.emit(Stage::woken, "hint " + wake->payload.hint);
+    auto st = co_await on_wakeup(*wake);
+    ++served;
+    if (!st) events.emit(Stage::woken, "session failed: " + st.error().to_string());
   }
-  co_await ws->close(1000);
-  co_return result;
+  co_await ws.close(1000);
+  co_return served;
 }
 
 }  // namespace hg::tunnel

@@ -19,6 +19,8 @@
 
 #include "ble/radio.hpp"
 #include "proto/bytes.hpp"
+#include "proto/crypto.hpp"
+#include "proto/derive.hpp"
 #include "proto/messages.hpp"
 #include "proto/qr_payload.hpp"
 
@@ -37,6 +39,8 @@ enum class Stage {
   advertising,        // the EID advert is on the air
   desktop_connected,  // handshake message from the desktop arrived
   request_served,     // a CTAP request was answered
+  listening,          // the listen connection to the relay is up (linked phone)
+  woken,              // the relay forwarded a contact request
 };
 std::string_view to_string(Stage s);
 
@@ -70,8 +74,26 @@ struct DesktopResult {
   int revision = 1;
   uint16_t domain_id = 0;
   std::optional<messages::LinkingInfo> linking;  // only if offered and its signature verified
+  bool linking_rejected = false;                 // linking info came with a bad signature
   std::chrono::milliseconds found_to_result{0};
 };
+
+// A phone the desktop remembers (from verified linking info, spec §7.7).
+struct Link {
+  Bytes contact_id;
+  std::array<uint8_t, 8> pairing_id{};
+  SecretBytes link_secret;
+  crypto::P256Uncompressed phone_public_key{};
+  uint16_t domain_id = 0;
+};
+
+// Linked (state-assisted) sign-in, spec §7.8: /cable/contact/ with the client payload and the
+// connection signal, trial-decrypt adverts with the link secret and a fresh client nonce, Noise
+// NKpsk0. A 410 answer → tunnel.gone (the caller forgets the link).
+boost::asio::awaitable<Result<DesktopResult>> run_desktop_linked(ble::Scanner& scanner, const Link& link,
+                                                                 qr_payload::RequestType hint, ByteView ctap_request,
+                                                                 const TunnelServer& server,
+                                                                 const DesktopDeadlines& deadlines, const Events& events);
 
 boost::asio::awaitable<Result<DesktopResult>> run_desktop_qr(ble::Scanner& scanner, const qr_payload::DesktopQr& qr,
                                                              ByteView ctap_request, const TunnelServer& server,
@@ -86,8 +108,17 @@ class Authenticator {
   virtual Bytes handle(ByteView request) = 0;   // cmd ‖ CBOR → status ‖ CBOR
 };
 
+// What a phone that agreed to be linked adds to a QR transaction (spec §7.7).
+struct LinkOffer {
+  SecretBytes root_secret;  // 32 bytes, the phone's long-term secret
+  Bytes contact_id;         // how the relay reaches this phone (docs/linking.md)
+  std::string name;         // shown to the person on the desktop
+  bool forge_signature = false;  // testing aid: send a wrong handshake signature
+};
+
 struct PhoneOptions {
   TunnelServer server;
+  std::optional<LinkOffer> link;  // send linking info when the QR code allows it
   uint16_t domain_id = 0;  // put in the advert: the domain of the tunnel server we used
   std::chrono::milliseconds connect{15'000};
   std::chrono::milliseconds desktop{120'000};  // advertising → desktop's handshake message
@@ -102,5 +133,39 @@ struct PhoneResult {
 boost::asio::awaitable<Result<PhoneResult>> run_phone_qr(ble::Advertiser& advertiser, const qr_payload::Payload& qr,
                                                          Authenticator& authenticator, const PhoneOptions& options,
                                                          const Events& events);
+
+// A wake-up from the relay for a linked phone (the FCM data fields, docs/linking.md).
+struct WakeUp {
+  TunnelId tunnel_id{};
+  std::array<uint8_t, 3> routing_id{};
+  messages::ClientPayload payload;
+};
+// Parses {"caBLE.tunnelID", "caBLE.routingID", "caBLE.clientPayload"} (hex strings).
+Result<WakeUp> parse_wakeup(std::string_view json_text);
+
+struct LinkedPhone {
+  SecretBytes root_secret;
+  Bytes contact_id;
+};
+
+// The phone's side of a linked connection: advertise a random EID under the key derived from the
+// paired secret and the client nonce, connect to /cable/connect/<routing>/<tunnel>, Noise NKpsk0
+// responder with the identity key, post-handshake message, serve requests.
+boost::asio::awaitable<Result<PhoneResult>> run_phone_linked(ble::Advertiser& advertiser, const WakeUp& wake,
+                                                             const LinkedPhone& phone, Authenticator& authenticator,
+                                                             const PhoneOptions& options, const Events& events);
+
+// The phone's listen connection (docs/linking.md). register_contact opens /cable/listen with the
+// token and returns the contact ID the relay assigned (or confirms `contact_id`).
+boost::asio::awaitable<Result<Bytes>> register_contact(const TunnelServer& server, const std::string& token_hex,
+                                                       const std::optional<Bytes>& contact_id);
+// Unlinks: asks the relay to revoke the contact.
+boost::asio::awaitable<Status> revoke_contact(const TunnelServer& server, const std::string& token_hex,
+                                              const Bytes& contact_id);
+// Follows the listen connection; calls on_wakeup for each wake-up (one at a time). Returns after
+// `max_wakeups` wake-ups (0 = until the connection ends).
+boost::asio::awaitable<Result<int>> listen_for_wakeups(
+    const TunnelServer& server, const std::string& token_hex, const Bytes& contact_id, int max_wakeups,
+    std::function<boost::asio::awaitable<Status>(const WakeUp&)> on_wakeup, const Events& events);
 
 }  // namespace hg::tunnel

@@ -11,6 +11,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <cctype>
 
 namespace hg::tunnel {
 
@@ -73,7 +74,7 @@ class Impl final : public WebSocket {
   websocket::stream<Stream>& ws() { return ws_; }
   HandshakeInfo& info() { return info_; }
 
-  net::awaitable<Result<Bytes>> read() override {
+  net::awaitable<Result<Message>> read_any() override {
     beast::flat_buffer buf;
     beast::error_code ec;
     co_await ws_.async_read(buf, net::redirect_error(use_awaitable, ec));
@@ -83,10 +84,25 @@ class Impl final : public WebSocket {
     }
     if (ec == websocket::error::message_too_big) co_return make_error(Errc::tunnel_protocol, "message over the size limit");
     if (ec) co_return make_error(Errc::tunnel_closed, ec.message());
-    if (!ws_.got_binary()) co_return make_error(Errc::tunnel_protocol, "text message");
     auto data = buf.data();
     const auto* p = static_cast<const uint8_t*>(data.data());
-    co_return Bytes(p, p + data.size());
+    co_return Message{!ws_.got_binary(), Bytes(p, p + data.size())};
+  }
+
+  net::awaitable<Result<Bytes>> read() override {
+    auto m = co_await read_any();
+    if (!m) co_return m.error();
+    if (m->text) co_return make_error(Errc::tunnel_protocol, "text message");
+    co_return std::move(m->data);
+  }
+
+  net::awaitable<Status> write_text(std::string_view text) override {
+    beast::error_code ec;
+    ws_.text(true);
+    co_await ws_.async_write(net::buffer(text.data(), text.size()), net::redirect_error(use_awaitable, ec));
+    ws_.binary(true);
+    if (ec) co_return make_error(Errc::tunnel_closed, ec.message());
+    co_return ok_status();
   }
 
   net::awaitable<Status> write(ByteView message) override {
@@ -121,7 +137,10 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<
                                                            const ConnectOptions& opts) {
   auto& ws = impl->ws();
   ws.read_message_max(opts.max_message_size);
-  ws.set_option(websocket::stream_base::timeout{opts.timeout, websocket::stream_base::none(), false});
+  if (opts.keepalive.count() > 0)
+    ws.set_option(websocket::stream_base::timeout{opts.timeout, opts.keepalive * 2, true});
+  else
+    ws.set_option(websocket::stream_base::timeout{opts.timeout, websocket::stream_base::none(), false});
   const auto headers = opts.headers;
   ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
     req.set(http::field::sec_websocket_protocol, beast::string_view(kSubprotocol.data(), kSubprotocol.size()));
@@ -144,6 +163,9 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<
   if (std::string_view(selected.data(), selected.size()) != kSubprotocol)
     co_return make_error(Errc::tunnel_protocol, "the server did not select the fido.cable subprotocol");
   for (const auto& field : res) {
+    std::string name(field.name_string());
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    info.headers.emplace_back(std::move(name), std::string(field.value()));
     if (beast::iequals(field.name_string(), "X-caBLE-Routing-ID")) {
       ++info.routing_id_count;
       info.routing_id = std::string(field.value());

@@ -35,6 +35,9 @@ struct ConnectOptions {
   std::chrono::milliseconds timeout{15000};                   // connect + TLS + upgrade
   std::string ca_file;                                         // extra trusted CA (PEM), optional
   size_t max_message_size = 1 << 20;                           // Chromium's kMaxIncomingMessageSize
+  // Long-lived connections (a phone's listen connection): ping when idle this long, close when
+  // the peer stays silent for twice as long. Zero = no pings.
+  std::chrono::milliseconds keepalive{0};
 };
 
 struct HandshakeInfo {
@@ -42,6 +45,18 @@ struct HandshakeInfo {
   std::optional<std::string> routing_id;  // X-caBLE-Routing-ID (only if present exactly once)
   int routing_id_count = 0;
   bool signal_connection = false;  // the server echoed X-caBLE-Signal-Connection
+  // Every response header, names lower-cased (the last value wins for repeated names).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::string> header(std::string_view lower_name) const {
+    for (const auto& [k, v] : headers)
+      if (k == lower_name) return v;
+    return std::nullopt;
+  }
+};
+
+struct Message {
+  bool text = false;
+  Bytes data;
 };
 
 class WebSocket {
@@ -50,6 +65,9 @@ class WebSocket {
   // The next binary message. A close from the peer → tunnel.closed with the close code in the
   // detail ("close 1001"); a text message → tunnel.protocol.
   virtual boost::asio::awaitable<Result<Bytes>> read() = 0;
+  // The next message, binary or text (for the listen connection's wake-ups).
+  virtual boost::asio::awaitable<Result<Message>> read_any() = 0;
+  virtual boost::asio::awaitable<Status> write_text(std::string_view text) = 0;
   virtual boost::asio::awaitable<Status> write(ByteView message) = 0;
   // Sends a close frame (best effort, bounded by a short timeout).
   virtual boost::asio::awaitable<void> close(uint16_t code) = 0;
