@@ -95,10 +95,12 @@ def test_relay_down_desktop_reports_tunnel_unreachable():
         wd.cleanup()
 
 
-def test_tampered_crypter_frame_is_rejected():
-    wd = Workdir("tamper")
+def run_through_tampering_relay(tamper_message, expected_code):
+    """A ceremony through a relay that flips one bit of the phone's N-th message to the desktop."""
+    wd = Workdir("tamper%d" % tamper_message)
     port_file = wd.file("evil.port")
-    evil = Proc([PYTHON, FAKE, "relay", "--port-file", port_file, "--tamper-phone-message", "2"], wd, "evil-relay")
+    evil = Proc([PYTHON, FAKE, "relay", "--port-file", port_file, "--tamper-phone-message", str(tamper_message)],
+                wd, "evil-relay")
     try:
         wait_for(lambda: os.path.exists(port_file), 20, "the tampering relay")
         url = "ws://127.0.0.1:" + open(port_file).read().strip()
@@ -106,7 +108,7 @@ def test_tampered_crypter_frame_is_rejected():
         p = phone(BIN, wd, wait_qr(d), url, wd.file("store.json"), "--yes", "--desktop-timeout", "20")
         drc = d.wait(30)
         check(drc == 1, "the desktop should fail with exit 1 (not crash): %d\n%s" % (drc, d.stderr()))
-        check(error_code(d) == "crypter.decrypt", "unexpected error: %s" % d.stdout())
+        check(error_code(d) == expected_code, "unexpected error: %s" % d.stdout())
         prc = p.wait(30)
         check(prc in (0, 1), "the phone crashed: %d\n%s" % (prc, p.stderr()))
     finally:
@@ -114,21 +116,12 @@ def test_tampered_crypter_frame_is_rejected():
         wd.cleanup()
 
 
+def test_tampered_crypter_frame_is_rejected():
+    run_through_tampering_relay(2, "crypter.decrypt")  # the post-handshake message
+
+
 def test_tampered_handshake_is_rejected():
-    wd = Workdir("tamper-hs")
-    port_file = wd.file("evil.port")
-    evil = Proc([PYTHON, FAKE, "relay", "--port-file", port_file, "--tamper-phone-message", "1"], wd, "evil-relay")
-    try:
-        wait_for(lambda: os.path.exists(port_file), 20, "the tampering relay")
-        url = "ws://127.0.0.1:" + open(port_file).read().strip()
-        d = desktop(BIN, wd, "register", url, *RP_ARGS)
-        p = phone(BIN, wd, wait_qr(d), url, wd.file("store.json"), "--yes", "--desktop-timeout", "20")
-        check(d.wait(30) == 1, "the desktop should fail with exit 1:\n%s" % d.stderr())
-        check(error_code(d) == "session.handshake", "unexpected error: %s" % d.stdout())
-        p.wait(30)
-    finally:
-        evil.kill()
-        wd.cleanup()
+    run_through_tampering_relay(1, "session.handshake")  # Noise message 2
 
 
 TESTS = [test_phone_quits_mid_handshake, test_stale_qr_times_out_with_no_matching_advert,

@@ -267,6 +267,17 @@ Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_paylo
   return r;
 }
 
+// A WebAuthn PublicKeyCredential in its standard JSON form (WebAuthn L3 toJSON(), base64url).
+json public_key_credential(ByteView credential_id, json response) {
+  const std::string id = base64url_encode(credential_id);
+  return json{{"id", id},
+              {"rawId", id},
+              {"type", "public-key"},
+              {"authenticatorAttachment", "cross-platform"},
+              {"response", std::move(response)},
+              {"clientExtensionResults", json::object()}};
+}
+
 int do_register(const DesktopOptions& o) {
   auto challenge = challenge_bytes(o.challenge_b64);
   if (!challenge) return fail(challenge.error());
@@ -292,16 +303,10 @@ int do_register(const DesktopOptions& o) {
   if (!resp) return fail(resp.error());
   auto ad = ctap::AuthenticatorData::parse(resp->auth_data);
   if (!ad || !ad->attested) return fail(make_error(Errc::ctap_invalid, "no attested credential data"));
-  const std::string id = base64url_encode(ad->attested->credential_id);
-  print_json({{"id", id},
-              {"rawId", id},
-              {"type", "public-key"},
-              {"authenticatorAttachment", "cross-platform"},
-              {"response",
-               {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
-                {"attestationObject", base64url_encode(ctap::attestation_object(*resp))},
-                {"transports", json::array({"hybrid", "internal"})}}},
-              {"clientExtensionResults", json::object()}});
+  print_json(public_key_credential(ad->attested->credential_id,
+                                   {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
+                                    {"attestationObject", base64url_encode(ctap::attestation_object(*resp))},
+                                    {"transports", json::array({"hybrid", "internal"})}}));
   return 0;
 }
 
@@ -331,17 +336,11 @@ int do_sign_in(const DesktopOptions& o) {
     cred_id = req.allow_list->front().id;  // CTAP2: may be omitted when the allow list had one entry
   else
     return fail(make_error(Errc::ctap_invalid, "the assertion names no credential"));
-  const std::string id = base64url_encode(cred_id);
-  print_json({{"id", id},
-              {"rawId", id},
-              {"type", "public-key"},
-              {"authenticatorAttachment", "cross-platform"},
-              {"response",
-               {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
+  print_json(public_key_credential(
+      cred_id, {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
                 {"authenticatorData", base64url_encode(resp->auth_data)},
                 {"signature", base64url_encode(resp->signature)},
-                {"userHandle", resp->user ? json(base64url_encode(resp->user->id)) : json(nullptr)}}},
-              {"clientExtensionResults", json::object()}});
+                {"userHandle", resp->user ? json(base64url_encode(resp->user->id)) : json(nullptr)}}));
   return 0;
 }
 

@@ -85,6 +85,40 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> connect_with_deadline(Connect
   co_return co_await connect(opts);
 }
 
+// Trial-decrypts every advert the scanner reports with one EID key until one matches or the
+// deadline passes. Owned by a shared_ptr; the scanner callback holds only a weak reference.
+struct AdvertWatch : std::enable_shared_from_this<AdvertWatch> {
+  std::optional<eid::Plaintext> match;
+  net::steady_timer timer;
+  EidKey key;
+  eid::DecryptOptions options;
+
+  AdvertWatch(net::any_io_executor ex, const EidKey& k, eid::DecryptOptions o, std::chrono::milliseconds deadline)
+      : timer(ex), key(k), options(o) {
+    timer.expires_after(deadline);
+  }
+  AdvertWatch(const AdvertWatch&) = delete;
+  AdvertWatch& operator=(const AdvertWatch&) = delete;
+  ~AdvertWatch() { secure_wipe(key); }
+
+  Status start(ble::Scanner& scanner) {
+    std::weak_ptr<AdvertWatch> weak = shared_from_this();
+    return scanner.start([weak](const ble::Advert& a) {
+      auto self = weak.lock();
+      if (!self || self->match) return;
+      auto p = eid::decrypt(a.service_data, self->key, self->options);
+      if (!p) return;  // not ours (or invalid): keep scanning
+      self->match = *p;
+      self->timer.cancel();
+    });
+  }
+  // Returns when an advert matched or the deadline passed.
+  net::awaitable<void> wait() {
+    boost::system::error_code ec;
+    co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+};
+
 }  // namespace
 
 // After the handshake, both flows: the post-handshake message (getInfo; linking info checked
@@ -174,37 +208,18 @@ net::awaitable<Result<DesktopResult>> finish_desktop(WebSocket& ws_ref, Crypter&
 net::awaitable<Result<DesktopResult>> run_desktop_qr(ble::Scanner& scanner, const qr_payload::DesktopQr& qr,
                                                      ByteView ctap_request, const TunnelServer& server,
                                                      const DesktopDeadlines& deadlines, const Events& events) {
-  auto ex = co_await net::this_coro::executor;
   const auto& secret = qr.payload.secret;
 
   // 1. Wait for an advert that decrypts with this QR's EID key.
-  struct ScanState {
-    std::optional<eid::Plaintext> match;
-    net::steady_timer timer;
-    EidKey key{};
-    explicit ScanState(net::any_io_executor e) : timer(e) {}
-    ~ScanState() { secure_wipe(key); }
-  };
-  auto scan = std::make_shared<ScanState>(ex);
-  scan->key = derive_eid_key(secret);
-  scan->timer.expires_after(deadlines.advert);
-  std::weak_ptr<ScanState> weak = scan;
-  auto started = scanner.start([weak](const ble::Advert& a) {
-    auto s = weak.lock();
-    if (!s || s->match) return;
-    auto p = eid::decrypt(a.service_data, s->key);
-    if (!p) return;  // not ours (or invalid): keep scanning
-    s->match = *p;
-    s->timer.cancel();
-  });
-  if (!started) co_return started.error();
+  auto watch = std::make_shared<AdvertWatch>(co_await net::this_coro::executor, derive_eid_key(secret),
+                                             eid::DecryptOptions{}, deadlines.advert);
+  if (auto started = watch->start(scanner); !started) co_return started.error();
   events.emit(Stage::scanning);
-  boost::system::error_code ec;
-  co_await scan->timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+  co_await watch->wait();
   scanner.stop();
-  if (!scan->match) co_return make_error(Errc::session_no_advert);
+  if (!watch->match) co_return make_error(Errc::session_no_advert);
   const auto found_at = Clock::now();
-  const eid::Plaintext plain = *scan->match;
+  const eid::Plaintext plain = *watch->match;
   auto comps = eid::to_components(plain);
   if (!comps) co_return comps.error();
   events.emit(Stage::phone_found, "routing ID " + hex_encode(comps->routing_id, true) + ", domain " +
@@ -244,34 +259,17 @@ net::awaitable<Result<DesktopResult>> run_desktop_linked(ble::Scanner& scanner, 
                                                          qr_payload::RequestType hint, ByteView ctap_request,
                                                          const TunnelServer& server, const DesktopDeadlines& deadlines,
                                                          const Events& events) {
-  auto ex = co_await net::this_coro::executor;
   messages::ClientPayload payload;
   payload.pairing_id = link.pairing_id;
   crypto::random_bytes(payload.client_nonce.data(), payload.client_nonce.size());
   payload.hint = hint == qr_payload::RequestType::make_credential ? "mc" : "ga";
 
-  // Scan from the start: the phone may advertise before our tunnel is up.
-  struct ScanState {
-    std::optional<eid::Plaintext> match;
-    net::steady_timer timer;
-    EidKey key{};
-    explicit ScanState(net::any_io_executor e) : timer(e) {}
-    ~ScanState() { secure_wipe(key); }
-  };
-  auto scan = std::make_shared<ScanState>(ex);
-  scan->key = derive_eid_key(link.link_secret.view(), payload.client_nonce);
-  scan->timer.expires_after(deadlines.advert);
-  std::weak_ptr<ScanState> weak = scan;
-  auto started = scanner.start([weak](const ble::Advert& a) {
-    auto s = weak.lock();
-    if (!s || s->match) return;
-    // Linked EIDs are random: no domain check (spec §3.4).
-    auto p = eid::decrypt(a.service_data, s->key, {.check_domain = false});
-    if (!p) return;
-    s->match = *p;
-    s->timer.cancel();
-  });
-  if (!started) co_return started.error();
+  // Scan from the start: the phone may advertise before our tunnel is up. Linked EIDs are
+  // random: no domain check (spec §3.4).
+  auto watch = std::make_shared<AdvertWatch>(co_await net::this_coro::executor,
+                                             derive_eid_key(link.link_secret.view(), payload.client_nonce),
+                                             eid::DecryptOptions{.check_domain = false}, deadlines.advert);
+  if (auto started = watch->start(scanner); !started) co_return started.error();
   struct StopScan {
     ble::Scanner& s;
     ~StopScan() { s.stop(); }
@@ -299,14 +297,13 @@ net::awaitable<Result<DesktopResult>> run_desktop_linked(ble::Scanner& scanner, 
   }
 
   // 3. The advert.
-  if (!scan->match) {
+  if (!watch->match) {
     events.emit(Stage::scanning);
-    boost::system::error_code ec;
-    co_await scan->timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    co_await watch->wait();
   }
-  if (!scan->match) co_return make_error(Errc::session_no_advert, "the phone answered the tunnel but its advert was not seen");
+  if (!watch->match) co_return make_error(Errc::session_no_advert, "the phone answered the tunnel but its advert was not seen");
   const auto found_at = Clock::now();
-  const eid::Plaintext plain = *scan->match;
+  const eid::Plaintext plain = *watch->match;
   events.emit(Stage::phone_found);
 
   // 4. Noise NKpsk0 with the phone's identity key.
