@@ -3,11 +3,14 @@
 #   1. the normal build (warnings are errors) and its CTest suite,
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build of everything and the same suite,
 #   3. the libFuzzer targets (clang), each run briefly over its seed corpus.
+# Suite 1 and 2 include the Chromium interop test (tests/interop/, Debian's chromium under Xvfb).
 # Prints every CTest summary and, last, one line "N passed, N failed".
 # Environment: HG_JOBS (parallel jobs, default nproc), HG_SKIP_ASAN=1, HG_SKIP_FUZZ=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh || exit 1
+# The Chromium interop test needs chromium, Xvfb and xdotool (not needed for the demo).
+./tests/interop/setup.sh || exit 1
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Scale-out: three relay processes with distinct routing IDs behind the real nginx, configured
 from deploy/nginx/hybridgate-relay.conf.template. Tunnels whose two sides both arrive through the
-proxy complete on every node; /cable/connect is routed by routing ID in either hex case."""
+proxy complete on every node; /cable/connect is routed by routing ID in either hex case. Linked phones: listeners that
+registered through the proxy's bare /cable/listen (spread over the nodes) are re-attached and
+reached by /cable/contact through the proxy on their own node, for every node."""
 import asyncio
 import os
 import socket
@@ -10,7 +12,8 @@ import sys
 import tempfile
 import time
 
-from relaytest import Relay, check, finish, new_tid, status_of, ws_connect
+from linktest import client_payload, contact, listen, new_token, unb64url, wakeup
+from relaytest import Relay, check, closed_code, finish, new_tid, status_of, ws_connect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, "..", "..", "deploy", "nginx", "hybridgate-relay.conf.template")
@@ -49,6 +52,10 @@ async def main(binary):
     for i, r in enumerate(relays):
         subst["NODE%d_ADDR" % (i + 1)] = "127.0.0.1:%d" % r.port
         subst["NODE%d_RID" % (i + 1)] = r.routing_id
+        prefix = subprocess.run([binary, "--routing-id", r.routing_id, "--print-contact-prefix"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        check(len(prefix) == 12, "node %s: --print-contact-prefix gives 12 characters (%r)" % (r.routing_id, prefix))
+        subst["NODE%d_PREFIX" % (i + 1)] = prefix
     for k, v in subst.items():
         conf = conf.replace("{{%s}}" % k, v)
     check(all("{{" not in l for l in conf.splitlines() if not l.lstrip().startswith("#")), "every placeholder of the shipped nginx template is filled")
@@ -89,6 +96,7 @@ async def main(binary):
         check(await status_of(base + "/cable/connect/0A0B01/" + new_tid()) == 404, "proxy -> node: unknown tunnel -> 404")
         ev = [j for j in relays[0].log if j.get("event") == "rejected" and j.get("reason") == "unknown_tunnel"]
         check(bool(ev) and ev[0].get("client") == "127.0.0.1", "X-Forwarded-For from the trusted proxy names the client")
+        await linking(base, relays)
     finally:
         nginx.terminate()
         try:
@@ -97,6 +105,48 @@ async def main(binary):
             nginx.kill()
         for r in relays:
             r.stop()
+
+
+async def linking(base, relays):
+    """Listeners registered through the proxy, one per node; contact requests through the proxy."""
+    by_rid = {}
+    for _ in range(12):  # round robin over three nodes: a few registrations cover every node
+        token = new_token()
+        ws, cid = await listen(base, token)
+        rid = unb64url(cid)[2:8].decode()
+        if rid in by_rid:
+            await ws.close()
+        else:
+            by_rid[rid] = (ws, cid, token)
+        if len(by_rid) == 3:
+            break
+    check(set(by_rid) == {r.routing_id for r in relays}, "bare /cable/listen through the proxy is spread over all nodes (%s)" % sorted(by_rid))
+    for r in relays:
+        if r.routing_id not in by_rid:
+            continue
+        ws, cid, token = by_rid[r.routing_id]
+        # re-attach through the proxy: routed by the contact ID's prefix to the owning node
+        ws2, cid2 = await listen(base, token, cid)
+        check(cid2 == cid and await closed_code(ws) == 1000,
+              "node %s: re-attach through the proxy reaches the owning node (old listener replaced)" % r.routing_id)
+        payload = client_payload()
+        desk_task = asyncio.create_task(contact(base, cid, payload, signal=True))
+        wake = await wakeup(ws2)
+        check(wake.get("caBLE.routingID") == r.routing_id and wake.get("caBLE.clientPayload") == payload,
+              "node %s: /cable/contact through the proxy wakes the listener on its node" % r.routing_id)
+        desktop = await asyncio.wait_for(desk_task, 10)
+        check(desktop.response_headers.get("X-caBLE-Signal-Connection") == "true",
+              "node %s: X-caBLE-Signal-Connection passes the proxy both ways" % r.routing_id)
+        phone = await ws_connect(base + "/cable/connect/%s/%s" % (wake["caBLE.routingID"], wake["caBLE.tunnelID"]))
+        first = await asyncio.wait_for(desktop.recv(), 10)
+        await phone.send(b"hello via proxy")
+        got = await asyncio.wait_for(desktop.recv(), 10)
+        check(first == b"\x00" and got == b"hello via proxy", "node %s: woken tunnel pairs and relays through the proxy" % r.routing_id)
+        await desktop.close()
+        await phone.wait_closed()
+        await ws2.close()
+        check(r.metric('hybridgate_relay_wakeups_sent_total{channel="listen"}') == 1,
+              "node %s: the wake-up was sent by that node" % r.routing_id)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ struct LoadResult {
   // soak
   uint64_t soak_tunnels = 0, soak_normal = 0, soak_abort = 0, soak_slow = 0, soak_oversize = 0;
   uint64_t soak_messages_verified = 0;
+  uint64_t soak_stalled = 0;          // pairs with no progress for 30 s (aborted by the watchdog)
+  double soak_longest_pair_s = 0;     // longest-lived finished pair
   std::vector<std::pair<double, long>> rss_series;  // (seconds, kB)
 };
 

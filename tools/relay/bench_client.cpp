@@ -104,6 +104,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   Flow* rxf = nullptr;
   net::steady_timer delay;
   uint32_t slow_ms = 0;
+  Clock::time_point last_rx{}, delay_armed{}, delay_fired{};  // diagnostics for stuck soak pairs
   bool writing = false, reading = false, open = false, ended = false, close_after_writes = false;
   uint16_t close_with = 1000;
   int close_code = -1;  // -1 = not ended, 0 = no close frame
@@ -120,6 +121,7 @@ struct Pair {
   int ended = 0;
   bool finished = false, closing = false;
   Clock::time_point started;
+  Clock::time_point progress;  // last message, upgrade or close seen on either side
 };
 
 struct Load {
@@ -135,7 +137,7 @@ struct Load {
   uint32_t setups_started = 0, setups_done = 0, src_ip = 0;
   uint64_t flows_total = 0, flows_done = 0, conns_ended = 0, total_sent = 0;
   Clock::time_point t_setup, t_traffic, t_soak_end;
-  bool traffic = false, soak = false, soak_stopping = false;
+  bool traffic = false, soak = false, soak_stopping = false, ticking = false;
   std::deque<Flow*> rate_blocked;
   uint64_t rate_base_sent = 0;
   uint64_t live_pairs = 0;
@@ -190,6 +192,7 @@ struct Load {
       return;
     }
     if (traffic || soak) lat.add((now_ns() - t) / 1000);
+    c.pair->progress = Clock::now();
     ++f->recvd;
     ++r.soak_messages_verified;
     pump(*f);
@@ -209,6 +212,7 @@ struct Load {
         if (!f.blocked) {
           f.blocked = true;
           rate_blocked.push_back(&f);
+          tick();
         }
         return;
       }
@@ -226,9 +230,16 @@ struct Load {
       }
     }
   }
+  // Rate mode: message n (counted from the start of the traffic phase) is due at
+  // t_traffic + n / rate. The ticker wakes exactly at the next due time (no 1 ms bursts) and
+  // releases the flows that wait for their turn, oldest first; it sleeps while none waits.
   void tick() {
-    ticker.expires_after(std::chrono::milliseconds(1));
+    if (ticking || rate_blocked.empty() || !traffic) return;
+    ticking = true;
+    const double n = static_cast<double>(total_sent - rate_base_sent);
+    ticker.expires_at(t_traffic + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(n / opt.rate)));
     ticker.async_wait([this](beast::error_code ec) {
+      ticking = false;
       if (ec) return;
       while (!rate_blocked.empty() && may_send()) {
         Flow* f = rate_blocked.front();
@@ -244,7 +255,7 @@ struct Load {
   Pair* new_pair(uint32_t idx) {
     auto p = std::make_unique<Pair>();
     p->idx = idx;
-    p->started = Clock::now();
+    p->started = p->progress = Clock::now();
     char hex[33];
     for (int i = 0; i < 32; ++i) hex[i] = "0123456789ABCDEF"[rng() % 16];
     hex[32] = 0;
@@ -288,6 +299,7 @@ struct Load {
   void start_setup(Pair& p) { p.c[0]->connect(opt.echo ? "/echo" : "/cable/new/" + p.tid); }
   void opened(Conn& c) {
     Pair& p = *c.pair;
+    p.progress = Clock::now();
     if (c.side == 0) {
       std::string rid = opt.routing_id;
       if (!opt.echo && rid.empty()) {
@@ -322,7 +334,6 @@ struct Load {
     if (opt.messages == 0) return finish_traffic();
     for (auto& p : pairs)
       for (auto& f : p->f) f.target = opt.messages;
-    if (opt.rate > 0) tick();
     for (auto& p : pairs)
       for (auto& f : p->f) pump(f);
   }
@@ -353,6 +364,7 @@ struct Load {
   }
   void conn_ended(Conn& c) {
     Pair& p = *c.pair;
+    p.progress = Clock::now();
     ++p.ended;
     if (!soak) {
       if (!p.closing) {
@@ -373,6 +385,7 @@ struct Load {
     if (p.finished) return;
     p.finished = true;
     ++r.soak_tunnels;
+    r.soak_longest_pair_s = std::max(r.soak_longest_pair_s, std::chrono::duration<double>(Clock::now() - p.started).count());
     const uint64_t bad_before = r.bad_close;
     auto code = [&](int s) { return p.c[s]->close_code; };
     switch (p.behav) {
@@ -422,16 +435,25 @@ struct Load {
       if (ec) return;
       auto now = Clock::now();
       for (auto& p : pairs)
-        if (p && !p->finished && now - p->started > std::chrono::seconds(60)) {
+        if (p && !p->finished && now - p->progress > std::chrono::seconds(30)) {
+          auto ms = [&](Clock::time_point t) {
+            return t == Clock::time_point{} ? -1.0 : std::chrono::duration<double, std::milli>(t - p->started).count();
+          };
           std::cerr << "bench: soak pair " << p->idx << " stuck (behaviour " << static_cast<int>(p->behav) << ", flows "
                     << p->f[0].recvd << "/" << p->f[0].target << " " << p->f[1].recvd << "/" << p->f[1].target
-                    << ")\n";
+                    << "; sent " << p->f[0].sent << " " << p->f[1].sent;
+          for (auto& c : p->c)
+            std::cerr << "; side " << c->side << " reading=" << c->reading << " writing=" << c->writing
+                      << " outq=" << c->outq.size() << " ended=" << c->ended << " last_rx_ms=" << ms(c->last_rx)
+                      << " delay_armed_ms=" << ms(c->delay_armed) << " delay_fired_ms=" << ms(c->delay_fired);
+          std::cerr << ")\n";
           ++r.bad_close;
+          ++r.soak_stalled;
           p->c[0]->abort();
           p->c[1]->abort();
-          p->started = now;
+          p->progress = now;
         }
-      if (now > t_soak_end + std::chrono::seconds(90)) return fail("soak did not wind down");
+      if (now > t_soak_end + std::chrono::seconds(300)) return fail("soak did not wind down");
       check_stuck();
     });
   }
@@ -544,12 +566,17 @@ void Conn::on_read(beast::error_code ec) {
     return;
   }
   auto d = rbuf.data();
+  last_rx = Clock::now();
   L.on_message(*this, static_cast<const uint8_t*>(d.data()), d.size());
   rbuf.consume(rbuf.size());
   if (rbuf.capacity() > 65536) rbuf.shrink_to_fit();
   if (slow_ms) {
     delay.expires_after(std::chrono::milliseconds(L.rng() % (slow_ms + 1)));
-    delay.async_wait([self = shared_from_this()](beast::error_code) { self->read(); });
+    delay_armed = Clock::now();
+    delay.async_wait([self = shared_from_this()](beast::error_code) {
+      self->delay_fired = Clock::now();
+      self->read();
+    });
   } else {
     read();
   }

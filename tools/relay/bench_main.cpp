@@ -183,6 +183,8 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(r.soak_messages_verified),
                   static_cast<unsigned long long>(r.misdelivered), static_cast<unsigned long long>(r.lost),
                   static_cast<unsigned long long>(r.bad_close));
+      std::printf("soak stalled pairs (no progress for 30 s) %llu, longest pair %.1f s\n",
+                  static_cast<unsigned long long>(r.soak_stalled), r.soak_longest_pair_s);
       std::printf("soak relay RSS (s: kB):");
       for (auto& [t, kb] : r.rss_series) std::printf(" %.0f:%ld", t, kb);
       std::printf(" end:%ld\nsoak latency p50 %.0f us p99 %.0f us\n", r.rss_after_kb, r.p50_us, r.p99_us);

@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "hybridgate-relay: FIDO hybrid (caBLE v2) tunnel server.\n"
       "Serves GET /cable/new/<tunnel ID> (phone) and /cable/connect/<routing ID>/<tunnel ID> (desktop)\n"
-      "and relays binary WebSocket messages between the two. Durations are in seconds.\n"
+      "and relays binary WebSocket messages between the two; linked phones listen on /cable/listen and\n"
+      "desktops reach them through /cable/contact/<contact ID>. Durations are in seconds.\n"
       "SIGHUP re-reads the TLS certificate and key; SIGTERM drains. See docs/relay.md."};
   app.set_config("--config", "", "Read options from a TOML/INI file (keys are the long option names)");
   app.option_defaults()->always_capture_default();
@@ -47,9 +48,25 @@ int main(int argc, char** argv) {
   app.add_option("--rate-connect", c.rate_connect, "/cable/connect upgrades per second per client IP (0 = no limit); over -> 429")->check(CLI::NonNegativeNumber);
   app.add_option("--rate-connect-burst", c.rate_connect_burst, "Burst allowance for --rate-connect")->check(CLI::PositiveNumber);
   app.add_option("--rate-table-size", c.rate_table_size, "Client IPs the rate limiter tracks at most")->check(CLI::PositiveNumber);
+  app.add_option("--max-contacts", c.max_contacts, "Contact IDs of linked phones kept in memory; more new registrations -> 503")->check(CLI::PositiveNumber);
+  app.add_option("--contact-ttl", c.contact_ttl, "Time a contact stays registered after its phone's listen connection went away (default 30 days)")->check(CLI::PositiveNumber);
+  app.add_option("--listen-idle-timeout", c.listen_idle_timeout, "Close a phone's listen connection after this long without a ping or message (1008)")->check(CLI::PositiveNumber);
+  app.add_option("--wake-webhook", c.wake_webhook, "http://host[:port]/path: POST wake-ups for contacts without a listen connection here (FCM/UnifiedPush gateway)");
+  app.add_option("--wake-webhook-timeout", c.wake_webhook_timeout, "Deadline of one webhook POST")->check(CLI::PositiveNumber);
+  bool print_prefix = false;
+  app.add_flag("--print-contact-prefix", print_prefix, "Print the 12-character base64url prefix of this node's contact IDs (needs --routing-id) and exit");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
   CLI11_PARSE(app, argc, argv);
+  if (print_prefix) {
+    auto p = hg::relay::contact_prefix(c.routing_id);
+    if (p.empty()) {
+      std::fprintf(stderr, "hybridgate-relay: --print-contact-prefix needs --routing-id (6 hex digits)\n");
+      return 2;
+    }
+    std::printf("%s\n", p.c_str());
+    return 0;
+  }
 
   hg::relay::Relay relay(c);
   auto st = relay.start();

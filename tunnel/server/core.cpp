@@ -8,6 +8,7 @@
 #include "proto/bytes.hpp"
 #include "proto/crypto.hpp"
 #include "proto/domains.hpp"
+#include "proto/messages.hpp"
 
 namespace hg::relay {
 
@@ -67,8 +68,8 @@ void Tunnel::opened(int side, std::shared_ptr<Endpoint> ep) {
   else if (side == kFirst) set_gauges(true, false);
 }
 
-void Tunnel::setup_failed(int side) {
-  if (side == kFirst) end("setup_failed", close_code::going_away, close_code::going_away, "upgrade failed");
+void Tunnel::setup_failed(int side, const char* outcome) {
+  if (side == kFirst) end(outcome, close_code::going_away, close_code::going_away, "upgrade failed");
   claimed_[side] = false;
   maybe_finalize();
 }
@@ -92,10 +93,14 @@ void Tunnel::pair() {
     sig.commit(1);
     ep_[kFirst]->send(std::move(sig));
   }
-  for (auto& m : pending_) ep_[kSecond]->send(std::move(m));
-  pending_.clear();
-  pending_.shrink_to_fit();
-  pending_bytes_ = 0;
+  // The second side can only have sent something first if it opened before the first side did
+  // (a phone woken through a webhook may join before the parked desktop's 101 went out).
+  for (int s : {kSecond, kFirst}) {
+    for (auto& m : pending_[s]) ep_[1 - s]->send(std::move(m));
+    pending_[s].clear();
+    pending_[s].shrink_to_fit();
+    pending_bytes_[s] = 0;
+  }
   if (core_.log.enabled(Level::debug))
     core_.log.log(Level::debug, "tunnel_paired",
                   {{"tunnel", tag_},
@@ -125,12 +130,13 @@ bool Tunnel::message(int side, Message&& m) {
     blocked_[side] = true;  // read on once the peer has written it: one message in flight per direction
     return false;
   }
-  if (pending_.size() + 1 > core_.cfg.max_pending_messages || pending_bytes_ + n > core_.cfg.max_pending_bytes) {
+  if (pending_[side].size() + 1 > core_.cfg.max_pending_messages ||
+      pending_bytes_[side] + n > core_.cfg.max_pending_bytes) {
     limit("pending_buffer");
     return false;
   }
-  pending_bytes_ += n;
-  pending_.push_back(std::move(m));
+  pending_bytes_[side] += n;
+  pending_[side].push_back(std::move(m));
   return true;
 }
 
@@ -167,8 +173,10 @@ void Tunnel::end(const char* outcome, uint16_t code_first, uint16_t code_second,
   core_.unregister(*this);
   end_code_[kFirst] = code_first;
   end_code_[kSecond] = code_second;
-  pending_.clear();
-  pending_bytes_ = 0;
+  for (int s : {kFirst, kSecond}) {
+    pending_[s].clear();
+    pending_bytes_[s] = 0;
+  }
   auto self = shared_from_this();  // closing may finish sessions synchronously
   for (int s : {kFirst, kSecond})
     if (open_[s] && !gone_[s]) ep_[s]->close(end_code_[s], why);
@@ -245,7 +253,8 @@ Core::Core(boost::asio::io_context& io, Config c)
     : ioc(io),
       cfg(std::move(c)),
       rl_new(cfg.rate_new, cfg.rate_new_burst, cfg.rate_table_size),
-      rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size) {
+      rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size),
+      contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
   max_connections = cfg.max_connections;
   if (max_connections == 0) {
     rlimit rl{};
@@ -278,21 +287,28 @@ void Core::drain_all() {
   for (auto& t : all) t->end("drained", close_code::going_away, close_code::going_away, "relay shutting down");
 }
 
-Admission Core::admit(const RequestInfo& r) {
+Admission Core::refuse(const RequestInfo& r, int status, const char* reason) {
   Admission a;
-  auto refuse = [&](int status, const char* reason) {
-    a.status = status;
-    a.reason = reason;
-    reject(reason, status, r.client_ip);
-    return a;
-  };
+  a.status = status;
+  a.reason = reason;
+  reject(reason, status, r.client_ip);
+  return a;
+}
+
+Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
+  auto refuse = [&](int status, const char* reason) { return this->refuse(r, status, reason); };
   if (!r.is_get) return refuse(405, "method_not_allowed");
+  constexpr std::string_view kListen = "/cable/listen";
+  if (r.target.starts_with(kListen) && (r.target.size() == kListen.size() || r.target[kListen.size()] == '/'))
+    return admit_listen(r, r.target.substr(kListen.size()));
   auto path = tunnel_domain::parse_path(r.target);
   if (!path) return refuse(404, "unknown_path");
-  if (path->kind == tunnel_domain::TunnelPath::Kind::Contact) return refuse(404, "contact_unsupported");
+  if (path->kind == tunnel_domain::TunnelPath::Kind::Contact)
+    return admit_contact(r, std::move(path->contact_id), std::move(later));
   if (!r.is_upgrade) return refuse(400, "not_websocket");
   if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
   const bool is_new = path->kind == tunnel_domain::TunnelPath::Kind::New;
+  Admission a;
   a.is_new = is_new;
   if (is_new) {
     if (draining) return refuse(503, "draining");
@@ -325,6 +341,299 @@ Admission Core::admit(const RequestInfo& r) {
   t->claim(Tunnel::kSecond);
   a.tunnel = t;
   a.side = Tunnel::kSecond;
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linked phones (docs/linking.md)
+
+std::string contact_tag(std::string_view contact) { return tunnel_tag(as_bytes(contact).data(), contact.size()); }
+
+namespace {
+bool header_true(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (v.size() != 4) return false;
+  auto lower = [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); };
+  return lower(v[0]) == 't' && lower(v[1]) == 'r' && lower(v[2]) == 'u' && lower(v[3]) == 'e';
+}
+constexpr size_t kContactIdSize = 25;  // "hg" + 6 hex + "." + 16 random bytes
+}  // namespace
+
+Contact* Core::find_contact(const std::string& key) {
+  auto it = contacts.find(key);
+  if (it == contacts.end()) return nullptr;
+  Contact& c = it->second;
+  if (!c.listener.expired()) return &c;
+  if (Clock::now() - c.last_seen >= secs(cfg.contact_ttl)) {
+    if (c.revoked) --contacts_revoked;
+    contacts.erase(it);
+    set_contact_gauges();
+    return nullptr;
+  }
+  return &c;
+}
+
+void Core::set_contact_gauges() {
+  m.contacts_registered = static_cast<int64_t>(contacts.size() - contacts_revoked);
+  m.contacts_revoked = static_cast<int64_t>(contacts_revoked);
+}
+
+void Core::sweep_contacts() {
+  const auto now = Clock::now();
+  const auto ttl = secs(cfg.contact_ttl);
+  for (auto it = contacts.begin(); it != contacts.end();) {
+    if (it->second.listener.expired() && now - it->second.last_seen >= ttl) {
+      if (it->second.revoked) --contacts_revoked;
+      it = contacts.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  set_contact_gauges();
+}
+
+void Core::start_contact_sweeper() {
+  if (!contact_sweep_timer) return;
+  contact_sweep_timer->expires_after(std::min(secs(60), secs(cfg.contact_ttl)));
+  contact_sweep_timer->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    sweep_contacts();
+    start_contact_sweeper();
+  });
+}
+
+Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
+  auto refuse = [&](int status, const char* reason) { return this->refuse(r, status, reason); };
+  // rest: "" (new registration) or "/<b64url contact ID>"
+  if (rest == "/") return refuse(404, "unknown_path");
+  if (!r.is_upgrade) return refuse(400, "not_websocket");
+  if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
+  auto token = hex_decode_fixed<32>(r.contact_token);
+  if (!token) return refuse(400, "bad_contact_token");
+  const auto digest = crypto::sha256(ByteView(token->data(), token->size()));
+  secure_wipe(*token);
+  std::array<uint8_t, 32> hash{};
+  std::copy(digest.begin(), digest.end(), hash.begin());
+  const bool revoke_now = header_true(r.revoke);
+  if (draining) return refuse(503, "draining");
+  Admission a;
+  a.kind = Admission::Kind::listen;
+  a.is_new = false;
+  if (rest.empty()) {
+    if (revoke_now) return refuse(400, "revoke_without_contact");
+    if (!rl_new.allow(r.client_ip)) {
+      limit_hit("rate_new", {{"client", r.client_ip}});
+      return refuse(429, "rate_limited");
+    }
+    if (contacts.size() >= cfg.max_contacts) sweep_contacts();
+    if (contacts.size() >= cfg.max_contacts) {
+      limit_hit("max_contacts", {{"contacts", contacts.size()}});
+      return refuse(503, "max_contacts");
+    }
+    std::string id = contact_prefix_bytes;
+    const auto rnd = crypto::random_array<16>();
+    id.append(reinterpret_cast<const char*>(rnd.data()), rnd.size());
+    Contact c;
+    c.token_hash = hash;
+    c.last_seen = Clock::now();
+    contacts.emplace(id, std::move(c));
+    set_contact_gauges();
+    log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    a.contact_b64 = base64url_encode(as_bytes(id));
+    a.contact = std::move(id);
+    return a;
+  }
+  rest.remove_prefix(1);
+  for (char ch : rest)
+    if (ch == '=' || ch == '/') return refuse(404, "unknown_path");
+  auto id_bytes = base64url_decode(rest);
+  if (!id_bytes) return refuse(404, "unknown_path");
+  std::string id = to_string(*id_bytes);
+  if (id.size() != kContactIdSize || !id.starts_with(contact_prefix_bytes)) return refuse(404, "wrong_routing_id");
+  Contact* c = find_contact(id);
+  if (c) {
+    if (!ct_equal(ByteView(c->token_hash.data(), c->token_hash.size()), ByteView(hash.data(), hash.size()))) {
+      log.log_throttled(Level::warn, "contact_wrong_token", "contact_wrong_token",
+                        {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+      return refuse(403, "wrong_contact_token");
+    }
+    if (c->revoked) return refuse(410, "contact_revoked");
+  } else {
+    // Unknown here (e.g. the relay restarted): bind the contact to the presented token.
+    if (!rl_new.allow(r.client_ip)) {
+      limit_hit("rate_new", {{"client", r.client_ip}});
+      return refuse(429, "rate_limited");
+    }
+    if (contacts.size() >= cfg.max_contacts) sweep_contacts();
+    if (contacts.size() >= cfg.max_contacts) {
+      limit_hit("max_contacts", {{"contacts", contacts.size()}});
+      return refuse(503, "max_contacts");
+    }
+    Contact nc;
+    nc.token_hash = hash;
+    nc.last_seen = Clock::now();
+    contacts.emplace(id, std::move(nc));
+    set_contact_gauges();
+    log.log(Level::info, "contact_registered",
+            {{"contact", contact_tag(id)}, {"client", r.client_ip}, {"rebound", true}});
+  }
+  if (revoke_now) {
+    revoke(id, "header");
+    a.revoke = true;
+  }
+  a.contact_b64 = base64url_encode(as_bytes(id));
+  a.contact = std::move(id);
+  return a;
+}
+
+void Core::listener_opened(const std::string& key, const std::shared_ptr<Listener>& l, bool revoked_at_admission) {
+  ++m.upgrades_listen;
+  auto it = contacts.find(key);
+  if (revoked_at_admission || it == contacts.end() || it->second.revoked) {
+    l->close(close_code::normal, "contact revoked");
+    return;
+  }
+  Contact& c = it->second;
+  auto old = c.listener.lock();
+  if (!c.listener_id) ++m.listeners_open;  // a replacement keeps the count
+  c.listener = l;
+  c.listener_id = l.get();
+  c.last_seen = Clock::now();
+  if (old && old.get() != l.get()) {
+    log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
+    old->close(close_code::normal, "replaced by a newer listener");
+  } else {
+    log.log(Level::info, "listener_attached", {{"contact", contact_tag(key)}});
+  }
+}
+
+void Core::listener_closed(const std::string& key, const Listener* l) {
+  auto it = contacts.find(key);
+  if (it == contacts.end() || it->second.listener_id != l) return;
+  it->second.listener.reset();
+  it->second.listener_id = nullptr;
+  it->second.last_seen = Clock::now();
+  --m.listeners_open;
+  log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
+}
+
+void Core::listener_text(const std::string& key, const Listener* l, std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_object() && j.contains("revoke") && j["revoke"] == true) {
+    auto it = contacts.find(key);
+    if (it != contacts.end() && it->second.listener_id == l) revoke(key, "message");
+    return;
+  }
+  log.log_throttled(Level::debug, "listener_unknown_message", "listener_unknown_message", {{"contact", contact_tag(key)}});
+}
+
+void Core::revoke(const std::string& key, const char* how) {
+  auto it = contacts.find(key);
+  if (it == contacts.end()) return;
+  Contact& c = it->second;
+  if (!c.revoked) {
+    c.revoked = true;
+    ++contacts_revoked;
+    ++m.contacts_revoked_total;
+    set_contact_gauges();
+  }
+  c.last_seen = Clock::now();
+  log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
+  auto l = c.listener.lock();
+  if (l) {
+    c.listener.reset();
+    c.listener_id = nullptr;
+    --m.listeners_open;
+    l->close(close_code::normal, "contact revoked");
+  }
+}
+
+Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later) {
+  auto refuse = [&](int status, const char* reason) {
+    ++m.contact_requests[std::to_string(status)];
+    return this->refuse(r, status, reason);
+  };
+  if (!r.is_upgrade) return refuse(400, "not_websocket");
+  if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
+  if (draining) return refuse(503, "draining");
+  if (!rl_new.allow(r.client_ip)) {
+    limit_hit("rate_new", {{"client", r.client_ip}});
+    return refuse(429, "rate_limited");
+  }
+  auto payload = messages::parse_client_payload_header(r.client_payload);
+  auto payload_bytes = hex_decode(r.client_payload);
+  if (!payload || !payload_bytes) return refuse(400, "bad_client_payload");
+  const std::string key = to_string(contact_id);
+  const std::string tag = contact_tag(key);
+  Contact* c = find_contact(key);
+  if (c && c->revoked) return refuse(410, "contact_revoked");
+  std::shared_ptr<Listener> listener = c ? c->listener.lock() : nullptr;
+  if (!listener && cfg.wake_webhook.empty()) {
+    if (c) return refuse(503, "contact_unreachable");
+    return refuse(410, "unknown_contact");
+  }
+  if (waiting_or_reserved >= cfg.max_waiting_tunnels) {
+    limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
+    return refuse(503, "max_waiting_tunnels");
+  }
+  TunnelId tid;
+  do {
+    tid = crypto::random_array<16>();
+  } while (tunnels.count(tid));
+  const bool signal = header_true(r.signal_connection);
+  auto t = std::make_shared<Tunnel>(*this, tid, signal);
+  tunnels.emplace(tid, t);
+  t->claim(Tunnel::kFirst);
+  nlohmann::json wake = {{"caBLE.tunnelID", hex_encode(ByteView(tid.data(), tid.size()), true)},
+                         {"caBLE.routingID", rid_hex},
+                         {"caBLE.clientPayload", hex_encode(*payload_bytes, true)}};
+  Admission a;
+  a.tunnel = t;
+  a.side = Tunnel::kFirst;
+  a.is_new = false;
+  a.is_contact = true;
+  if (listener) {
+    listener->send_text(wake.dump());
+    ++m.wakeups["listen"];
+    ++m.contact_requests["101"];
+    log.log(Level::info, "wake_sent", {{"channel", "listen"}, {"contact", tag}, {"tunnel", t->tag()}, {"signal", signal}});
+    return a;
+  }
+  // Webhook: the answer (101, 410 or 503) waits for the gateway's.
+  wake["contactID"] = base64url_encode(as_bytes(key));
+  a.deferred = true;
+  ++m.webhook_in_flight;
+  post_webhook(*this, wake.dump(),
+               [this, t, tag, signal, ip = r.client_ip, later = std::move(later)](int status, std::string error) {
+                 --m.webhook_in_flight;
+                 Admission b;
+                 b.is_new = false;
+                 const char* result;
+                 if (status >= 200 && status < 300) {
+                   result = "delivered";
+                   b.tunnel = t;
+                   b.side = Tunnel::kFirst;
+                   b.is_contact = true;
+                   ++m.wakeups["webhook"];
+                   ++m.contact_requests["101"];
+                 } else {
+                   const bool gone = status == 404 || status == 410;
+                   result = gone ? "gone" : status ? "refused" : "failed";
+                   b.status = gone ? 410 : 503;
+                   b.reason = gone ? "unknown_contact" : "wake_failed";
+                   ++m.contact_requests[std::to_string(b.status)];
+                   reject(b.reason, b.status, ip);
+                   t->setup_failed(Tunnel::kFirst, "wake_failed");
+                 }
+                 ++m.webhook_results[result];
+                 nlohmann::json f = {{"channel", "webhook"}, {"contact", tag}, {"tunnel", t->tag()},
+                                     {"http_status", status}, {"result", result}, {"signal", signal}};
+                 if (!error.empty()) f["error"] = error;
+                 log.log(status >= 200 && status < 300 ? Level::info : Level::warn,
+                         b.status ? "wake_failed" : "wake_sent", std::move(f));
+                 later(std::move(b));
+               });
   return a;
 }
 

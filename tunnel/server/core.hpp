@@ -2,16 +2,20 @@
 // Tunnel logic lives here and knows nothing about sockets or stream types: a connection is an
 // Endpoint. One io_context, one thread: no locking.
 //
-// A tunnel has two sides. The *first* side creates it and may wait (today: the phone's
-// /cable/new; later, issue 6: a desktop parked by /cable/contact under a random tunnel ID).
-// The *second* side joins it (/cable/connect). Messages the first side sends before the join are
-// buffered (bounded). `signal_connection` (issue 6) makes the relay send the first side one
-// 0x00 message at the join, before any buffered data, and echo X-caBLE-Signal-Connection.
+// A tunnel has two sides. The *first* side creates it and may wait (the phone's /cable/new, or a
+// desktop parked by /cable/contact under a random tunnel ID). The *second* side joins it
+// (/cable/connect). Messages a side sends before the join are buffered (bounded) and delivered
+// first. `signal_connection` makes the relay send the first side one 0x00 message at the join,
+// before any buffered data, and echo X-caBLE-Signal-Connection.
+//
+// Linked phones (docs/linking.md): a contact table (contact ID -> SHA-256 of the phone's token,
+// revoked flag, current listen connection) and the two wake channels (listener, webhook).
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +26,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include "proto/bytes.hpp"
 #include "proto/derive.hpp"
 #include "tunnel/server/log.hpp"
 #include "tunnel/server/metrics.hpp"
@@ -53,6 +58,14 @@ class Endpoint {
   virtual void resume_reading() = 0;                            // the peer drained what we sent it
 };
 
+// A phone's listen connection (/cable/listen), as the contact table sees it.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  virtual void send_text(std::string text) = 0;                 // one text message (a wake-up)
+  virtual void close(uint16_t code, const char* reason) = 0;    // idempotent
+};
+
 struct Core;
 
 class Tunnel : public std::enable_shared_from_this<Tunnel> {
@@ -72,7 +85,7 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   void claim(int side);
   // Session callbacks.
   void opened(int side, std::shared_ptr<Endpoint> ep);  // the 101 went out
-  void setup_failed(int side);                          // a claimed side never opened
+  void setup_failed(int side, const char* outcome = "setup_failed");  // a claimed side never opened
   bool message(int side, Message&& m);                  // true: the sender may read on now
   void drained(int side);                               // side's outgoing queue became empty
   void left(int side, uint16_t code, bool vanished);    // side's connection closed or is closing
@@ -102,8 +115,8 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   bool paired_ = false, ended_ = false, finalized_ = false;
   bool counted_waiting_ = false, counted_active_ = false;
   std::string outcome_;
-  std::vector<Message> pending_;  // first side's messages before the join
-  size_t pending_bytes_ = 0;
+  std::vector<Message> pending_[2];  // each side's messages before the join
+  size_t pending_bytes_[2] = {0, 0};
   uint64_t messages_ = 0, bytes_ = 0;
   Clock::time_point created_, opened_at_, paired_at_, last_activity_, ended_at_;
   Clock::time_point armed_for_{};
@@ -121,15 +134,41 @@ struct RequestInfo {
   bool is_upgrade = false;
   bool offers_fido_cable = false;
   std::string client_ip;
+  // Linking headers (empty when absent).
+  std::string_view contact_token;      // X-Hybridgate-Contact-Token
+  std::string_view revoke;             // X-Hybridgate-Revoke
+  std::string_view client_payload;     // X-caBLE-Client-Payload
+  std::string_view signal_connection;  // X-caBLE-Signal-Connection
 };
 
 struct Admission {
+  enum class Kind { tunnel, listen };
   int status = 0;          // 0 = accept; else the HTTP status to answer
   const char* reason = "";
   std::shared_ptr<Tunnel> tunnel;
   int side = Tunnel::kFirst;
-  bool is_new = true;
+  bool is_new = true;      // first side of a /cable/new tunnel (answers X-caBLE-Routing-ID)
+  bool is_contact = false; // first side of a /cable/contact tunnel
+  Kind kind = Kind::tunnel;
+  bool deferred = false;   // the answer comes later, through the callback given to admit()
+  // listen
+  std::string contact;      // contact ID bytes (the table key)
+  std::string contact_b64;  // for X-Hybridgate-Contact-ID
+  bool revoke = false;      // revoked at admission: answer 101, then close 1000
 };
+using AdmissionCallback = std::function<void(Admission)>;
+
+struct Contact {
+  std::array<uint8_t, 32> token_hash{};
+  bool revoked = false;
+  std::weak_ptr<Listener> listener;   // the current listen connection, if any
+  const Listener* listener_id = nullptr;
+  Clock::time_point last_seen{};      // last time a listener was attached (or detached)
+};
+
+// The wake-up webhook (webhook.cpp): POSTs `body` to cfg.wake_webhook and calls `done` with the
+// HTTP status, or 0 if the request failed or timed out.
+void post_webhook(Core& core, std::string body, std::function<void(int status, std::string error)> done);
 
 struct Core {
   Core(boost::asio::io_context& ioc, Config cfg);
@@ -148,13 +187,36 @@ struct Core {
   uint64_t next_conn_id = 0;
   size_t tunnels_live = 0;  // Tunnel objects not yet finalized (ended ones still closing count)
 
-  Admission admit(const RequestInfo& r);
+  // Contacts (docs/linking.md).
+  std::unordered_map<std::string, Contact> contacts;  // key: contact ID bytes
+  size_t contacts_revoked = 0;
+  std::string contact_prefix_bytes;  // "hg" + rid_hex + "."
+  std::unique_ptr<boost::asio::steady_timer> contact_sweep_timer;  // reset before the io_context goes
+
+  // `later` is called (once, later) only when the result has deferred = true.
+  Admission admit(const RequestInfo& r, AdmissionCallback later);
+  void listener_opened(const std::string& contact, const std::shared_ptr<Listener>& l, bool revoked_at_admission);
+  void listener_text(const std::string& contact, const Listener* l, std::string_view text);
+  void listener_closed(const std::string& contact, const Listener* l);
+  void revoke(const std::string& contact, const char* how);
+  Contact* find_contact(const std::string& contact);  // nullptr if unknown or expired
+  void sweep_contacts();
+  void start_contact_sweeper();
+  void set_contact_gauges();
   void reject(const char* reason, int status, const std::string& ip);
   void limit_hit(const char* which, nlohmann::json fields);
   void unregister(Tunnel& t);
   void sent_close(uint16_t code) { ++m.close_codes[code]; }
   // Drain deadline: end every tunnel with 1001.
   void drain_all();
+
+ private:
+  Admission admit_listen(const RequestInfo& r, std::string_view rest);
+  Admission admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later);
+  Admission refuse(const RequestInfo& r, int status, const char* reason);
 };
+
+// 8 hex digits of SHA-256 of a contact ID: how logs name a contact.
+std::string contact_tag(std::string_view contact);
 
 }  // namespace hg::relay

@@ -72,6 +72,8 @@ std::string Metrics::render() const {
   head(o, p + "upgrades_total", "counter", "Successful WebSocket upgrades by path kind.");
   line(o, p + "upgrades_total", "kind=\"new\"", upgrades_new);
   line(o, p + "upgrades_total", "kind=\"connect\"", upgrades_connect);
+  line(o, p + "upgrades_total", "kind=\"contact\"", upgrades_contact);
+  line(o, p + "upgrades_total", "kind=\"listen\"", upgrades_listen);
   counter("tunnels_paired_total", "Tunnels whose two sides were joined.", tunnels_paired);
   labelled("tunnels_finished_total", "Tunnels finished, by outcome.", "outcome", tunnels_finished);
   counter("messages_relayed_total", "Binary messages delivered to a peer (or buffered for it).", messages_relayed);
@@ -83,6 +85,16 @@ std::string Metrics::render() const {
   head(o, p + "tls_reloads_total", "counter", "TLS certificate reloads (SIGHUP), by result.");
   line(o, p + "tls_reloads_total", "result=\"ok\"", tls_reloads_ok);
   line(o, p + "tls_reloads_total", "result=\"failed\"", tls_reloads_failed);
+  gauge("contacts_registered", "Contact IDs registered and not revoked (with or without a listener).",
+        contacts_registered);
+  gauge("contacts_revoked", "Revoked contact IDs still remembered (answered 410) until --contact-ttl.", contacts_revoked);
+  counter("contacts_revoked_total", "Contacts revoked by their phone.", contacts_revoked_total);
+  gauge("listeners_open", "Phones' listen connections attached to a contact.", listeners_open);
+  gauge("webhook_requests_in_flight", "Wake-up webhook POSTs waiting for an answer.", webhook_in_flight);
+  labelled("wakeups_sent_total", "Wake-ups sent to phones, by channel (listen, webhook).", "channel", wakeups);
+  labelled("contact_requests_total", "/cable/contact requests, by HTTP status answered.", "status", contact_requests);
+  labelled("webhook_results_total", "Wake-up webhook POSTs by result: delivered (2xx), gone (404/410), refused (other status), failed (no answer).",
+           "result", webhook_results);
   head(o, p + "pairing_latency_seconds", "histogram", "Time from the phone's upgrade to the desktop's upgrade.");
   pairing_latency.render(o, p + "pairing_latency_seconds");
   head(o, "process_resident_memory_bytes", "gauge", "Resident set size of the relay process.");

@@ -40,6 +40,13 @@ struct Metrics {
   std::map<std::string, uint64_t> limit_hits;        // every limit hit, by limit
   std::map<uint16_t, uint64_t> close_codes;          // close codes the relay sent
   Histogram pairing_latency;                         // phone open -> desktop open, seconds
+  // linked phones (docs/linking.md)
+  uint64_t upgrades_contact = 0, upgrades_listen = 0;
+  int64_t contacts_registered = 0, contacts_revoked = 0, listeners_open = 0, webhook_in_flight = 0;
+  uint64_t contacts_revoked_total = 0;
+  std::map<std::string, uint64_t> wakeups;           // wake-ups sent, by channel (listen, webhook)
+  std::map<std::string, uint64_t> contact_requests;  // /cable/contact answers, by HTTP status
+  std::map<std::string, uint64_t> webhook_results;   // delivered, gone, refused, failed
 
   std::string render() const;
 };

@@ -41,7 +41,18 @@ struct Config {
   double rate_connect = 20, rate_connect_burst = 100;  // /cable/connect per client IP per second (0 = off) -> 429
   size_t rate_table_size = 100000;        // client IPs tracked by the rate limiter
   std::string log_level = "info";         // debug, info, warn, error
+
+  // Linked phones (docs/linking.md).
+  size_t max_contacts = 100000;           // registered contact IDs kept in memory -> 503 for new ones
+  double contact_ttl = 30 * 86400.0;      // a contact without a listener stays registered this long
+  double listen_idle_timeout = 90;        // a listener that sends nothing (not even a ping) -> close 1008
+  std::string wake_webhook;               // http://host:port/path; empty = listen connections only
+  double wake_webhook_timeout = 5;        // the whole POST, connect to response
 };
+
+// The 12 base64url characters every contact ID of the node with this routing ID (6 hex digits)
+// starts with ("hg" + upper-case hex + "."); empty if the routing ID is not 6 hex digits.
+std::string contact_prefix(const std::string& routing_id_hex);
 
 class Relay {
  public:

@@ -22,6 +22,7 @@
 #include "tunnel/server/core.hpp"
 #include "tunnel/server/relay.hpp"
 #include "tunnel/server/sessions.hpp"
+#include "tunnel/server/webhook.hpp"
 
 namespace hg::relay {
 
@@ -89,6 +90,7 @@ struct Relay::Impl {
     admin_acceptor.reset();
     signals.reset();
     timer.reset();
+    if (core) core->contact_sweep_timer.reset();
     ioc.reset();  // destroys pending handlers (and with them sessions) while core still exists
     core.reset();
   }
@@ -128,6 +130,12 @@ Status Relay::Impl::start() {
     core->rid = *r;
   }
   core->rid_hex = hex_encode(core->rid, true);
+  core->contact_prefix_bytes = "hg" + core->rid_hex + ".";
+  if (cfg.max_contacts == 0) return make_error(Errc::invalid_argument, "--max-contacts must be > 0");
+  if (!(cfg.contact_ttl > 0) || !(cfg.listen_idle_timeout > 0) || !(cfg.wake_webhook_timeout > 0))
+    return make_error(Errc::invalid_argument, "--contact-ttl, --listen-idle-timeout and --wake-webhook-timeout must be > 0");
+  if (!cfg.wake_webhook.empty() && !parse_webhook_url(cfg.wake_webhook))
+    return make_error(Errc::invalid_argument, "--wake-webhook must be an http://host[:port]/path URL");
   if (cfg.max_message_size == 0) return make_error(Errc::invalid_argument, "--max-message-size must be > 0");
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     return make_error(Errc::invalid_argument, "--tls-cert and --tls-key go together");
@@ -164,6 +172,8 @@ Status Relay::Impl::start() {
                  {"tls", static_cast<bool>(tls)},
                  {"admin_port", admin_port},
                  {"routing_id", core->rid_hex},
+                 {"contact_prefix", base64url_encode(as_bytes(core->contact_prefix_bytes))},
+                 {"wake_webhook", !cfg.wake_webhook.empty()},
                  {"max_connections", core->max_connections},
                  {"pid", static_cast<int>(::getpid())}});
   if (!cfg.admin_port_file.empty() && admin_acceptor && !write_port_file(cfg.admin_port_file, admin_port))
@@ -172,6 +182,7 @@ Status Relay::Impl::start() {
     return make_error(Errc::io, "cannot write " + cfg.port_file);
   accept();
   if (admin_acceptor) admin_accept();
+  core->start_contact_sweeper();
   wait_signal();
   return ok_status();
 }
@@ -272,9 +283,16 @@ void Relay::Impl::stop() {
   if (acceptor) acceptor->close(ec);
   if (admin_acceptor) admin_acceptor->close(ec);
   signals->cancel(ec);
+  core->contact_sweep_timer->cancel();
   core->log.log(Level::info, "stopped",
                 {{"messages_relayed", core->m.messages_relayed}, {"tunnels_paired", core->m.tunnels_paired}});
   ioc->stop();
+}
+
+std::string contact_prefix(const std::string& routing_id_hex) {
+  auto r = hex_decode_fixed<3>(routing_id_hex);
+  if (!r) return {};
+  return base64url_encode(as_bytes("hg" + hex_encode(*r, true) + "."));
 }
 
 Relay::Relay(Config cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}

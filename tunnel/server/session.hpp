@@ -34,7 +34,7 @@ bool offers_subprotocol(std::string_view header, std::string_view proto);
 std::string forwarded_client(std::string_view xff);
 
 template <bool Tls>
-class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls>> {
+class Session : public Endpoint, public Listener, public std::enable_shared_from_this<Session<Tls>> {
   using Next = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
 
  public:
@@ -81,6 +81,15 @@ class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls
     close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
     core_.sent_close(code);
     if (!writing_) start_close();
+  }
+  void send_text(std::string text) override {
+    if (read_done_ || closing_ || close_pending_) return;
+    Message m;
+    auto b = m.prepare(text.size());
+    net::buffer_copy(b, net::buffer(text));
+    m.commit(text.size());
+    outq_.push_back(std::move(m));
+    if (!writing_) do_write();
   }
   void abort() override {
     beast::error_code ec;
@@ -145,19 +154,40 @@ class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls
     auto proto = req[http::field::sec_websocket_protocol];
     info.offers_fido_cable = offers_subprotocol(std::string_view(proto.data(), proto.size()), "fido.cable");
     info.client_ip = client_ip_;
-    Admission a = core_.admit(info);
+    auto hv = [&](const char* name) {
+      auto v = req[name];
+      return std::string_view(v.data(), v.size());
+    };
+    info.contact_token = hv("X-Hybridgate-Contact-Token");
+    info.revoke = hv("X-Hybridgate-Revoke");
+    info.client_payload = hv("X-caBLE-Client-Payload");
+    info.signal_connection = hv("X-caBLE-Signal-Connection");
+    Admission a = core_.admit(info, [self = this->shared_from_this()](Admission later) {
+      self->admitted(std::move(later));
+    });
+    if (!a.deferred) admitted(std::move(a));
+  }
+
+  void admitted(Admission a) {
     if (a.status) return reject(a.status, a.reason);
+    auto& req = parser_->get();
     tunnel_ = std::move(a.tunnel);
     side_ = a.side;
     is_new_ = a.is_new;
+    listen_ = a.kind == Admission::Kind::listen;
+    contact_ = std::move(a.contact);
+    revoke_ = a.revoke;
     const char* rid = is_new_ ? core_.rid_hex.c_str() : nullptr;
-    const bool signal = tunnel_->signal_connection() && side_ == Tunnel::kFirst;
-    ws_.set_option(websocket::stream_base::decorator([rid, signal](websocket::response_type& res) {
+    const bool signal = tunnel_ && tunnel_->signal_connection() && side_ == Tunnel::kFirst;
+    std::string contact_b64 = listen_ ? std::move(a.contact_b64) : std::string();
+    ws_.set_option(websocket::stream_base::decorator([rid, signal, contact_b64](websocket::response_type& res) {
       res.set(http::field::server, "hybridgate-relay");
       res.set(http::field::sec_websocket_protocol, "fido.cable");
       if (rid) res.set("X-caBLE-Routing-ID", rid);
       if (signal) res.set("X-caBLE-Signal-Connection", "true");
+      if (!contact_b64.empty()) res.set("X-Hybridgate-Contact-ID", contact_b64);
     }));
+    if (a.is_contact) is_contact_ = true;
     ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code e) { self->on_accept(e); });
   }
 
@@ -179,7 +209,7 @@ class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls
   void on_accept(beast::error_code ec) {
     if (ec) {
       if (ec == beast::error::timeout) core_.limit_hit("upgrade_timeout", {{"client", client_ip_}});
-      tunnel_->setup_failed(side_);
+      if (tunnel_) tunnel_->setup_failed(side_);
       tunnel_.reset();
       return;
     }
@@ -192,9 +222,53 @@ class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls
     parser_.reset();
     buf_ = beast::flat_buffer();
     opened_ = true;
+    if (listen_) return listen_opened();
     if (is_new_) ++core_.m.upgrades_new;
+    else if (is_contact_) ++core_.m.upgrades_contact;
     else ++core_.m.upgrades_connect;
     tunnel_->opened(side_, this->shared_from_this());
+    do_read();
+  }
+
+  // ---- listen connections (docs/linking.md): text wake-ups out, {"revoke": true} and pings in.
+  void listen_opened() {
+    ws_.text(true);
+    ws_.read_message_max(4096);
+    last_heard_ = Clock::now();
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_heard_ = Clock::now(); });
+    idle_timer_ = std::make_unique<net::steady_timer>(core_.ioc);
+    core_.listener_opened(contact_, this->shared_from_this(), revoke_);
+    arm_idle();
+    do_read();
+  }
+  void arm_idle() {
+    if (!idle_timer_ || finished_) return;
+    idle_timer_->expires_at(last_heard_ + secs(core_.cfg.listen_idle_timeout));
+    idle_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->finished_) return;
+      if (Clock::now() >= self->last_heard_ + secs(self->core_.cfg.listen_idle_timeout)) {
+        self->core_.limit_hit("listen_idle_timeout", {{"contact", contact_tag(self->contact_)}});
+        self->core_.listener_closed(self->contact_, self.get());
+        self->close(close_code::policy, "idle");
+        return;
+      }
+      self->arm_idle();
+    });
+  }
+  void on_listen_read(beast::error_code ec) {
+    if (ec) {
+      read_done_ = true;
+      core_.listener_closed(contact_, this);
+      outq_.clear();
+      outq_head_ = 0;
+      return maybe_finish();
+    }
+    last_heard_ = Clock::now();
+    if (ws_.got_text()) {
+      auto d = buf_.data();
+      core_.listener_text(contact_, this, std::string_view(static_cast<const char*>(d.data()), d.size()));
+    }
+    buf_.consume(buf_.size());
     do_read();
   }
 
@@ -206,6 +280,7 @@ class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls
 
   void on_read(beast::error_code ec) {
     reading_ = false;
+    if (listen_) return on_listen_read(ec);
     if (ec) {
       read_done_ = true;
       if (ec == websocket::error::closed) {
@@ -275,6 +350,8 @@ class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls
       close_pending_ = false;
     }
     abort();
+    if (idle_timer_) idle_timer_->cancel();
+    if (listen_) core_.listener_closed(contact_, this);
     if (tunnel_) {
       auto t = std::move(tunnel_);
       t->released(side_);
@@ -291,11 +368,15 @@ class Session : public Endpoint, public std::enable_shared_from_this<Session<Tls
   std::vector<Message> outq_;
   size_t outq_head_ = 0;
   std::string client_ip_;
+  std::string contact_;                            // listen connections: the contact ID
+  std::unique_ptr<net::steady_timer> idle_timer_;  // listen connections only
+  Clock::time_point last_heard_{};
   websocket::close_reason close_reason_;
   int side_ = Tunnel::kFirst;
   bool over_capacity_ = false;
   bool is_new_ = true, opened_ = false, reading_ = false, writing_ = false, paused_ = false;
   bool closing_ = false, close_pending_ = false, read_done_ = false, finished_ = false;
+  bool listen_ = false, is_contact_ = false, revoke_ = false;
 };
 
 }  // namespace hg::relay
