@@ -12,7 +12,9 @@ using Type = cbor::Value::Type;
 
 // Everything we read from a peer is decoded leniently (non-canonical accepted), bounded by the
 // wrapper's size and depth limits. Everything we write is canonical (cbor::encode).
-const cbor::DecodeOptions kLenient{.canonical = false};
+// CTAP messages in a hybrid tunnel are a few KB (a long excludeList, an attestation certificate
+// chain); 64 KiB bounds the CPU a hostile peer can make the decoder spend (docs/fuzzing.md).
+const cbor::DecodeOptions kLenient{.max_size = 64 * 1024, .canonical = false};
 
 // ---------------------------------------------------------------- status table
 

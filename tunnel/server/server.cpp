@@ -90,6 +90,7 @@ struct Relay::Impl {
     admin_acceptor.reset();
     signals.reset();
     timer.reset();
+    drain_timer.reset();  // every I/O object must go before the io_context (ASan: use after free)
     if (core) core->contact_sweep_timer.reset();
     ioc.reset();  // destroys pending handlers (and with them sessions) while core still exists
     core.reset();
