@@ -38,14 +38,14 @@ def main():
         print("  relay        %s  (hybridgate-relay, pid %d)" % (relay.url, relay.proc.pid))
 
         challenge = b64(os.urandom(32))
-        cred, ms = ceremony(wd, relay, "register", store, "--user-name", USER, "--challenge", challenge, name="register")
+        cred, ms = ceremony(wd, relay, "register", store, "--user-name", USER, "--challenge=" + challenge, name="register")
         rc, stored, err = verify("register", cred, rp_id=RP, origin=ORIGIN, challenge=challenge)
         check(rc == 0, "the WebAuthn verifier rejected the registration: " + err)
         print("  registered   passkey %s for %s at %s" % (cred["id"], USER, RP))
         print("               attestation %s verified by python3-fido2; phone found → result in %s ms" % (stored["fmt"], ms))
 
         challenge = b64(os.urandom(32))
-        assertion, ms = ceremony(wd, relay, "sign-in", store, "--challenge", challenge, name="sign-in")
+        assertion, ms = ceremony(wd, relay, "sign-in", store, "--challenge=" + challenge, name="sign-in")
         stored_path = wd.file("stored.json")
         with open(stored_path, "w") as f:
             json.dump(stored, f)

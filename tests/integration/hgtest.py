@@ -143,7 +143,7 @@ def verify(kind, credential_json, **kw):
     """Runs the independent verifier (python3-fido2). Returns (rc, parsed stdout or None, stderr)."""
     argv = [PYTHON, VERIFIER, kind]
     for k, v in kw.items():
-        argv += ["--" + k.replace("_", "-"), str(v)]
+        argv.append("--%s=%s" % (k.replace("_", "-"), v))  # "=": values may start with "-"
     argv += ["--credential", "-"]
     r = subprocess.run(argv, input=json.dumps(credential_json), capture_output=True, text=True, timeout=60)
     out = None

@@ -32,7 +32,7 @@ def ceremony(wd, relay, command, store, desktop_args=(), phone_args=("--yes",), 
 
 def register(wd, relay, store, user="alice", extra=(), phone_args=("--yes",), name="reg"):
     challenge = b64(os.urandom(32))
-    d, _ = ceremony(wd, relay, "register", store, ("--user-name", user, "--challenge", challenge, *extra),
+    d, _ = ceremony(wd, relay, "register", store, ("--user-name", user, "--challenge=" + challenge, *extra),
                     phone_args, name)
     cred = d.json()
     rc, stored, err = verify("register", cred, rp_id=RP, origin=ORIGIN, challenge=challenge)
@@ -43,9 +43,9 @@ def register(wd, relay, store, user="alice", extra=(), phone_args=("--yes",), na
 
 def sign_in(wd, relay, store, stored, prev_count, allow=None, name="sign"):
     challenge = b64(os.urandom(32))
-    args = ["--challenge", challenge]
+    args = ["--challenge=" + challenge]
     if allow:
-        args += ["--allow", allow]
+        args += ["--allow=" + allow]
     d, _ = ceremony(wd, relay, "sign-in", store, args, name=name)
     assertion = d.json()
     stored_path = wd.file(name + "-stored.json")
@@ -98,7 +98,7 @@ def test_sign_in_with_unknown_credential_reports_no_credentials():
     wd = Workdir("nocred")
     relay = Relay(BIN, wd)
     try:
-        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--allow", b64(b"unknown-credential"))
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--allow=" + b64(b"unknown-credential"))
         p = phone(BIN, wd, wait_qr(d), relay.url, wd.file("store.json"), "--yes")
         p.wait(60)
         check(d.wait(60) != 0, "the desktop succeeded without a credential")
@@ -149,7 +149,7 @@ def test_register_and_sign_in_over_the_bluez_double():
         store = wd.file("store.json")
         challenge = b64(os.urandom(32))
         d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "dave",
-                    "--challenge", challenge, name="bz-desktop", radio="bluez")
+                    "--challenge=" + challenge, name="bz-desktop", radio="bluez")
         p = phone(BIN, wd, wait_qr(d), relay.url, store, "--yes", name="bz-phone", radio="bluez")
         check(p.wait(60) == 0, "phone failed:\n" + p.stderr())
         check(d.wait(60) == 0, "desktop failed:\n" + d.stderr())
@@ -160,7 +160,7 @@ def test_register_and_sign_in_over_the_bluez_double():
             check(call in log, "the BlueZ double saw no %s call" % call)
         # Then a sign-in, also over BlueZ.
         challenge = b64(os.urandom(32))
-        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--challenge", challenge,
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--challenge=" + challenge,
                     name="bz-desktop2", radio="bluez")
         p = phone(BIN, wd, wait_qr(d), relay.url, store, "--yes", name="bz-phone2", radio="bluez")
         check(p.wait(60) == 0, "phone failed:\n" + p.stderr())

@@ -30,7 +30,7 @@ def link_by_qr(wd, relay, store, links, extra_phone=()):
     """A QR registration where the desktop offers linking and the phone agrees."""
     challenge = b64(os.urandom(32))
     d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "erin",
-                "--challenge", challenge, "--link-phone", "--links", links, name="link-desktop")
+                "--challenge=" + challenge, "--link-phone", "--links", links, name="link-desktop")
     p = phone(BIN, wd, wait_qr(d), relay.url, store, "--yes", "--link", "--phone-name", NAME, *extra_phone,
               name="link-phone")
     check(p.wait(60) == 0, "phone failed:\n" + p.stderr())
@@ -58,7 +58,7 @@ def listen(wd, relay, store, name="listener"):
 def linked_sign_in(wd, relay, links, name="linked-desktop"):
     challenge = b64(os.urandom(32))
     argv = [os.path.join(BIN, "hybridgate"), "sign-in", "--radio", "loopback", "--rp-id", RP, "--origin", ORIGIN,
-            "--challenge", challenge, "--phone", NAME, "--links", links, "--advert-timeout", "20"]
+            "--challenge=" + challenge, "--phone", NAME, "--links", links, "--advert-timeout", "20"]
     return Proc(argv, wd, name), challenge
 
 

@@ -91,7 +91,10 @@ struct Relay::Impl {
     signals.reset();
     timer.reset();
     drain_timer.reset();  // every I/O object must go before the io_context (ASan: use after free)
-    if (core) core->contact_sweep_timer.reset();
+    if (core) {
+      core->contact_sweep_timer.reset();
+      core->tunnels.clear();  // their timers too (tunnels left only if run() ended early)
+    }
     ioc.reset();  // destroys pending handlers (and with them sessions) while core still exists
     core.reset();
   }
