@@ -121,14 +121,23 @@ struct AdvertWatch : std::enable_shared_from_this<AdvertWatch> {
 
 }  // namespace
 
-// After the handshake, both flows: the post-handshake message (getInfo; linking info checked
+// The rest of both flows once the tunnel is open: the handshake, the post-handshake message (getInfo; linking info checked
 // against the QR identity key when there is one), the CTAP request, the response (an update
 // message may come first), shutdown.
-net::awaitable<Result<DesktopResult>> finish_desktop(WebSocket& ws_ref, Crypter& crypter, const noise::Hash& handshake_hash,
+net::awaitable<Result<DesktopResult>> finish_desktop(WebSocket& ws_ref, noise::Initiator& init,
                                                      const crypto::P256Key* qr_identity, ByteView ctap_request,
                                                      uint16_t domain_id, Clock::time_point found_at,
                                                      const DesktopDeadlines& deadlines, const Events& events) {
   WebSocket* ws = &ws_ref;
+  // 3. Noise handshake (KNpsk0 or NKpsk0, decided by how `init` was made).
+  if (auto w = co_await ws->write(init.write_message1()); !w) co_return make_error(Errc::session_phone_closed, w.error().detail);
+  auto msg2 = co_await read_message(*ws, deadlines.handshake, Errc::session_phone_closed, "the phone's handshake");
+  if (!msg2) co_return msg2.error();
+  auto keys = init.read_message2(*msg2);
+  if (!keys) co_return make_error(Errc::session_handshake, std::string(keys.error().name()));
+  Crypter crypter(std::move(keys->read_key), std::move(keys->write_key));
+  const noise::Hash handshake_hash = keys->handshake_hash;
+
   // 4. Post-handshake message.
   auto ph_ct = co_await read_message(*ws, deadlines.handshake, Errc::session_phone_closed, "the post-handshake message");
   if (!ph_ct) co_return ph_ct.error();
@@ -240,17 +249,9 @@ net::awaitable<Result<DesktopResult>> run_desktop_qr(ble::Scanner& scanner, cons
   std::unique_ptr<WebSocket> ws = std::move(conn).value();
   events.emit(Stage::tunnel_connected);
 
-  // 3. Noise KNpsk0 as initiator.
-  const auto psk = derive_psk(secret, plain);
-  auto init = noise::Initiator::kn(qr.identity, psk);
-  if (auto w = co_await ws->write(init.write_message1()); !w) co_return make_error(Errc::session_phone_closed, w.error().detail);
-  auto msg2 = co_await read_message(*ws, deadlines.handshake, Errc::session_phone_closed, "the phone's handshake");
-  if (!msg2) co_return msg2.error();
-  auto keys = init.read_message2(*msg2);
-  if (!keys) co_return make_error(Errc::session_handshake, std::string(keys.error().name()));
-  Crypter crypter(std::move(keys->read_key), std::move(keys->write_key));
-  co_return co_await finish_desktop(*ws, crypter, keys->handshake_hash, &qr.identity, ctap_request, comps->domain_id,
-                                    found_at, deadlines, events);
+  // 3. Noise KNpsk0 as initiator, then the request.
+  auto init = noise::Initiator::kn(qr.identity, derive_psk(secret, plain));
+  co_return co_await finish_desktop(*ws, init, &qr.identity, ctap_request, comps->domain_id, found_at, deadlines, events);
 }
 
 // ====================================================================== desktop, linked
@@ -310,14 +311,7 @@ net::awaitable<Result<DesktopResult>> run_desktop_linked(ble::Scanner& scanner, 
   auto phone_pub = crypto::P256Public::parse(link.phone_public_key);
   if (!phone_pub) co_return make_error(Errc::linking_invalid, "stored phone key is invalid");
   auto init = noise::Initiator::nk(*phone_pub, derive_psk(link.link_secret.view(), plain));
-  if (auto w = co_await ws->write(init.write_message1()); !w) co_return make_error(Errc::session_phone_closed, w.error().detail);
-  auto msg2 = co_await read_message(*ws, deadlines.handshake, Errc::session_phone_closed, "the phone's handshake");
-  if (!msg2) co_return msg2.error();
-  auto keys = init.read_message2(*msg2);
-  if (!keys) co_return make_error(Errc::session_handshake, std::string(keys.error().name()));
-  Crypter crypter(std::move(keys->read_key), std::move(keys->write_key));
-  co_return co_await finish_desktop(*ws, crypter, keys->handshake_hash, nullptr, ctap_request, link.domain_id, found_at,
-                                    deadlines, events);
+  co_return co_await finish_desktop(*ws, init, nullptr, ctap_request, link.domain_id, found_at, deadlines, events);
 }
 
 // ====================================================================== phone
