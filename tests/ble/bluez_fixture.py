@@ -8,12 +8,14 @@ from a child, a state the double reports) with a bounded timeout.
 
 import json
 import os
+import queue
 import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import dbus
@@ -170,6 +172,16 @@ class Child:
         self.proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines = []
+        # A reader thread hands over complete lines. (select() on the pipe next to a buffered
+        # readline() misses a second line that arrived in the same read: it sits in Python's buffer
+        # while select() waits on an empty fd.)
+        self._queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip('\n'))
+        self._queue.put(None)  # EOF
 
     def expect(self, prefix, timeout=10.0):
         '''Returns the next line starting with prefix; fails on ERROR lines, EOF or timeout.'''
@@ -178,14 +190,14 @@ class Child:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TestFailure('%s: timed out waiting for %r (saw %r)' % (self.name, prefix, self.lines[-5:]))
-            r, _, _ = select.select([self.proc.stdout], [], [], left)
-            if not r:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
                 continue
-            line = self.proc.stdout.readline()
-            if line == '':
+            if line is None:
+                self._queue.put(None)
                 raise TestFailure('%s: exited (%s) waiting for %r; stderr: %s' % (
                     self.name, self.proc.wait(), prefix, self.proc.stderr.read()))
-            line = line.rstrip('\n')
             self.lines.append(line)
             if line.startswith(prefix):
                 return line
@@ -194,10 +206,15 @@ class Child:
 
     def no_line(self, timeout=0.3):
         '''Checks that no output arrives within the timeout (used after a suppressed repeat).'''
-        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if r:
-            line = self.proc.stdout.readline().rstrip('\n')
-            raise TestFailure('%s: unexpected line %r' % (self.name, line))
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return
+        if line is None:
+            self._queue.put(None)
+            return
+        self.lines.append(line)
+        raise TestFailure('%s: unexpected line %r' % (self.name, line))
 
     def send(self, line):
         self.proc.stdin.write(line + '\n')

@@ -94,7 +94,13 @@ async def main(binary):
             check(r.metric("hybridgate_relay_tunnels_paired_total") == 3, "node %s paired 3 tunnels" % r.routing_id)
         check(await status_of(base + "/cable/connect/0A0B09/" + new_tid()) == 404, "proxy: unknown routing ID -> 404")
         check(await status_of(base + "/cable/connect/0A0B01/" + new_tid()) == 404, "proxy -> node: unknown tunnel -> 404")
-        ev = [j for j in relays[0].log if j.get("event") == "rejected" and j.get("reason") == "unknown_tunnel"]
+        # The relay's log is read by a thread: wait (bounded) for the line instead of assuming it arrived.
+        deadline = time.monotonic() + 10
+        ev = []
+        while not ev and time.monotonic() < deadline:
+            ev = [j for j in list(relays[0].log) if j.get("event") == "rejected" and j.get("reason") == "unknown_tunnel"]
+            if not ev:
+                time.sleep(0.01)
         check(bool(ev) and ev[0].get("client") == "127.0.0.1", "X-Forwarded-For from the trusted proxy names the client")
         await linking(base, relays)
     finally:
