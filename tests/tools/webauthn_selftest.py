@@ -70,7 +70,7 @@ def expect_reject(name, proc):
 def check_sample(runner, sample, label):
     rp = ["--rp-id", sample["rp_id"], "--origin", sample["origin"]]
     reg = sample["registration"]
-    reg_args = ["register"] + rp + ["--challenge", reg["challenge"]]
+    reg_args = ["register"] + rp + ["--challenge=" + reg["challenge"]]
 
     stored = expect_ok(label + " register", runner.run(reg_args, reg["credential"]))
     if stored is None:
@@ -88,10 +88,10 @@ def check_sample(runner, sample, label):
     expect_reject(label + " register with altered clientDataJSON challenge", runner.run(reg_args, bad))
 
     expect_reject(label + " register with wrong challenge",
-                  runner.run(["register"] + rp + ["--challenge", b64e(b"\x00" * 32)], reg["credential"]))
+                  runner.run(["register"] + rp + ["--challenge=" + b64e(b"\x00" * 32)], reg["credential"]))
     expect_reject(label + " register with wrong origin",
                   runner.run(["register", "--rp-id", sample["rp_id"], "--origin", "https://evil.example",
-                              "--challenge", reg["challenge"]], reg["credential"]))
+                              "--challenge=" + reg["challenge"]], reg["credential"]))
 
     att = b64d(reg["credential"]["response"]["attestationObject"])
     if stored["fmt"] == "packed":
@@ -113,7 +113,7 @@ def check_sample(runner, sample, label):
     prev = stored["sign_count"]
     for i, a in enumerate(sample["assertions"]):
         name = "%s assertion %d" % (label, i)
-        args = ["authenticate"] + rp + ["--challenge", a["challenge"], "--prev-sign-count", str(prev)]
+        args = ["authenticate"] + rp + ["--challenge=" + a["challenge"], "--prev-sign-count", str(prev)]
         cred = a["credential"]
 
         sig_len = len(b64d(cred["response"]["signature"]))
@@ -141,7 +141,7 @@ def check_sample(runner, sample, label):
         if result["sign_count"] <= prev:
             FAILURES.append(name + ": counter did not increase")
         # Replaying the same assertion against the new counter must fail.
-        replay = ["authenticate"] + rp + ["--challenge", a["challenge"], "--prev-sign-count", str(result["sign_count"])]
+        replay = ["authenticate"] + rp + ["--challenge=" + a["challenge"], "--prev-sign-count", str(result["sign_count"])]
         expect_reject(name + " replayed with the new counter", runner.run(replay, cred, stored))
         prev = result["sign_count"]
 
