@@ -77,12 +77,14 @@ DENY_BLUEZ = '''<policy context="default">
 class PrivateBus:
     '''A dbus-daemon of our own (session type, optionally with a deny policy).'''
 
-    def __init__(self, extra_policy=''):
-        self.dir = tempfile.mkdtemp(prefix='hg-bus-')
-        socket = os.path.join(self.dir, 'bus')
+    def __init__(self, extra_policy='', config=_BUS_CONFIG, socket_name='bus', parent=None, **fields):
+        """`config` is a dbus-daemon configuration with {socket} (and {extra}, and any `fields`)
+        placeholders; the default is a session-type bus with an allow-all policy."""
+        self.dir = tempfile.mkdtemp(prefix='hg-bus-', dir=parent)
+        socket = os.path.join(self.dir, socket_name)
         cfg = os.path.join(self.dir, 'bus.conf')
         with open(cfg, 'w') as f:
-            f.write(_BUS_CONFIG.format(socket=socket, extra=extra_policy))
+            f.write(config.format(socket=socket, extra=extra_policy, **fields))
         self.proc = subprocess.Popen(['dbus-daemon', '--config-file=' + cfg, '--nofork', '--print-address'],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         r, _, _ = select.select([self.proc.stdout], [], [], 10)

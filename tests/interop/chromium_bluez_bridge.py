@@ -14,19 +14,14 @@ adapter hci0.
 
 import argparse
 import os
-import select
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'ble'))
 
-import dbus  # noqa: E402
 
-from bluez_fixture import BluezDouble, TestFailure, check  # noqa: E402
+from bluez_fixture import BluezDouble, PrivateBus, TestFailure  # noqa: E402
 
 _SYSTEM_BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -46,43 +41,6 @@ _SYSTEM_BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bu
 '''
 
 
-class SystemTypeBus:
-    '''A private dbus-daemon with a system-type, allow-all configuration (PrivateBus's shape).'''
-
-    def __init__(self, parent=None, bus_type='system'):
-        self.dir = tempfile.mkdtemp(prefix='hg-sysbus-', dir=parent)
-        socket = os.path.join(self.dir, 'system_bus_socket')
-        cfg = os.path.join(self.dir, 'system.conf')
-        with open(cfg, 'w') as f:
-            f.write(_SYSTEM_BUS_CONFIG.format(socket=socket, bus_type=bus_type))
-        self.proc = subprocess.Popen(['dbus-daemon', '--config-file=' + cfg, '--nofork', '--print-address'],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        r, _, _ = select.select([self.proc.stdout], [], [], 10)
-        check(r, 'dbus-daemon did not print its address')
-        self.address = self.proc.stdout.readline().strip()
-        check(self.address.startswith('unix:'), 'dbus-daemon address: ' + repr(self.address))
-        self.conn = dbus.bus.BusConnection(self.address)
-
-    def env(self, **extra):
-        e = dict(os.environ)
-        e['DBUS_SYSTEM_BUS_ADDRESS'] = self.address
-        e['DBUS_SESSION_BUS_ADDRESS'] = self.address  # the double runs "--session" on this bus
-        e.update(extra)
-        return e
-
-    def close(self):
-        try:
-            self.conn.close()
-        except Exception:
-            pass
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--dir', help='parent folder for the bus socket')
@@ -93,7 +51,8 @@ def main():
     args = ap.parse_args()
     bus = double = None
     try:
-        bus = SystemTypeBus(args.dir, args.bus_type)
+        bus = PrivateBus(config=_SYSTEM_BUS_CONFIG, socket_name='system_bus_socket', parent=args.dir,
+                         bus_type=args.bus_type)
         double = BluezDouble(bus, bridge=True, log=args.log)
         double.adapter(args.adapter, advertising=5)
         print('DBUS_SYSTEM_BUS_ADDRESS=' + bus.address, flush=True)
