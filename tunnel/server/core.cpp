@@ -417,11 +417,9 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   std::copy(digest.begin(), digest.end(), hash.begin());
   const bool revoke_now = header_true(r.revoke);
   if (draining) return refuse(503, "draining");
-  Admission a;
-  a.kind = Admission::Kind::listen;
-  a.is_new = false;
-  if (rest.empty()) {
-    if (revoke_now) return refuse(400, "revoke_without_contact");
+  // Creating a contact (new, or re-binding one this node does not know) costs the client's rate
+  // allowance and a slot in the bounded table.
+  auto refuse_new_contact = [&]() -> std::optional<Admission> {
     if (!rl_new.allow(r.client_ip)) {
       limit_hit("rate_new", {{"client", r.client_ip}});
       return refuse(429, "rate_limited");
@@ -431,15 +429,28 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
       limit_hit("max_contacts", {{"contacts", contacts.size()}});
       return refuse(503, "max_contacts");
     }
-    std::string id = contact_prefix_bytes;
-    const auto rnd = crypto::random_array<16>();
-    id.append(reinterpret_cast<const char*>(rnd.data()), rnd.size());
+    return std::nullopt;
+  };
+  auto add_contact = [&](const std::string& id, bool rebound) {
     Contact c;
     c.token_hash = hash;
     c.last_seen = Clock::now();
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
-    log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    nlohmann::json fields{{"contact", contact_tag(id)}, {"client", r.client_ip}};
+    if (rebound) fields["rebound"] = true;
+    log.log(Level::info, "contact_registered", std::move(fields));
+  };
+  Admission a;
+  a.kind = Admission::Kind::listen;
+  a.is_new = false;
+  if (rest.empty()) {
+    if (revoke_now) return refuse(400, "revoke_without_contact");
+    if (auto no = refuse_new_contact()) return std::move(*no);
+    std::string id = contact_prefix_bytes;
+    const auto rnd = crypto::random_array<16>();
+    id.append(reinterpret_cast<const char*>(rnd.data()), rnd.size());
+    add_contact(id, false);
     a.contact_b64 = base64url_encode(as_bytes(id));
     a.contact = std::move(id);
     return a;
@@ -461,22 +472,8 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     if (c->revoked) return refuse(410, "contact_revoked");
   } else {
     // Unknown here (e.g. the relay restarted): bind the contact to the presented token.
-    if (!rl_new.allow(r.client_ip)) {
-      limit_hit("rate_new", {{"client", r.client_ip}});
-      return refuse(429, "rate_limited");
-    }
-    if (contacts.size() >= cfg.max_contacts) sweep_contacts();
-    if (contacts.size() >= cfg.max_contacts) {
-      limit_hit("max_contacts", {{"contacts", contacts.size()}});
-      return refuse(503, "max_contacts");
-    }
-    Contact nc;
-    nc.token_hash = hash;
-    nc.last_seen = Clock::now();
-    contacts.emplace(id, std::move(nc));
-    set_contact_gauges();
-    log.log(Level::info, "contact_registered",
-            {{"contact", contact_tag(id)}, {"client", r.client_ip}, {"rebound", true}});
+    if (auto no = refuse_new_contact()) return std::move(*no);
+    add_contact(id, true);
   }
   if (revoke_now) {
     revoke(id, "header");
