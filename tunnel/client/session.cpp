@@ -515,11 +515,12 @@ net::awaitable<Result<PhoneResult>> run_phone_linked(ble::Advertiser& advertiser
 }
 
 namespace {
-ConnectOptions listen_options(const TunnelServer& server, const std::string& token_hex,
-                              const std::optional<Bytes>& contact_id, Result<std::string>& url) {
-  url = server.url_for(0, contact_id ? "/cable/listen/" + base64url_encode(*contact_id) : std::string("/cable/listen"));
+Result<ConnectOptions> listen_options(const TunnelServer& server, const std::string& token_hex,
+                                      const std::optional<Bytes>& contact_id) {
+  auto url = server.url_for(0, contact_id ? "/cable/listen/" + base64url_encode(*contact_id) : std::string("/cable/listen"));
+  if (!url) return url.error();
   ConnectOptions o;
-  if (url) o.url = *url;
+  o.url = *url;
   o.headers.emplace_back("X-Hybridgate-Contact-Token", token_hex);
   o.keepalive = std::chrono::seconds(30);
   o.ca_file = server.ca_file;
@@ -529,10 +530,9 @@ ConnectOptions listen_options(const TunnelServer& server, const std::string& tok
 
 net::awaitable<Result<Bytes>> register_contact(const TunnelServer& server, const std::string& token_hex,
                                                const std::optional<Bytes>& contact_id) {
-  Result<std::string> url = std::string();
-  auto o = listen_options(server, token_hex, contact_id, url);
-  if (!url) co_return url.error();
-  auto conn = co_await connect(o);
+  auto o = listen_options(server, token_hex, contact_id);
+  if (!o) co_return o.error();
+  auto conn = co_await connect(*o);
   if (!conn) co_return conn.error();
   auto& ws = **conn;
   auto id_header = ws.handshake().header("x-hybridgate-contact-id");
@@ -551,10 +551,9 @@ net::awaitable<Result<Bytes>> register_contact(const TunnelServer& server, const
 }
 
 net::awaitable<Status> revoke_contact(const TunnelServer& server, const std::string& token_hex, const Bytes& contact_id) {
-  Result<std::string> url = std::string();
-  auto o = listen_options(server, token_hex, contact_id, url);
-  if (!url) co_return url.error();
-  auto conn = co_await connect(o);
+  auto o = listen_options(server, token_hex, contact_id);
+  if (!o) co_return o.error();
+  auto conn = co_await connect(*o);
   if (!conn) {
     if (conn.error().code == Errc::tunnel_gone) co_return ok_status();  // already revoked
     co_return conn.error();
@@ -574,10 +573,9 @@ net::awaitable<Result<int>> listen_for_wakeups(const TunnelServer& server, const
                                                const Bytes& contact_id, int max_wakeups,
                                                std::function<net::awaitable<Status>(const WakeUp&)> on_wakeup,
                                                const Events& events) {
-  Result<std::string> url = std::string();
-  auto o = listen_options(server, token_hex, contact_id, url);
-  if (!url) co_return url.error();
-  auto conn = co_await connect(o);
+  auto o = listen_options(server, token_hex, contact_id);
+  if (!o) co_return o.error();
+  auto conn = co_await connect(*o);
   if (!conn) co_return conn.error();
   auto& ws = **conn;
   events.emit(Stage::listening);
