@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -32,6 +34,32 @@ long rss_kb(int pid) {
   while (std::getline(f, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return 0;
+}
+
+double cpu_seconds(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto rp = all.rfind(')');  // the command name may hold spaces
+  if (rp == std::string::npos) return 0;
+  std::istringstream in(all.substr(rp + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {  // fields 14 and 15: utime, stime (clock ticks)
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double hist_pct(const std::vector<uint32_t>& b, double p) {
+  uint64_t n = 0;
+  for (auto c : b) n += c;
+  if (!n) return 0;
+  uint64_t want = static_cast<uint64_t>(p * static_cast<double>(n - 1)) + 1, acc = 0;
+  for (size_t i = 0; i < b.size(); ++i)
+    if ((acc += b[i]) >= want) return static_cast<double>(i);
+  return static_cast<double>(b.size() - 1);
 }
 
 namespace {
@@ -55,13 +83,7 @@ struct Histogram {  // 1 us resolution up to 1 s
     ++n;
     maxv = std::max(maxv, us);
   }
-  double pct(double p) const {
-    if (!n) return 0;
-    uint64_t want = static_cast<uint64_t>(p * static_cast<double>(n - 1)) + 1, acc = 0;
-    for (size_t i = 0; i < b.size(); ++i)
-      if ((acc += b[i]) >= want) return static_cast<double>(i);
-    return static_cast<double>(b.size() - 1);
-  }
+  double pct(double p) const { return hist_pct(b, p); }
 };
 
 struct Load;
@@ -132,11 +154,13 @@ struct Load {
   std::mt19937 rng;
   LoadResult r;
   Histogram lat;
+  std::vector<std::pair<uint32_t, uint32_t>> slow;  // per 100 ms window: messages over 1 ms, worst us
   std::vector<std::unique_ptr<Pair>> pairs;
   uint32_t next_flow = 1;
   uint32_t setups_started = 0, setups_done = 0, src_ip = 0;
   uint64_t flows_total = 0, flows_done = 0, conns_ended = 0, total_sent = 0;
   Clock::time_point t_setup, t_traffic, t_soak_end;
+  double cpu_at_traffic = 0, cpu_at_setup = 0;
   bool traffic = false, soak = false, soak_stopping = false, ticking = false;
   std::deque<Flow*> rate_blocked;
   uint64_t rate_base_sent = 0;
@@ -191,7 +215,18 @@ struct Load {
       c.abort();
       return;
     }
-    if (traffic || soak) lat.add((now_ns() - t) / 1000);
+    if (traffic || soak) {
+      const uint64_t now = now_ns(), us = (now - t) / 1000;
+      lat.add(us);
+      if (us > 1000 && traffic) {
+        const auto w = static_cast<size_t>(std::chrono::duration<double>(Clock::now() - t_traffic).count() * 10);
+        if (w < 100000) {
+          if (slow.size() <= w) slow.resize(w + 1);
+          ++slow[w].first;
+          slow[w].second = std::max<uint32_t>(slow[w].second, static_cast<uint32_t>(std::min<uint64_t>(us, UINT32_MAX)));
+        }
+      }
+    }
     c.pair->progress = Clock::now();
     ++f->recvd;
     ++r.soak_messages_verified;
@@ -323,12 +358,14 @@ struct Load {
     } else if (setups_done == opt.pairs) {
       r.setup_seconds = std::chrono::duration<double>(Clock::now() - t_setup).count();
       r.units_per_s = (opt.echo ? 2.0 : 1.0) * opt.pairs / r.setup_seconds;
+      r.server_cpu_us_per_unit = (cpu_seconds(opt.server_pid) - cpu_at_setup) * 1e6 / ((opt.echo ? 2.0 : 1.0) * opt.pairs);
       r.rss_open_kb = rss_kb(opt.server_pid);
       start_traffic();
     }
   }
   void start_traffic() {
     traffic = true;
+    cpu_at_traffic = cpu_seconds(opt.server_pid);
     t_traffic = Clock::now();
     flows_total = 2ull * pairs.size();
     if (opt.messages == 0) return finish_traffic();
@@ -353,6 +390,7 @@ struct Load {
     r.traffic_seconds = std::chrono::duration<double>(Clock::now() - t_traffic).count();
     r.messages = 2ull * pairs.size() * opt.messages;
     r.messages_per_s = static_cast<double>(r.messages) / r.traffic_seconds;
+    if (r.messages) r.server_cpu_us_per_msg = (cpu_seconds(opt.server_pid) - cpu_at_traffic) * 1e6 / static_cast<double>(r.messages);
     traffic = false;
     ticker.cancel();
     r.rss_after_kb = rss_kb(opt.server_pid);
@@ -471,6 +509,7 @@ struct Load {
       r.rss_after_kb = rss_kb(opt.server_pid);
       r.messages = r.soak_messages_verified;
     } else {
+      cpu_at_setup = cpu_seconds(opt.server_pid);
       t_setup = Clock::now();
       uint32_t first = std::min(opt.concurrency, opt.pairs);
       pairs.reserve(opt.pairs);
@@ -483,7 +522,12 @@ struct Load {
     }
     r.p50_us = lat.pct(0.50);
     r.p99_us = lat.pct(0.99);
+    r.p999_us = lat.pct(0.999);
+    for (size_t us = 1001; us < lat.b.size(); ++us) r.over_1ms += lat.b[us];
+    for (size_t w = 0; w < slow.size(); ++w)
+      if (slow[w].first) r.slow_windows.emplace_back(static_cast<double>(w) / 10, slow[w].first, slow[w].second);
     r.max_us = static_cast<double>(lat.maxv);
+    if (lat.n) r.latency_hist = std::move(lat.b);
     if (r.misdelivered || r.lost || r.bad_close) r.ok = false;
     return r;
   }

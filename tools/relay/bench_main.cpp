@@ -7,12 +7,14 @@
 // The servers run in their own processes (spawned here); the load runs in this one.
 #pragma GCC diagnostic ignored "-Wnull-dereference"  // CLI11 2.1 + libstdc++ 12
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -36,11 +38,24 @@ std::string self_exe() {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "hybridgate-relay-bench";
 }
 
-Child spawn(std::vector<std::string> args, const std::string& port_file, const std::string& log_file) {
+// --cpu-client / --cpu-server: pin the load and the server to their own cores, so that on a
+// 2-core machine they do not take turns on one core (the scheduler then adds multi-millisecond
+// waits to whichever message arrives while the other process holds the core).
+bool pin_to(int cpu) {
+  if (cpu < 0) return true;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+Child spawn(std::vector<std::string> args, const std::string& port_file, const std::string& log_file,
+            int cpu = -1) {
   std::remove(port_file.c_str());
   Child c;
   c.pid = fork();
   if (c.pid == 0) {
+    if (!pin_to(cpu)) _exit(126);
     FILE* f = std::freopen(log_file.c_str(), "w", stdout);
     (void)f;
     std::vector<char*> argv;
@@ -74,6 +89,8 @@ void kill_child(Child& c) {
   c.pid = 0;
 }
 
+bool show_slow = false;
+
 void print(const char* what, const LoadOptions& o, const LoadResult& r) {
   std::printf("%-9s %s  setup %.3fs -> %.0f %s/s | %llu msgs in %.3fs -> %.0f msgs/s | latency p50 %.0f us p99 %.0f us max %.0f us",
               what, r.ok ? "ok  " : "FAIL", r.setup_seconds, r.units_per_s, o.echo ? "conn" : "pairings",
@@ -86,6 +103,17 @@ void print(const char* what, const LoadOptions& o, const LoadResult& r) {
                 r.rss_after_kb);
   }
   std::printf("\n");
+  if (o.server_pid) {
+    std::printf("          server CPU %.1f us per %s", r.server_cpu_us_per_unit, o.echo ? "connection" : "pairing");
+    if (r.messages) std::printf(", %.1f us per message", r.server_cpu_us_per_msg);
+    std::printf("\n");
+  }
+  if (o.rate > 0 || r.over_1ms)
+    std::printf("          p99.9 %.0f us, %llu of %llu messages over 1 ms in %zu of %.0f 100-ms windows\n", r.p999_us,
+                static_cast<unsigned long long>(r.over_1ms), static_cast<unsigned long long>(r.messages),
+                r.slow_windows.size(), r.traffic_seconds * 10);
+  if (show_slow)
+    for (auto& [t, n, worst] : r.slow_windows) std::printf("          slow window at %.1f s: %u messages, worst %u us\n", t, n, worst);
   if (!r.ok) std::printf("          error: %s misdelivered=%llu lost=%llu bad_close=%llu\n", r.error.c_str(),
                          static_cast<unsigned long long>(r.misdelivered), static_cast<unsigned long long>(r.lost),
                          static_cast<unsigned long long>(r.bad_close));
@@ -119,6 +147,10 @@ int main(int argc, char** argv) {
   app.add_option("--soak-max-message", o.soak_max_message, "The spawned relay's --max-message-size in soak mode");
   app.add_option("--repeat", repeat, "Run baseline and relay this many times, alternating");
   app.add_option("--seed", o.seed, "Random seed");
+  int cpu_client = -1, cpu_server = -1;
+  app.add_option("--cpu-client", cpu_client, "Pin the load (this process) to this CPU (-1 = no pinning)");
+  app.add_option("--cpu-server", cpu_server, "Pin the spawned server (echo and relay alike) to this CPU (-1 = no pinning)");
+  app.add_flag("--show-slow", show_slow, "List the 100 ms windows that held messages over 1 ms");
   app.add_option("--tmp", tmp, "Directory for port files and server logs");
 
   std::string echo_listen = "127.0.0.1:0", echo_port_file;
@@ -133,12 +165,26 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.size = std::max<uint32_t>(o.size, 16);
+  if (!pin_to(cpu_client)) {
+    std::cerr << "bench: cannot pin to CPU " << cpu_client << "\n";
+    return 2;
+  }
   bool all_ok = true;
   std::vector<LoadResult> base, rel;
+  // Latency histograms of all runs merged per server: with short alternating runs (ABAB...), a
+  // burst of machine noise lands on both sides alike instead of on one 10-second run.
+  std::vector<uint32_t> pooled_base, pooled_rel;
+  auto pool = [](std::vector<uint32_t>& into, std::vector<uint32_t>& h) {
+    if (h.empty()) return;
+    if (into.empty()) into.resize(h.size());
+    for (size_t i = 0; i < h.size() && i < into.size(); ++i) into[i] += h[i];
+    h = {};
+  };
   std::string pf = tmp + "/hg-bench-" + std::to_string(getpid()) + ".port";
   for (int i = 0; i < repeat; ++i) {
     if (!no_baseline && o.soak_seconds <= 0 && !relay_bin.empty()) {
-      Child c = spawn({self_exe(), "echo-server", "--listen", "127.0.0.1:0", "--port-file", pf}, pf, "/dev/null");
+      Child c = spawn({self_exe(), "echo-server", "--listen", "127.0.0.1:0", "--port-file", pf}, pf, "/dev/null",
+                      cpu_server);
       if (!c.pid) return 1;
       LoadOptions eo = o;
       eo.echo = true;
@@ -147,6 +193,7 @@ int main(int argc, char** argv) {
       auto r = run_load(eo);
       kill_child(c);
       print("baseline", eo, r);
+      pool(pooled_base, r.latency_hist);
       all_ok &= r.ok;
       base.push_back(r);
     }
@@ -162,7 +209,7 @@ int main(int argc, char** argv) {
         args.push_back(std::to_string(o.soak_max_message));
       }
       for (auto& a : relay_args) args.push_back(a);
-      c = spawn(args, pf, tmp + "/hg-bench-relay.log");
+      c = spawn(args, pf, tmp + "/hg-bench-relay.log", cpu_server);
       if (!c.pid) return 1;
       ro.port = c.port;
       ro.server_pid = c.pid;
@@ -191,15 +238,48 @@ int main(int argc, char** argv) {
       if (!r.error.empty()) std::printf("error: %s\n", r.error.c_str());
     } else {
       print("relay", ro, r);
+      pool(pooled_rel, r.latency_hist);
     }
     rel.push_back(r);
   }
+  const bool traffic = o.messages > 0;
   if (!base.empty() && !rel.empty()) {
-    for (size_t i = 0; i < rel.size() && i < base.size(); ++i)
-      std::printf("ratio run %zu: messages/s relay/baseline = %.2f ; pairings/s / baseline conn/s = %.2f ; "
-                  "p99 relay - baseline = %+.0f us\n",
-                  i + 1, rel[i].messages_per_s / base[i].messages_per_s, rel[i].units_per_s / base[i].units_per_s,
-                  rel[i].p99_us - base[i].p99_us);
+    for (size_t i = 0; i < rel.size() && i < base.size(); ++i) {
+      std::printf("ratio run %zu: pairings/s / baseline conn/s = %.2f", i + 1, rel[i].units_per_s / base[i].units_per_s);
+      if (traffic)
+        std::printf(" ; messages/s relay/baseline = %.2f ; p99 relay - baseline = %+.0f us",
+                    rel[i].messages_per_s / base[i].messages_per_s, rel[i].p99_us - base[i].p99_us);
+      std::printf("\n");
+    }
+  }
+  if (base.size() > 1 && rel.size() > 1) {
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    };
+    std::vector<double> mr, pr, dl, cr, cu;
+    for (size_t i = 0; i < rel.size() && i < base.size(); ++i) {
+      mr.push_back(rel[i].messages_per_s / base[i].messages_per_s);
+      pr.push_back(rel[i].units_per_s / base[i].units_per_s);
+      dl.push_back(rel[i].p99_us - base[i].p99_us);
+      if (base[i].server_cpu_us_per_unit > 0) cu.push_back(rel[i].server_cpu_us_per_unit / base[i].server_cpu_us_per_unit);
+      if (base[i].server_cpu_us_per_msg > 0) cr.push_back(rel[i].server_cpu_us_per_msg / base[i].server_cpu_us_per_msg);
+    }
+    std::printf("median of %zu runs: pairings/s ratio %.2f", mr.size(), median(pr));
+    if (traffic)
+      std::printf(" ; messages/s ratio %.2f ; p99 relay - baseline %+.0f us (worst run %+.0f us)", median(mr), median(dl),
+                  *std::max_element(dl.begin(), dl.end()));
+    std::printf("\n");
+    if (!cu.empty())
+      std::printf("median server CPU per pairing / baseline's per connection %.2f (2.00 = a pairing costs exactly two "
+                  "echo connections)\n", median(cu));
+    if (traffic && !cr.empty()) std::printf("median server CPU per message relay/baseline %.2f\n", median(cr));
+    if (traffic && !pooled_base.empty() && !pooled_rel.empty())
+      std::printf("pooled over the %zu alternating runs: latency p50 baseline %.0f us relay %.0f us ; p99 baseline %.0f us "
+                  "relay %.0f us ; p99 relay - baseline %+.0f us ; p99.9 baseline %.0f us relay %.0f us\n",
+                  rel.size(), hist_pct(pooled_base, 0.5), hist_pct(pooled_rel, 0.5), hist_pct(pooled_base, 0.99),
+                  hist_pct(pooled_rel, 0.99), hist_pct(pooled_rel, 0.99) - hist_pct(pooled_base, 0.99),
+                  hist_pct(pooled_base, 0.999), hist_pct(pooled_rel, 0.999));
   }
   std::printf("%s\n", all_ok ? "RESULT ok" : "RESULT FAIL");
   return all_ok ? 0 : 1;
