@@ -120,6 +120,37 @@ void print(const char* what, const LoadOptions& o, const LoadResult& r) {
   std::fflush(stdout);
 }
 
+// `noise`: spin on N threads reading the clock and count the gaps, i.e. how often and how long
+// this machine takes a core away from a busy process. No server involved: the noise floor every
+// latency figure sits on.
+int run_noise(double seconds, int threads) {
+  struct Gaps {
+    uint64_t over_half_ms = 0, over_1ms = 0, max_ns = 0;
+  };
+  std::vector<Gaps> g(static_cast<size_t>(threads));
+  std::vector<std::thread> ts;
+  for (int i = 0; i < threads; ++i)
+    ts.emplace_back([&, i] {
+      using C = std::chrono::steady_clock;
+      const auto end = C::now() + std::chrono::duration_cast<C::duration>(std::chrono::duration<double>(seconds));
+      auto prev = C::now();
+      for (auto now = prev; now < end; prev = now, now = C::now()) {
+        const auto gap = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - prev).count());
+        auto& x = g[static_cast<size_t>(i)];
+        x.over_half_ms += gap > 500000;
+        x.over_1ms += gap > 1000000;
+        x.max_ns = std::max(x.max_ns, gap);
+      }
+    });
+  for (auto& t : ts) t.join();
+  for (int i = 0; i < threads; ++i)
+    std::printf("thread %d: %.0f s spinning, %llu gaps over 0.5 ms, %llu over 1 ms, longest %.0f us\n", i, seconds,
+                static_cast<unsigned long long>(g[static_cast<size_t>(i)].over_half_ms),
+                static_cast<unsigned long long>(g[static_cast<size_t>(i)].over_1ms),
+                static_cast<double>(g[static_cast<size_t>(i)].max_ns) / 1000);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,8 +188,14 @@ int main(int argc, char** argv) {
   auto* echo = app.add_subcommand("echo-server", "Run the baseline Beast WebSocket echo server");
   echo->add_option("--listen", echo_listen, "Address:port");
   echo->add_option("--port-file", echo_port_file, "Write the bound port here");
+  double noise_seconds = 5;
+  int noise_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto* noise = app.add_subcommand("noise", "Measure the machine's scheduling noise: spin on N threads and count clock gaps");
+  noise->add_option("--seconds", noise_seconds, "How long to spin");
+  noise->add_option("--threads", noise_threads, "Spinning threads (default: one per CPU)")->check(CLI::Range(1, 256));
   CLI11_PARSE(app, argc, argv);
   if (*echo) return run_echo_server(echo_listen, echo_port_file);
+  if (*noise) return run_noise(noise_seconds, noise_threads);
 
   if (relay_bin.empty() && target.empty()) {
     std::cerr << "bench: give --relay-bin or --target\n";
