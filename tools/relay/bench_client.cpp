@@ -161,6 +161,7 @@ struct Load {
   uint64_t flows_total = 0, flows_done = 0, conns_ended = 0, total_sent = 0;
   Clock::time_point t_setup, t_traffic, t_soak_end;
   double cpu_at_traffic = 0, cpu_at_setup = 0;
+  static constexpr double kMinCpu = 0.2;  // below 20 ticks of server CPU a per-unit figure is noise
   bool traffic = false, soak = false, soak_stopping = false, ticking = false;
   std::deque<Flow*> rate_blocked;
   uint64_t rate_base_sent = 0;
@@ -358,7 +359,8 @@ struct Load {
     } else if (setups_done == opt.pairs) {
       r.setup_seconds = std::chrono::duration<double>(Clock::now() - t_setup).count();
       r.units_per_s = (opt.echo ? 2.0 : 1.0) * opt.pairs / r.setup_seconds;
-      r.server_cpu_us_per_unit = (cpu_seconds(opt.server_pid) - cpu_at_setup) * 1e6 / ((opt.echo ? 2.0 : 1.0) * opt.pairs);
+      const double cpu = cpu_seconds(opt.server_pid) - cpu_at_setup;  // /proc counts in 10 ms ticks
+      r.server_cpu_us_per_unit = cpu >= kMinCpu ? cpu * 1e6 / ((opt.echo ? 2.0 : 1.0) * opt.pairs) : 0;
       r.rss_open_kb = rss_kb(opt.server_pid);
       start_traffic();
     }
@@ -390,7 +392,8 @@ struct Load {
     r.traffic_seconds = std::chrono::duration<double>(Clock::now() - t_traffic).count();
     r.messages = 2ull * pairs.size() * opt.messages;
     r.messages_per_s = static_cast<double>(r.messages) / r.traffic_seconds;
-    if (r.messages) r.server_cpu_us_per_msg = (cpu_seconds(opt.server_pid) - cpu_at_traffic) * 1e6 / static_cast<double>(r.messages);
+    const double cpu = cpu_seconds(opt.server_pid) - cpu_at_traffic;
+    if (r.messages && cpu >= kMinCpu) r.server_cpu_us_per_msg = cpu * 1e6 / static_cast<double>(r.messages);
     traffic = false;
     ticker.cancel();
     r.rss_after_kb = rss_kb(opt.server_pid);

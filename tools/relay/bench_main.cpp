@@ -103,9 +103,11 @@ void print(const char* what, const LoadOptions& o, const LoadResult& r) {
                 r.rss_after_kb);
   }
   std::printf("\n");
-  if (o.server_pid) {
-    std::printf("          server CPU %.1f us per %s", r.server_cpu_us_per_unit, o.echo ? "connection" : "pairing");
-    if (r.messages) std::printf(", %.1f us per message", r.server_cpu_us_per_msg);
+  if (o.server_pid && (r.server_cpu_us_per_unit > 0 || r.server_cpu_us_per_msg > 0)) {
+    std::printf("          server CPU");
+    if (r.server_cpu_us_per_unit > 0)
+      std::printf(" %.1f us per %s", r.server_cpu_us_per_unit, o.echo ? "connection" : "pairing");
+    if (r.server_cpu_us_per_msg > 0) std::printf(" %.1f us per message", r.server_cpu_us_per_msg);
     std::printf("\n");
   }
   if (o.rate > 0 || r.over_1ms)
@@ -299,8 +301,8 @@ int main(int argc, char** argv) {
       mr.push_back(rel[i].messages_per_s / base[i].messages_per_s);
       pr.push_back(rel[i].units_per_s / base[i].units_per_s);
       dl.push_back(rel[i].p99_us - base[i].p99_us);
-      if (base[i].server_cpu_us_per_unit > 0) cu.push_back(rel[i].server_cpu_us_per_unit / base[i].server_cpu_us_per_unit);
-      if (base[i].server_cpu_us_per_msg > 0) cr.push_back(rel[i].server_cpu_us_per_msg / base[i].server_cpu_us_per_msg);
+      if (base[i].server_cpu_us_per_unit > 0 && rel[i].server_cpu_us_per_unit > 0) cu.push_back(rel[i].server_cpu_us_per_unit / base[i].server_cpu_us_per_unit);
+      if (base[i].server_cpu_us_per_msg > 0 && rel[i].server_cpu_us_per_msg > 0) cr.push_back(rel[i].server_cpu_us_per_msg / base[i].server_cpu_us_per_msg);
     }
     std::printf("median of %zu runs: pairings/s ratio %.2f", mr.size(), median(pr));
     if (traffic)
