@@ -6,6 +6,7 @@ No sleeps as synchronisation: everything waits on an observable event (a bus nam
 from a child, a state the double reports) with a bounded timeout.
 '''
 
+import contextlib
 import json
 import os
 import queue
@@ -115,6 +116,12 @@ class PrivateBus:
             self.proc.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 class BluezDouble:
     '''python3 -m dbusmock with the bluez_hg template, owning org.bluez on the private bus.'''
@@ -164,6 +171,19 @@ class BluezDouble:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@contextlib.contextmanager
+def bluez(extra_policy='', bridge=False):
+    '''A private bus with the BlueZ double on it: `with bluez() as (bus, double):`.'''
+    with PrivateBus(extra_policy) as bus, BluezDouble(bus, bridge=bridge) as double:
+        yield bus, double
 
 
 class Child:
@@ -237,6 +257,12 @@ class Child:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
 
 
 def run(args, env, timeout=30):

@@ -6,14 +6,15 @@ Each scenario starts its own dbus-daemon and double, drives build/bin/ble_bluez_
 asserts on what the double saw (GetCalls, registered advertisement objects).
 '''
 
+import contextlib
 import os
 import sys
 import tempfile
 
 import dbus
 
-from bluez_fixture import (FDE2, FFF9, BluezDouble, Child, PrivateBus, DENY_BLUEZ, TestFailure, check, main,
-                           run, wait_for)
+from bluez_fixture import (FDE2, FFF9, BluezDouble, Child, PrivateBus, DENY_BLUEZ, TestFailure, bluez, check,
+                           main, run, wait_for)
 
 P1 = bytes(range(1, 21))
 P2 = bytes(range(0x21, 0x35))
@@ -39,17 +40,14 @@ def _seen(line):
 
 def scanner(client):
     '''Filter and discovery calls; devices before and after start; repeats; removal; bad data.'''
-    bus = PrivateBus()
-    double = BluezDouble(bus)
-    child = None
-    try:
+    with bluez() as (bus, double), contextlib.ExitStack() as stack:
         adapter = double.adapter('hci0')
         # A device that exists before the scan starts (seen through GetManagedObjects).
         early = double.mock.AddCableDevice('hci0', 'C0:00:00:00:00:01', FFF9, _ay(P1))
         # The template's own AddDevice types ServiceData as aa{sv} (a dbusmock bug): must not crash.
         double.mock.AddDevice('hci0', '11:22:33:44:55:66', 'bugged')
 
-        child = Child([client, 'scan'], bus.env(), 'scanner')
+        child = stack.enter_context(Child([client, 'scan'], bus.env(), 'scanner'))
         child.expect('STARTED')
         check(_seen(child.expect('SEEN')) == ('fff9', P1, early), 'pre-existing device: ' + child.lines[-1])
 
@@ -102,18 +100,11 @@ def scanner(client):
         for d in (early, dev, google2):
             dcalls = [c[0] for c in double.calls(d)]
             check(not any(c in ('Connect', 'Pair', 'ConnectProfile') for c in dcalls), 'device calls: %r' % dcalls)
-    finally:
-        if child:
-            child.kill()
-        double.close()
-        bus.close()
 
 
 def scanner_stops_on_error(client):
     '''StartDiscovery fails → error code, and no discovery left running.'''
-    bus = PrivateBus()
-    double = BluezDouble(bus)
-    try:
+    with bluez() as (bus, double):
         adapter = double.adapter('hci0')
         double.mock.SetMethodError(adapter, 'org.bluez.Adapter1', 'StartDiscovery', 'org.bluez.Error.NotReady',
                                    'Resource Not Ready')
@@ -132,19 +123,13 @@ def scanner_stops_on_error(client):
         names = [c[0] for c in double.calls(adapter)]
         check(names.count('StartDiscovery') == 2 and 'StopDiscovery' not in names, 'calls: %r' % names)
         check(not bool(double.adapter_prop('hci0', 'Discovering')), 'discovering after errors')
-    finally:
-        double.close()
-        bus.close()
 
 
 def advertiser(client):
     '''The registered object carries exactly the service data; rotation; Release; unregister.'''
-    bus = PrivateBus()
-    double = BluezDouble(bus)
-    child = None
-    try:
+    with bluez() as (bus, double), contextlib.ExitStack() as stack:
         adapter = double.adapter('hci0', advertising=5)
-        child = Child([client, 'advertise', '--hex', P1.hex()], bus.env(), 'advertiser')
+        child = stack.enter_context(Child([client, 'advertise', '--hex', P1.hex()], bus.env(), 'advertiser'))
         child.expect('REGISTERED')
         ads = double.adverts()
         check(len(ads) == 1, 'adverts: %r' % ads)
@@ -180,23 +165,15 @@ def advertiser(client):
         check(names.count('RegisterAdvertisement') == 2 and names.count('UnregisterAdvertisement') == 1,
               'calls: %r' % names)
         check(double.adverts() == [], 'unregistered')
-    finally:
-        if child:
-            child.kill()
-        double.close()
-        bus.close()
 
 
 def bridge(client):
     '''A BlueZ advertiser and a BlueZ scanner on one bus see each other through the bridge.'''
-    bus = PrivateBus()
-    double = BluezDouble(bus, bridge=True)
-    adv = scan = None
-    try:
+    with bluez(bridge=True) as (bus, double), contextlib.ExitStack() as stack:
         double.adapter('hci0', advertising=5)
-        scan = Child([client, 'scan'], bus.env(), 'scanner')
+        scan = stack.enter_context(Child([client, 'scan'], bus.env(), 'scanner'))
         scan.expect('STARTED')
-        adv = Child([client, 'advertise', '--hex', P1.hex()], bus.env(), 'advertiser')
+        adv = stack.enter_context(Child([client, 'advertise', '--hex', P1.hex()], bus.env(), 'advertiser'))
         adv.expect('REGISTERED')
         uuid, data, device = _seen(scan.expect('SEEN'))
         check((uuid, data) == ('fff9', P1), 'bridge: %r' % scan.lines[-1])
@@ -208,23 +185,16 @@ def bridge(client):
         scan.send('stop')
         scan.expect('STOPPED')
         check(adv.finish() == 0 and scan.finish() == 0, 'exit codes')
-    finally:
-        for c in (adv, scan):
-            if c:
-                c.kill()
-        double.close()
-        bus.close()
 
 
 def bridge_external(client):
     '''Run under bluez_bridge.py: uses the bus it provides (DBUS_SYSTEM_BUS_ADDRESS).'''
     check(os.environ.get('HYBRIDGATE_BLUEZ_BRIDGE') == '1', 'not started by bluez_bridge.py')
     env = dict(os.environ)
-    adv = scan = None
-    try:
-        scan = Child([client, 'scan'], env, 'scanner')
+    with contextlib.ExitStack() as stack:
+        scan = stack.enter_context(Child([client, 'scan'], env, 'scanner'))
         scan.expect('STARTED')
-        adv = Child([client, 'advertise', '--hex', P3.hex()], env, 'advertiser')
+        adv = stack.enter_context(Child([client, 'advertise', '--hex', P3.hex()], env, 'advertiser'))
         adv.expect('REGISTERED')
         check(_seen(scan.expect('SEEN'))[:2] == ('fff9', P3), 'bridge: %r' % scan.lines[-1])
         adv.send('stop')
@@ -232,10 +202,6 @@ def bridge_external(client):
         scan.send('stop')
         scan.expect('STOPPED')
         check(adv.finish() == 0 and scan.finish() == 0, 'exit codes')
-    finally:
-        for c in (adv, scan):
-            if c:
-                c.kill()
 
 
 def _probe(client, env, *args):
@@ -253,13 +219,11 @@ def faults(client):
     rc, out, _ = run([client, 'scan'], env)
     check(out.startswith('ERROR ble.no_system_bus'), 'scan without bus: %r' % out)
 
-    bus = PrivateBus()
-    try:
+    with PrivateBus() as bus:
         # A bus, but no BlueZ on it.
-        out = _probe(bus and client, bus.env())
+        out = _probe(client, bus.env())
         check(out.startswith('ERROR ble.no_bluez'), 'no bluez: %r' % out)
-        double = BluezDouble(bus)
-        try:
+        with BluezDouble(bus) as double:
             out = _probe(client, bus.env())
             check(out.startswith('ERROR ble.no_adapter'), 'no adapter: %r' % out)
             double.adapter('hci0', powered=False)
@@ -296,23 +260,12 @@ def faults(client):
                                        'org.bluez.Error.NotPermitted', 'Maximum advertisements reached')
             rc, out, _ = run([client, 'advertise', '--adapter', 'hci2', '--hex', P1.hex()], bus.env())
             check(out.startswith('ERROR ble.') and 'Maximum advertisements' in out, 'register refused: %r' % out)
-        finally:
-            double.close()
-    finally:
-        bus.close()
 
     # Permission: the bus policy denies talking to BlueZ.
-    bus = PrivateBus(DENY_BLUEZ)
-    try:
-        double = BluezDouble(bus)
-        try:
+    with bluez(DENY_BLUEZ) as (bus, double):
             double.adapter('hci0')
             out = _probe(client, bus.env())
             check(out.startswith('ERROR ble.permission'), 'AccessDenied: %r' % out)
-        finally:
-            double.close()
-    finally:
-        bus.close()
 
 
 QR = ('FIDO:/21451485302227106379487559113723092434570048571579929725294386093726313840430492013630000000'
@@ -352,13 +305,11 @@ def doctor(client, hybridgate):
         _expect(c, 'clock', 'pass')
         _expect(c, 'tunnel', 'skip')
 
-    bus = PrivateBus()
-    try:
+    with PrivateBus() as bus:
         rc, c, _ = _doctor(hybridgate, bus.env())
         _expect(c, 'system_bus', 'pass')
         _expect(c, 'bluez', 'fail', 'ble.no_bluez')
-        double = BluezDouble(bus)
-        try:
+        with BluezDouble(bus) as double:
             rc, c, _ = _doctor(hybridgate, bus.env())
             _expect(c, 'bluez', 'pass')
             _expect(c, 'adapter', 'fail', 'ble.no_adapter')
@@ -397,23 +348,12 @@ def doctor(client, hybridgate):
             # Text output for people.
             rc, out, _ = run([hybridgate, 'doctor', '--no-network', '--scan-seconds', '1', '--qr', QR], bus.env())
             check('PASS  scan:' in out and 'matches the QR code' in out, 'text output: %r' % out)
-        finally:
-            double.close()
-    finally:
-        bus.close()
 
-    bus = PrivateBus(DENY_BLUEZ)
-    try:
-        double = BluezDouble(bus)
-        try:
+    with bluez(DENY_BLUEZ) as (bus, double):
             double.adapter('hci0')
             rc, c, _ = _doctor(hybridgate, bus.env())
             _expect(c, 'system_bus', 'pass')
             _expect(c, 'bluez', 'fail', 'ble.permission')
-        finally:
-            double.close()
-    finally:
-        bus.close()
 
 
 if __name__ == '__main__':
