@@ -1,6 +1,6 @@
 // Test driver: runs the SoftwareAuthenticator through one registration and two sign-ins the way a
 // browser would (clientDataJSON -> clientDataHash -> CTAP2), and prints the resulting WebAuthn
-// PublicKeyCredential JSON objects for tests/tools/webauthn_verify.py.
+// PublicKeyCredential JSON objects (the CLI's own webauthn_json) for tests/tools/webauthn_verify.py.
 //
 //   make_webauthn_sample [--rp-id example.com] [--origin https://example.com] [--attestation none|packed]
 //
@@ -17,6 +17,7 @@
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
 #include "proto/ctap.hpp"
+#include "tools/hybridgate/webauthn_json.hpp"
 
 using namespace hg;
 using json = nlohmann::json;
@@ -28,34 +29,9 @@ namespace {
   std::exit(1);
 }
 
-json registration_json(const ctap::MakeCredentialResponse& resp, const std::string& client_data) {
-  auto ad = ctap::AuthenticatorData::parse(resp.auth_data);
-  if (!ad || !ad->attested) die("authenticator returned no attested credential data");
-  const std::string id = base64url_encode(ad->attested->credential_id);
-  return json{{"id", id},
-              {"rawId", id},
-              {"type", "public-key"},
-              {"authenticatorAttachment", "cross-platform"},
-              {"response",
-               {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
-                {"attestationObject", base64url_encode(ctap::attestation_object(resp))},
-                {"transports", json::array({"hybrid", "internal"})}}},
-              {"clientExtensionResults", json::object()}};
-}
-
-json assertion_json(const ctap::GetAssertionResponse& resp, const std::string& client_data) {
-  if (!resp.credential) die("assertion without credential");
-  const std::string id = base64url_encode(resp.credential->id);
-  json response{{"clientDataJSON", base64url_encode(as_bytes(client_data))},
-                {"authenticatorData", base64url_encode(resp.auth_data)},
-                {"signature", base64url_encode(resp.signature)},
-                {"userHandle", resp.user ? json(base64url_encode(resp.user->id)) : json(nullptr)}};
-  return json{{"id", id},
-              {"rawId", id},
-              {"type", "public-key"},
-              {"authenticatorAttachment", "cross-platform"},
-              {"response", std::move(response)},
-              {"clientExtensionResults", json::object()}};
+json or_die(hg::Result<json> r) {
+  if (!r) die(r.error().to_string());
+  return std::move(*r);
 }
 
 }  // namespace
@@ -95,7 +71,7 @@ int main(int argc, char** argv) {
   auto reg = ctap::decode_make_credential_response(phone.handle(ctap::encode_request(mc)));
   if (!reg) die("makeCredential failed: " + reg.error().to_string());
   out["registration"] = {{"challenge", base64url_encode(reg_challenge)},
-                         {"credential", registration_json(*reg, reg_client_data)}};
+                         {"credential", or_die(hgcli::webauthn_json::registration(*reg, reg_client_data))}};
 
   // Two sign-ins: one with an allowList, one discoverable (empty allowList).
   for (int i = 0; i < 2; ++i) {
@@ -112,7 +88,7 @@ int main(int argc, char** argv) {
     auto as = ctap::decode_get_assertion_response(phone.handle(ctap::encode_request(ga)));
     if (!as) die("getAssertion failed: " + as.error().to_string());
     out["assertions"].push_back(
-        {{"challenge", base64url_encode(challenge)}, {"credential", assertion_json(*as, client_data)}});
+        {{"challenge", base64url_encode(challenge)}, {"credential", or_die(hgcli::webauthn_json::assertion(*as, client_data, ga.allow_list))}});
   }
   std::cout << out.dump(2) << "\n";
   return 0;

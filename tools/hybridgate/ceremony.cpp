@@ -25,6 +25,7 @@
 #include "proto/qr_payload.hpp"
 #include "qr/render.hpp"
 #include "tunnel/client/session.hpp"
+#include "webauthn_json.hpp"
 
 namespace hgcli {
 namespace {
@@ -267,17 +268,6 @@ Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_paylo
   return r;
 }
 
-// A WebAuthn PublicKeyCredential in its standard JSON form (WebAuthn L3 toJSON(), base64url).
-json public_key_credential(ByteView credential_id, json response) {
-  const std::string id = base64url_encode(credential_id);
-  return json{{"id", id},
-              {"rawId", id},
-              {"type", "public-key"},
-              {"authenticatorAttachment", "cross-platform"},
-              {"response", std::move(response)},
-              {"clientExtensionResults", json::object()}};
-}
-
 int do_register(const DesktopOptions& o) {
   auto challenge = challenge_bytes(o.challenge_b64);
   if (!challenge) return fail(challenge.error());
@@ -301,12 +291,9 @@ int do_register(const DesktopOptions& o) {
   if (!result) return fail(result.error());
   auto resp = ctap::decode_make_credential_response(result->ctap_response);
   if (!resp) return fail(resp.error());
-  auto ad = ctap::AuthenticatorData::parse(resp->auth_data);
-  if (!ad || !ad->attested) return fail(make_error(Errc::ctap_invalid, "no attested credential data"));
-  print_json(public_key_credential(ad->attested->credential_id,
-                                   {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
-                                    {"attestationObject", base64url_encode(ctap::attestation_object(*resp))},
-                                    {"transports", json::array({"hybrid", "internal"})}}));
+  auto cred = webauthn_json::registration(*resp, client_data);
+  if (!cred) return fail(cred.error());
+  print_json(*cred);
   return 0;
 }
 
@@ -329,18 +316,9 @@ int do_sign_in(const DesktopOptions& o) {
   if (!result) return fail(result.error());
   auto resp = ctap::decode_get_assertion_response(result->ctap_response);
   if (!resp) return fail(resp.error());
-  Bytes cred_id;
-  if (resp->credential)
-    cred_id = resp->credential->id;
-  else if (req.allow_list && req.allow_list->size() == 1)
-    cred_id = req.allow_list->front().id;  // CTAP2: may be omitted when the allow list had one entry
-  else
-    return fail(make_error(Errc::ctap_invalid, "the assertion names no credential"));
-  print_json(public_key_credential(
-      cred_id, {{"clientDataJSON", base64url_encode(as_bytes(client_data))},
-                {"authenticatorData", base64url_encode(resp->auth_data)},
-                {"signature", base64url_encode(resp->signature)},
-                {"userHandle", resp->user ? json(base64url_encode(resp->user->id)) : json(nullptr)}}));
+  auto cred = webauthn_json::assertion(*resp, client_data, req.allow_list);
+  if (!cred) return fail(cred.error());
+  print_json(*cred);
   return 0;
 }
 
