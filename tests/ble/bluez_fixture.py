@@ -29,26 +29,9 @@ DBUSMOCK_IFACE = 'org.freedesktop.DBus.Mock'
 FFF9 = '0000fff9-0000-1000-8000-00805f9b34fb'
 FDE2 = '0000fde2-0000-1000-8000-00805f9b34fb'
 
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'pylib'))
+from hgcheck import TestFailure, check, wait_for  # noqa: E402,F401  (re-exported to the tests)
 
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-def wait_for(pred, timeout=10.0, what='condition', interval=0.02):
-    '''Polls pred() (a cheap query of an observable state) until true or the timeout passes.'''
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise TestFailure('timed out waiting for ' + what)
-        time.sleep(interval)
 
 
 _BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"

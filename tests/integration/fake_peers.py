@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import os
 import struct
-import sys
 
 import websockets
 from cryptography.hazmat.primitives import hashes

@@ -16,26 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 VERIFIER = os.path.join(ROOT, "tests", "tools", "webauthn_verify.py")
 PYTHON = "/usr/bin/python3"
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+from hgcheck import TestFailure, check, wait_for  # noqa: E402,F401  (re-exported to the tests)
 
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
-
-
-def wait_for(pred, timeout, what):
-    """Polls `pred` until it is true; fails after `timeout` seconds. Waits on a condition, not on time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TestFailure("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(0.01)
 
 
 class Workdir:

@@ -8,7 +8,7 @@ import base64
 import os
 import sys
 
-from hgtest import (TestFailure, Relay, Workdir, check, desktop, phone, run_tests, verify, wait_qr)
+from hgtest import (Relay, Workdir, check, desktop, phone, run_tests, verify, wait_qr)
 
 BIN = sys.argv[1]
 RP = "example.com"

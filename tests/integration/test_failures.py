@@ -4,7 +4,6 @@
 usage: test_failures.py BIN_DIR [TEST_NAME]"""
 
 import os
-import subprocess
 import sys
 import time
 

@@ -45,9 +45,8 @@ BRIDGE = os.path.join(HERE, 'chromium_bluez_bridge.py')
 PAGE = os.path.join(HERE, 'page', 'index.html')
 TUNNEL_HOST = 'cable.ua5v.com'
 
-
-class TestFailure(Exception):
-    pass
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'pylib'))
+from hgcheck import TestFailure, wait_for  # noqa: E402
 
 
 def b64u(b):
@@ -174,17 +173,6 @@ class Procs:
             self.stop(p)
             logf.close()
         self.items = []
-
-
-def wait_for(pred, timeout, what, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise TestFailure('timed out (%.0f s) waiting for %s' % (timeout, what))
-        time.sleep(interval)
 
 
 def run(args, timeout=30, env=None):

@@ -8,8 +8,6 @@ import hashlib
 import subprocess
 import sys
 
-import websockets
-
 from linktest import b64url, client_payload, contact, contact_status, listen, new_token, unb64url, wakeup
 from relaytest import Relay, check, closed_code, finish, status_of, ws_connect
 

@@ -1,0 +1,26 @@
+"""The three primitives every hybridgate Python test harness shares (integration, BLE, Chromium
+interop): a failure type, an assertion and a bounded wait on an observable condition (never on
+time alone). The relay tests keep their own collecting check() in tests/relay/relaytest.py."""
+import time
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def wait_for(pred, timeout=10.0, what='condition', interval=0.02):
+    """Polls pred() (a cheap query of an observable state) until it returns something true, which
+    it returns; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise TestFailure('timed out after %.1f s waiting for %s' % (timeout, what))
+        time.sleep(interval)
