@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
   app.add_option("--relay-bin", relay_bin, "Spawn this hybridgate-relay (bench-friendly limits) and load it");
   app.add_option("--relay-arg", relay_args, "Extra argument for the spawned relay (repeatable)")->allow_extra_args(false);
   app.add_option("--target", target, "Load an already running relay at HOST:PORT instead of spawning one");
+  app.add_flag("--target-is-echo", o.echo, "With --target: it is an echo server (`echo-server`), load it as the baseline");
   app.add_option("--server-pid", o.server_pid, "With --target: the relay's pid, for RSS figures");
   app.add_flag("--no-baseline", no_baseline, "Skip the echo-server baseline run");
   app.add_option("--pairs", o.pairs, "Tunnel pairs (baseline: twice as many connections)");
@@ -201,6 +202,10 @@ int main(int argc, char** argv) {
 
   if (relay_bin.empty() && target.empty()) {
     std::cerr << "bench: give --relay-bin or --target\n";
+    return 2;
+  }
+  if (o.echo && target.empty()) {
+    std::cerr << "bench: --target-is-echo goes with --target\n";
     return 2;
   }
   o.size = std::max<uint32_t>(o.size, 16);
