@@ -2,12 +2,21 @@
 """Wake channel 2 (docs/linking.md): with --wake-webhook the relay POSTs the wake-up JSON for a
 contact it has no listener for, to a tiny Python HTTP server here; 2xx -> the desktop gets 101 and
 pairs with the phone that connects to the tunnel ID from the body; 404/410 -> 410; 500 -> 503;
-no answer within --wake-webhook-timeout -> 503. A contact with a listener still uses the listener."""
+no answer within --wake-webhook-timeout -> 503. A contact with a listener still uses the listener.
+
+With --tls the gateway speaks HTTPS (a throw-away certificate for IP 127.0.0.1 made with the
+openssl command): the same scenario over https:// with --wake-webhook-ca-file, then the refusals a
+webhook client must make: an untrusted certificate (system store only), a URL host the certificate
+does not name, and start-up errors for an unreadable CA file or a CA file with an http:// URL."""
 import asyncio
 import http.server
 import json
+import os
 import queue
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 
 from linktest import b64url, client_payload, contact, contact_status, listen, new_token, wakeup
@@ -17,7 +26,7 @@ from relaytest import Relay, check, closed_code, finish, ws_connect
 class Gateway:
     """An HTTP server answering each POST with the next queued status (default 200)."""
 
-    def __init__(self):
+    def __init__(self, cert=None, key=None):
         self.bodies = queue.Queue()
         self.statuses = queue.Queue()
         self.release = threading.Event()
@@ -42,7 +51,18 @@ class Gateway:
             def log_message(self, *a):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                if not isinstance(sys.exc_info()[1], ssl.SSLError):  # a refused handshake is expected
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), H)
+        if cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            # The handshake runs in the handler's thread, so a client that refuses the certificate
+            # does not stall the accept loop.
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -59,6 +79,71 @@ async def main(binary):
     finally:
         gw.release.set()
         r.stop()
+        gw.server.shutdown()
+
+
+def make_cert(d):
+    cert, key = os.path.join(d, "gw.crt"), os.path.join(d, "gw.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=hybridgate test gateway",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+async def refused_over_tls(binary, url, what, *extra):
+    """A contact request whose webhook POST must fail in the TLS handshake: 503, no POST arrives."""
+    r = Relay(binary, "--wake-webhook", url, "--wake-webhook-timeout", "5", *extra)
+    try:
+        got = await contact_status("ws://127.0.0.1:%d" % r.port, b64url(b"tls-contact"), client_payload())
+        check(got == 503, "%s -> desktop gets 503 (got %s)" % (what, got))
+        ev = r.wait_event("wake_failed", timeout=5)
+        err = (ev or {}).get("error", "")
+        check("TLS handshake" in err and "certificate verify failed" in err,
+              "%s -> logged as a failed TLS handshake (%r)" % (what, err))
+        check(r.metric('hybridgate_relay_webhook_results_total{result="failed"}') == 1, what + " -> counted as failed")
+    finally:
+        r.stop()
+
+
+def start_fails(binary, what, want, *args):
+    try:
+        r = Relay(binary, *args)
+    except RuntimeError as e:
+        check(want in str(e), "%s -> the relay refuses to start, saying %r (%s)" % (what, want, str(e).strip()[:200]))
+        return
+    r.stop()
+    check(False, what + " -> the relay should refuse to start")
+
+
+async def main_tls(binary):
+    with tempfile.TemporaryDirectory(prefix="hg-webhook-tls-") as d:
+        await tls_scenarios(binary, d)
+
+
+async def tls_scenarios(binary, d):
+    cert, key = make_cert(d)
+    gw = Gateway(cert, key)
+    try:
+        url = "https://127.0.0.1:%d/wake/v1" % gw.port
+        r = Relay(binary, "--wake-webhook", url, "--wake-webhook-ca-file", cert, "--wake-webhook-timeout", "1",
+                  routing_id="0C0D0E")
+        try:
+            await scenario(r, gw)
+        finally:
+            gw.release.set()
+            r.stop()
+        check(gw.bodies.empty(), "(no stray POSTs)")
+        await refused_over_tls(binary, url, "https gateway with a certificate the system store does not trust")
+        await refused_over_tls(binary, "https://localhost:%d/wake/v1" % gw.port,
+                               "https URL host 'localhost' not named by the certificate (IP 127.0.0.1 only)",
+                               "--wake-webhook-ca-file", cert)
+        check(gw.bodies.empty(), "no POST reached the gateway over a refused TLS connection")
+        start_fails(binary, "an unreadable --wake-webhook-ca-file", "--wake-webhook-ca-file",
+                    "--wake-webhook", url, "--wake-webhook-ca-file", os.path.join(d, "missing.pem"))
+        start_fails(binary, "--wake-webhook-ca-file with an http:// webhook", "goes with an https://",
+                    "--wake-webhook", "http://127.0.0.1:%d/" % gw.port, "--wake-webhook-ca-file", cert)
+    finally:
+        gw.release.set()
         gw.server.shutdown()
 
 
@@ -121,5 +206,5 @@ async def scenario(r, gw):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main_tls(sys.argv[1]) if sys.argv[2:] == ["--tls"] else main(sys.argv[1]))
     finish()

@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-contacts", c.max_contacts, "Contact IDs of linked phones kept in memory; more new registrations -> 503")->check(CLI::PositiveNumber);
   app.add_option("--contact-ttl", c.contact_ttl, "Time a contact stays registered after its phone's listen connection went away (default 30 days)")->check(CLI::PositiveNumber);
   app.add_option("--listen-idle-timeout", c.listen_idle_timeout, "Close a phone's listen connection after this long without a ping or message (1008)")->check(CLI::PositiveNumber);
-  app.add_option("--wake-webhook", c.wake_webhook, "http://host[:port]/path: POST wake-ups for contacts without a listen connection here (FCM/UnifiedPush gateway)");
+  app.add_option("--wake-webhook", c.wake_webhook, "http(s)://host[:port]/path: POST wake-ups for contacts without a listen connection here (FCM/UnifiedPush gateway)");
+  app.add_option("--wake-webhook-ca-file", c.wake_webhook_ca_file, "https webhook: verify its certificate against these PEM CAs instead of the system store");
   app.add_option("--wake-webhook-timeout", c.wake_webhook_timeout, "Deadline of one webhook POST")->check(CLI::PositiveNumber);
   bool print_prefix = false;
   app.add_flag("--print-contact-prefix", print_prefix, "Print the 12-character base64url prefix of this node's contact IDs (needs --routing-id) and exit");

@@ -33,6 +33,10 @@
 #include "tunnel/server/rate_limit.hpp"
 #include "tunnel/server/relay.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace hg::relay {
 
 using Clock = std::chrono::steady_clock;
@@ -192,6 +196,7 @@ struct Core {
   size_t contacts_revoked = 0;
   std::string contact_prefix_bytes;  // "hg" + rid_hex + "."
   std::unique_ptr<boost::asio::steady_timer> contact_sweep_timer;  // reset before the io_context goes
+  std::shared_ptr<boost::asio::ssl::context> webhook_tls;  // set when cfg.wake_webhook is https://
 
   // `later` is called (once, later) only when the result has deferred = true.
   Admission admit(const RequestInfo& r, AdmissionCallback later);

@@ -46,7 +46,8 @@ struct Config {
   size_t max_contacts = 100000;           // registered contact IDs kept in memory -> 503 for new ones
   double contact_ttl = 30 * 86400.0;      // a contact without a listener stays registered this long
   double listen_idle_timeout = 90;        // a listener that sends nothing (not even a ping) -> close 1008
-  std::string wake_webhook;               // http://host:port/path; empty = listen connections only
+  std::string wake_webhook;               // http(s)://host:port/path; empty = listen connections only
+  std::string wake_webhook_ca_file;       // https: PEM CAs to verify the webhook with (default: system store)
   double wake_webhook_timeout = 5;        // the whole POST, connect to response
 };
 

@@ -138,8 +138,17 @@ Status Relay::Impl::start() {
   if (cfg.max_contacts == 0) return make_error(Errc::invalid_argument, "--max-contacts must be > 0");
   if (!(cfg.contact_ttl > 0) || !(cfg.listen_idle_timeout > 0) || !(cfg.wake_webhook_timeout > 0))
     return make_error(Errc::invalid_argument, "--contact-ttl, --listen-idle-timeout and --wake-webhook-timeout must be > 0");
-  if (!cfg.wake_webhook.empty() && !parse_webhook_url(cfg.wake_webhook))
-    return make_error(Errc::invalid_argument, "--wake-webhook must be an http://host[:port]/path URL");
+  if (!cfg.wake_webhook.empty()) {
+    auto url = parse_webhook_url(cfg.wake_webhook);
+    if (!url) return make_error(Errc::invalid_argument, "--wake-webhook must be an http(s)://host[:port]/path URL");
+    if (url->tls) {
+      auto t = make_webhook_tls(cfg.wake_webhook_ca_file);
+      if (!t) return t.error();
+      core->webhook_tls = *t;
+    }
+  }
+  if (!cfg.wake_webhook_ca_file.empty() && !core->webhook_tls)
+    return make_error(Errc::invalid_argument, "--wake-webhook-ca-file goes with an https:// --wake-webhook");
   if (cfg.max_message_size == 0) return make_error(Errc::invalid_argument, "--max-message-size must be > 0");
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     return make_error(Errc::invalid_argument, "--tls-cert and --tls-key go together");
