@@ -75,6 +75,8 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
 }  // namespace
 
 void start_admin_session(Core& core, tcp::socket&& s) {
+  beast::error_code ec;
+  s.set_option(tcp::no_delay(true), ec);
   std::make_shared<AdminSession>(core, std::move(s))->start();
 }
 

@@ -126,6 +126,8 @@ class WebhookOp : public std::enable_shared_from_this<WebhookOp<Stream>> {
                               beast::get_lowest_layer(self->stream_).async_connect(
                                   r, [self](beast::error_code e, const tcp::endpoint&) {
                                     if (e) return self->finish(0, "connect: " + e.message());
+                                    beast::error_code ignored;
+                                    self->socket().set_option(tcp::no_delay(true), ignored);
                                     self->handshake();
                                   });
                             });
