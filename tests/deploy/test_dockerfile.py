@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""deploy/Dockerfile without a Docker engine (this machine has none): replays what its stages
+depend on.
+
+1. The build stage's `cmake` configure line, taken from the Dockerfile itself, succeeds on a copy
+   of the repository with no ../shared beside it (the image's build context is the repository
+   alone; an unconditional tests/ subdirectory once made this fail).
+2. Every shared library the relay binary needs (ldd, mapped to its Debian package with dpkg -S)
+   is installed by the runtime stage's apt line or is in debian:12-slim already.
+3. .dockerignore keeps local build trees out of the context (their CMakeCache.txt would stop
+   `cmake -B build`).
+
+usage: test_dockerfile.py SOURCE_DIR RELAY_BINARY"""
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# In debian:12-slim already (Priority: required, or needed by apt itself).
+SLIM_BASE = {"libc6", "libstdc++6", "libgcc-s1"}
+
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILURES.append(what)
+
+
+def stages(dockerfile):
+    """[(stage name, [RUN command strings])], continuation lines joined."""
+    text = re.sub(r"\\\n", " ", open(dockerfile).read())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("FROM "):
+            m = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
+            out.append((m.group(2) or m.group(1), []))
+        elif line.startswith("RUN ") and out:
+            out[-1][1].append(line[4:].strip())
+    return out
+
+
+def copy_tracked(src, dst):
+    files = subprocess.run(["git", "-C", src, "ls-files", "-z"], capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):
+        s = os.path.join(src, rel)
+        if not os.path.isfile(s):
+            continue
+        d = os.path.join(dst, rel)
+        os.makedirs(os.path.dirname(d), exist_ok=True)
+        shutil.copy2(s, d)
+
+
+def main(src, relay):
+    st = stages(os.path.join(src, "deploy", "Dockerfile"))
+    check(len(st) == 2, "two stages (build, runtime): %r" % [n for n, _ in st])
+    build_runs, runtime_runs = st[0][1], st[-1][1]
+
+    # 1. the build stage's configure line, in a context without ../shared
+    configure = None
+    for run in build_runs:
+        for part in run.split("&&"):
+            if part.strip().startswith("cmake -S"):
+                configure = part.strip()
+    check(configure is not None, "the build stage configures with cmake -S")
+    if configure:
+        with tempfile.TemporaryDirectory(prefix="hg-docker-") as tmp:
+            ctx = os.path.join(tmp, "src")  # tmp/shared does not exist: like the image
+            copy_tracked(src, ctx)
+            p = subprocess.run(shlex.split(configure), cwd=ctx, capture_output=True, text=True)
+            check(p.returncode == 0, "`%s` succeeds without ../shared%s" % (
+                configure, "" if p.returncode == 0 else ": " + (p.stderr or p.stdout)[-800:]))
+
+    # 2. the runtime stage installs what the relay links against
+    installed = set(SLIM_BASE)
+    for run in runtime_runs:
+        m = re.search(r"apt-get install ([^&]*)", run)
+        if m:
+            installed |= {w for w in m.group(1).split() if not w.startswith("-")}
+    ldd = subprocess.run(["ldd", relay], capture_output=True, text=True, check=True).stdout
+    for line in ldd.splitlines():
+        m = re.search(r"=>\s+(/\S+)", line)
+        if not m:
+            continue
+        pkg = None
+        # merged /usr: dpkg knows each file under one spelling, /lib/... or /usr/lib/...
+        real = os.path.realpath(m.group(1))
+        for path in (m.group(1), real, "/usr" + real if not real.startswith("/usr/") else real[4:]):
+            owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
+            if owner.returncode == 0:
+                pkg = owner.stdout.split(":")[0]
+                break
+        check(pkg in installed, "%s (package %s) is in the runtime image" % (os.path.basename(m.group(1)), pkg))
+
+    # 3. .dockerignore
+    ignore = open(os.path.join(src, ".dockerignore")).read().split()
+    check("build*" in ignore and ".git" in ignore, ".dockerignore leaves out build* and .git")
+
+    if FAILURES:
+        print("%d check(s) failed" % len(FAILURES))
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
