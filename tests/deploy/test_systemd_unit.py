@@ -4,8 +4,8 @@
 1. `systemd-analyze verify` accepts the unit (ExecStart pointed at the built relay) with no
    warning, and `systemd-analyze security --offline` rates its exposure at most MAX_EXPOSURE.
 2. The unit's SystemCallFilter= lines allow every system call the relay makes: the relay runs under
-   `strace -f` through a TLS tunnel (new, connect, messages both ways, close), the admin endpoints,
-   a SIGHUP certificate reload and a SIGTERM drain; each call it made is looked up in the groups
+   `strace -f` through a TLS tunnel (new, connect, messages both ways, close), a webhook wake-up
+   (name resolution, connect), the admin endpoints, a SIGHUP certificate reload and a SIGTERM drain; each call it made is looked up in the groups
    the unit allows and denies (expanded by `systemd-analyze syscall-filter`).
 
 usage: test_systemd_unit.py SOURCE_DIR RELAY_BINARY"""
@@ -22,7 +22,9 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "relay"))
-from relaytest import FAILURES, check, finish, new_tid, ws_connect  # noqa: E402
+import websockets  # noqa: E402
+from linktest import b64url, client_payload  # noqa: E402
+from relaytest import check, finish, new_tid, ws_connect  # noqa: E402
 from test_ops import make_cert  # noqa: E402
 
 MAX_EXPOSURE = 2.0
@@ -84,13 +86,27 @@ async def exercise(port, cert):
     return got1 == b"p" * 100 and got2 == b"d" * 5000
 
 
+async def wake_by_webhook(port, cert):
+    """A contact request for an unknown contact: the relay resolves the webhook's host name
+    (getaddrinfo: files, maybe nscd/resolved over AF_UNIX) and connects; nothing listens -> 503."""
+    try:
+        ws = await ws_connect("wss://127.0.0.1:%d/cable/contact/%s" % (port, b64url(b"unit-contact")),
+                              ssl=ssl.create_default_context(cafile=cert),
+                              extra_headers={"X-caBLE-Client-Payload": client_payload()})
+    except websockets.exceptions.InvalidStatusCode as e:
+        return e.status_code
+    await ws.close()
+    return 101
+
+
 def syscalls_of_relay(relay, d):
     cert, key = make_cert(d, "unit")
     trace = os.path.join(d, "strace.out")
     pf, apf = os.path.join(d, "port"), os.path.join(d, "admin-port")
     proc = subprocess.Popen(["strace", "-f", "-qq", "-o", trace, relay, "--listen", "127.0.0.1:0",
                              "--admin-listen", "127.0.0.1:0", "--port-file", pf, "--admin-port-file", apf,
-                             "--tls-cert", cert, "--tls-key", key, "--drain-timeout", "2"],
+                             "--tls-cert", cert, "--tls-key", key, "--drain-timeout", "2",
+                             "--wake-webhook", "http://localhost:9/wake", "--wake-webhook-timeout", "5"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         port, admin = wait_file(pf, proc), wait_file(apf, proc)
@@ -98,6 +114,7 @@ def syscalls_of_relay(relay, d):
         if port is None or admin is None:
             return set()
         check(asyncio.run(exercise(port, cert)), "a TLS tunnel relays both ways under strace")
+        check(asyncio.run(wake_by_webhook(port, cert)) == 503, "a webhook wake-up to a closed port -> 503")
         for path in ("/healthz", "/readyz", "/metrics"):
             with urllib.request.urlopen("http://127.0.0.1:%d%s" % (admin, path), timeout=10) as r:
                 check(r.status == 200, "admin %s answers 200" % path)
