@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "proto/crypto.hpp"
+#include "proto/prf.hpp"
 
 namespace hg::authenticator {
 
@@ -33,6 +34,19 @@ ctap::AuthenticatorData base_auth_data(const std::string& rp_id, uint8_t flags, 
   ad.flags = flags;
   ad.sign_count = sign_count;
   return ad;
+}
+
+// The credential's PRF key (CTAP's CredRandom): derived from its private key rather than stored
+// beside it, so credential files need no new field and every credential supports prf.
+SecretBytes cred_random(const CredentialRecord& c) {
+  static constexpr std::string_view kInfo = "hybridgate prf credRandom v1";
+  return SecretBytes(crypto::hkdf_sha256(c.private_key.view(), {}, as_bytes(kInfo), 32));
+}
+
+cbor::Map prf_outputs(const prf::Outputs& o) {
+  cbor::Map m;
+  m.set("prf", cbor::Value(prf::to_cbor(o)));
+  return m;
 }
 
 // ECDSA-SHA256 over authData || clientDataHash (WebAuthn §6.3.3 step 11, §8.2 packed).
@@ -88,6 +102,7 @@ SoftwareAuthenticator::SoftwareAuthenticator(CredentialStore& store, UserPresenc
 ctap::GetInfoResponse SoftwareAuthenticator::get_info() const {
   ctap::GetInfoResponse info;
   info.versions = {"FIDO_2_0", "FIDO_2_1"};
+  info.extensions = std::vector<std::string>{"prf"};
   info.aaguid = config_.aaguid;
   info.options = std::vector<std::pair<std::string, bool>>{{"rk", true}, {"up", true}, {"uv", true}};
   info.transports = std::vector<std::string>{"hybrid", "internal"};
@@ -160,6 +175,7 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   if (!offers_es256(req.pub_key_cred_params)) return fail(ctap::status::unsupported_algorithm);
   // CTAP 2.1 §6.1.2 step 5: makeCredential with up=false is invalid.
   if (req.options.up && !*req.options.up) return fail(ctap::status::invalid_option, "up=false");
+  HG_TRY(auto prf_request, prf::request_from_extensions(req.extensions, true));
 
   const std::string user_name = req.user.name.value_or("");
   HG_TRY(bool is_excluded, excluded(req));
@@ -199,6 +215,12 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   } else {
     resp.fmt = "none";
   }
+  if (prf_request) {  // the phone's screen lock verified the user: prf is enabled, eval answered
+    prf::Outputs out;
+    out.enabled = true;
+    if (prf_request->eval) out.results = prf::evaluate(cred_random(rec).view(), *prf_request->eval);
+    resp.unsigned_extension_outputs = prf_outputs(out);
+  }
 
   // A new discoverable credential replaces older discoverable ones for the same account
   // (CTAP 2.1 §6.1.2 step 17). Add first so a failed write loses nothing.
@@ -234,6 +256,7 @@ Result<Bytes> SoftwareAuthenticator::get_assertion(const cbor::Map& params) {
   HG_TRY(auto req, ctap::get_assertion_request_from_cbor(params));
   // CTAP 2.1 §6.2.2 step 5: the rk option is not valid for getAssertion.
   if (req.options.rk) return fail(ctap::status::unsupported_option, "rk in getAssertion");
+  HG_TRY(auto prf_request, prf::request_from_extensions(req.extensions, false));
   const bool from_allow_list = req.allow_list && !req.allow_list->empty();
   const bool want_presence = req.options.up.value_or(true);
 
@@ -268,6 +291,15 @@ Result<Bytes> SoftwareAuthenticator::get_assertion(const cbor::Map& params) {
     resp.user_selected = true;
   } else if (cred.discoverable) {
     resp.user = ctap::UserEntity{cred.user_id, std::nullopt, std::nullopt};  // the userHandle only
+  }
+  // PRF outputs only for a verified user (a silent up=false assertion gets none), from the
+  // credential's evalByCredential entry or else eval.
+  if (prf_request && (fl & ctap::flags::uv)) {
+    if (const prf::Input* in = prf_request->input_for(cred.credential_id)) {
+      prf::Outputs out;
+      out.results = prf::evaluate(cred_random(cred).view(), *in);
+      resp.unsigned_extension_outputs = prf_outputs(out);
+    }
   }
   return ctap::encode_response(resp);
 }

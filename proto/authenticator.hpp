@@ -99,7 +99,7 @@ class SoftwareAuthenticator {
   // cmd || CBOR in, status || CBOR out. Never throws; every failure is a CTAP status byte.
   Bytes handle(ByteView request) noexcept;
 
-  // getInfo: versions FIDO_2_0/FIDO_2_1, aaguid, options rk/up/uv = true,
+  // getInfo: versions FIDO_2_0/FIDO_2_1, extensions ["prf"] (proto/prf.hpp), aaguid, options rk/up/uv = true,
   // transports ["hybrid","internal"], algorithms [ES256]. Also key 1 of the post-handshake message.
   ctap::GetInfoResponse get_info() const;
   Bytes get_info_cbor() const;

@@ -13,6 +13,7 @@
 #include "proto/authenticator.hpp"
 #include "proto/cbor.hpp"
 #include "proto/ctap.hpp"
+#include "proto/prf.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
 
 namespace {
@@ -39,7 +40,31 @@ void auth_data(ByteView raw) {
   HG_FUZZ_CHECK(enc.size() >= 37);
 }
 
+// The prf extension on any map taken as an extensions map / unsigned outputs: what parses
+// re-encodes to the same request, and decodes again identically.
+void prf_decoders(const cbor::Map& m) {
+  for (bool mc : {false, true}) {
+    auto r = prf::request_from_extensions(m, mc);
+    if (!r || !r->has_value()) continue;
+    cbor::Map ext;
+    ext.set("prf", cbor::Value(prf::to_cbor(**r)));
+    auto again = prf::request_from_extensions(ext, mc);
+    HG_FUZZ_CHECK(again.ok() && again->has_value() && **again == **r);
+    HG_FUZZ_CHECK(!mc || (*r)->eval_by_credential.empty());
+  }
+  if (auto o = prf::outputs_from_unsigned(m); o && o->has_value()) {
+    cbor::Map un;
+    un.set("prf", cbor::Value(prf::to_cbor(**o)));
+    auto again = prf::outputs_from_unsigned(un);
+    HG_FUZZ_CHECK(again.ok() && again->has_value() && **again == **o);
+  }
+}
+
 void map_decoders(const cbor::Map& m) {
+  prf_decoders(m);
+  if (const auto* ext = m.find(uint64_t{4}); ext && ext->is_map()) prf_decoders(ext->as_map());  // getAssertion
+  if (const auto* ext = m.find(uint64_t{6}); ext && ext->is_map()) prf_decoders(ext->as_map());  // makeCredential
+  if (const auto* ext = m.find(uint64_t{8}); ext && ext->is_map()) prf_decoders(ext->as_map());  // outputs
   if (auto r = ctap::make_credential_request_from_cbor(m)) idempotent(*r, ctap::make_credential_request_from_cbor);
   if (auto r = ctap::get_assertion_request_from_cbor(m)) idempotent(*r, ctap::get_assertion_request_from_cbor);
   if (auto r = ctap::make_credential_response_from_cbor(m)) {

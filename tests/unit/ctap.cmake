@@ -1,6 +1,6 @@
 # CTAP2 codecs, the software authenticator and the file credential store (included from
 # tests/unit/CMakeLists.txt).
-add_executable(test_ctap test_ctap.cpp test_authenticator.cpp test_file_store.cpp
+add_executable(test_ctap test_ctap.cpp test_authenticator.cpp test_prf.cpp test_file_store.cpp
   ${PROJECT_SOURCE_DIR}/tools/hybridgate/file_store.cpp ${PROJECT_SOURCE_DIR}/tools/hybridgate/private_file.cpp)
 target_compile_definitions(test_ctap PRIVATE HG_VECTORS_PATH="${HG_VECTORS}")
 target_include_directories(test_ctap PRIVATE ${PROJECT_SOURCE_DIR})
