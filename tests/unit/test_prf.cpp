@@ -204,7 +204,7 @@ Bytes cred_id(const ctap::MakeCredentialResponse& r) {
 
 }  // namespace
 
-TEST_CASE("authenticator: getInfo lists prf; makeCredential reports enabled and answers eval", "[prf][authenticator]") {
+TEST_CASE("authenticator: getInfo lists prf, makeCredential reports enabled and answers eval", "[prf][authenticator]") {
   Phone p;
   auto info = p.a.get_info();
   REQUIRE(info.extensions);
