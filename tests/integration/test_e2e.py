@@ -179,8 +179,69 @@ def test_register_and_sign_in_over_the_bluez_double():
         wd.cleanup()
 
 
+def test_prf_extension():
+    """The WebAuthn PRF extension through the tunnel: the same credential and input give the same
+    32 bytes at registration and at every sign-in, whichever slot (first/second) the input is in;
+    other inputs or another credential give other bytes; evalByCredential overrides eval; a
+    registration without --prf reports nothing; bad CLI inputs fail before any QR code."""
+    wd = Workdir("prf")
+    relay = Relay(BIN, wd)
+    try:
+        store = wd.file("store.json")
+        x, y = b64(b"app key v1"), b64(os.urandom(40))
+
+        def prf_of(cred):
+            ext = cred["clientExtensionResults"]
+            check("prf" in ext, "no prf in clientExtensionResults: %r" % ext)
+            return ext["prf"]
+
+        def raw(v):
+            return base64.urlsafe_b64decode(v + "=" * (-len(v) % 4))
+
+        cred, stored, _ = register(wd, relay, store, extra=("--prf", "--prf-first=" + x), name="reg-prf")
+        p = prf_of(cred)
+        check(p.get("enabled") is True, "registration: prf.enabled is not true: %r" % p)
+        rx = p["results"]["first"]
+        check(len(raw(rx)) == 32, "a PRF output is 32 bytes")
+
+        def sign(args, name):
+            challenge = b64(os.urandom(32))
+            d, _ = ceremony(wd, relay, "sign-in", store, ["--challenge=" + challenge, "--allow=" + cred["id"], *args],
+                            name=name)
+            return prf_of(d.json())
+
+        r = sign(["--prf-first=" + x], "s1")["results"]
+        check(r == {"first": rx}, "sign-in with the registration's input gives its output: %r vs %s" % (r, rx))
+        r = sign(["--prf-first=" + x, "--prf-second=" + y], "s2")["results"]
+        check(r["first"] == rx and r["second"] != rx and len(raw(r["second"])) == 32, "second input: %r" % r)
+        ry = r["second"]
+        r = sign(["--prf-first=" + y], "s3")["results"]
+        check(r == {"first": ry}, "an input gives the same output in either slot: %r vs %s" % (r, ry))
+        r = sign(["--prf-first=" + x, "--prf-by-credential=%s:%s" % (cred["id"], y)], "s4")["results"]
+        check(r == {"first": ry}, "evalByCredential overrides eval for its credential: %r" % r)
+
+        # Another credential: other outputs for the same input. No --prf at registration: no prf key.
+        cred2, _, _ = register(wd, relay, store, user="bob", name="reg-plain")
+        check(cred2["clientExtensionResults"] == {}, "no prf asked, none reported: %r" % cred2["clientExtensionResults"])
+        challenge = b64(os.urandom(32))
+        d, _ = ceremony(wd, relay, "sign-in", store, ["--challenge=" + challenge, "--allow=" + cred2["id"],
+                                                      "--prf-first=" + x], name="s5")
+        r2 = prf_of(d.json())["results"]["first"]
+        check(r2 != rx and len(raw(r2)) == 32, "another credential, the same input: another output")
+
+        # CLI errors come before any QR code.
+        for args, want in ((["--prf-second=" + y], "--prf-second needs --prf-first"),
+                           (["--prf-first=" + x, "--prf-by-credential=%s:%s" % (b64(b"not allowed"), y)], "not in --allow"),
+                           (["--prf-first=!!"], "base64url")):
+            d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, *args, name="bad")
+            check(d.wait(30) != 0 and want in d.stderr(), "%r -> an error saying %r:\n%s" % (args, want, d.stderr()))
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
 TESTS = [test_register_and_sign_in_over_the_bluez_double, test_register_then_sign_in_twice, test_packed_attestation_registration,
-         test_sign_in_with_unknown_credential_reports_no_credentials, test_person_denies_on_the_phone]
+         test_sign_in_with_unknown_credential_reports_no_credentials, test_person_denies_on_the_phone, test_prf_extension]
 
 if __name__ == "__main__":
     selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]

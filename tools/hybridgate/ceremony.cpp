@@ -22,6 +22,7 @@
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
 #include "proto/ctap.hpp"
+#include "proto/prf.hpp"
 #include "proto/qr_payload.hpp"
 #include "qr/render.hpp"
 #include "tunnel/client/session.hpp"
@@ -127,6 +128,10 @@ struct DesktopOptions {
   std::string links_file;    // default: default_links_path()
   std::string phone;         // sign in through this linked phone instead of a QR code
   bool no_resident_key = false;
+  // prf (WebAuthn PRF extension): inputs as base64url, hashed into salts as browsers do.
+  bool prf = false;                           // register: ask for prf ({"prf": {}})
+  std::string prf_first_b64, prf_second_b64;  // eval
+  std::vector<std::string> prf_by_credential;  // sign-in: CREDENTIAL_ID:FIRST[:SECOND]
   double advert_timeout = 120, response_timeout = 180, connect_timeout = 15, handshake_timeout = 15;
 };
 
@@ -147,6 +152,60 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
                 "Offer the phone to be remembered (QR key 4); a phone that agrees is stored in the links file");
   cmd->add_option("--links", o.links_file, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
   cmd->add_option("--phone", o.phone, "Use this remembered phone (no QR code); see 'hybridgate links list'");
+  cmd->add_option("--prf-first", o.prf_first_b64,
+                  "WebAuthn PRF extension: evaluate the credential's PRF at this input (base64url, any length; "
+                  "hashed into a salt as browsers do); the result is in clientExtensionResults.prf.results");
+  cmd->add_option("--prf-second", o.prf_second_b64, "A second PRF input (with --prf-first)");
+}
+
+// The "prf" extension input of a request from the CLI options, or nullopt when none was asked.
+Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o, bool for_make_credential) {
+  auto input = [](const std::string& first_b64, const std::string& second_b64) -> Result<prf::Input> {
+    prf::Input in;
+    auto first = base64url_decode(first_b64);
+    if (!first) return make_error(Errc::invalid_argument, "PRF inputs must be base64url");
+    in.first = prf::salt_for_input(*first);
+    if (!second_b64.empty()) {
+      auto second = base64url_decode(second_b64);
+      if (!second) return make_error(Errc::invalid_argument, "PRF inputs must be base64url");
+      in.second = prf::salt_for_input(*second);
+    }
+    return in;
+  };
+  if (!o.prf_second_b64.empty() && o.prf_first_b64.empty())
+    return make_error(Errc::invalid_argument, "--prf-second needs --prf-first");
+  if (!o.prf && o.prf_first_b64.empty() && o.prf_by_credential.empty()) return std::optional<prf::Request>{};
+  prf::Request r;
+  if (!o.prf_first_b64.empty()) {
+    HG_TRY(auto in, input(o.prf_first_b64, o.prf_second_b64));
+    r.eval = in;
+  }
+  for (const auto& spec : o.prf_by_credential) {
+    if (for_make_credential) return make_error(Errc::invalid_argument, "--prf-by-credential is for sign-in");
+    // CREDENTIAL_ID:FIRST[:SECOND], all base64url (which has no ':').
+    const auto c1 = spec.find(':');
+    const auto c2 = c1 == std::string::npos ? std::string::npos : spec.find(':', c1 + 1);
+    auto id = base64url_decode(spec.substr(0, c1));
+    if (c1 == std::string::npos || !id || id->empty())
+      return make_error(Errc::invalid_argument, "--prf-by-credential takes CREDENTIAL_ID:FIRST[:SECOND] (base64url)");
+    HG_TRY(auto in, input(spec.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1),
+                          c2 == std::string::npos ? std::string() : spec.substr(c2 + 1)));
+    bool allowed = false;
+    for (const auto& a : o.allow) {
+      auto allowed_id = base64url_decode(a);
+      allowed |= allowed_id && *allowed_id == *id;
+    }
+    if (!allowed)  // WebAuthn: evalByCredential keys must be in allowCredentials
+      return make_error(Errc::invalid_argument, "--prf-by-credential names a credential that is not in --allow");
+    r.eval_by_credential.emplace_back(*id, in);
+  }
+  return std::optional<prf::Request>(std::move(r));
+}
+
+cbor::Map prf_extensions(const prf::Request& r) {
+  cbor::Map ext;
+  ext.set("prf", cbor::Value(prf::to_cbor(r)));
+  return ext;
 }
 
 Result<std::filesystem::path> links_path(const std::string& configured) {
@@ -287,11 +346,14 @@ int do_register(const DesktopOptions& o) {
   req.pub_key_cred_params = {{std::string(ctap::kPublicKeyType), ctap::cose::alg_es256},
                              {std::string(ctap::kPublicKeyType), ctap::cose::alg_rs256}};
   if (!o.no_resident_key) req.options.rk = true;
+  auto prf_req = prf_request(o, true);
+  if (!prf_req) return fail(prf_req.error());
+  if (*prf_req) req.extensions = prf_extensions(**prf_req);
   auto result = desktop_ceremony(o, qr_payload::RequestType::make_credential, ctap::encode_request(req));
   if (!result) return fail(result.error());
   auto resp = ctap::decode_make_credential_response(result->ctap_response);
   if (!resp) return fail(resp.error());
-  auto cred = webauthn_json::registration(*resp, client_data);
+  auto cred = webauthn_json::registration(*resp, client_data, prf_req->has_value());
   if (!cred) return fail(cred.error());
   print_json(*cred);
   return 0;
@@ -312,11 +374,14 @@ int do_sign_in(const DesktopOptions& o) {
       req.allow_list->push_back({std::string(ctap::kPublicKeyType), *id, std::nullopt});
     }
   }
+  auto prf_req = prf_request(o, false);
+  if (!prf_req) return fail(prf_req.error());
+  if (*prf_req) req.extensions = prf_extensions(**prf_req);
   auto result = desktop_ceremony(o, qr_payload::RequestType::get_assertion, ctap::encode_request(req));
   if (!result) return fail(result.error());
   auto resp = ctap::decode_get_assertion_response(result->ctap_response);
   if (!resp) return fail(resp.error());
-  auto cred = webauthn_json::assertion(*resp, client_data, req.allow_list);
+  auto cred = webauthn_json::assertion(*resp, client_data, req.allow_list, prf_req->has_value());
   if (!cred) return fail(cred.error());
   print_json(*cred);
   return 0;
@@ -514,12 +579,17 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   r->add_option("--display-name", reg->display_name, "Display name (default: the user name)");
   r->add_option("--user-id", reg->user_id_b64, "User handle, base64url (default: 16 random bytes)");
   r->add_flag("--no-resident-key", reg->no_resident_key, "Ask for a non-discoverable credential");
+  r->add_flag("--prf", reg->prf,
+              "Ask for the WebAuthn PRF extension (clientExtensionResults.prf.enabled says if the phone has it)");
   r->callback([&exit_code, reg] { exit_code = do_register(*reg); });
 
   auto sign = std::make_shared<DesktopOptions>();
   auto* s = app.add_subcommand("sign-in", "Sign in with a passkey on a phone: show a QR code, print the assertion JSON");
   add_desktop_options(s, *sign);
   s->add_option("--allow", sign->allow, "Allowed credential ID, base64url (repeatable; default: any discoverable)");
+  s->add_option("--prf-by-credential", sign->prf_by_credential,
+                "PRF inputs for one allowed credential: CREDENTIAL_ID:FIRST[:SECOND], base64url (repeatable; "
+                "overrides --prf-first for that credential)");
   s->callback([&exit_code, sign] { exit_code = do_sign_in(*sign); });
 
   auto ph = std::make_shared<PhoneCliOptions>();

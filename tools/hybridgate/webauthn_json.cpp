@@ -1,6 +1,7 @@
 #include "tools/hybridgate/webauthn_json.hpp"
 
 #include "proto/bytes.hpp"
+#include "proto/prf.hpp"
 
 namespace hgcli::webauthn_json {
 
@@ -8,28 +9,47 @@ using nlohmann::json;
 using namespace hg;
 
 namespace {
-json credential(ByteView id_bytes, json response) {
+json credential(ByteView id_bytes, json response, json extension_results) {
   const std::string id = base64url_encode(id_bytes);
   return json{{"id", id},
               {"rawId", id},
               {"type", "public-key"},
               {"authenticatorAttachment", "cross-platform"},
               {"response", std::move(response)},
-              {"clientExtensionResults", json::object()}};
+              {"clientExtensionResults", std::move(extension_results)}};
+}
+
+// clientExtensionResults for the prf extension (WebAuthn L3 §10.1.4), from the phone's outputs.
+Result<json> extension_results(const std::optional<cbor::Map>& unsigned_outputs, bool prf_requested, bool creating) {
+  json out = json::object();
+  if (!prf_requested) return out;
+  HG_TRY(auto prf, prf::outputs_from_unsigned(unsigned_outputs));
+  json p = json::object();
+  if (creating) p["enabled"] = prf && prf->enabled.value_or(false);
+  if (prf && prf->results) {
+    json r{{"first", base64url_encode(prf->results->first)}};
+    if (prf->results->second) r["second"] = base64url_encode(*prf->results->second);
+    p["results"] = std::move(r);
+  }
+  out["prf"] = std::move(p);
+  return out;
 }
 }  // namespace
 
-Result<json> registration(const ctap::MakeCredentialResponse& resp, std::string_view client_data_json) {
+Result<json> registration(const ctap::MakeCredentialResponse& resp, std::string_view client_data_json,
+                          bool prf_requested) {
   auto ad = ctap::AuthenticatorData::parse(resp.auth_data);
   if (!ad || !ad->attested) return make_error(Errc::ctap_invalid, "no attested credential data");
+  HG_TRY(auto ext, extension_results(resp.unsigned_extension_outputs, prf_requested, true));
   return credential(ad->attested->credential_id,
                     {{"clientDataJSON", base64url_encode(as_bytes(client_data_json))},
                      {"attestationObject", base64url_encode(ctap::attestation_object(resp))},
-                     {"transports", json::array({"hybrid", "internal"})}});
+                     {"transports", json::array({"hybrid", "internal"})}},
+                    std::move(ext));
 }
 
 Result<json> assertion(const ctap::GetAssertionResponse& resp, std::string_view client_data_json,
-                       const std::optional<std::vector<ctap::CredentialDescriptor>>& allow_list) {
+                       const std::optional<std::vector<ctap::CredentialDescriptor>>& allow_list, bool prf_requested) {
   ByteView id;
   if (resp.credential)
     id = resp.credential->id;
@@ -37,10 +57,13 @@ Result<json> assertion(const ctap::GetAssertionResponse& resp, std::string_view 
     id = allow_list->front().id;  // CTAP2: may be omitted when the allow list had one entry
   else
     return make_error(Errc::ctap_invalid, "the assertion names no credential");
-  return credential(id, {{"clientDataJSON", base64url_encode(as_bytes(client_data_json))},
-                         {"authenticatorData", base64url_encode(resp.auth_data)},
-                         {"signature", base64url_encode(resp.signature)},
-                         {"userHandle", resp.user ? json(base64url_encode(resp.user->id)) : json(nullptr)}});
+  HG_TRY(auto ext, extension_results(resp.unsigned_extension_outputs, prf_requested, false));
+  return credential(id,
+                    {{"clientDataJSON", base64url_encode(as_bytes(client_data_json))},
+                     {"authenticatorData", base64url_encode(resp.auth_data)},
+                     {"signature", base64url_encode(resp.signature)},
+                     {"userHandle", resp.user ? json(base64url_encode(resp.user->id)) : json(nullptr)}},
+                    std::move(ext));
 }
 
 }  // namespace hgcli::webauthn_json

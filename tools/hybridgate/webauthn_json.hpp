@@ -15,12 +15,17 @@
 namespace hgcli::webauthn_json {
 
 // From an authenticatorMakeCredential response: id/rawId from the attested credential data,
-// response.clientDataJSON, attestationObject, transports ["hybrid", "internal"].
-hg::Result<nlohmann::json> registration(const hg::ctap::MakeCredentialResponse& resp, std::string_view client_data_json);
+// response.clientDataJSON, attestationObject, transports ["hybrid", "internal"]. With
+// `prf_requested`, clientExtensionResults.prf = {enabled, ?results} from the phone's unsigned
+// extension outputs (enabled false when it sent none). Malformed prf outputs are an error.
+hg::Result<nlohmann::json> registration(const hg::ctap::MakeCredentialResponse& resp, std::string_view client_data_json,
+                                        bool prf_requested = false);
 
 // From an authenticatorGetAssertion response: the credential it names or, as CTAP2 allows when
 // the allow list had exactly one entry, that entry; userHandle null when the phone sent no user.
+// With `prf_requested`, clientExtensionResults.prf = {?results} (empty when the phone sent none).
 hg::Result<nlohmann::json> assertion(const hg::ctap::GetAssertionResponse& resp, std::string_view client_data_json,
-                                     const std::optional<std::vector<hg::ctap::CredentialDescriptor>>& allow_list);
+                                     const std::optional<std::vector<hg::ctap::CredentialDescriptor>>& allow_list,
+                                     bool prf_requested = false);
 
 }  // namespace hgcli::webauthn_json
