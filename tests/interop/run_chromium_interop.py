@@ -44,6 +44,7 @@ PY = '/usr/bin/python3'
 BRIDGE = os.path.join(HERE, 'chromium_bluez_bridge.py')
 PAGE = os.path.join(HERE, 'page', 'index.html')
 TUNNEL_HOST = 'cable.ua5v.com'
+CHECKS_PER_RUN = 3  # registration, sign-in, the same prf output through hybridgate's desktop
 
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'pylib'))
 from hgcheck import TestFailure, wait_for  # noqa: E402
@@ -448,15 +449,54 @@ class Run:
         self.setup()
         user_id = os.urandom(16)
         reg = self.ceremony('create', {'user_id': b64u(user_id), 'user_name': 'interop-%d@localhost' % self.n,
-                                       'challenge': b64u(os.urandom(32))})
+                                       'challenge': b64u(os.urandom(32)), 'prf': True})
         check_registration(reg)
-        say('PASS: run %d registration (credential %s…)' % (self.n, reg['id'][:16]))
+        if (reg.get('prf') or {}).get('enabled') is not True:
+            raise TestFailure('registration: Chromium reports prf %r, not enabled' % reg.get('prf'))
+        say('PASS: run %d registration (credential %s…, prf enabled)' % (self.n, reg['id'][:16]))
         self.results.append(True)
         chal = os.urandom(32)
-        asr = self.ceremony('get', {'challenge': b64u(chal), 'allow': reg['id']})
+        prf_input = os.urandom(24)
+        asr = self.ceremony('get', {'challenge': b64u(chal), 'allow': reg['id'], 'prf_first': b64u(prf_input)})
         check_assertion(asr, reg, user_id, chal)
-        say('PASS: run %d sign-in (assertion for credential %s…)' % (self.n, asr['id'][:16]))
+        chrome_prf = ((asr.get('prf') or {}).get('results') or {}).get('first')
+        if not chrome_prf or len(unb64u(chrome_prf)) != 32:
+            raise TestFailure('sign-in: no 32-byte prf result from Chromium: %r' % asr.get('prf'))
+        say('PASS: run %d sign-in (assertion for credential %s…, prf result)' % (self.n, asr['id'][:16]))
         self.results.append(True)
+        # The same credential and PRF input through our own desktop: Chromium hashed the input
+        # into a salt, so must we, or the phone's output differs.
+        ours = self.cli_prf(reg['id'], prf_input)
+        if ours != chrome_prf:
+            raise TestFailure('prf: hybridgate sign-in gives %s for the input Chromium evaluated as %s' % (ours, chrome_prf))
+        say('PASS: run %d prf: hybridgate desktop and Chromium get the same output for one credential and input' % self.n)
+        self.results.append(True)
+
+    def cli_prf(self, cred_id, prf_input):
+        '''hybridgate sign-in + hybridgate phone (same credential store, loopback radio, this relay).'''
+        env = dict(os.environ, HYBRIDGATE_RADIO_DIR=os.path.join(self.logdir, 'radio'))
+        qr_file = os.path.join(self.logdir, 'cli.qr')
+        common = ['--tunnel-url', 'wss://127.0.0.1:%d' % self.relay_port, '--ca-file', self.ca, '--radio', 'loopback']
+        desk = self.procs.start('cli-desktop', [os.path.join(self.bin, 'hybridgate'), 'sign-in', '--rp-id', 'localhost',
+                                                '--origin', 'http://localhost:%d' % self.page_port, '--allow=' + cred_id,
+                                                '--prf-first=' + b64u(prf_input), '--qr-url-file', qr_file,
+                                                '--no-terminal-qr', '--advert-timeout', '60'] + common,
+                                os.path.join(self.logdir, 'cli-desktop.err'), env=env, stdout=subprocess.PIPE)
+        wait_for(lambda: os.path.exists(qr_file) or desk.poll() is not None, 20, 'the CLI desktop\'s QR file')
+        if not os.path.exists(qr_file):
+            raise TestFailure('prf: hybridgate sign-in exited %s before its QR code: %s' % (desk.poll(), self.tail('cli-desktop.err')))
+        store = os.path.join(self.logdir, 'phone-store.json')
+        phone = self.procs.start('cli-phone', [os.path.join(self.bin, 'hybridgate'), 'phone', '--qr', open(qr_file).read().strip(),
+                                               '--store', store, '--yes'] + common,
+                                 os.path.join(self.logdir, 'cli-phone.log'), env=env)
+        try:
+            out, _ = desk.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise TestFailure('prf: hybridgate sign-in did not finish: %s' % self.tail('cli-desktop.err'))
+        if desk.returncode != 0 or phone.wait(30) != 0:
+            raise TestFailure('prf: hybridgate sign-in exit %s, phone exit %s: %s | %s' % (
+                desk.returncode, phone.returncode, self.tail('cli-desktop.err'), self.tail('cli-phone.log')))
+        return ((json.loads(out).get('clientExtensionResults') or {}).get('prf') or {}).get('results', {}).get('first')
 
     def close(self):
         try:
@@ -572,14 +612,14 @@ def main():
             say('FAIL: run %d: %s (logs: %s)' % (n, e, logdir))
         except (SystemExit, KeyboardInterrupt):
             say('FAIL: run %d: interrupted (logs: %s)' % (n, logdir))
-            say('%d passed, %d failed' % (passed, failed + 2))
+            say('%d passed, %d failed' % (passed, failed + CHECKS_PER_RUN))
             raise
         except Exception as e:  # a bug in the driver still fails the run, never hangs it
             say('FAIL: run %d: driver error %r (logs: %s)' % (n, e, logdir))
         finally:
             r.close()
         passed += len(r.results)
-        failed += 2 - len(r.results)  # a run is two ceremonies; one not reached counts as failed
+        failed += CHECKS_PER_RUN - len(r.results)  # a check not reached counts as failed
         say('%s: run %d in %.1f s' % ('PASS' if ok else 'FAIL', n, time.monotonic() - t0))
         # The Chromium profile is of no use afterwards; logs and screenshots are.
         shutil.rmtree(os.path.join(logdir, 'profile'), ignore_errors=True)
