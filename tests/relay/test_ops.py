@@ -12,11 +12,12 @@ import tempfile
 from relaytest import Relay, check, closed_code, finish, new_tid, pair, status_of, ws_connect
 
 
-def make_cert(d, name):
+def make_cert(d, name, san="DNS:localhost,IP:127.0.0.1"):
+    """A throw-away self-signed P-256 certificate and key (the openssl command)."""
     cert, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                     "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=" + name,
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+                    "-addext", "subjectAltName=" + san], check=True, capture_output=True)
     return cert, key
 
 

@@ -14,13 +14,13 @@ import json
 import os
 import queue
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
 
 from linktest import b64url, client_payload, contact, contact_status, listen, new_token, wakeup
 from relaytest import Relay, check, closed_code, finish, ws_connect
+from test_ops import make_cert
 
 
 class Gateway:
@@ -70,24 +70,22 @@ class Gateway:
         return self.bodies.get(timeout=timeout)
 
 
-async def main(binary):
-    gw = Gateway()
-    r = Relay(binary, "--wake-webhook", "http://127.0.0.1:%d/wake/v1" % gw.port, "--wake-webhook-timeout", "1",
-              routing_id="0C0D0E")
+async def with_gateway(binary, gw, url, *extra):
+    """The webhook scenario against `gw` through a relay whose --wake-webhook is `url`."""
+    r = Relay(binary, "--wake-webhook", url, "--wake-webhook-timeout", "1", *extra, routing_id="0C0D0E")
     try:
         await scenario(r, gw)
     finally:
         gw.release.set()
         r.stop()
+
+
+async def main(binary):
+    gw = Gateway()
+    try:
+        await with_gateway(binary, gw, "http://127.0.0.1:%d/wake/v1" % gw.port)
+    finally:
         gw.server.shutdown()
-
-
-def make_cert(d):
-    cert, key = os.path.join(d, "gw.crt"), os.path.join(d, "gw.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=hybridgate test gateway",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    return cert, key
 
 
 async def refused_over_tls(binary, url, what, *extra):
@@ -121,17 +119,11 @@ async def main_tls(binary):
 
 
 async def tls_scenarios(binary, d):
-    cert, key = make_cert(d)
+    cert, key = make_cert(d, "gateway", san="IP:127.0.0.1")
     gw = Gateway(cert, key)
     try:
         url = "https://127.0.0.1:%d/wake/v1" % gw.port
-        r = Relay(binary, "--wake-webhook", url, "--wake-webhook-ca-file", cert, "--wake-webhook-timeout", "1",
-                  routing_id="0C0D0E")
-        try:
-            await scenario(r, gw)
-        finally:
-            gw.release.set()
-            r.stop()
+        await with_gateway(binary, gw, url, "--wake-webhook-ca-file", cert)
         check(gw.bodies.empty(), "(no stray POSTs)")
         await refused_over_tls(binary, url, "https gateway with a certificate the system store does not trust")
         await refused_over_tls(binary, "https://localhost:%d/wake/v1" % gw.port,
