@@ -158,8 +158,9 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
   cmd->add_option("--prf-second", o.prf_second_b64, "A second PRF input (with --prf-first)");
 }
 
-// The "prf" extension input of a request from the CLI options, or nullopt when none was asked.
-Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o, bool for_make_credential) {
+// The "prf" extension input of a request from the CLI options, or nullopt when none was asked
+// (--prf-by-credential exists only on sign-in).
+Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o) {
   auto input = [](const std::string& first_b64, const std::string& second_b64) -> Result<prf::Input> {
     prf::Input in;
     auto first = base64url_decode(first_b64);
@@ -181,7 +182,6 @@ Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o, bool fo
     r.eval = in;
   }
   for (const auto& spec : o.prf_by_credential) {
-    if (for_make_credential) return make_error(Errc::invalid_argument, "--prf-by-credential is for sign-in");
     // CREDENTIAL_ID:FIRST[:SECOND], all base64url (which has no ':').
     const auto c1 = spec.find(':');
     const auto c2 = c1 == std::string::npos ? std::string::npos : spec.find(':', c1 + 1);
@@ -346,7 +346,7 @@ int do_register(const DesktopOptions& o) {
   req.pub_key_cred_params = {{std::string(ctap::kPublicKeyType), ctap::cose::alg_es256},
                              {std::string(ctap::kPublicKeyType), ctap::cose::alg_rs256}};
   if (!o.no_resident_key) req.options.rk = true;
-  auto prf_req = prf_request(o, true);
+  auto prf_req = prf_request(o);
   if (!prf_req) return fail(prf_req.error());
   if (*prf_req) req.extensions = prf_extensions(**prf_req);
   auto result = desktop_ceremony(o, qr_payload::RequestType::make_credential, ctap::encode_request(req));
@@ -374,7 +374,7 @@ int do_sign_in(const DesktopOptions& o) {
       req.allow_list->push_back({std::string(ctap::kPublicKeyType), *id, std::nullopt});
     }
   }
-  auto prf_req = prf_request(o, false);
+  auto prf_req = prf_request(o);
   if (!prf_req) return fail(prf_req.error());
   if (*prf_req) req.extensions = prf_extensions(**prf_req);
   auto result = desktop_ceremony(o, qr_payload::RequestType::get_assertion, ctap::encode_request(req));
