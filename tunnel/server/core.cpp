@@ -566,7 +566,7 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   Contact* c = find_contact(key);
   if (c && c->revoked) return refuse(410, "contact_revoked");
   std::shared_ptr<Listener> listener = c ? c->listener.lock() : nullptr;
-  if (!listener && cfg.wake_webhook.empty()) {
+  if (!listener && !webhook) {
     if (c) return refuse(503, "contact_unreachable");
     return refuse(410, "unknown_contact");
   }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,10 +33,7 @@
 #include "tunnel/server/metrics.hpp"
 #include "tunnel/server/rate_limit.hpp"
 #include "tunnel/server/relay.hpp"
-
-namespace boost::asio::ssl {
-class context;
-}
+#include "tunnel/server/webhook.hpp"
 
 namespace hg::relay {
 
@@ -196,7 +194,9 @@ struct Core {
   size_t contacts_revoked = 0;
   std::string contact_prefix_bytes;  // "hg" + rid_hex + "."
   std::unique_ptr<boost::asio::steady_timer> contact_sweep_timer;  // reset before the io_context goes
-  std::shared_ptr<boost::asio::ssl::context> webhook_tls;  // set when cfg.wake_webhook is https://
+  // --wake-webhook, parsed and validated at start (with its TLS client context for https://).
+  std::optional<WebhookUrl> webhook;
+  std::shared_ptr<boost::asio::ssl::context> webhook_tls;
 
   // `later` is called (once, later) only when the result has deferred = true.
   Admission admit(const RequestInfo& r, AdmissionCallback later);

@@ -146,6 +146,7 @@ Status Relay::Impl::start() {
       if (!t) return t.error();
       core->webhook_tls = *t;
     }
+    core->webhook = std::move(url);
   }
   if (!cfg.wake_webhook_ca_file.empty() && !core->webhook_tls)
     return make_error(Errc::invalid_argument, "--wake-webhook-ca-file goes with an https:// --wake-webhook");

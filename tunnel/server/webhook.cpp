@@ -192,24 +192,17 @@ class WebhookOp : public std::enable_shared_from_this<WebhookOp<Stream>> {
 }  // namespace
 
 void post_webhook(Core& core, std::string body, std::function<void(int status, std::string error)> done) {
-  auto url = parse_webhook_url(core.cfg.wake_webhook);
-  if (!url) {
-    // Validated at start; keep the contract (always answer, never synchronously) anyway.
-    net::post(core.ioc, [done = std::move(done)] { done(0, "bad webhook URL"); });
+  if (!core.webhook) {  // admit_contact asks only when start() set one; keep the contract anyway
+    net::post(core.ioc, [done = std::move(done)] { done(0, "no webhook configured"); });
     return;
   }
-  if (url->tls) {
-    if (!core.webhook_tls) {  // start() makes it for an https URL; keep the contract anyway
-      net::post(core.ioc, [done = std::move(done)] { done(0, "no TLS context for the https webhook"); });
-      return;
-    }
-    std::make_shared<WebhookOp<beast::ssl_stream<beast::tcp_stream>>>(core, std::move(*url), std::move(body),
+  if (core.webhook->tls)  // start() made webhook_tls with webhook
+    std::make_shared<WebhookOp<beast::ssl_stream<beast::tcp_stream>>>(core, *core.webhook, std::move(body),
                                                                       std::move(done), core.ioc, *core.webhook_tls)
         ->start();
-  } else {
-    std::make_shared<WebhookOp<beast::tcp_stream>>(core, std::move(*url), std::move(body), std::move(done), core.ioc)
+  else
+    std::make_shared<WebhookOp<beast::tcp_stream>>(core, *core.webhook, std::move(body), std::move(done), core.ioc)
         ->start();
-  }
 }
 
 }  // namespace hg::relay
