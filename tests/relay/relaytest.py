@@ -55,7 +55,14 @@ class Relay:
         self._reader.start()
         ev = self.wait_event("listening", timeout=10)
         if ev is None:
-            err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+            # Its stdout can reach EOF a moment before the process can be reaped: wait (bounded)
+            # for the exit before reading what it said on stderr.
+            try:
+                self.proc.wait(timeout=10)
+                err = self.proc.stderr.read().decode(errors="replace")
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                err = "(still running after 10 s without logging \"listening\"; killed)"
             raise RuntimeError("relay did not start: " + err)
         self.port = ev["port"]
         self.admin_port = ev["admin_port"]
