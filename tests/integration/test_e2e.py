@@ -240,8 +240,42 @@ def test_prf_extension():
         wd.cleanup()
 
 
+def test_library_example():
+    """examples/desktop_sign_in (the library walk-through of docs/library.md) signs in through our
+    phone and prints the credential and its PRF output for "example app key v1": the same bytes
+    `hybridgate sign-in --prf-first` gets, and the credential `hybridgate register` made."""
+    from hgtest import Proc, wait_for
+    wd = Workdir("example")
+    wd.env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/hybridgate/bus"  # automatic radio -> loopback
+    relay = Relay(BIN, wd)
+    try:
+        store = wd.file("store.json")
+        cred, _, _ = register(wd, relay, store, name="reg")
+        qr_file = wd.file("example.qr")
+        ex = Proc([os.path.join(BIN, "desktop_sign_in"), "--rp-id", RP, "--tunnel-url", relay.url,
+                   "--qr-url-file", qr_file], wd, "example")
+        wait_for(lambda: (os.path.exists(qr_file) and open(qr_file).read().strip()) or ex.proc.poll() is not None,
+                 20, "the example's QR file")
+        check(os.path.exists(qr_file), "the example exited before its QR code:\n" + ex.stderr())
+        p = phone(BIN, wd, open(qr_file).read().strip(), relay.url, store, "--yes", name="example-phone")
+        check(p.wait(60) == 0, "phone failed:\n" + p.stderr())
+        check(ex.wait(60) == 0, "the example failed:\n" + ex.stderr())
+        lines = dict(line.split(" ", 1) for line in ex.stdout().split("\n") if " " in line)
+        check(lines.get("credential") == cred["id"], "the example signed in with %r, not %r" % (lines.get("credential"), cred["id"]))
+        challenge = b64(os.urandom(32))
+        d, _ = ceremony(wd, relay, "sign-in", store, ["--challenge=" + challenge, "--allow=" + cred["id"],
+                                                      "--prf-first=" + b64(b"example app key v1")], name="cli")
+        cli = d.json()["clientExtensionResults"]["prf"]["results"]["first"]
+        want = base64.urlsafe_b64decode(cli + "=" * (-len(cli) % 4)).hex()
+        check(lines.get("prf") == want, "the example's PRF output %r differs from the CLI's %s" % (lines.get("prf"), want))
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
 TESTS = [test_register_and_sign_in_over_the_bluez_double, test_register_then_sign_in_twice, test_packed_attestation_registration,
-         test_sign_in_with_unknown_credential_reports_no_credentials, test_person_denies_on_the_phone, test_prf_extension]
+         test_sign_in_with_unknown_credential_reports_no_credentials, test_person_denies_on_the_phone, test_prf_extension,
+         test_library_example]
 
 if __name__ == "__main__":
     selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]
