@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   boost::asio::co_spawn(
       io,
       [&]() -> boost::asio::awaitable<void> {
-        result.emplace(co_await tunnel::run_desktop_qr(**scanner, qr, request, server, {}, events));
+        result.emplace(co_await tunnel::run_desktop_qr(**scanner, qr, tunnel::fixed_request(request), server, {}, events));
       },
       boost::asio::detached);
   io.run();

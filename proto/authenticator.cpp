@@ -102,7 +102,7 @@ SoftwareAuthenticator::SoftwareAuthenticator(CredentialStore& store, UserPresenc
 ctap::GetInfoResponse SoftwareAuthenticator::get_info() const {
   ctap::GetInfoResponse info;
   info.versions = {"FIDO_2_0", "FIDO_2_1"};
-  info.extensions = std::vector<std::string>{"prf"};
+  if (config_.prf) info.extensions = std::vector<std::string>{"prf"};
   info.aaguid = config_.aaguid;
   info.options = std::vector<std::pair<std::string, bool>>{{"rk", true}, {"up", true}, {"uv", true}};
   info.transports = std::vector<std::string>{"hybrid", "internal"};
@@ -175,7 +175,10 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   if (!offers_es256(req.pub_key_cred_params)) return fail(ctap::status::unsupported_algorithm);
   // CTAP 2.1 §6.1.2 step 5: makeCredential with up=false is invalid.
   if (req.options.up && !*req.options.up) return fail(ctap::status::invalid_option, "up=false");
-  HG_TRY(auto prf_request, prf::request_from_extensions(req.extensions, true));
+  std::optional<prf::Request> prf_request;
+  if (config_.prf) {
+    HG_TRY(prf_request, prf::request_from_extensions(req.extensions, true));
+  }
 
   const std::string user_name = req.user.name.value_or("");
   HG_TRY(bool is_excluded, excluded(req));
@@ -256,7 +259,10 @@ Result<Bytes> SoftwareAuthenticator::get_assertion(const cbor::Map& params) {
   HG_TRY(auto req, ctap::get_assertion_request_from_cbor(params));
   // CTAP 2.1 §6.2.2 step 5: the rk option is not valid for getAssertion.
   if (req.options.rk) return fail(ctap::status::unsupported_option, "rk in getAssertion");
-  HG_TRY(auto prf_request, prf::request_from_extensions(req.extensions, false));
+  std::optional<prf::Request> prf_request;
+  if (config_.prf) {
+    HG_TRY(prf_request, prf::request_from_extensions(req.extensions, false));
+  }
   const bool from_allow_list = req.allow_list && !req.allow_list->empty();
   const bool want_presence = req.options.up.value_or(true);
 

@@ -90,6 +90,9 @@ struct Config {
   // Ordering value for new credentials (e.g. Unix time). When absent, or when it does not
   // increase, the authenticator uses 1 + the newest value among the RP's credentials.
   std::function<uint64_t()> now;
+  // The prf extension (proto/prf.hpp): listed in getInfo and answered. false = behave like a phone
+  // without it (not listed; "prf" inputs ignored, as CTAP requires for unsupported extensions).
+  bool prf = true;
 };
 
 class SoftwareAuthenticator {

@@ -482,6 +482,10 @@ std::optional<bool> GetInfoResponse::option(std::string_view name) const {
   return std::nullopt;
 }
 
+bool GetInfoResponse::lists_extension(std::string_view name) const {
+  return extensions && std::find(extensions->begin(), extensions->end(), name) != extensions->end();
+}
+
 cbor::Map to_cbor(const GetInfoResponse& r) {
   cbor::Map m;
   m.set(1u, text_array_value(r.versions));

@@ -187,6 +187,8 @@ struct GetInfoResponse {
 
   // The value of an option, if the authenticator listed it.
   std::optional<bool> option(std::string_view name) const;
+  // Whether key 2 lists this extension identifier.
+  bool lists_extension(std::string_view name) const;
 };
 
 cbor::Map to_cbor(const MakeCredentialResponse& r);

@@ -229,6 +229,22 @@ def test_prf_extension():
         r2 = prf_of(d.json())["results"]["first"]
         check(r2 != rx and len(raw(r2)) == 32, "another credential, the same input: another output")
 
+        # A phone without prf (like an older phone): the desktop says so and leaves it out; the
+        # results report enabled false / nothing. A phone with prf gets no such message.
+        check("does not offer the PRF extension" not in d.stderr(), "a prf phone was reported as lacking prf")
+        store3 = wd.file("store-noprf.json")
+        d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "carol",
+                    "--prf", "--prf-first=" + x, name="noprf-reg")
+        p = phone(BIN, wd, wait_qr(d), relay.url, store3, "--yes", "--no-prf", name="noprf-phone")
+        check(p.wait(60) == 0 and d.wait(60) == 0, "registration with a phone without prf failed:\n" + d.stderr())
+        check(d.json()["clientExtensionResults"] == {"prf": {"enabled": False}},
+              "no prf phone: %r" % d.json()["clientExtensionResults"])
+        check("does not offer the PRF extension" in d.stderr(), "the desktop did not say the phone lacks prf")
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--prf-first=" + x, name="noprf-sign")
+        p = phone(BIN, wd, wait_qr(d), relay.url, store3, "--yes", "--no-prf", name="noprf-phone2")
+        check(p.wait(60) == 0 and d.wait(60) == 0, "sign-in with a phone without prf failed:\n" + d.stderr())
+        check(d.json()["clientExtensionResults"] == {"prf": {}}, "no prf phone: %r" % d.json()["clientExtensionResults"])
+
         # CLI errors come before any QR code.
         for args, want in ((["--prf-second=" + y], "--prf-second needs --prf-first"),
                            (["--prf-first=" + x, "--prf-by-credential=%s:%s" % (b64(b"not allowed"), y)], "not in --allow"),

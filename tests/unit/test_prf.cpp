@@ -289,3 +289,31 @@ TEST_CASE("authenticator: a malformed prf extension is refused before the user i
   CHECK(presence.asked == 0);
   CHECK(store.records().empty());
 }
+
+TEST_CASE("authenticator without prf: not in getInfo, inputs ignored (even malformed ones)", "[prf][authenticator]") {
+  authenticator::MemoryCredentialStore store;
+  authenticator::AlwaysConfirm yes;
+  authenticator::Config cfg;
+  cfg.prf = false;
+  authenticator::SoftwareAuthenticator a(store, yes, cfg);
+  CHECK(!a.get_info().lists_extension("prf"));
+  auto info = ctap::decode_get_info(a.get_info_cbor());
+  REQUIRE(info.ok());
+  CHECK(!info->lists_extension("prf"));
+  Phone with;
+  CHECK(with.a.get_info().lists_extension("prf"));
+  CHECK(!with.a.get_info().lists_extension("hmac-secret"));
+
+  ctap::MakeCredentialRequest r;
+  r.client_data_hash.fill(1);
+  r.rp = {"example.com", "Example"};
+  r.user = {Bytes(8, 1), "u", "U"};
+  r.pub_key_cred_params = {{"public-key", -7}};
+  r.extensions = prf_ext({{"eval", cbor::Value(eval_map(Bytes(16, 1)))}});  // malformed: 16 bytes
+  const Bytes out = a.handle(ctap::encode_request(r));
+  REQUIRE(!out.empty());
+  CHECK(out[0] == 0);
+  auto resp = ctap::decode_make_credential_response(out);
+  REQUIRE(resp.ok());
+  CHECK(!resp->unsigned_extension_outputs);
+}

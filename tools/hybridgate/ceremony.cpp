@@ -208,6 +208,23 @@ cbor::Map prf_extensions(const prf::Request& r) {
   return ext;
 }
 
+// The request for the phone at hand: the prf extension only if its getInfo lists it, as browsers
+// do (without it, clientExtensionResults.prf reports enabled false / no results).
+template <typename Request>
+tunnel::RequestBuilder request_for_phone(Request req, std::optional<prf::Request> prf_req, bool quiet) {
+  return [req = std::move(req), prf_req = std::move(prf_req), quiet](ByteView get_info) mutable -> Result<Bytes> {
+    if (prf_req) {
+      auto info = ctap::decode_get_info(get_info);
+      if (info && info->lists_extension("prf")) {
+        req.extensions = prf_extensions(*prf_req);
+      } else if (!quiet) {
+        std::cerr << "hybridgate desktop: the phone does not offer the PRF extension; asking without it\n";
+      }
+    }
+    return ctap::encode_request(req);
+  };
+}
+
 Result<std::filesystem::path> links_path(const std::string& configured) {
   if (!configured.empty()) return std::filesystem::path(configured);
   return tools::default_links_path();
@@ -241,7 +258,8 @@ tunnel::DesktopDeadlines desktop_deadlines(const DesktopOptions& o) {
 }
 
 // A sign-in (or registration) through a remembered phone: no QR code.
-Result<tunnel::DesktopResult> linked_ceremony(const DesktopOptions& o, qr_payload::RequestType type, ByteView request) {
+Result<tunnel::DesktopResult> linked_ceremony(const DesktopOptions& o, qr_payload::RequestType type,
+                                              tunnel::RequestBuilder request) {
   HG_TRY(auto path, links_path(o.links_file));
   HG_TRY(auto store, tools::LinkStore::open(path));
   const tools::StoredLink* stored = store.find(o.phone);
@@ -252,7 +270,7 @@ Result<tunnel::DesktopResult> linked_ceremony(const DesktopOptions& o, qr_payloa
   tunnel::TunnelServer server{o.common.tunnel_url.empty() ? stored->tunnel_url : o.common.tunnel_url, o.common.ca_file};
   if (!o.common.quiet) std::cerr << "hybridgate desktop: asking phone '" << o.phone << "' (no QR code)\n";
   auto events = progress_events(o.common, "desktop");
-  auto r = run_to_completion(io, tunnel::run_desktop_linked(**scanner, stored->link, type, request, server,
+  auto r = run_to_completion(io, tunnel::run_desktop_linked(**scanner, stored->link, type, std::move(request), server,
                                                             desktop_deadlines(o), events));
   if (!r && r.error().code == Errc::tunnel_gone) {
     (void)store.remove(o.phone);
@@ -294,8 +312,9 @@ void remember_phone(const DesktopOptions& o, const tunnel::DesktopResult& r) {
             << r.linking->name << "'\n";
 }
 
-Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_payload::RequestType type, ByteView request) {
-  if (!o.phone.empty()) return linked_ceremony(o, type, request);
+Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_payload::RequestType type,
+                                               tunnel::RequestBuilder request) {
+  if (!o.phone.empty()) return linked_ceremony(o, type, std::move(request));
   net::io_context io;
   auto scanner = ble::make_scanner(io, radio_options(o.common));
   if (!scanner) return scanner.error();
@@ -318,7 +337,7 @@ Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_paylo
   }
   tunnel::TunnelServer server{o.common.tunnel_url, o.common.ca_file};
   auto events = progress_events(o.common, "desktop");
-  auto r = run_to_completion(io, tunnel::run_desktop_qr(**scanner, qr, request, server, desktop_deadlines(o), events));
+  auto r = run_to_completion(io, tunnel::run_desktop_qr(**scanner, qr, std::move(request), server, desktop_deadlines(o), events));
   if (r) {
     if (!o.common.quiet)
       std::cerr << "hybridgate desktop: phone found → result in " << r->found_to_result.count() << " ms\n";
@@ -348,12 +367,13 @@ int do_register(const DesktopOptions& o) {
   if (!o.no_resident_key) req.options.rk = true;
   auto prf_req = prf_request(o);
   if (!prf_req) return fail(prf_req.error());
-  if (*prf_req) req.extensions = prf_extensions(**prf_req);
-  auto result = desktop_ceremony(o, qr_payload::RequestType::make_credential, ctap::encode_request(req));
+  const bool prf_wanted = prf_req->has_value();
+  auto result = desktop_ceremony(o, qr_payload::RequestType::make_credential,
+                                 request_for_phone(req, std::move(*prf_req), o.common.quiet));
   if (!result) return fail(result.error());
   auto resp = ctap::decode_make_credential_response(result->ctap_response);
   if (!resp) return fail(resp.error());
-  auto cred = webauthn_json::registration(*resp, client_data, prf_req->has_value());
+  auto cred = webauthn_json::registration(*resp, client_data, prf_wanted);
   if (!cred) return fail(cred.error());
   print_json(*cred);
   return 0;
@@ -376,12 +396,13 @@ int do_sign_in(const DesktopOptions& o) {
   }
   auto prf_req = prf_request(o);
   if (!prf_req) return fail(prf_req.error());
-  if (*prf_req) req.extensions = prf_extensions(**prf_req);
-  auto result = desktop_ceremony(o, qr_payload::RequestType::get_assertion, ctap::encode_request(req));
+  const bool prf_wanted = prf_req->has_value();
+  auto result = desktop_ceremony(o, qr_payload::RequestType::get_assertion,
+                                 request_for_phone(req, std::move(*prf_req), o.common.quiet));
   if (!result) return fail(result.error());
   auto resp = ctap::decode_get_assertion_response(result->ctap_response);
   if (!resp) return fail(resp.error());
-  auto cred = webauthn_json::assertion(*resp, client_data, req.allow_list, prf_req->has_value());
+  auto cred = webauthn_json::assertion(*resp, client_data, req.allow_list, prf_wanted);
   if (!cred) return fail(cred.error());
   print_json(*cred);
   return 0;
@@ -397,6 +418,7 @@ struct PhoneCliOptions {
   std::string link_state, phone_name;
   int domain_id = 0;
   std::string attestation = "none";
+  bool no_prf = false;
   double desktop_timeout = 120;
 };
 
@@ -465,6 +487,7 @@ int do_phone(const PhoneCliOptions& o) {
   authenticator::Config cfg;
   cfg.attestation = o.attestation == "packed" ? authenticator::AttestationFormat::packed_self : authenticator::AttestationFormat::none;
   cfg.now = [] { return uint64_t(std::time(nullptr)); };
+  cfg.prf = !o.no_prf;
   authenticator::SoftwareAuthenticator authn(**store, presence, cfg);
   AuthenticatorAdapter adapter(authn);
 
@@ -602,6 +625,7 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   p->add_flag("--yes", ph->yes, "Approve every request without asking");
   p->add_option("--domain-id", ph->domain_id, "Tunnel domain ID to put in the advert (default 0, cable.ua5v.com)")
       ->check(CLI::Range(0, 65535));
+  p->add_flag("--no-prf", ph->no_prf, "Do not offer the WebAuthn PRF extension (act like a phone without it)");
   p->add_option("--attestation", ph->attestation, "none (default) or packed (self attestation)")
       ->check(CLI::IsMember({"none", "packed"}));
   p->add_option("--desktop-timeout", ph->desktop_timeout, "Seconds to wait for the desktop after advertising (default 120)");

@@ -125,7 +125,7 @@ struct AdvertWatch : std::enable_shared_from_this<AdvertWatch> {
 // against the QR identity key when there is one), the CTAP request, the response (an update
 // message may come first), shutdown.
 net::awaitable<Result<DesktopResult>> finish_desktop(WebSocket& ws_ref, noise::Initiator& init,
-                                                     const crypto::P256Key* qr_identity, ByteView ctap_request,
+                                                     const crypto::P256Key* qr_identity, const RequestBuilder& build_request,
                                                      uint16_t domain_id, Clock::time_point found_at,
                                                      const DesktopDeadlines& deadlines, const Events& events) {
   WebSocket* ws = &ws_ref;
@@ -164,8 +164,10 @@ net::awaitable<Result<DesktopResult>> finish_desktop(WebSocket& ws_ref, noise::I
   }
   events.emit(Stage::secure_channel, "revision " + std::to_string(ph->revision));
 
-  // 5. The CTAP request.
-  Bytes frame = ph->revision >= 1 ? encode_frame(MessageType::ctap, ctap_request) : Bytes(ctap_request.begin(), ctap_request.end());
+  // 5. The CTAP request, now that the phone's getInfo is known.
+  auto ctap_request = build_request(result.get_info);
+  if (!ctap_request) co_return ctap_request.error();
+  Bytes frame = ph->revision >= 1 ? encode_frame(MessageType::ctap, *ctap_request) : std::move(*ctap_request);
   auto req_ct = crypter.encrypt(frame);
   if (!req_ct) co_return req_ct.error();
   if (auto w = co_await ws->write(*req_ct); !w) co_return make_error(Errc::session_phone_closed, w.error().detail);
@@ -215,7 +217,7 @@ net::awaitable<Result<DesktopResult>> finish_desktop(WebSocket& ws_ref, noise::I
 // ====================================================================== desktop
 
 net::awaitable<Result<DesktopResult>> run_desktop_qr(ble::Scanner& scanner, const qr_payload::DesktopQr& qr,
-                                                     ByteView ctap_request, const TunnelServer& server,
+                                                     RequestBuilder build_request, const TunnelServer& server,
                                                      const DesktopDeadlines& deadlines, const Events& events) {
   const auto& secret = qr.payload.secret;
 
@@ -251,13 +253,13 @@ net::awaitable<Result<DesktopResult>> run_desktop_qr(ble::Scanner& scanner, cons
 
   // 3. Noise KNpsk0 as initiator, then the request.
   auto init = noise::Initiator::kn(qr.identity, derive_psk(secret, plain));
-  co_return co_await finish_desktop(*ws, init, &qr.identity, ctap_request, comps->domain_id, found_at, deadlines, events);
+  co_return co_await finish_desktop(*ws, init, &qr.identity, build_request, comps->domain_id, found_at, deadlines, events);
 }
 
 // ====================================================================== desktop, linked
 
 net::awaitable<Result<DesktopResult>> run_desktop_linked(ble::Scanner& scanner, const Link& link,
-                                                         qr_payload::RequestType hint, ByteView ctap_request,
+                                                         qr_payload::RequestType hint, RequestBuilder build_request,
                                                          const TunnelServer& server, const DesktopDeadlines& deadlines,
                                                          const Events& events) {
   messages::ClientPayload payload;
@@ -311,7 +313,7 @@ net::awaitable<Result<DesktopResult>> run_desktop_linked(ble::Scanner& scanner, 
   auto phone_pub = crypto::P256Public::parse(link.phone_public_key);
   if (!phone_pub) co_return make_error(Errc::linking_invalid, "stored phone key is invalid");
   auto init = noise::Initiator::nk(*phone_pub, derive_psk(link.link_secret.view(), plain));
-  co_return co_await finish_desktop(*ws, init, nullptr, ctap_request, link.domain_id, found_at, deadlines, events);
+  co_return co_await finish_desktop(*ws, init, nullptr, build_request, link.domain_id, found_at, deadlines, events);
 }
 
 // ====================================================================== phone

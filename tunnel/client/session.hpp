@@ -87,16 +87,26 @@ struct Link {
   uint16_t domain_id = 0;
 };
 
+// The CTAP request (command byte ‖ CBOR parameters), built once the phone's getInfo (its CBOR
+// map, no status byte, from the post-handshake message) is known, so a desktop can leave out what
+// the phone does not support, as browsers do (e.g. the prf extension when getInfo does not list
+// it). Called at most once; an error ends the session with that error.
+using RequestBuilder = std::function<Result<Bytes>(ByteView get_info)>;
+// A request that does not depend on the phone.
+inline RequestBuilder fixed_request(ByteView request) {
+  return [r = Bytes(request.begin(), request.end())](ByteView) -> Result<Bytes> { return r; };
+}
+
 // Linked (state-assisted) sign-in, spec §7.8: /cable/contact/ with the client payload and the
 // connection signal, trial-decrypt adverts with the link secret and a fresh client nonce, Noise
 // NKpsk0. A 410 answer → tunnel.gone (the caller forgets the link).
 boost::asio::awaitable<Result<DesktopResult>> run_desktop_linked(ble::Scanner& scanner, const Link& link,
-                                                                 qr_payload::RequestType hint, ByteView ctap_request,
+                                                                 qr_payload::RequestType hint, RequestBuilder build_request,
                                                                  const TunnelServer& server,
                                                                  const DesktopDeadlines& deadlines, const Events& events);
 
 boost::asio::awaitable<Result<DesktopResult>> run_desktop_qr(ble::Scanner& scanner, const qr_payload::DesktopQr& qr,
-                                                             ByteView ctap_request, const TunnelServer& server,
+                                                             RequestBuilder build_request, const TunnelServer& server,
                                                              const DesktopDeadlines& deadlines, const Events& events);
 
 // ------------------------------------------------------------------ phone
