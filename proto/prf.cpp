@@ -21,11 +21,11 @@ Result<std::array<uint8_t, 32>> bytes32(const cbor::Value& v, const char* what) 
 }
 
 // {"first": 32 bytes, ?"second": 32 bytes} (other keys ignored, as Chromium does).
-Result<Input> input_from(const cbor::Value& v, const char* what) {
+Result<Values> values_from(const cbor::Value& v, const char* what) {
   if (!v.is_map()) return make_error(Errc::ctap_unexpected_type, std::string("prf: ") + what + " is not a map");
   const auto* first = v.as_map().find(kFirst);
   if (!first) return bad(std::string(what) + " has no \"first\"");
-  Input in;
+  Values in;
   HG_TRY(in.first, bytes32(*first, "first"));
   if (const auto* second = v.as_map().find(kSecond)) {
     HG_TRY(auto s, bytes32(*second, "second"));
@@ -34,7 +34,7 @@ Result<Input> input_from(const cbor::Value& v, const char* what) {
   return in;
 }
 
-cbor::Map input_cbor(const Input& in) {
+cbor::Map values_cbor(const Values& in) {
   cbor::Map m;
   m.set(kFirst, cbor::Value(in.first));
   if (in.second) m.set(kSecond, cbor::Value(*in.second));
@@ -45,7 +45,7 @@ cbor::Map input_cbor(const Input& in) {
 
 const Input* Request::input_for(ByteView credential_id) const {
   for (const auto& [id, in] : eval_by_credential)
-    if (id.size() == credential_id.size() && std::equal(id.begin(), id.end(), credential_id.begin())) return &in;
+    if (std::ranges::equal(id, credential_id)) return &in;
   return eval ? &*eval : nullptr;
 }
 
@@ -62,7 +62,7 @@ Result<std::optional<Request>> request_from_extensions(const std::optional<cbor:
   if (!prf->is_map()) return make_error(Errc::ctap_unexpected_type, "prf: the extension input is not a map");
   Request r;
   if (const auto* eval = prf->as_map().find(std::string_view("eval"))) {
-    HG_TRY(auto in, input_from(*eval, "eval"));
+    HG_TRY(auto in, values_from(*eval, "eval"));
     r.eval = in;
   }
   if (const auto* by_cred = prf->as_map().find(std::string_view("evalByCredential"))) {
@@ -70,7 +70,7 @@ Result<std::optional<Request>> request_from_extensions(const std::optional<cbor:
     if (!by_cred->is_map()) return make_error(Errc::ctap_unexpected_type, "prf: evalByCredential is not a map");
     for (const auto& [k, v] : by_cred->as_map().entries()) {
       if (!k.is_bytes() || k.as_bytes().empty()) return bad("evalByCredential key is not a credential ID");
-      HG_TRY(auto in, input_from(v, "evalByCredential entry"));
+      HG_TRY(auto in, values_from(v, "evalByCredential entry"));
       r.eval_by_credential.emplace_back(k.as_bytes(), in);
     }
   }
@@ -79,10 +79,10 @@ Result<std::optional<Request>> request_from_extensions(const std::optional<cbor:
 
 cbor::Map to_cbor(const Request& r) {
   cbor::Map m;
-  if (r.eval) m.set("eval", cbor::Value(input_cbor(*r.eval)));
+  if (r.eval) m.set("eval", cbor::Value(values_cbor(*r.eval)));
   if (!r.eval_by_credential.empty()) {
     cbor::Map by;
-    for (const auto& [id, in] : r.eval_by_credential) by.set(cbor::Value(id), cbor::Value(input_cbor(in)));
+    for (const auto& [id, in] : r.eval_by_credential) by.set(cbor::Value(id), cbor::Value(values_cbor(in)));
     m.set("evalByCredential", cbor::Value(std::move(by)));
   }
   return m;
@@ -100,9 +100,9 @@ Result<std::optional<Outputs>> outputs_from_unsigned(const std::optional<cbor::M
     o.enabled = enabled->as_bool();
   }
   if (const auto* results = prf->as_map().find(std::string_view("results"))) {
-    auto in = input_from(*results, "results");
-    if (!in) return invalid("\"results\" is not {first, ?second} of 32 bytes each");
-    o.results = Results{in->first, in->second};
+    auto r = values_from(*results, "results");
+    if (!r) return invalid("\"results\" is not {first, ?second} of 32 bytes each");
+    o.results = *r;
   }
   return std::optional<Outputs>(o);
 }
@@ -110,7 +110,7 @@ Result<std::optional<Outputs>> outputs_from_unsigned(const std::optional<cbor::M
 cbor::Map to_cbor(const Outputs& o) {
   cbor::Map m;
   if (o.enabled) m.set("enabled", cbor::Value(*o.enabled));
-  if (o.results) m.set("results", cbor::Value(input_cbor(Input{o.results->first, o.results->second})));
+  if (o.results) m.set("results", cbor::Value(values_cbor(*o.results)));
   return m;
 }
 

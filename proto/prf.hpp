@@ -27,11 +27,14 @@ namespace hg::prf {
 using Salt = std::array<uint8_t, 32>;
 using Output = std::array<uint8_t, 32>;
 
-struct Input {
-  Salt first{};
-  std::optional<Salt> second;
-  bool operator==(const Input&) const = default;
+// {"first", ?"second"}: the shape of both the inputs (salts) and the results (outputs).
+struct Values {
+  std::array<uint8_t, 32> first{};
+  std::optional<std::array<uint8_t, 32>> second;
+  bool operator==(const Values&) const = default;
 };
+using Input = Values;    // two salts
+using Results = Values;  // two outputs
 
 struct Request {
   std::optional<Input> eval;
@@ -39,12 +42,6 @@ struct Request {
   bool operator==(const Request&) const = default;
   // The input for a credential: its evalByCredential entry, else eval.
   const Input* input_for(ByteView credential_id) const;
-};
-
-struct Results {
-  Output first{};
-  std::optional<Output> second;
-  bool operator==(const Results&) const = default;
 };
 
 struct Outputs {

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -158,9 +159,10 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
   cmd->add_option("--prf-second", o.prf_second_b64, "A second PRF input (with --prf-first)");
 }
 
-// The "prf" extension input of a request from the CLI options, or nullopt when none was asked
-// (--prf-by-credential exists only on sign-in).
-Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o) {
+// The "prf" extension input of a request from the CLI options, or nullopt when none was asked.
+// `allow_list` is the request's (decoded --allow; --prf-by-credential exists only on sign-in).
+Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o,
+                                                const std::optional<std::vector<ctap::CredentialDescriptor>>& allow_list) {
   auto input = [](const std::string& first_b64, const std::string& second_b64) -> Result<prf::Input> {
     prf::Input in;
     auto first = base64url_decode(first_b64);
@@ -190,11 +192,9 @@ Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o) {
       return make_error(Errc::invalid_argument, "--prf-by-credential takes CREDENTIAL_ID:FIRST[:SECOND] (base64url)");
     HG_TRY(auto in, input(spec.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1),
                           c2 == std::string::npos ? std::string() : spec.substr(c2 + 1)));
-    bool allowed = false;
-    for (const auto& a : o.allow) {
-      auto allowed_id = base64url_decode(a);
-      allowed |= allowed_id && *allowed_id == *id;
-    }
+    const bool allowed = allow_list && std::ranges::any_of(*allow_list, [&](const ctap::CredentialDescriptor& d) {
+      return d.id == *id;
+    });
     if (!allowed)  // WebAuthn: evalByCredential keys must be in allowCredentials
       return make_error(Errc::invalid_argument, "--prf-by-credential names a credential that is not in --allow");
     r.eval_by_credential.emplace_back(*id, in);
@@ -365,7 +365,7 @@ int do_register(const DesktopOptions& o) {
   req.pub_key_cred_params = {{std::string(ctap::kPublicKeyType), ctap::cose::alg_es256},
                              {std::string(ctap::kPublicKeyType), ctap::cose::alg_rs256}};
   if (!o.no_resident_key) req.options.rk = true;
-  auto prf_req = prf_request(o);
+  auto prf_req = prf_request(o, std::nullopt);
   if (!prf_req) return fail(prf_req.error());
   const bool prf_wanted = prf_req->has_value();
   auto result = desktop_ceremony(o, qr_payload::RequestType::make_credential,
@@ -394,7 +394,7 @@ int do_sign_in(const DesktopOptions& o) {
       req.allow_list->push_back({std::string(ctap::kPublicKeyType), *id, std::nullopt});
     }
   }
-  auto prf_req = prf_request(o);
+  auto prf_req = prf_request(o, req.allow_list);
   if (!prf_req) return fail(prf_req.error());
   const bool prf_wanted = prf_req->has_value();
   auto result = desktop_ceremony(o, qr_payload::RequestType::get_assertion,
