@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The BlueZ radio: org.bluez over the system D-Bus with sdbus-c++, integrated into the
 // io_context single-threaded (the connection's fd is watched with a stream_descriptor).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The loopback radio (see loopback.hpp).
 // Asio 1.74's scheduler trips g++ 12's -Wnull-dereference (see tunnel/server/session.hpp).
 #pragma GCC diagnostic ignored "-Wnull-dereference"

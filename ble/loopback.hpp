@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The loopback radio: advertisers and scanners of processes on one host meet in a private
 // directory instead of the air. Used when no Bluetooth adapter is usable, in tests and in CI.
 //

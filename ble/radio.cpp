@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Radio factories: BlueZ, loopback, or the automatic choice between them.
 #include "ble/radio.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The radio the hybrid transport uses to prove proximity: the phone advertises 20 bytes of
 // service data (the encrypted EID) under UUID 0xFFF9, the desktop scans for it.
 // Two implementations: BlueZ over the system D-Bus, and a loopback radio between processes on

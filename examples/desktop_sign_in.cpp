@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A non-browser app signing its user in with a passkey on their phone, and deriving a 32-byte
 // key from that passkey with the PRF extension — hybridgate's desktop library without the CLI.
 // Walk-through: docs/library.md.

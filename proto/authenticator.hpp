@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The software authenticator core (phone side): answers CTAP2 requests (cmd || CBOR) with
 // responses (status || CBOR) from a credential store, asking a UserPresence for consent.
 // Pure: no clock, no files, no threads. The store and the presence prompt are interfaces the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Byte-string helpers: hex and base64url (RFC 4648 §5, no padding) and secure wiping.
 #pragma once
 

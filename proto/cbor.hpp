@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one CBOR wrapper of the project (over libcbor). Every CBOR byte we read or write goes
 // through here: decoding is bounded (size, nesting, element counts checked against the bytes
 // that remain before anything is allocated), type-checked, and in canonical mode rejects

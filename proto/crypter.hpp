@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Post-handshake encryption (spec §7.2, new construction only) and message framing (§7.4).
 // AES-256-GCM, nonce = 8 zero bytes ‖ BE32(counter), no additional data; plaintext padded to a
 // multiple of 32 with zero bytes and a final byte giving their count.

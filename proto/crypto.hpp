@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Thin wrappers over OpenSSL 3 for the primitives the hybrid protocol uses.
 // Nothing here implements a primitive by hand.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CTAP2 codecs for the messages the hybrid transport carries (spec §8): command and status
 // bytes, makeCredential / getAssertion / getInfo requests and responses, authenticator data,
 // COSE ES256 keys and the WebAuthn attestation object. Pure functions and values, no I/O.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Key derivation (spec §2): HKDF-SHA256(IKM = secret, salt = nonce, info = LE32(purpose)).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tunnel-server domains (spec §4) and the tunnel URLs (spec §5.1).
 #pragma once
 

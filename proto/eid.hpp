@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The BLE advert (spec §3): a 16-byte plaintext EID, AES-256 encrypted as one block, plus a
 // 4-byte HMAC-SHA256 tag: 20 bytes of service data under UUID 0xFFF9 (or 0xFDE2).
 #pragma once

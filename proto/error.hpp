@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Error values a person or a program can act on: a stable code, a human sentence,
 // and optional detail. Parsers return Result<T>; nothing throws across a layer boundary.
 #pragma once

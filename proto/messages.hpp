@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Messages after the handshake (spec §5.4, §7.5–7.8): the post-handshake message, the padded
 // CBOR map of revision 0, the update message with linking info, the linking signature, and the
 // client payload of a linked (contact) request.

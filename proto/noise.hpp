@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Noise handshakes of the hybrid transport (spec §6): KNpsk0 for QR-initiated connections
 // (prologue 0x01, initiator static = the desktop's QR identity key) and NKpsk0 for linked
 // connections (prologue 0x00, responder static = the phone's identity key). P-256,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The WebAuthn "prf" extension as it crosses a hybrid tunnel (CTAP2 extension "prf", not
 // hmac-secret: the tunnel is already end-to-end encrypted, so no PIN/UV-auth protocol).
 //

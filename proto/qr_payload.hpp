@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The QR code (spec §1): "FIDO:/" + digits of a canonical CBOR map
 // {0: compressed P-256 identity key, 1: 16-byte secret, 2: known domains, 3: time,
 //  4: supports linking, 5: request type}.

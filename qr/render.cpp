@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "qr/render.hpp"
 
 #include <png.h>

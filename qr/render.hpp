@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Rendering of a FIDO:/ URL as a QR code (libqrencode): terminal text, PNG and SVG.
 #pragma once
 

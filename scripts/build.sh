@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/build.sh BUILD_DIR [cmake options…] — configure (once) and build with Ninja.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """The main job: relay + register + sign-in between a desktop and a phone process (loopback radio).
 usage: demo.py BIN_DIR"""
 

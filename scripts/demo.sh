@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job, from a fresh clone: installs missing Debian packages, builds, then runs a relay
 # and a full passkey registration and sign-in between a desktop and a phone process on the
 # loopback radio, and prints a short summary. Both results are checked by an independent WebAuthn

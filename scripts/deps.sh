@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs hybridgate's build and test dependencies from Debian 12's archive, if any is missing.
 # Idempotent and quiet when everything is present. Needs root (or sudo) only when installing.
 set -euo pipefail

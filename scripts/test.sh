@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite, from a fresh clone: installs missing Debian packages, then builds and runs
 #   1. the normal build (warnings are errors) and its CTest suite,
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build of everything and the same suite,

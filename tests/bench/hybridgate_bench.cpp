@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hybridgate-bench: nanoseconds per operation of the protocol's hot paths (proto + qr).
 //
 //   hybridgate-bench            human table

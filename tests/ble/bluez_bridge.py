@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 '''BlueZ bridge: a BlueZ double on which a BlueZ advertiser and a BlueZ scanner see each other.
 
 It runs python3-dbusmock's bluez5 template extended by bluez_hg.py in bridge mode: an adapter with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A line-oriented driver of the BlueZ radio for the Python fixtures (tests/ble/test_bluez.py):
 //
 //   bluez_client probe [--adapter A] [--advertising]   → "OK <adapter>" | "ERROR <code> <detail>"

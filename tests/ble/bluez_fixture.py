@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 '''Fixture pieces for BlueZ tests: a private dbus-daemon, the BlueZ double (dbusmock bluez5 +
 bluez_hg.py), and line-oriented child processes. Run with /usr/bin/python3 (Debian's, which has
 dbus-python and dbusmock).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 '''BlueZ double for hybridgate: python3-dbusmock's bluez5 template plus what it lacks.
 
 Load with:  /usr/bin/python3 -m dbusmock --session -t tests/ble/bluez_hg.py [-p '{"bridge": true}']

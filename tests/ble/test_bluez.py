@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 '''BlueZ radio against the BlueZ double on a private dbus-daemon.
 
   /usr/bin/python3 test_bluez.py <scenario> <bluez_client binary>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The loopback radio: advertisers and scanners in one process (two io_contexts) and across a
 // fork, rotation, removal, stale and garbage files, directory checks, and the automatic choice.
 #pragma GCC diagnostic ignored "-Wnull-dereference"  // Asio 1.74 + g++ 12

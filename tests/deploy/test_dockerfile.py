@@ -1,9 +1,10 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """deploy/Dockerfile without a Docker engine (this machine has none): replays what its stages
 depend on.
 
 1. The build stage's `cmake` configure line, taken from the Dockerfile itself, succeeds on a copy
-   of the repository with no ../shared beside it (the image's build context is the repository
+   of the repository alone (the image's build context is the repository
    alone; an unconditional tests/ subdirectory once made this fail).
 2. Every shared library the relay binary needs (ldd, mapped to its Debian package with dpkg -S)
    is installed by the runtime stage's apt line or is in debian:12-slim already.
@@ -61,7 +62,7 @@ def main(src, relay):
     check(len(st) == 2, "two stages (build, runtime): %r" % [n for n, _ in st])
     build_runs, runtime_runs = st[0][1], st[-1][1]
 
-    # 1. the build stage's configure line, in a context without ../shared
+    # 1. the build stage's configure line, in a context holding only the repository
     configure = None
     for run in build_runs:
         for part in run.split("&&"):
@@ -70,10 +71,10 @@ def main(src, relay):
     check(configure is not None, "the build stage configures with cmake -S")
     if configure:
         with tempfile.TemporaryDirectory(prefix="hg-docker-") as tmp:
-            ctx = os.path.join(tmp, "src")  # tmp/shared does not exist: like the image
+            ctx = os.path.join(tmp, "src")  # nothing beside the repository: like the image
             copy_tracked(src, ctx)
             p = subprocess.run(shlex.split(configure), cwd=ctx, capture_output=True, text=True)
-            check(p.returncode == 0, "`%s` succeeds without ../shared%s" % (
+            check(p.returncode == 0, "`%s` succeeds with only the repository%s" % (
                 configure, "" if p.returncode == 0 else ": " + (p.stderr or p.stdout)[-800:]))
 
     # 2. the runtime stage installs what the relay links against

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """deploy/hybridgate-relay.service, checked without systemd running (none here):
 
 1. `systemd-analyze verify` accepts the unit (ExecStart pointed at the built relay) with no

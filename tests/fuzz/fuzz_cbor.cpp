@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hg::cbor::decode / decode_prefix on arbitrary bytes, canonical and lenient.
 // Oracles: a canonical decode re-encodes to exactly the input; a lenient decode re-encodes to
 // canonical CBOR that decodes (canonically) to an equal value; decode_prefix agrees with decode

@@ -1,4 +1,5 @@
-// Shared helpers of the libFuzzer targets: fixed keys from ../shared/spec/vectors.json (as hex
+// SPDX-License-Identifier: Apache-2.0
+// Shared helpers of the libFuzzer targets: fixed keys from tests/vectors/vectors.json (as hex
 // constants, so the binaries need no file at run time) and an oracle check that aborts, which
 // libFuzzer reports as a crash together with the input that caused it.
 #pragma once

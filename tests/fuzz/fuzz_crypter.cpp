@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Post-handshake transport: Crypter::decrypt of arbitrary ciphertexts with the session keys of
 // the vectors (at the counters the vectors use), unpad_message and decode_frame of arbitrary
 // plaintexts, and an encrypt -> decrypt round trip of the input (which must then not decrypt a

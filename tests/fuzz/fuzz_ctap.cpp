@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CTAP2 codecs and the software authenticator on arbitrary bytes:
 //  * request side: parse_request_frame, decode_make_credential_request, decode_get_assertion_request,
 //    and every map decoder (requests, responses, COSE key) applied to the parameter map;

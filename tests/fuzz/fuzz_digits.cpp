@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // digits::decode on arbitrary text, and digits::encode on arbitrary bytes, with round trips:
 // decode(t) = b  =>  encode(b) == t   (the encoding is a bijection on valid strings);
 // decode(encode(b)) == b for every byte string.

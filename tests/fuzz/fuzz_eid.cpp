@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // eid::decrypt (trial decryption of BLE service data) with the fixed EID keys of the vectors,
 // and eid::to_components on the first 16 bytes. Oracles: a decrypted advert re-encrypts to its
 // first 20 bytes; to_components/from_components round-trip; encrypt then decrypt round-trips.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Noise handshakes on arbitrary messages, with the keys of the vectors (deterministic: every
 // ephemeral key is fixed):
 //  * KNpsk0 and NKpsk0 responders: respond(msg1);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Messages after the handshake, on arbitrary bytes: decode_post_handshake (revisions 1 and 0),
 // decode_padded_cbor_map, decode_update, parse_linking_map (on every map the input decodes to),
 // decode_client_payload and parse_client_payload_header. Every successful parse is re-encoded

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // qr_payload::parse_cbor on arbitrary bytes. A parsed payload re-encodes (encode_cbor) to CBOR
 // that parses to the same payload; when the input held only the keys 0-5 with the types the
 // encoder writes, the re-encoding is the input itself (both are canonical).

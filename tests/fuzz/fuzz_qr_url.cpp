@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // qr_payload::parse_url on arbitrary text (and digits::decode of the text and of what follows
 // the prefix). A parsed payload must survive encode_url -> parse_url unchanged.
 #include <cstddef>

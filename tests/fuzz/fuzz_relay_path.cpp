@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tunnel_domain::parse_path on arbitrary request paths (the relay's first contact with a
 // client). A parsed path re-serialises (upper-case hex, unpadded base64url) to a path that
 // parses to the same value. Also hex_decode / base64url_decode round trips on the raw text.

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/) from
-../shared/spec/vectors.json, plus a few hand-built CTAP2 requests.
+tests/vectors/vectors.json, plus a few hand-built CTAP2 requests.
 
 Run from anywhere:  /usr/bin/python3 tests/fuzz/make_corpus.py
 The output is committed; re-running it is idempotent (files are rewritten, never appended).
@@ -13,7 +14,7 @@ import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VECTORS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "spec", "vectors.json"))
+VECTORS = os.path.join(HERE, "..", "vectors", "vectors.json")
 OUT = os.path.join(HERE, "corpus")
 
 TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # CTest driver of the fuzz tests.
 #   Smoke:  cmake -DFUZZER=... -DSCRATCH=dir -DINPUTS="dir;dir" -DRUNS=N -P run_smoke.cmake
 #           starts from an empty scratch corpus (so every run is the same), mutates from the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Independent Python peers for failure tests, written from the spec, not from our C++ code.
 
   fake_peers.py phone --qr URL --relay WS_URL --radio DIR [--domain-id N] --behaviour drop-after-msg1

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for hybridgate's integration tests: start a real relay, desktop and phone processes,
 wait on observable conditions (files, process exits, log lines) with deadlines, and run the
 independent WebAuthn verifier. Run with Debian's /usr/bin/python3."""

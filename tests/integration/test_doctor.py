@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """`hybridgate doctor`'s tunnel-server checks against a real relay (reachable, then down).
 (The Bluetooth checks are tested against the BlueZ double in tests/ble.)
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end QR ceremonies between a real relay, a desktop and a phone process (loopback radio),
 checked by an independent WebAuthn verifier (python3-fido2's server classes).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Failure paths of a QR ceremony; each asserts the error code a person or program would see.
 
 usage: test_failures.py BIN_DIR [TEST_NAME]"""

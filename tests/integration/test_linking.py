@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Linked phones ("remember this phone"), end to end through our relay: a QR registration with
 linking, then a sign-in with no QR code (contact request, wake-up over the phone's listen
 connection, NKpsk0), unlinking (410, the desktop forgets), and a forged linking signature.

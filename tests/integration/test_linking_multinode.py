@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Linked sign-ins through three relay nodes behind the real nginx (deploy/nginx template): each
 phone links through the proxy (its listen registration lands on some node, which its contact ID
 names), then a desktop signs in with no QR code through the proxy; the contact request must reach

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 '''The BlueZ bridge of tests/ble (bluez_bridge.py) on a private *system-type* bus, for Chromium.
 
 Chromium finds BlueZ on the system bus (DBUS_SYSTEM_BUS_ADDRESS). This starts a dbus-daemon with a

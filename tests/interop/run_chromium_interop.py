@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 '''Chromium ↔ hybridgate interoperability test (issue 7).
 
 Debian's chromium runs navigator.credentials.create() and then .get() with hints: ["hybrid"] on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Chromium ↔ hybridgate interop test (docs/interop.md). Installs the Debian packages if missing,
 # builds hybridgate + hybridgate-relay in build-interop/ unless --bin-dir is given, then runs
 # run_chromium_interop.py with the given options, e.g.:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what tests/interop/run_chromium_interop.sh needs (Debian 12). Idempotent: installs only
 # what is missing. Run as root (or with sudo available).
 set -euo pipefail

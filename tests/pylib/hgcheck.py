@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The three primitives every hybridgate Python test harness shares (integration, BLE, Chromium
 interop): a failure type, an assertion and a bounded wait on an observable condition (never on
 time alone). The relay tests keep their own collecting check() in tests/relay/relaytest.py."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the linking tests (docs/linking.md): a phone's listen connection, contact requests
 and the client payload, written against the documented wire format only (Debian's websockets 10.4;
 no hybridgate code)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the relay integration tests: start hybridgate-relay on ephemeral ports and wait
 for its JSON log events (no sleeps, no guessed ports), plus small WebSocket/HTTP helpers built on
 Debian's python3-websockets 10.4, which is independent of hybridgate's own client code."""

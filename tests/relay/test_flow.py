@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Flow control with a slow reader (the soak's slow-reader case, deterministic): the phone writes
 fast while the desktop does not read, until back-pressure reaches the phone (its socket stops
 draining); then the desktop reads everything, one message at a time, while writing itself.

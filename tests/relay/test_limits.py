@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Relay limits: every limit answers with its status or close code (1009, 1008, 429, 503, 431)
 and is counted in /metrics under its name."""
 import asyncio

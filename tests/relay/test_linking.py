@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Linked phones, relay side (docs/linking.md, issue 6): /cable/listen registration and re-attach
 (token binding, contact ID format, replacement, revoke by message and by header, idle close, TTL,
 bounded table) and /cable/contact (wake-up JSON, pairing through /cable/connect, the 0x00 signal,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Scale-out: three relay processes with distinct routing IDs behind the real nginx, configured
 from deploy/nginx/hybridgate-relay.conf.template. Tunnels whose two sides both arrive through the
 proxy complete on every node; /cable/connect is routed by routing ID in either hex case. Linked phones: listeners that

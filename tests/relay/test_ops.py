@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Operations: SIGTERM drain (readyz 503, new upgrades 503, tunnels continue, then 1001, exit 0),
 TLS listener, SIGHUP certificate reload without dropping tunnels, TLS handshake failure metric."""
 import asyncio

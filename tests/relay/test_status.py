@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Relay protocol and HTTP status codes (spec §5, issue 3): 101 + headers, relaying in order both
 ways, buffering before the join, hex case, 405/404/400/409, peer close codes, metrics/healthz."""
 import asyncio

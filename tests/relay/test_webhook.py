@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Wake channel 2 (docs/linking.md): with --wake-webhook the relay POSTs the wake-up JSON for a
 contact it has no listener for, to a tiny Python HTTP server here; 2xx -> the desktop gets 101 and
 pairs with the phone that connects to the tunnel ID from the body; 404/410 -> 410; 500 -> 503;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test driver: runs the SoftwareAuthenticator through one registration and two sign-ins the way a
 // browser would (clientDataJSON -> clientDataHash -> CTAP2), and prints the resulting WebAuthn
 // PublicKeyCredential JSON objects (the CLI's own webauthn_json) for tests/tools/webauthn_verify.py.

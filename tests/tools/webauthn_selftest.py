@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """CTest driver: credentials made by our SoftwareAuthenticator (via make_webauthn_sample) must pass
 python3-fido2's relying-party checks (webauthn_verify.py), and must fail them once one byte of a
 signature, the authenticator data or clientDataJSON is altered, or the counter does not increase.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """A relying party's WebAuthn checks, done by python3-fido2 (0.9.1, Debian) - not by us.
 
 Verifies the PublicKeyCredential JSON that hybridgate prints (all binary fields base64url):

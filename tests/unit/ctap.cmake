@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # CTAP2 codecs, the software authenticator and the file credential store (included from
 # tests/unit/CMakeLists.txt).
 add_executable(test_ctap test_ctap.cpp test_authenticator.cpp test_prf.cpp test_file_store.cpp

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The software authenticator, checked independently: signatures verified with the public key
 // taken from the attested credential data, rpIdHash against a known SHA-256, flags bit by bit.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CTAP2 codecs against the shared vectors and hand-encoded bytes.
 #include <catch2/catch.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // FileCredentialStore: permissions, persistence across reopen, atomic rewrite, damaged files.
 #include <catch2/catch.hpp>
 

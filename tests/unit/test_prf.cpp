@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The "prf" extension (proto/prf.hpp) and the software authenticator's answers to it. Expected
 // values come from outside the code under test: SHA-256/HMAC known answers computed with Python's
 // hashlib/hmac, and the authenticator's outputs recomputed here with OpenSSL's one-shot HMAC()

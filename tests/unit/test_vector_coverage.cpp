@@ -1,5 +1,6 @@
-// Every kind in ../shared/spec/vectors.json is either checked by a test of this suite or listed
-// here as not applied, with the reason. A new kind in the shared file fails this test until
+// SPDX-License-Identifier: Apache-2.0
+// Every kind in tests/vectors/vectors.json is either checked by a test of this suite or listed
+// here as not applied, with the reason. A new kind in that file fails this test until
 // someone decides which it is.
 #include <catch2/catch.hpp>
 

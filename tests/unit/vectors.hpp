@@ -1,4 +1,5 @@
-// Access to ../shared/spec/vectors.json for the tests, and the record of which entries were
+// SPDX-License-Identifier: Apache-2.0
+// Access to tests/vectors/vectors.json for the tests, and the record of which entries were
 // checked (see test_vector_coverage.cpp).
 #pragma once
 

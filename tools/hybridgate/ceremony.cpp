@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `hybridgate register`, `hybridgate sign-in` (desktop) and `hybridgate phone` (phone side).
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Subcommand registration for the hybridgate CLI. Each add_* function registers its CLI11
 // subcommand(s) and sets a callback that stores the exit code in `exit_code`.
 #pragma once

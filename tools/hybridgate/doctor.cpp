@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `hybridgate doctor`: one command a person or a support desk runs when hybrid sign-in does not
 // work. Each check prints pass / warn / fail (or skip) with the fix in one sentence; --json for
 // machines. Exit code 1 when any check failed.

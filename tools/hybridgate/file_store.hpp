@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A credential store in one JSON file, for `hybridgate phone`.
 //
 // File format (version 1), binary fields base64url without padding:

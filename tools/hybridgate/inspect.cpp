@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `hybridgate inspect …` and `hybridgate qr render …`: look inside QR codes, adverts, domains and
 // digit strings, for people debugging a ceremony and for scripts. JSON on stdout.
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What linking leaves on disk (files mode 0600, replaced atomically; see private_file.hpp):
 // - the desktop's links: one entry per remembered phone (contact ID, pairing ID, link secret,
 //   phone identity key, tunnel domain ID, the tunnel URL override used, a name);

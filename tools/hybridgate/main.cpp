@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hybridgate: the desktop and phone command line of the FIDO hybrid transport.
 #include <iostream>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Files that hold secrets (credential store, phone link state, desktop links): mode 0600, owned
 // by us, never followed through a symlink, read with a size bound, replaced atomically (temporary
 // file + fsync + rename + fsync of the directory) so a crash mid-write loses nothing.

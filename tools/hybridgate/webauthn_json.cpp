@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tools/hybridgate/webauthn_json.hpp"
 
 #include "proto/bytes.hpp"

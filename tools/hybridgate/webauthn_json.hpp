@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // WebAuthn PublicKeyCredential objects in their standard JSON form (WebAuthn L3 toJSON(), all
 // binary fields base64url), built from CTAP2 responses: what `hybridgate register|sign-in` print
 // and what a relying party's server verifies. Shared by the CLI and the test sample generator.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hybridgate-relay-bench: shared declarations (no Beast here).
 #pragma once
 

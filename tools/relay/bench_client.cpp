@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hybridgate-relay-bench load client: N tunnel pairs (or 2N echo connections), M messages of S
 // bytes each way, every byte checked in order; latency from timestamps in the messages. Also the
 // soak mode (random early disconnects, slow readers, oversized frames). One thread, one io_context.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The baseline: a minimal Boost.Beast WebSocket echo server (one thread, TCP_NODELAY, one message
 // in flight per connection, permessage-deflate off) - the same machine's ceiling for the relay.
 #pragma GCC diagnostic ignored "-Wnull-dereference"  // Asio 1.74 + g++ 12, see tunnel/server/session.hpp

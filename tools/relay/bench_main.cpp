@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hybridgate-relay-bench: load tool for hybridgate-relay, with a baseline mode against a minimal
 // Beast WebSocket echo server so every figure is quoted beside the same machine's ceiling.
 //

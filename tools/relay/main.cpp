@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hybridgate-relay: the caBLE v2 tunnel server for operators. See docs/relay.md.
 // CLI11 2.1 + libstdc++ 12 trip -Wnull-dereference (a flow warning that ignores system headers).
 #pragma GCC diagnostic ignored "-Wnull-dereference"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tunnel/client/session.hpp"
 
 #include <boost/asio/redirect_error.hpp>

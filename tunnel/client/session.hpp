@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The two sides of a QR-initiated hybrid ceremony (spec §1–§8).
 //
 // Desktop: wait for an advert that decrypts with the QR's EID key → connect to

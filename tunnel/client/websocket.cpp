@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The only translation unit of the client that includes Boost.Beast.
 #include "tunnel/client/websocket.hpp"
 

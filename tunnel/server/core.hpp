@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal: the relay's shared state (config, metrics, logs, limits) and the tunnel registry.
 // Tunnel logic lives here and knows nothing about sockets or stream types: a connection is an
 // Endpoint. One io_context, one thread: no locking.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Structured JSON logs: one object per line on stdout {ts, level, event, ...fields}.
 // Never log a tunnel ID or a secret: use tunnel_tag() (8 hex of SHA-256 of the ID).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Relay metrics, rendered in the Prometheus text exposition format (version 0.0.4).
 // The relay is single-threaded, so plain integers suffice.
 #pragma once

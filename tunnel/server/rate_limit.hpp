@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-client-IP token buckets with a bounded table.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hybridgate-relay: the caBLE v2 tunnel server (spec §5) as a library.
 // Public header: no Boost.Beast or Asio here; the implementation is behind a pimpl.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Relay: listeners, signals (SIGHUP reload, SIGTERM drain), TLS context, port files.
 // Asio 1.74's scheduler trips g++ 12's -Wnull-dereference (a flow warning that ignores the
 // system-header status of Boost once inlined). Our own code is checked by the other TUs.

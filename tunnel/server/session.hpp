@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal, Beast-heavy: one client connection of the relay, from TCP accept (and TLS handshake)
 // through the HTTP upgrade to the WebSocket relay loop. Instantiated once per stream type, in
 // session_plain.cpp and session_tls.cpp, so the two heavy translation units build in parallel.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The TLS instantiation of the relay session.
 #include "tunnel/server/session.hpp"
 #include "tunnel/server/sessions.hpp"

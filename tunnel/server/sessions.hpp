@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal: entry points of the per-connection code, one heavy translation unit each.
 #pragma once
 

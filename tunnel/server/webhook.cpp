@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The wake-up webhook (docs/linking.md, "Wake channel 2"): one HTTP/1.1 POST of a JSON body per
 // contact request to --wake-webhook (http:// or https://), bounded by --wake-webhook-timeout as a
 // whole (resolve, connect, TLS handshake, write, read). https verifies the certificate chain

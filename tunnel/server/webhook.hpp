@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal: the wake-up webhook's URL (http:// or https://host[:port]/path) and the TLS client
 // context for https, both made once by Relay::start() and kept in Core. post_webhook() is in core.hpp.
 #pragma once
