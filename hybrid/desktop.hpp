@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+// The desktop side as one blocking object: what the CLI, the C ABI and the bridges call.
+//
+//   hg::hybrid::Desktop d(config);
+//   auto cred = d.create(options_json, "https://example.com", callbacks);   // shows a QR code
+//   auto cred = d.get(options_json, "https://example.com", callbacks, "Pixel"); // remembered phone
+//
+// Each call runs one ceremony to completion on the calling thread (its own io_context) and
+// returns the PublicKeyCredential JSON or an Error (stable code + sentence, proto/error.hpp).
+// cancel() may be called from any thread: the running call (or the next one started before it
+// returned) ends with session.cancelled, closing the tunnel so the phone learns at once.
+// One call at a time per Desktop object; separate objects are independent.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ble/radio.hpp"
+#include "proto/bytes.hpp"
+#include "proto/error.hpp"
+#include "proto/qr_payload.hpp"
+
+namespace hg::hybrid {
+
+// Progress of a ceremony, in order (desktop) — names are stable (to_string) for logs and UIs.
+enum class Stage {
+  // desktop
+  qr_shown,          // the QR code is ready (the qr callback has its URL)
+  scanning,          // waiting for the phone's advert
+  phone_found,       // an advert decrypted with this ceremony's key
+  tunnel_connected,  // WebSocket to the tunnel server is open
+  secure_channel,    // Noise handshake done, post-handshake message received
+  waiting_for_user,  // request sent; the person is deciding on the phone
+  done,
+  // phone
+  tunnel_opened,      // /cable/new answered with a routing ID
+  advertising,        // the EID advert is on the air
+  desktop_connected,  // handshake message from the desktop arrived
+  request_served,     // a CTAP request was answered
+  listening,          // the listen connection to the relay is up (linked phone)
+  woken,              // the relay forwarded a contact request
+};
+std::string_view to_string(Stage s);
+
+struct Events {
+  std::function<void(Stage, const std::string& detail)> stage;
+  void emit(Stage s, const std::string& detail = {}) const {
+    if (stage) stage(s, detail);
+  }
+};
+
+struct DesktopDeadlines {
+  std::chrono::milliseconds advert{120'000};     // QR shown → matching advert
+  std::chrono::milliseconds connect{15'000};     // WebSocket connect + upgrade
+  std::chrono::milliseconds handshake{15'000};   // Noise message 2 and post-handshake message
+  std::chrono::milliseconds response{180'000};   // request sent → CTAP response (a person decides)
+};
+
+struct DesktopConfig {
+  std::string tunnel_url;          // every tunnel domain → this base URL; "" = the public servers
+  std::string ca_file;             // extra trusted CA (PEM) for wss://
+  ble::RadioOptions radio;         // auto (BlueZ if usable, else loopback), bluez, loopback
+  std::filesystem::path links_file;  // remembered phones; "" = $XDG_DATA_HOME/hybridgate/links.json
+  bool link_phone = false;         // QR codes offer linking; a phone that agrees is remembered
+  DesktopDeadlines deadlines;
+};
+
+struct DesktopCallbacks {
+  // The FIDO:/ URL to show as a QR code (not called for a remembered phone). Holds a secret:
+  // show it, never log it.
+  std::function<void(const std::string& fido_url)> qr;
+  std::function<void(Stage, const std::string& detail)> stage;
+  // Sentences for the person (e.g. "remembered phone 'Pixel'", "the phone does not offer PRF").
+  std::function<void(const std::string& sentence)> notice;
+};
+
+struct RememberedPhone {
+  std::string name;
+  uint16_t domain_id = 0;
+  std::string tunnel_url;
+  uint64_t created = 0;     // Unix time
+  std::string contact_tag;  // first 4 bytes of SHA-256(contact ID), hex: tells phones apart
+};
+
+// An open, end-to-end encrypted connection to a phone (after the handshake and the post-handshake
+// message). Several CTAP requests may go over one connection (getInfo → makeCredential;
+// getAssertion → getNextAssertion), as Chromium's tunnel device does.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // The phone's getInfo (CBOR map, no status byte) from the post-handshake message.
+  virtual ByteView get_info() const = 0;
+  // One CTAP request (command ‖ CBOR) → its response (status ‖ CBOR). Blocks until the phone
+  // answers, the response deadline passes, or cancel() is called.
+  virtual Result<Bytes> transact(ByteView request) = 0;
+};
+
+class Desktop {
+ public:
+  explicit Desktop(DesktopConfig config);
+  ~Desktop();
+  Desktop(const Desktop&) = delete;
+  Desktop& operator=(const Desktop&) = delete;
+
+  // navigator.credentials.create(): PublicKeyCredentialCreationOptionsJSON in (hybrid/webauthn.hpp),
+  // the registration's PublicKeyCredential JSON out. `phone` = a remembered phone's name (no QR).
+  Result<nlohmann::json> create(std::string_view options_json, std::string_view origin,
+                                const DesktopCallbacks& callbacks, const std::string& phone = {});
+  // navigator.credentials.get(): PublicKeyCredentialRequestOptionsJSON in, the assertion out.
+  Result<nlohmann::json> get(std::string_view options_json, std::string_view origin,
+                             const DesktopCallbacks& callbacks, const std::string& phone = {});
+
+  // Raw CTAP for callers that are not WebAuthn clients (an SSH provider with its ssh: application,
+  // a PAM module): connects (QR or remembered phone), then calls `use` with the open connection
+  // (transact() as often as needed), then closes it. `hint` says what the QR code announces.
+  using ConnectionUser = std::function<Status(Connection&)>;
+  Status with_connection(qr_payload::RequestType hint, const DesktopCallbacks& callbacks, const std::string& phone,
+                         const ConnectionUser& use);
+
+  // Remembered phones.
+  Result<std::vector<RememberedPhone>> phones() const;
+  Result<bool> forget(const std::string& name);  // false: no phone of that name
+
+  // Ends the running call with session.cancelled. Any thread; idempotent.
+  void cancel();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hg::hybrid
