@@ -28,7 +28,7 @@
 #include "proto/qr_payload.hpp"
 #include "qr/render.hpp"
 #include "tunnel/client/session.hpp"
-#include "webauthn_json.hpp"
+#include "hybrid/webauthn_json.hpp"
 
 namespace hgcli {
 namespace {
@@ -36,6 +36,7 @@ namespace {
 namespace net = boost::asio;
 using nlohmann::json;
 using namespace hg;
+namespace webauthn_json = hg::hybrid::webauthn_json;
 
 // ------------------------------------------------------------------ shared options
 
