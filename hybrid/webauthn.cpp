@@ -359,8 +359,8 @@ Result<PreparedGet> prepare(const RequestOptions& o, std::string_view origin) {
   if (o.rp_id.empty()) return bad("rpId must not be empty");
   HG_CHECK(check_challenge(o.challenge));
   if (o.prf) {
-    for (const auto& [id, in] : o.prf->eval_by_credential) {
-      (void)in;
+    for (const auto& entry : o.prf->eval_by_credential) {
+      const Bytes& id = entry.first;
       if (!std::ranges::any_of(o.allow_credentials, [&](const ctap::CredentialDescriptor& d) { return d.id == id; }))
         return bad("extensions.prf.evalByCredential names a credential that is not in allowCredentials");
     }
