@@ -2,7 +2,7 @@
 # CTAP2 codecs, the software authenticator and the file credential store (included from
 # tests/unit/CMakeLists.txt).
 add_executable(test_ctap test_ctap.cpp test_authenticator.cpp test_prf.cpp test_file_store.cpp
-  ${PROJECT_SOURCE_DIR}/tools/hybridgate/file_store.cpp ${PROJECT_SOURCE_DIR}/tools/hybridgate/private_file.cpp)
+  ${PROJECT_SOURCE_DIR}/hybrid/credential_store.cpp ${PROJECT_SOURCE_DIR}/hybrid/private_file.cpp)
 target_compile_definitions(test_ctap PRIVATE HG_VECTORS_PATH="${HG_VECTORS}")
 target_include_directories(test_ctap PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(test_ctap PRIVATE hg_proto Catch2::Catch2WithMain nlohmann_json::nlohmann_json hg_warnings)
