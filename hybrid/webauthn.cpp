@@ -347,7 +347,8 @@ Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin
   if (o.resident_key != Requirement::discouraged) r.options.rk = true;
   if (o.user_verification != Requirement::discouraged) r.options.uv = true;
   p.prf = o.prf;
-  p.prf_requested = o.prf_requested || o.prf.has_value();
+  if (o.prf_requested && !p.prf) p.prf = prf::Request{};  // requested with no inputs: ask "enabled?"
+  p.prf_requested = p.prf.has_value();
   p.resident_key = o.resident_key;
   p.user_verification = o.user_verification;
   p.attestation = o.attestation;
