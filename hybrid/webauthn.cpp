@@ -347,7 +347,8 @@ Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin
   if (o.resident_key != Requirement::discouraged) r.options.rk = true;
   if (o.user_verification != Requirement::discouraged) r.options.uv = true;
   p.prf = o.prf;
-  p.prf_requested = o.prf_requested || o.prf.has_value();
+  if (o.prf_requested && !p.prf) p.prf = prf::Request{};  // requested with no inputs: ask "enabled?"
+  p.prf_requested = p.prf.has_value();
   p.resident_key = o.resident_key;
   p.user_verification = o.user_verification;
   p.attestation = o.attestation;
@@ -359,8 +360,8 @@ Result<PreparedGet> prepare(const RequestOptions& o, std::string_view origin) {
   if (o.rp_id.empty()) return bad("rpId must not be empty");
   HG_CHECK(check_challenge(o.challenge));
   if (o.prf) {
-    for (const auto& [id, in] : o.prf->eval_by_credential) {
-      (void)in;
+    for (const auto& entry : o.prf->eval_by_credential) {
+      const Bytes& id = entry.first;
       if (!std::ranges::any_of(o.allow_credentials, [&](const ctap::CredentialDescriptor& d) { return d.id == id; }))
         return bad("extensions.prf.evalByCredential names a credential that is not in allowCredentials");
     }
