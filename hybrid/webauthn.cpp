@@ -3,6 +3,8 @@
 // the behaviour; this file follows it member by member).
 #include "hybrid/webauthn.hpp"
 
+#include "hybrid/origin.hpp"
+
 #include <algorithm>
 #include <exception>
 #include <utility>
@@ -332,6 +334,7 @@ Result<RequestOptions> parse_request_options(std::string_view json_text) {
 Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin) {
   if (origin.empty()) return bad("the origin must not be empty");
   if (o.rp.id.empty()) return bad("rp.id must not be empty");
+  if (auto checked = check_origin_and_rp_id(origin, o.rp.id); !checked) return checked.error();
   HG_CHECK(check_user_id(o.user.id));
   HG_CHECK(check_challenge(o.challenge));
   if (o.prf && !o.prf->eval_by_credential.empty()) return bad("extensions.prf.evalByCredential is only for sign-in");
@@ -358,6 +361,7 @@ Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin
 Result<PreparedGet> prepare(const RequestOptions& o, std::string_view origin) {
   if (origin.empty()) return bad("the origin must not be empty");
   if (o.rp_id.empty()) return bad("rpId must not be empty");
+  if (auto checked = check_origin_and_rp_id(origin, o.rp_id); !checked) return checked.error();
   HG_CHECK(check_challenge(o.challenge));
   if (o.prf) {
     for (const auto& entry : o.prf->eval_by_credential) {

@@ -158,9 +158,34 @@ def test_ctrl_c_cancels_the_desktop():
         wd.cleanup()
 
 
+def test_wrong_origin_is_refused_before_any_qr_code():
+    """Origin / RP ID pairs a browser refuses: the CLI names the error and exits before it shows a
+    QR code, touches the radio or dials the (here dead) tunnel server."""
+    wd = Workdir("origin")
+    try:
+        dead = "ws://127.0.0.1:9"  # discard port: nothing listens
+        cases = [("register", "example.com", "https://evil.org", "rp_id.mismatch"),
+                 ("register", "com", "https://example.com", "rp_id.public_suffix"),
+                 ("sign-in", "example.com", "http://example.com", "origin.insecure"),
+                 ("sign-in", "github.io", "https://alice.github.io", "rp_id.public_suffix"),
+                 ("sign-in", "127.0.0.1", "https://127.0.0.1", "rp_id.invalid"),
+                 ("sign-in", "example.com", "https://example.com/login", "origin.invalid")]
+        for i, (cmd, rp, origin, want) in enumerate(cases):
+            extra = ("--user-name", "carol") if cmd == "register" else ()
+            d = desktop(BIN, wd, cmd, dead, "--rp-id", rp, "--origin", origin, *extra, name="o%d" % i)
+            check(d.wait(10) == 1, "%s %s: exit %s" % (rp, origin, d.proc.returncode))
+            check(error_code(d) == want, "%s %s: %s, not %s" % (rp, origin, d.stdout(), want))
+            check(not os.path.exists(d.qr_file), "%s %s: a QR code was shown" % (rp, origin))
+            check("scanning" not in d.stderr(), "%s %s: the radio was used" % (rp, origin))
+        check(os.listdir(wd.radio) == [], "the loopback radio was touched: %r" % os.listdir(wd.radio))
+    finally:
+        wd.cleanup()
+
+
 TESTS = [test_phone_quits_mid_handshake, test_stale_qr_times_out_with_no_matching_advert,
          test_relay_down_phone_reports_tunnel_unreachable, test_relay_down_desktop_reports_tunnel_unreachable,
-         test_tampered_crypter_frame_is_rejected, test_tampered_handshake_is_rejected, test_ctrl_c_cancels_the_desktop]
+         test_tampered_crypter_frame_is_rejected, test_tampered_handshake_is_rejected, test_ctrl_c_cancels_the_desktop,
+         test_wrong_origin_is_refused_before_any_qr_code]
 
 if __name__ == "__main__":
     selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]
