@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hybrid/session.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
+#include <thread>
 
 #include "hybrid/run.hpp"
 #include "proto/crypter.hpp"
@@ -267,12 +272,90 @@ net::awaitable<Result<Connected>> connect_linked(ble::Scanner& scanner, const Li
 
 namespace {
 
-// After the handshake, both phone flows: post-handshake message with getInfo, an optional update
-// message (QR flow), then CTAP requests until shutdown or until the desktop closes.
-net::awaitable<Result<PhoneResult>> serve_requests(Channel& ch, Crypter& crypter,
-                                                   authenticator::Authenticator& authenticator,
-                                                   const std::optional<Bytes>& update_frame, const PhoneOptions& options,
-                                                   const Events& events) {
+// The desktop's next message, read while a request is being answered (so that a desktop that
+// goes away withdraws the request at once). One read at a time; its result waits here.
+struct NextRead {
+  std::optional<Result<Bytes>> result;
+  std::function<void()> on_done;  // wakes whoever waits for the result (one waiter at a time)
+};
+
+std::shared_ptr<NextRead> start_read(Channel& ch, std::chrono::milliseconds deadline, net::any_io_executor ex) {
+  auto next = std::make_shared<NextRead>();
+  net::co_spawn(
+      ex,
+      [next, &ch, deadline]() -> net::awaitable<void> {
+        auto r = co_await ch.read(deadline, Errc::tunnel_closed, "the desktop's next message");
+        next->result.emplace(std::move(r));
+        if (next->on_done) next->on_done();
+      },
+      net::detached);
+  return next;
+}
+
+// Waits until `done()` holds; `wake` is cancelled by whoever changes what done() looks at (its
+// only waiter is this loop).
+net::awaitable<void> wait_until(net::steady_timer& wake, const std::function<bool()>& done) {
+  while (!done()) {
+    wake.expires_at(net::steady_timer::time_point::max());
+    boost::system::error_code ec;
+    co_await wake.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+}
+
+// The result of a read started earlier.
+net::awaitable<Result<Bytes>> take(NextRead& next) {
+  net::steady_timer wake(co_await net::this_coro::executor);
+  next.on_done = [&wake] { wake.cancel(); };
+  co_await wait_until(wake, [&] { return next.result.has_value(); });
+  next.on_done = nullptr;
+  co_return std::move(*next.result);
+}
+
+// Answers one request on a worker thread (the authenticator may wait for its person) while the
+// desktop's next message is read. If the read ends in an error first — the desktop closed the
+// tunnel, or its deadline passed — or the ceremony is cancelled, the request is withdrawn: the
+// authenticator takes its prompt down and commits nothing; the error is returned.
+net::awaitable<Result<Bytes>> answer_watching(Channel& ch, authenticator::Authenticator& authenticator, Bytes request,
+                                              std::shared_ptr<NextRead>& next, std::chrono::milliseconds idle) {
+  auto ex = co_await net::this_coro::executor;
+  struct Job {
+    explicit Job(net::any_io_executor e) : wake(e) {}
+    net::steady_timer wake;
+    std::atomic<bool> cancelled{false};
+    bool finished = false;
+    Bytes response;
+  };
+  auto job = std::make_shared<Job>(ex);
+  if (!next) next = start_read(ch, idle, ex);
+  auto read = next;
+  OnCancel on_cancel(ex, [job] {
+    job->cancelled = true;
+    job->wake.cancel();
+  });
+  std::thread worker([job, &authenticator, request = std::move(request), ex] {
+    Bytes response = authenticator.handle(request, job->cancelled);
+    net::post(ex, [job, response = std::move(response)]() mutable {
+      job->response = std::move(response);
+      job->finished = true;
+      job->wake.cancel();
+    });
+  });
+  // Both events wake the job's timer: the answer, and the read's completion.
+  read->on_done = [job] { job->wake.cancel(); };
+  co_await wait_until(job->wake, [&] {
+    if (read->result && !*read->result) job->cancelled = true;  // the desktop is gone
+    return job->finished;
+  });
+  worker.join();
+  read->on_done = nullptr;
+  if (read->result && !*read->result) co_return read->result->error();
+  if (job->cancelled) co_return make_error(Errc::session_cancelled);
+  co_return std::move(job->response);
+}
+
+net::awaitable<Result<PhoneResult>> serve_loop(Channel& ch, Crypter& crypter, authenticator::Authenticator& authenticator,
+                                               const std::optional<Bytes>& update_frame, const PhoneOptions& options,
+                                               const Events& events, std::shared_ptr<NextRead>& next) {
   auto ph = crypter.encrypt(messages::encode_post_handshake(authenticator.get_info_cbor()));
   if (!ph) co_return ph.error();
   if (auto w = co_await ch.write(*ph); !w) co_return w.error();
@@ -283,7 +366,13 @@ net::awaitable<Result<PhoneResult>> serve_requests(Channel& ch, Crypter& crypter
   }
   PhoneResult result;
   while (true) {
-    auto ct = co_await ch.read(options.idle, Errc::tunnel_closed, "the desktop's next message");
+    Result<Bytes> ct = make_error(Errc::internal);
+    if (next) {
+      ct = co_await take(*next);
+      next.reset();
+    } else {
+      ct = co_await ch.read(options.idle, Errc::tunnel_closed, "the desktop's next message");
+    }
     if (!ct) {
       if (ct.error().code == Errc::tunnel_closed && result.requests_served > 0) break;  // revision-0 style end
       co_return ct.error();
@@ -303,8 +392,9 @@ net::awaitable<Result<PhoneResult>> serve_requests(Channel& ch, Crypter& crypter
       continue;
     }
     if (f->type != MessageType::ctap) co_return make_error(Errc::frame_type, "unsupported message type");
-    Bytes response = authenticator.handle(f->payload);
-    auto rct = crypter.encrypt(encode_frame(MessageType::ctap, response));
+    auto response = co_await answer_watching(ch, authenticator, std::move(f->payload), next, options.idle);
+    if (!response) co_return response.error();
+    auto rct = crypter.encrypt(encode_frame(MessageType::ctap, *response));
     if (!rct) co_return rct.error();
     if (auto w = co_await ch.write(*rct); !w) co_return w.error();
     ++result.requests_served;
@@ -312,6 +402,21 @@ net::awaitable<Result<PhoneResult>> serve_requests(Channel& ch, Crypter& crypter
   }
   co_await ch.close(1000);
   co_return result;
+}
+
+// After the handshake, both phone flows: post-handshake message with getInfo, an optional update
+// message (QR flow), then CTAP requests until shutdown or until the desktop closes.
+net::awaitable<Result<PhoneResult>> serve_requests(Channel& ch, Crypter& crypter,
+                                                   authenticator::Authenticator& authenticator,
+                                                   const std::optional<Bytes>& update_frame, const PhoneOptions& options,
+                                                   const Events& events) {
+  std::shared_ptr<NextRead> next;  // a read started while a request was answered
+  auto r = co_await serve_loop(ch, crypter, authenticator, update_frame, options, events, next);
+  if (next && !next->result) {  // the read still refers to the channel: end it before the channel goes
+    ch.cancel();
+    (void)co_await take(*next);
+  }
+  co_return r;
 }
 
 }  // namespace

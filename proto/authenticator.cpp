@@ -113,7 +113,21 @@ ctap::GetInfoResponse SoftwareAuthenticator::get_info() const {
 
 Bytes SoftwareAuthenticator::get_info_cbor() { return cbor::encode(ctap::to_cbor(get_info())); }
 
-Bytes SoftwareAuthenticator::handle(ByteView request) noexcept {
+Status SoftwareAuthenticator::confirm(const std::string& rp_id, const std::string& user_name, Operation op) {
+  static const std::atomic<bool> never{false};
+  const std::atomic<bool>& cancelled = cancelled_ ? *cancelled_ : never;
+  const bool yes = presence_.confirm_cancellable(rp_id, user_name, op, cancelled);
+  if (cancelled) return fail(ctap::status::keepalive_cancel, "the request was withdrawn");
+  if (!yes) return fail(ctap::status::operation_denied);
+  return ok_status();
+}
+
+Bytes SoftwareAuthenticator::handle(ByteView request, const std::atomic<bool>& cancelled) noexcept {
+  cancelled_ = &cancelled;
+  struct Reset {
+    const std::atomic<bool>*& p;
+    ~Reset() { p = nullptr; }
+  } reset{cancelled_};
   try {
     auto r = dispatch(request);
     if (r) return std::move(r).value();
@@ -149,7 +163,7 @@ Result<Bytes> SoftwareAuthenticator::dispatch(ByteView request) {
 }
 
 Result<Bytes> SoftwareAuthenticator::selection() {
-  if (!presence_.confirm("", "", Operation::selection)) return fail(ctap::status::operation_denied);
+  HG_CHECK(confirm("", "", Operation::selection));
   return ctap::encode_response_status(ctap::status::ok);
 }
 
@@ -185,11 +199,10 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   HG_TRY(bool is_excluded, excluded(req));
   if (is_excluded) {
     // CTAP 2.1 §6.1.2 step 7: collect presence, then report the exclusion.
-    if (!presence_.confirm(req.rp.id, user_name, Operation::excluded)) return fail(ctap::status::operation_denied);
+    HG_CHECK(confirm(req.rp.id, user_name, Operation::excluded));
     return fail(ctap::status::credential_excluded);
   }
-  if (!presence_.confirm(req.rp.id, user_name, Operation::make_credential))
-    return fail(ctap::status::operation_denied);
+  HG_CHECK(confirm(req.rp.id, user_name, Operation::make_credential));
 
   auto key = crypto::P256Key::generate();
   CredentialRecord rec;
@@ -273,8 +286,7 @@ Result<Bytes> SoftwareAuthenticator::get_assertion(const cbor::Map& params) {
 
   uint8_t fl = 0;
   if (want_presence) {
-    if (!presence_.confirm(req.rp_id, cred.user_name, Operation::get_assertion))
-      return fail(ctap::status::operation_denied);
+    HG_CHECK(confirm(req.rp_id, cred.user_name, Operation::get_assertion));
     fl = ctap::flags::up | ctap::flags::uv;
   }
 

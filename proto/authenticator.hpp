@@ -5,6 +5,8 @@
 // tools layer implements (FileCredentialStore, a terminal prompt, ...).
 #pragma once
 
+#include <atomic>
+
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -73,6 +75,14 @@ class UserPresence {
   virtual ~UserPresence() = default;
   // true when the user consents. rp_id / user_name may be empty (selection).
   virtual bool confirm(const std::string& rp_id, const std::string& user_name, Operation op) = 0;
+  // The same, for a request that may be withdrawn: once `cancelled` turns true (from another
+  // thread: the desktop went away) the prompt should be taken down and false returned soon.
+  // The default asks confirm() and cannot take its prompt down; the authenticator ignores a yes
+  // that comes after the cancellation either way.
+  virtual bool confirm_cancellable(const std::string& rp_id, const std::string& user_name, Operation op,
+                                   const std::atomic<bool>& cancelled) {
+    return !cancelled && confirm(rp_id, user_name, op);
+  }
 };
 
 class AlwaysConfirm final : public UserPresence {
@@ -104,15 +114,27 @@ class Authenticator {
   // getInfo as a CBOR map (no status byte): key 1 of the post-handshake message.
   virtual Bytes get_info_cbor() = 0;
   // cmd || CBOR in, status || CBOR out. Must not throw; every failure is a CTAP status byte.
-  virtual Bytes handle(ByteView request) noexcept = 0;
+  // `cancelled` turns true (from another thread) when the request is no longer wanted — the
+  // desktop closed the tunnel, shut the session down or let its deadline pass: the authenticator
+  // withdraws its prompt, creates, signs and counts nothing, and answers
+  // CTAP2_ERR_KEEPALIVE_CANCEL.
+  virtual Bytes handle(ByteView request, const std::atomic<bool>& cancelled) noexcept = 0;
+  // A request nobody will withdraw.
+  Bytes handle(ByteView request) noexcept {
+    const std::atomic<bool> never{false};
+    return handle(request, never);
+  }
 };
 
 class SoftwareAuthenticator final : public Authenticator {
  public:
   SoftwareAuthenticator(CredentialStore& store, UserPresence& presence, Config config = {});
 
-  // cmd || CBOR in, status || CBOR out. Never throws; every failure is a CTAP status byte.
-  Bytes handle(ByteView request) noexcept override;
+  // cmd || CBOR in, status || CBOR out. Never throws; every failure is a CTAP status byte. A
+  // credential is stored, and a counter raised, only after the person confirmed while the request
+  // was still wanted.
+  Bytes handle(ByteView request, const std::atomic<bool>& cancelled) noexcept override;
+  using Authenticator::handle;
 
   // getInfo: versions FIDO_2_0/FIDO_2_1, extensions ["prf"] (proto/prf.hpp), aaguid, options rk/up/uv = true,
   // transports ["hybrid","internal"], algorithms [ES256]. Also key 1 of the post-handshake message.
@@ -127,10 +149,13 @@ class SoftwareAuthenticator final : public Authenticator {
   Result<std::vector<CredentialRecord>> assertion_candidates(const ctap::GetAssertionRequest& req);
   Result<bool> excluded(const ctap::MakeCredentialRequest& req);
   Result<uint64_t> next_created(const std::string& rp_id);
+  // Asks the person; CTAP2_ERR_KEEPALIVE_CANCEL when the request was withdrawn meanwhile.
+  Status confirm(const std::string& rp_id, const std::string& user_name, Operation op);
 
   CredentialStore& store_;
   UserPresence& presence_;
   Config config_;
+  const std::atomic<bool>* cancelled_ = nullptr;  // of the request in handle()
 };
 
 }  // namespace hg::authenticator

@@ -125,11 +125,13 @@ def test_tampered_handshake_is_rejected():
 
 
 def test_ctrl_c_cancels_the_desktop():
-    """SIGINT while the QR code is shown, and again while the phone asks its person: the desktop
-    stops at once with session.cancelled and exit status 130; the phone, once answered, ends
-    (withdrawing the prompt when the desktop leaves is the presence-prompt work, not tested here)."""
+    """SIGINT while the QR code is shown, and again while the phone asks its person on a terminal
+    (a pseudo-terminal here): the desktop stops at once with session.cancelled and exit status 130;
+    the phone takes its prompt down, creates nothing and exits with a named error, and a "y" typed
+    afterwards changes nothing."""
+    import json
+    import pty
     import signal
-    import subprocess
     wd = Workdir("sigint")
     relay = Relay(BIN, wd)
     try:
@@ -141,8 +143,11 @@ def test_ctrl_c_cancels_the_desktop():
         check(time.monotonic() - sent < 5, "the desktop took %.1fs to stop" % (time.monotonic() - sent))
         check(error_code(d) == "session.cancelled", "unexpected error: %s" % d.stdout())
 
+        store = wd.file("store.json")
         d = desktop(BIN, wd, "register", relay.url, *RP_ARGS, name="asking")
-        p = phone(BIN, wd, wait_qr(d), relay.url, wd.file("store.json"), name="asking-phone", stdin=subprocess.PIPE)
+        master, slave = pty.openpty()
+        p = phone(BIN, wd, wait_qr(d), relay.url, store, name="asking-phone", stdin=slave)
+        os.close(slave)
         wait_for(lambda: "Allow? [y/N]" in p.stderr() or p.proc.poll() is not None, 20, "the phone's prompt")
         wait_for(lambda: "waiting_for_user" in d.stderr() or d.proc.poll() is not None, 20, "the desktop to wait")
         sent = time.monotonic()
@@ -150,9 +155,15 @@ def test_ctrl_c_cancels_the_desktop():
         check(d.wait(10) == 130, "Ctrl-C while the phone asks: exit %s, not 130\n%s" % (d.proc.returncode, d.stderr()))
         check(time.monotonic() - sent < 5, "the desktop took %.1fs to stop" % (time.monotonic() - sent))
         check(error_code(d) == "session.cancelled", "unexpected error: %s" % d.stdout())
-        p.proc.stdin.write(b"n\n")
-        p.proc.stdin.close()
-        p.wait(20)  # raises if the phone hangs on the closed tunnel
+        rc = p.wait(10)  # raises if the phone keeps prompting
+        os.write(master, b"y\n")  # too late: nothing may come of it
+        os.close(master)
+        check(rc != 0, "the phone reported success for a desktop that went away")
+        check(error_code(p) in ("tunnel.closed", "session.cancelled"), "the phone's error: %s" % p.stdout())
+        check("request was withdrawn" in p.stderr(), "the prompt was not taken down:\n" + p.stderr())
+        with open(store) as f:
+            creds = json.load(f)["credentials"]
+        check(creds == [], "a passkey was created for a desktop that went away: %r" % creds)
     finally:
         relay.stop()
         wd.cleanup()

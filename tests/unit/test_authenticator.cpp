@@ -3,6 +3,8 @@
 // taken from the attested credential data, rpIdHash against a known SHA-256, flags bit by bit.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+
 #include <string>
 #include <tuple>
 #include <vector>
@@ -313,6 +315,39 @@ TEST_CASE("denied presence gives operation denied and changes nothing", "[authen
   CHECK(a.handle(Bytes{0x0B}) == Bytes{0x00});
   CHECK(std::get<2>(presence.calls.back()) == Operation::selection);
   CHECK(status_of(a.handle(Bytes{0x0B, 0xa0})) == ctap::status::invalid_length);
+}
+
+// The desktop goes away while the person decides, and the person then says yes: nothing is
+// created, signed or counted, and the answer is CTAP2_ERR_KEEPALIVE_CANCEL (0x2D).
+TEST_CASE("a request withdrawn during the prompt commits nothing even after a yes", "[authenticator]") {
+  class WithdrawnThenYes final : public authenticator::UserPresence {
+   public:
+    std::atomic<bool>* flag = nullptr;
+    bool confirm(const std::string&, const std::string&, Operation) override {
+      if (flag) *flag = true;  // the desktop left while the prompt was up
+      return true;             // ... and the person said yes anyway
+    }
+  } presence;
+  authenticator::MemoryCredentialStore store;
+  authenticator::SoftwareAuthenticator a(store, presence);
+  auto reg = register_ok(a, mc("example.com", Bytes{1}, "alice", false));
+
+  std::atomic<bool> cancelled{false};
+  presence.flag = &cancelled;
+  CHECK(status_of(a.handle(ctap::encode_request(mc("example.com", Bytes{2}, "bob", true)), cancelled)) == 0x2D);
+  CHECK(store.records().size() == 1);
+  cancelled = false;
+  CHECK(status_of(a.handle(ctap::encode_request(ga("example.com", std::vector<Bytes>{reg.credential_id})), cancelled)) ==
+        0x2D);
+  CHECK(store.records()[0].sign_count == 0);
+  // Withdrawn before the prompt: the person is not even asked.
+  presence.flag = nullptr;
+  cancelled = true;
+  CHECK(status_of(a.handle(ctap::encode_request(mc("example.com", Bytes{3}, "carol", true)), cancelled)) == 0x2D);
+  CHECK(store.records().size() == 1);
+  // A request nobody withdraws goes through as before.
+  CHECK(status_of(a.handle(ctap::encode_request(mc("example.com", Bytes{4}, "dave", true)))) == 0x00);
+  CHECK(store.records().size() == 2);
 }
 
 TEST_CASE("getAssertion with no matching credential reports no credentials", "[authenticator]") {

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // `hybridgate register`, `sign-in` (desktop), `phone` and `links`: options → hybrid/ façade → print.
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -301,11 +306,17 @@ struct PhoneCliOptions {
   double desktop_timeout = 120;
 };
 
-// Asks the person on the terminal; --yes answers for them.
+// Asks the person on the terminal; --yes answers for them. The prompt is taken down when the
+// desktop goes away before the answer (the authenticator then creates and signs nothing).
 class PromptPresence final : public authenticator::UserPresence {
  public:
   explicit PromptPresence(bool yes) : yes_(yes) {}
   bool confirm(const std::string& rp_id, const std::string& user_name, authenticator::Operation op) override {
+    const std::atomic<bool> never{false};
+    return confirm_cancellable(rp_id, user_name, op, never);
+  }
+  bool confirm_cancellable(const std::string& rp_id, const std::string& user_name, authenticator::Operation op,
+                           const std::atomic<bool>& cancelled) override {
     const char* what = op == authenticator::Operation::make_credential ? "create a passkey" : "sign in";
     if (yes_) {
       std::cerr << "hybridgate phone: approving (--yes): " << what << " for " << rp_id
@@ -315,7 +326,22 @@ class PromptPresence final : public authenticator::UserPresence {
     std::cerr << "hybridgate phone: " << rp_id << " asks to " << what << (user_name.empty() ? "" : " as " + user_name)
               << ". Allow? [y/N] " << std::flush;
     std::string answer;
-    if (!std::getline(std::cin, answer)) return false;
+    while (true) {
+      if (cancelled) {
+        std::cerr << "\nhybridgate phone: the desktop went away; the request was withdrawn\n";
+        return false;
+      }
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      const int n = ::poll(&p, 1, 100);  // also re-checks `cancelled` every 100 ms
+      if (n < 0 && errno != EINTR) return false;
+      if (n <= 0) continue;
+      char c = 0;
+      const ssize_t got = ::read(STDIN_FILENO, &c, 1);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;  // end of input: no
+      if (c == '\n') break;
+      if (answer.size() < 16) answer += c;
+    }
     return answer == "y" || answer == "Y" || answer == "yes";
   }
 
