@@ -111,7 +111,7 @@ ctap::GetInfoResponse SoftwareAuthenticator::get_info() const {
   return info;
 }
 
-Bytes SoftwareAuthenticator::get_info_cbor() const { return cbor::encode(ctap::to_cbor(get_info())); }
+Bytes SoftwareAuthenticator::get_info_cbor() { return cbor::encode(ctap::to_cbor(get_info())); }
 
 Bytes SoftwareAuthenticator::handle(ByteView request) noexcept {
   try {

@@ -96,17 +96,28 @@ struct Config {
   bool prf = true;
 };
 
-class SoftwareAuthenticator {
+// What the phone side of a hybrid ceremony answers with (hybrid/phone.hpp): any CTAP2
+// authenticator — this software one, or e.g. a relay to a USB security key.
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // getInfo as a CBOR map (no status byte): key 1 of the post-handshake message.
+  virtual Bytes get_info_cbor() = 0;
+  // cmd || CBOR in, status || CBOR out. Must not throw; every failure is a CTAP status byte.
+  virtual Bytes handle(ByteView request) noexcept = 0;
+};
+
+class SoftwareAuthenticator final : public Authenticator {
  public:
   SoftwareAuthenticator(CredentialStore& store, UserPresence& presence, Config config = {});
 
   // cmd || CBOR in, status || CBOR out. Never throws; every failure is a CTAP status byte.
-  Bytes handle(ByteView request) noexcept;
+  Bytes handle(ByteView request) noexcept override;
 
   // getInfo: versions FIDO_2_0/FIDO_2_1, extensions ["prf"] (proto/prf.hpp), aaguid, options rk/up/uv = true,
   // transports ["hybrid","internal"], algorithms [ES256]. Also key 1 of the post-handshake message.
   ctap::GetInfoResponse get_info() const;
-  Bytes get_info_cbor() const;
+  Bytes get_info_cbor() override;
 
  private:
   Result<Bytes> dispatch(ByteView request);

@@ -31,16 +31,28 @@ Result<std::string> name(uint16_t id) {
   return "cable." + label + "." + tld;
 }
 
+std::string new_path(const TunnelId& tunnel_id) { return "/cable/new/" + hex_encode(tunnel_id, true); }
+
+std::string connect_path(const std::array<uint8_t, 3>& routing_id, const TunnelId& tunnel_id) {
+  return "/cable/connect/" + hex_encode(routing_id, true) + "/" + hex_encode(tunnel_id, true);
+}
+
+std::string contact_path(ByteView contact_id) { return "/cable/contact/" + base64url_encode(contact_id); }
+
+std::string listen_path(const std::optional<Bytes>& contact_id) {
+  return contact_id ? "/cable/listen/" + base64url_encode(*contact_id) : std::string("/cable/listen");
+}
+
 std::string new_url(const std::string& domain, const TunnelId& tunnel_id) {
-  return "wss://" + domain + "/cable/new/" + hex_encode(tunnel_id, true);
+  return "wss://" + domain + new_path(tunnel_id);
 }
 
 std::string connect_url(const std::string& domain, const std::array<uint8_t, 3>& routing_id, const TunnelId& tunnel_id) {
-  return "wss://" + domain + "/cable/connect/" + hex_encode(routing_id, true) + "/" + hex_encode(tunnel_id, true);
+  return "wss://" + domain + connect_path(routing_id, tunnel_id);
 }
 
 std::string contact_url(const std::string& domain, ByteView contact_id) {
-  return "wss://" + domain + "/cable/contact/" + base64url_encode(contact_id);
+  return "wss://" + domain + contact_path(contact_id);
 }
 
 namespace {

@@ -18,6 +18,14 @@ inline constexpr uint16_t kNumAssigned = 2;
 Result<std::string> name(uint16_t id);
 bool valid_id(uint16_t id);
 
+// Request paths of the tunnel protocol (hex upper-case, as Chromium sends them). The relay's own
+// listen path (docs/linking.md) is hybridgate's: /cable/listen[/<base64url contact ID>].
+std::string new_path(const TunnelId& tunnel_id);
+std::string connect_path(const std::array<uint8_t, 3>& routing_id, const TunnelId& tunnel_id);
+std::string contact_path(ByteView contact_id);
+std::string listen_path(const std::optional<Bytes>& contact_id);
+
+// wss://<domain><path> for the paths above.
 std::string new_url(const std::string& domain, const TunnelId& tunnel_id);
 std::string connect_url(const std::string& domain, const std::array<uint8_t, 3>& routing_id, const TunnelId& tunnel_id);
 std::string contact_url(const std::string& domain, ByteView contact_id);

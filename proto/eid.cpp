@@ -6,6 +6,14 @@
 
 namespace hg::eid {
 
+Plaintext random_linked_plaintext() {
+  Plaintext plain{};
+  crypto::random_bytes(plain.data(), plain.size());
+  plain[0] = 0;
+  if (plain[15] == 0) plain[15] = 1;
+  return plain;
+}
+
 Plaintext from_components(const Components& c) {
   Plaintext p{};
   p[0] = 0;  // reserved

@@ -23,6 +23,9 @@ struct Components {
 };
 
 Plaintext from_components(const Components& c);
+// The EID of a linked phone's advert: random, but byte 0 stays 0 and the domain bytes stay
+// >= 0x0100, so that a Chromium desktop's domain check accepts it (docs/protocol.md §5.4).
+Plaintext random_linked_plaintext();
 // Byte 0 must be 0; with check_domain, the domain must be < 2 or >= 256.
 Result<Components> to_components(const Plaintext& p, bool check_domain = true);
 

@@ -3,6 +3,8 @@
 
 #include "proto/derive.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace hg::messages {
 
 using cbor::Value;
@@ -253,6 +255,51 @@ SecretBytes PhoneSecrets::paired_secret(ByteView per_contact, ByteView pairing_i
 crypto::P256Key PhoneSecrets::identity_key(ByteView root) {
   SecretBytes seed(derive(root, {}, Purpose::identity_key_seed, 32));
   return crypto::P256Key::derive_from_secret(seed.view());
+}
+
+LinkingInfo make_linking_info(ByteView root_secret, ByteView contact_id, std::string name,
+                              const crypto::P256Public& desktop_qr_identity, const noise::Hash& handshake_hash) {
+  LinkingInfo l;
+  l.contact_id = Bytes(contact_id.begin(), contact_id.end());
+  crypto::random_bytes(l.pairing_id.data(), l.pairing_id.size());
+  auto per_contact = PhoneSecrets::per_contact_id_secret(root_secret, contact_id);
+  l.link_secret = PhoneSecrets::paired_secret(per_contact.view(), l.pairing_id);
+  auto identity = PhoneSecrets::identity_key(root_secret);
+  l.identity_public_key = identity.public_uncompressed();
+  l.name = std::move(name);
+  l.signature = linking_signature(identity, desktop_qr_identity, handshake_hash);
+  return l;
+}
+
+std::string encode_wakeup(const TunnelId& tunnel_id, const std::array<uint8_t, 3>& routing_id, ByteView client_payload) {
+  return nlohmann::json{{"caBLE.tunnelID", hex_encode(tunnel_id, true)},
+                        {"caBLE.routingID", hex_encode(routing_id, true)},
+                        {"caBLE.clientPayload", hex_encode(client_payload, true)}}
+      .dump();
+}
+
+Result<WakeUp> parse_wakeup(std::string_view text) {
+  auto bad = [](const std::string& why) { return make_error(Errc::message_invalid, "wake-up: " + why); };
+  if (text.size() > kMaxWakeUpSize) return bad("too long");
+  auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  auto field = [&](const char* name) -> std::optional<std::string> {
+    auto it = j.find(name);
+    if (it == j.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  auto tid = field("caBLE.tunnelID");
+  auto rid = field("caBLE.routingID");
+  auto payload = field("caBLE.clientPayload");
+  if (!tid || !rid || !payload) return bad("missing caBLE.tunnelID, caBLE.routingID or caBLE.clientPayload");
+  auto t = hex_decode_fixed<16>(*tid);
+  auto r = hex_decode_fixed<3>(*rid);
+  if (!t || !r) return bad("tunnel ID or routing ID is not hex of the right length");
+  WakeUp w;
+  w.tunnel_id = *t;
+  w.routing_id = *r;
+  HG_TRY(w.payload, parse_client_payload_header(*payload));
+  return w;
 }
 
 }  // namespace hg::messages

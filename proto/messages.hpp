@@ -88,4 +88,23 @@ struct PhoneSecrets {
   static crypto::P256Key identity_key(ByteView root_secret);
 };
 
+// The linking info a phone sends in a QR transaction: a fresh pairing ID, the link secret derived
+// from its root secret and contact ID, its identity key and the signature over the handshake hash
+// with the desktop's QR identity key.
+LinkingInfo make_linking_info(ByteView root_secret, ByteView contact_id, std::string name,
+                              const crypto::P256Public& desktop_qr_identity, const noise::Hash& handshake_hash);
+
+// ---- the wake-up a relay sends a linked phone (the FCM data fields of Chrome's tunnel server,
+// docs/linking.md): {"caBLE.tunnelID": 32 hex, "caBLE.routingID": 6 hex, "caBLE.clientPayload": hex}
+struct WakeUp {
+  TunnelId tunnel_id{};
+  std::array<uint8_t, 3> routing_id{};
+  ClientPayload payload;
+};
+inline constexpr size_t kMaxWakeUpSize = 8192;
+std::string encode_wakeup(const TunnelId& tunnel_id, const std::array<uint8_t, 3>& routing_id, ByteView client_payload);
+// Parses the JSON object (any member order, white space, extra members ignored). Errors:
+// message.invalid naming what is wrong (not JSON, too long, missing or malformed member).
+Result<WakeUp> parse_wakeup(std::string_view json_text);
+
 }  // namespace hg::messages

@@ -15,7 +15,7 @@
 
 #include "proto/authenticator.hpp"
 #include "proto/ctap.hpp"
-#include "tools/hybridgate/file_store.hpp"
+#include "hybrid/credential_store.hpp"
 
 using namespace hg;
 namespace fs = std::filesystem;
@@ -96,12 +96,12 @@ size_t files_in(const fs::path& dir) {
 TEST_CASE("file store is created with mode 0600 and starts empty", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
-  auto store = tools::FileCredentialStore::open(p);
+  auto store = hybrid::FileCredentialStore::open(p);
   REQUIRE(store.ok());
   CHECK((*store)->size() == 0);
   CHECK(fs::exists(p));
   CHECK(mode_of(p) == 0600);
-  auto again = tools::FileCredentialStore::open(p);
+  auto again = hybrid::FileCredentialStore::open(p);
   REQUIRE(again.ok());
   CHECK((*again)->size() == 0);
 }
@@ -110,7 +110,7 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
   {
-    auto store = tools::FileCredentialStore::open(p);
+    auto store = hybrid::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     REQUIRE((*store)->add(sample_record(1)).ok());
     REQUIRE((*store)->add(sample_record(2)).ok());
@@ -119,7 +119,7 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
   CHECK(mode_of(p) == 0600);
   CHECK(files_in(dir.path()) == 1);  // no temporary files left behind
 
-  auto store = tools::FileCredentialStore::open(p);
+  auto store = hybrid::FileCredentialStore::open(p);
   REQUIRE(store.ok());
   REQUIRE((*store)->size() == 2);
   auto found = (*store)->find_by_id(Bytes(16, 2));
@@ -136,7 +136,7 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
   REQUIRE((*store)->remove(Bytes(16, 2)).ok());
   REQUIRE((*store)->remove(Bytes(16, 9)).ok());
 
-  auto reopened = tools::FileCredentialStore::open(p);
+  auto reopened = hybrid::FileCredentialStore::open(p);
   REQUIRE(reopened.ok());
   REQUIRE((*reopened)->size() == 1);
   auto one = (*reopened)->find_by_id(Bytes(16, 1));
@@ -149,26 +149,26 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
 TEST_CASE("file store refuses a file other users can read", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
-  REQUIRE(tools::FileCredentialStore::open(p).ok());
+  REQUIRE(hybrid::FileCredentialStore::open(p).ok());
   for (mode_t mode : {0640, 0604, 0660, 0602}) {
     INFO("mode " << std::oct << mode);
     REQUIRE(::chmod(p.c_str(), mode) == 0);
-    auto r = tools::FileCredentialStore::open(p);
+    auto r = hybrid::FileCredentialStore::open(p);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == Errc::store_permissions);
     CHECK(r.error().detail.find("chmod 600") != std::string::npos);
   }
   REQUIRE(::chmod(p.c_str(), 0600) == 0);
-  CHECK(tools::FileCredentialStore::open(p).ok());
+  CHECK(hybrid::FileCredentialStore::open(p).ok());
 }
 
 TEST_CASE("file store reports damaged files as store corrupt", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
-  REQUIRE(tools::FileCredentialStore::open(p).ok());
+  REQUIRE(hybrid::FileCredentialStore::open(p).ok());
   std::string good;
   {
-    auto store = tools::FileCredentialStore::open(p);
+    auto store = hybrid::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     REQUIRE((*store)->add(sample_record(1)).ok());
     std::ifstream f(p);
@@ -204,18 +204,18 @@ TEST_CASE("file store reports damaged files as store corrupt", "[file_store]") {
   for (const auto& text : bad) {
     INFO("file: " << text.substr(0, 80));
     write_file(p, text);
-    auto r = tools::FileCredentialStore::open(p);
+    auto r = hybrid::FileCredentialStore::open(p);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == Errc::store_corrupt);
   }
   write_file(p, good);
-  CHECK(tools::FileCredentialStore::open(p).ok());
+  CHECK(hybrid::FileCredentialStore::open(p).ok());
 }
 
 TEST_CASE("file store failed write keeps the old file and state", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
-  auto store = tools::FileCredentialStore::open(p);
+  auto store = hybrid::FileCredentialStore::open(p);
   REQUIRE(store.ok());
   REQUIRE((*store)->add(sample_record(1)).ok());
   const auto old_size = fs::file_size(p);
@@ -237,13 +237,13 @@ TEST_CASE("file store failed write keeps the old file and state", "[file_store]"
   CHECK((*store)->size() == 1);
   CHECK(files_in(dir.path()) == 1);  // the temporary file was removed
   CHECK(fs::file_size(p) == old_size);
-  auto reopened = tools::FileCredentialStore::open(p);
+  auto reopened = hybrid::FileCredentialStore::open(p);
   REQUIRE(reopened.ok());
   CHECK((*reopened)->size() == 1);
   CHECK((*reopened)->find_by_id(Bytes(16, 1))->has_value());
   // The store still works once space is back.
   REQUIRE((*store)->add(sample_record(2)).ok());
-  CHECK(tools::FileCredentialStore::open(p).value()->size() == 2);
+  CHECK(hybrid::FileCredentialStore::open(p).value()->size() == 2);
 }
 
 TEST_CASE("file store drives the software authenticator across restarts", "[file_store]") {
@@ -253,7 +253,7 @@ TEST_CASE("file store drives the software authenticator across restarts", "[file
   Bytes credential_id;
   crypto::P256Uncompressed pub{};
   {
-    auto store = tools::FileCredentialStore::open(p);
+    auto store = hybrid::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     authenticator::SoftwareAuthenticator a(**store, yes);
     ctap::MakeCredentialRequest req;
@@ -272,7 +272,7 @@ TEST_CASE("file store drives the software authenticator across restarts", "[file
     pub = key->uncompressed();
   }
   for (uint32_t expected = 1; expected <= 2; ++expected) {
-    auto store = tools::FileCredentialStore::open(p);
+    auto store = hybrid::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     authenticator::SoftwareAuthenticator a(**store, yes);
     ctap::GetAssertionRequest req;

@@ -1,39 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
-// `hybridgate register`, `hybridgate sign-in` (desktop) and `hybridgate phone` (phone side).
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <utility>  // before Asio (Boost 1.74 + GCC 12)
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
+// `hybridgate register`, `sign-in` (desktop), `phone` and `links`: options → hybrid/ façade → print.
 #include <algorithm>
-#include <chrono>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 
-#include "ble/radio.hpp"
 #include "commands.hpp"
-#include "file_store.hpp"
-#include "links.hpp"
-#include <unistd.h>
+#include "hybrid/credential_store.hpp"
+#include "hybrid/desktop.hpp"
+#include "hybrid/phone.hpp"
+#include "hybrid/private_file.hpp"
+#include "interrupt.hpp"
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
-#include "proto/ctap.hpp"
-#include "proto/prf.hpp"
-#include "proto/qr_payload.hpp"
 #include "qr/render.hpp"
-#include "tunnel/client/session.hpp"
-#include "webauthn_json.hpp"
 
 namespace hgcli {
 namespace {
 
-namespace net = boost::asio;
 using nlohmann::json;
 using namespace hg;
 
@@ -67,70 +53,60 @@ ble::RadioOptions radio_options(const CommonOptions& o) {
   return r;
 }
 
-tunnel::Events progress_events(const CommonOptions& o, const char* who) {
-  tunnel::Events ev;
-  if (!o.quiet) {
-    ev.stage = [who](tunnel::Stage s, const std::string& detail) {
-      std::cerr << "hybridgate " << who << ": " << tunnel::to_string(s);
-      if (!detail.empty()) std::cerr << " (" << detail << ")";
-      std::cerr << "\n";
-    };
+std::function<void(hybrid::Stage, const std::string&)> progress(const CommonOptions& o, const char* who) {
+  if (o.quiet) return {};
+  return [who](hybrid::Stage s, const std::string& detail) {
+    std::cerr << "hybridgate " << who << ": " << hybrid::to_string(s);
+    if (!detail.empty()) std::cerr << " (" << detail << ")";
+    std::cerr << "\n";
+  };
+}
+
+std::chrono::milliseconds secs(double s) { return std::chrono::milliseconds(int64_t(s * 1000)); }
+
+int fail(const Error& e) {
+  std::cerr << "hybridgate: " << e.sentence();
+  if (!e.detail.empty()) std::cerr << " (" << e.detail << ")";
+  std::cerr << " [" << e.name() << "]\n";
+  const int printed = print_error(e);
+  if (e.code == Errc::session_cancelled && interrupted()) return kExitInterrupted;
+  return printed;
+}
+
+// Reads a whole file, or standard input for "-", bounded.
+Result<std::string> read_input(const std::string& path, size_t max_size, const char* what) {
+  std::string text;
+  auto read_all = [&](std::istream& in) {
+    text.assign(std::istreambuf_iterator<char>(in.rdbuf()), std::istreambuf_iterator<char>());
+  };
+  if (path == "-") {
+    read_all(std::cin);
+  } else {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+      return make_error(Errc::io, std::string(what) + " " + path + " is not a regular file");
+    if (std::filesystem::file_size(path, ec) > max_size) return make_error(Errc::io, std::string(what) + " is too large");
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return make_error(Errc::io, "cannot read " + path);
+    read_all(f);
   }
-  return ev;
-}
-
-// Runs a coroutine returning Result<T> to completion on a fresh io_context. SIGINT/SIGTERM
-// cancel it by stopping the loop.
-template <typename T>
-net::awaitable<void> store_result(std::optional<Result<T>>* out, net::awaitable<Result<T>> task) {
-  out->emplace(co_await std::move(task));
-}
-
-template <typename T>
-Result<T> run_to_completion(net::io_context& io, net::awaitable<Result<T>> task) {
-  std::optional<Result<T>> out;
-  net::co_spawn(io, store_result(&out, std::move(task)), [&out](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      out.emplace(make_error(Errc::internal, ex.what()));
-    }
-  });
-  net::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&io](const boost::system::error_code& ec, int) {
-    if (!ec) io.stop();
-  });
-  while (!out && !io.stopped()) io.run_one();
-  signals.cancel();
-  if (!out) return make_error(Errc::session_cancelled);
-  return std::move(*out);
-}
-
-bool write_file_atomically(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(data.data(), std::streamsize(data.size()));
-    f.flush();
-    if (!f) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
+  if (text.size() > max_size) return make_error(Errc::io, std::string(what) + " is too large");
+  return text;
 }
 
 // ------------------------------------------------------------------ desktop
 
 struct DesktopOptions {
   CommonOptions common;
+  std::string options_json;  // FILE or "-": WebAuthn options JSON instead of the shortcuts below
   std::string rp_id, origin, challenge_b64, user_name, display_name, user_id_b64;
   std::vector<std::string> allow;
   std::string qr_png, qr_url_file;
   bool no_terminal_qr = false;
   bool link_phone = false;   // offer linking in the QR code and remember the phone
-  std::string links_file;    // default: default_links_path()
+  std::string links_file;    // default: $XDG_DATA_HOME/hybridgate/links.json
   std::string phone;         // sign in through this linked phone instead of a QR code
   bool no_resident_key = false;
-  // prf (WebAuthn PRF extension): inputs as base64url, hashed into salts as browsers do.
   bool prf = false;                           // register: ask for prf ({"prf": {}})
   std::string prf_first_b64, prf_second_b64;  // eval
   std::vector<std::string> prf_by_credential;  // sign-in: CREDENTIAL_ID:FIRST[:SECOND]
@@ -139,11 +115,14 @@ struct DesktopOptions {
 
 void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
   add_common(cmd, o.common);
-  cmd->add_option("--rp-id", o.rp_id, "Relying party ID, e.g. example.com")->required();
   cmd->add_option("--origin", o.origin, "Origin for the client data, e.g. https://example.com")->required();
-  cmd->add_option("--challenge", o.challenge_b64, "The RP's challenge, base64url (default: 32 random bytes)");
-  cmd->add_option("--qr-png", o.qr_png, "Also write the QR code as a PNG file (for a GUI)");
-  cmd->add_option("--qr-url-file", o.qr_url_file, "Write the FIDO:/ URL to this file (atomically)");
+  auto* oj = cmd->add_option("--options-json", o.options_json,
+                             "WebAuthn options JSON (PublicKeyCredentialCreationOptionsJSON for register, "
+                             "...RequestOptionsJSON for sign-in) from FILE, or - for standard input");
+  auto* rp = cmd->add_option("--rp-id", o.rp_id, "Relying party ID, e.g. example.com (shortcut: without --options-json)");
+  auto* ch = cmd->add_option("--challenge", o.challenge_b64, "The RP's challenge, base64url (default: 32 random bytes)");
+  cmd->add_option("--qr-png", o.qr_png, "Also write the QR code as a PNG file (mode 0600; for a GUI)");
+  cmd->add_option("--qr-url-file", o.qr_url_file, "Write the FIDO:/ URL to this file (mode 0600, atomically)");
   cmd->add_flag("--no-terminal-qr", o.no_terminal_qr, "Do not draw the QR code on stderr");
   cmd->add_option("--advert-timeout", o.advert_timeout, "Seconds to wait for the phone's advert (default 120)");
   cmd->add_option("--connect-timeout", o.connect_timeout, "Seconds for connecting to the tunnel server (default 15)");
@@ -154,35 +133,31 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
                 "Offer the phone to be remembered (QR key 4); a phone that agrees is stored in the links file");
   cmd->add_option("--links", o.links_file, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
   cmd->add_option("--phone", o.phone, "Use this remembered phone (no QR code); see 'hybridgate links list'");
-  cmd->add_option("--prf-first", o.prf_first_b64,
-                  "WebAuthn PRF extension: evaluate the credential's PRF at this input (base64url, any length; "
-                  "hashed into a salt as browsers do); the result is in clientExtensionResults.prf.results");
-  cmd->add_option("--prf-second", o.prf_second_b64, "A second PRF input (with --prf-first)");
+  auto* p1 = cmd->add_option("--prf-first", o.prf_first_b64,
+                             "WebAuthn PRF extension: evaluate the credential's PRF at this input (base64url, any "
+                             "length; hashed into a salt as browsers do); the result is in "
+                             "clientExtensionResults.prf.results");
+  auto* p2 = cmd->add_option("--prf-second", o.prf_second_b64, "A second PRF input (with --prf-first)");
+  for (auto* shortcut : {rp, ch, p1, p2}) oj->excludes(shortcut);
 }
 
-// The "prf" extension input of a request from the CLI options, or nullopt when none was asked.
-// `allow_list` is the request's (decoded --allow; --prf-by-credential exists only on sign-in).
-Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o,
-                                                const std::optional<std::vector<ctap::CredentialDescriptor>>& allow_list) {
-  auto input = [](const std::string& first_b64, const std::string& second_b64) -> Result<prf::Input> {
-    prf::Input in;
-    auto first = base64url_decode(first_b64);
-    if (!first) return make_error(Errc::invalid_argument, "PRF inputs must be base64url");
-    in.first = prf::salt_for_input(*first);
-    if (!second_b64.empty()) {
-      auto second = base64url_decode(second_b64);
-      if (!second) return make_error(Errc::invalid_argument, "PRF inputs must be base64url");
-      in.second = prf::salt_for_input(*second);
-    }
-    return in;
+// The prf extension input as WebAuthn JSON ({"eval": {...}, "evalByCredential": {...}}), or null.
+Result<json> prf_json(const DesktopOptions& o) {
+  auto b64 = [](const std::string& s) -> Status {
+    if (!base64url_decode(s)) return make_error(Errc::invalid_argument, "PRF inputs must be base64url");
+    return ok_status();
   };
   if (!o.prf_second_b64.empty() && o.prf_first_b64.empty())
     return make_error(Errc::invalid_argument, "--prf-second needs --prf-first");
-  if (!o.prf && o.prf_first_b64.empty() && o.prf_by_credential.empty()) return std::optional<prf::Request>{};
-  prf::Request r;
+  if (!o.prf && o.prf_first_b64.empty() && o.prf_by_credential.empty()) return json(nullptr);
+  json prf = json::object();
   if (!o.prf_first_b64.empty()) {
-    HG_TRY(auto in, input(o.prf_first_b64, o.prf_second_b64));
-    r.eval = in;
+    HG_CHECK(b64(o.prf_first_b64));
+    prf["eval"] = {{"first", o.prf_first_b64}};
+    if (!o.prf_second_b64.empty()) {
+      HG_CHECK(b64(o.prf_second_b64));
+      prf["eval"]["second"] = o.prf_second_b64;
+    }
   }
   for (const auto& spec : o.prf_by_credential) {
     // CREDENTIAL_ID:FIRST[:SECOND], all base64url (which has no ':').
@@ -191,219 +166,119 @@ Result<std::optional<prf::Request>> prf_request(const DesktopOptions& o,
     auto id = base64url_decode(spec.substr(0, c1));
     if (c1 == std::string::npos || !id || id->empty())
       return make_error(Errc::invalid_argument, "--prf-by-credential takes CREDENTIAL_ID:FIRST[:SECOND] (base64url)");
-    HG_TRY(auto in, input(spec.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1),
-                          c2 == std::string::npos ? std::string() : spec.substr(c2 + 1)));
-    const bool allowed = allow_list && std::ranges::any_of(*allow_list, [&](const ctap::CredentialDescriptor& d) {
-      return d.id == *id;
-    });
+    const std::string first = spec.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1);
+    const std::string second = c2 == std::string::npos ? std::string() : spec.substr(c2 + 1);
+    HG_CHECK(b64(first));
+    if (!second.empty()) HG_CHECK(b64(second));
+    const bool allowed = std::ranges::any_of(o.allow, [&](const std::string& a) { return base64url_decode(a) == id; });
     if (!allowed)  // WebAuthn: evalByCredential keys must be in allowCredentials
       return make_error(Errc::invalid_argument, "--prf-by-credential names a credential that is not in --allow");
-    r.eval_by_credential.emplace_back(*id, in);
+    json values = {{"first", first}};
+    if (!second.empty()) values["second"] = second;
+    prf["evalByCredential"][base64url_encode(*id)] = values;
   }
-  return std::optional<prf::Request>(std::move(r));
+  return prf;
 }
 
-cbor::Map prf_extensions(const prf::Request& r) {
-  cbor::Map ext;
-  ext.set("prf", cbor::Value(prf::to_cbor(r)));
-  return ext;
-}
-
-// The request for the phone at hand: the prf extension only if its getInfo lists it, as browsers
-// do (without it, clientExtensionResults.prf reports enabled false / no results).
-template <typename Request>
-tunnel::RequestBuilder request_for_phone(Request req, std::optional<prf::Request> prf_req, bool quiet) {
-  return [req = std::move(req), prf_req = std::move(prf_req), quiet](ByteView get_info) mutable -> Result<Bytes> {
-    if (prf_req) {
-      auto info = ctap::decode_get_info(get_info);
-      if (info && info->lists_extension("prf")) {
-        req.extensions = prf_extensions(*prf_req);
-      } else if (!quiet) {
-        std::cerr << "hybridgate desktop: the phone does not offer the PRF extension; asking without it\n";
-      }
-    }
-    return ctap::encode_request(req);
-  };
-}
-
-Result<std::filesystem::path> links_path(const std::string& configured) {
-  if (!configured.empty()) return std::filesystem::path(configured);
-  return tools::default_links_path();
-}
-
-std::chrono::milliseconds secs(double s) { return std::chrono::milliseconds(int64_t(s * 1000)); }
-
-int fail(const Error& e) {
-  std::cerr << "hybridgate: " << e.sentence();
-  if (!e.detail.empty()) std::cerr << " (" << e.detail << ")";
-  std::cerr << " [" << e.name() << "]\n";
-  return print_error(e);
-}
-
-Result<Bytes> challenge_bytes(const std::string& b64) {
-  if (b64.empty()) return crypto::random_bytes(32);
-  auto c = base64url_decode(b64);
+Result<std::string> challenge_b64(const DesktopOptions& o) {
+  if (o.challenge_b64.empty()) return base64url_encode(crypto::random_bytes(32));
+  auto c = base64url_decode(o.challenge_b64);
   if (!c || c->size() < 16 || c->size() > 1024)
     return make_error(Errc::invalid_argument, "--challenge must be 16 to 1024 bytes of base64url");
-  return c;
+  return o.challenge_b64;
 }
 
-// Shows the QR code and runs the desktop session. Returns the CTAP response.
-tunnel::DesktopDeadlines desktop_deadlines(const DesktopOptions& o) {
-  tunnel::DesktopDeadlines d;
-  d.advert = secs(o.advert_timeout);
-  d.connect = secs(o.connect_timeout);
-  d.handshake = secs(o.handshake_timeout);
-  d.response = secs(o.response_timeout);
-  return d;
+// The WebAuthn options JSON: from --options-json, or built from the shortcut flags.
+Result<std::string> options_text(const DesktopOptions& o, bool registration) {
+  if (!o.options_json.empty()) return read_input(o.options_json, 1 << 20, "the options JSON");
+  if (o.rp_id.empty()) return make_error(Errc::invalid_argument, "give --rp-id (or --options-json)");
+  HG_TRY(std::string challenge, challenge_b64(o));
+  HG_TRY(json prf, prf_json(o));
+  json j = {{"challenge", challenge}};
+  if (registration) {
+    std::string user_id = o.user_id_b64;
+    if (user_id.empty()) {
+      user_id = base64url_encode(crypto::random_bytes(16));
+    } else {
+      auto u = base64url_decode(user_id);
+      if (!u || u->empty() || u->size() > 64)
+        return make_error(Errc::invalid_argument, "--user-id must be 1 to 64 bytes of base64url");
+    }
+    if (o.user_name.empty()) return make_error(Errc::invalid_argument, "give --user-name (or --options-json)");
+    j["rp"] = {{"id", o.rp_id}, {"name", o.rp_id}};
+    j["user"] = {{"id", user_id}, {"name", o.user_name},
+                 {"displayName", o.display_name.empty() ? o.user_name : o.display_name}};
+    j["pubKeyCredParams"] = json::array({{{"type", "public-key"}, {"alg", -7}}, {{"type", "public-key"}, {"alg", -257}}});
+    j["authenticatorSelection"] = {{"residentKey", o.no_resident_key ? "discouraged" : "required"}};
+  } else {
+    j["rpId"] = o.rp_id;
+    json allow = json::array();
+    for (const auto& a : o.allow) {
+      auto id = base64url_decode(a);
+      if (!id || id->empty()) return make_error(Errc::invalid_argument, "--allow takes base64url credential IDs");
+      allow.push_back({{"type", "public-key"}, {"id", a}});
+    }
+    if (!allow.empty()) j["allowCredentials"] = allow;
+  }
+  if (!prf.is_null()) j["extensions"] = {{"prf", prf}};
+  return j.dump();
 }
 
-// A sign-in (or registration) through a remembered phone: no QR code.
-Result<tunnel::DesktopResult> linked_ceremony(const DesktopOptions& o, qr_payload::RequestType type,
-                                              tunnel::RequestBuilder request) {
-  HG_TRY(auto path, links_path(o.links_file));
-  HG_TRY(auto store, tools::LinkStore::open(path));
-  const tools::StoredLink* stored = store.find(o.phone);
-  if (!stored) return make_error(Errc::invalid_argument, "no linked phone named '" + o.phone + "' (see: hybridgate links list)");
-  net::io_context io;
-  auto scanner = ble::make_scanner(io, radio_options(o.common));
-  if (!scanner) return scanner.error();
-  tunnel::TunnelServer server{o.common.tunnel_url.empty() ? stored->tunnel_url : o.common.tunnel_url, o.common.ca_file};
-  if (!o.common.quiet) std::cerr << "hybridgate desktop: asking phone '" << o.phone << "' (no QR code)\n";
-  auto events = progress_events(o.common, "desktop");
-  auto r = run_to_completion(io, tunnel::run_desktop_linked(**scanner, stored->link, type, std::move(request), server,
-                                                            desktop_deadlines(o), events));
-  if (!r && r.error().code == Errc::tunnel_gone) {
-    (void)store.remove(o.phone);
-    return make_error(Errc::tunnel_gone, "forgot '" + o.phone + "'; sign in with a QR code to link it again");
+// Shows the QR code: on the terminal (stderr) and in the files asked for (mode 0600).
+Status show_qr(const DesktopOptions& o, const std::string& url) {
+  if (!o.qr_url_file.empty()) {
+    if (auto st = hybrid::write_private_file(o.qr_url_file, url + "\n"); !st)
+      return make_error(Errc::io, "cannot write " + o.qr_url_file + ": " + st.error().to_string());
   }
-  return r;
-}
-
-// Stores verified linking info from a QR ceremony.
-void remember_phone(const DesktopOptions& o, const tunnel::DesktopResult& r) {
-  if (r.linking_rejected)
-    std::cerr << "hybridgate: the phone offered to be remembered, but its linking information has an invalid "
-                 "signature; it was not stored [linking.signature]\n";
-  if (!r.linking) return;
-  auto path = links_path(o.links_file);
-  if (!path) {
-    std::cerr << "hybridgate: cannot remember the phone: " << path.error().to_string() << "\n";
-    return;
-  }
-  auto store = tools::LinkStore::open(*path);
-  if (!store) {
-    std::cerr << "hybridgate: cannot remember the phone: " << store.error().to_string() << "\n";
-    return;
-  }
-  tools::StoredLink l;
-  l.name = r.linking->name.empty() ? "phone" : r.linking->name;
-  l.link.contact_id = r.linking->contact_id;
-  l.link.pairing_id = r.linking->pairing_id;
-  l.link.link_secret = r.linking->link_secret;
-  l.link.phone_public_key = r.linking->identity_public_key;
-  l.link.domain_id = r.domain_id;
-  l.tunnel_url = o.common.tunnel_url;
-  l.created = uint64_t(std::time(nullptr));
-  if (auto st = store->add(std::move(l)); !st) {
-    std::cerr << "hybridgate: cannot remember the phone: " << st.error().to_string() << "\n";
-    return;
-  }
-  std::cerr << "hybridgate: remembered phone '" << r.linking->name << "'; next time: hybridgate sign-in --phone '"
-            << r.linking->name << "'\n";
-}
-
-Result<tunnel::DesktopResult> desktop_ceremony(const DesktopOptions& o, qr_payload::RequestType type,
-                                               tunnel::RequestBuilder request) {
-  if (!o.phone.empty()) return linked_ceremony(o, type, std::move(request));
-  net::io_context io;
-  auto scanner = ble::make_scanner(io, radio_options(o.common));
-  if (!scanner) return scanner.error();
-  auto qr = qr_payload::generate({.request_type = type,
-                                  .supports_linking = o.link_phone,
-                                  .known_domains = 2,
-                                  .timestamp = uint64_t(std::time(nullptr))});
-  if (!o.qr_url_file.empty() && !write_file_atomically(o.qr_url_file, qr.url))
-    return make_error(Errc::io, "cannot write " + o.qr_url_file);
-  auto matrix = hg::qr::encode(qr.url);
+  auto matrix = hg::qr::encode(url);
   if (!matrix) return matrix.error();
   if (!o.qr_png.empty()) {
     auto png = hg::qr::to_png(*matrix);
-    if (!png || !write_file_atomically(o.qr_png, std::string_view(reinterpret_cast<const char*>(png->data()), png->size())))
-      return make_error(Errc::io, "cannot write " + o.qr_png);
+    if (!png) return png.error();
+    std::string bytes(reinterpret_cast<const char*>(png->data()), png->size());
+    if (auto st = hybrid::write_private_file(o.qr_png, bytes); !st)
+      return make_error(Errc::io, "cannot write " + o.qr_png + ": " + st.error().to_string());
   }
   if (!o.no_terminal_qr) {
     std::cerr << hg::qr::to_terminal(*matrix);
     std::cerr << "Scan this QR code with your phone's camera (\"use a phone or tablet\").\n";
   }
-  tunnel::TunnelServer server{o.common.tunnel_url, o.common.ca_file};
-  auto events = progress_events(o.common, "desktop");
-  auto r = run_to_completion(io, tunnel::run_desktop_qr(**scanner, qr, std::move(request), server, desktop_deadlines(o), events));
-  if (r) {
-    if (!o.common.quiet)
-      std::cerr << "hybridgate desktop: phone found → result in " << r->found_to_result.count() << " ms\n";
-    remember_phone(o, *r);
-  }
-  return r;
+  return ok_status();
 }
 
-int do_register(const DesktopOptions& o) {
-  auto challenge = challenge_bytes(o.challenge_b64);
-  if (!challenge) return fail(challenge.error());
-  Bytes user_id;
-  if (o.user_id_b64.empty()) {
-    user_id = crypto::random_bytes(16);
-  } else {
-    auto u = base64url_decode(o.user_id_b64);
-    if (!u || u->empty() || u->size() > 64) return fail(make_error(Errc::invalid_argument, "--user-id must be 1 to 64 bytes of base64url"));
-    user_id = *u;
-  }
-  const std::string client_data = ctap::client_data_json("webauthn.create", *challenge, o.origin);
-  ctap::MakeCredentialRequest req;
-  req.client_data_hash = crypto::sha256(as_bytes(client_data));
-  req.rp = {o.rp_id, o.rp_id};
-  req.user = {user_id, o.user_name, o.display_name.empty() ? o.user_name : o.display_name};
-  req.pub_key_cred_params = {{std::string(ctap::kPublicKeyType), ctap::cose::alg_es256},
-                             {std::string(ctap::kPublicKeyType), ctap::cose::alg_rs256}};
-  if (!o.no_resident_key) req.options.rk = true;
-  auto prf_req = prf_request(o, std::nullopt);
-  if (!prf_req) return fail(prf_req.error());
-  const bool prf_wanted = prf_req->has_value();
-  auto result = desktop_ceremony(o, qr_payload::RequestType::make_credential,
-                                 request_for_phone(req, std::move(*prf_req), o.common.quiet));
-  if (!result) return fail(result.error());
-  auto resp = ctap::decode_make_credential_response(result->ctap_response);
-  if (!resp) return fail(resp.error());
-  auto cred = webauthn_json::registration(*resp, client_data, prf_wanted);
-  if (!cred) return fail(cred.error());
-  print_json(*cred);
-  return 0;
+hybrid::DesktopConfig desktop_config(const DesktopOptions& o) {
+  hybrid::DesktopConfig c;
+  c.tunnel_url = o.common.tunnel_url;
+  c.ca_file = o.common.ca_file;
+  c.radio = radio_options(o.common);
+  c.links_file = o.links_file;
+  c.link_phone = o.link_phone;
+  c.deadlines.advert = secs(o.advert_timeout);
+  c.deadlines.connect = secs(o.connect_timeout);
+  c.deadlines.handshake = secs(o.handshake_timeout);
+  c.deadlines.response = secs(o.response_timeout);
+  return c;
 }
 
-int do_sign_in(const DesktopOptions& o) {
-  auto challenge = challenge_bytes(o.challenge_b64);
-  if (!challenge) return fail(challenge.error());
-  const std::string client_data = ctap::client_data_json("webauthn.get", *challenge, o.origin);
-  ctap::GetAssertionRequest req;
-  req.rp_id = o.rp_id;
-  req.client_data_hash = crypto::sha256(as_bytes(client_data));
-  if (!o.allow.empty()) {
-    req.allow_list.emplace();
-    for (const auto& a : o.allow) {
-      auto id = base64url_decode(a);
-      if (!id || id->empty()) return fail(make_error(Errc::invalid_argument, "--allow takes base64url credential IDs"));
-      req.allow_list->push_back({std::string(ctap::kPublicKeyType), *id, std::nullopt});
+int do_desktop(const DesktopOptions& o, bool registration) {
+  auto text = options_text(o, registration);
+  if (!text) return fail(text.error());
+  hybrid::Desktop desktop(desktop_config(o));
+  CancelOnInterrupt on_interrupt([&desktop] { desktop.cancel(); });
+  std::optional<Error> qr_error;
+  hybrid::DesktopCallbacks cb;
+  cb.qr = [&](const std::string& url) {
+    if (auto st = show_qr(o, url); !st) {
+      qr_error = st.error();
+      desktop.cancel();
     }
-  }
-  auto prf_req = prf_request(o, req.allow_list);
-  if (!prf_req) return fail(prf_req.error());
-  const bool prf_wanted = prf_req->has_value();
-  auto result = desktop_ceremony(o, qr_payload::RequestType::get_assertion,
-                                 request_for_phone(req, std::move(*prf_req), o.common.quiet));
-  if (!result) return fail(result.error());
-  auto resp = ctap::decode_get_assertion_response(result->ctap_response);
-  if (!resp) return fail(resp.error());
-  auto cred = webauthn_json::assertion(*resp, client_data, req.allow_list, prf_wanted);
+  };
+  cb.stage = progress(o.common, "desktop");
+  cb.notice = [&o](const std::string& s) {
+    if (!o.common.quiet) std::cerr << "hybridgate desktop: " << s << "\n";
+  };
+  auto cred = registration ? desktop.create(*text, o.origin, cb, o.phone) : desktop.get(*text, o.origin, cb, o.phone);
+  if (qr_error) return fail(*qr_error);
   if (!cred) return fail(cred.error());
   print_json(*cred);
   return 0;
@@ -445,44 +320,12 @@ class PromptPresence final : public authenticator::UserPresence {
   bool yes_;
 };
 
-class AuthenticatorAdapter final : public tunnel::Authenticator {
- public:
-  explicit AuthenticatorAdapter(authenticator::SoftwareAuthenticator& a) : a_(a) {}
-  Bytes get_info() override { return a_.get_info_cbor(); }
-  Bytes handle(ByteView request) override { return a_.handle(request); }
-
- private:
-  authenticator::SoftwareAuthenticator& a_;
-};
-
 std::filesystem::path link_state_path(const PhoneCliOptions& o) {
   return o.link_state.empty() ? std::filesystem::path(o.store + ".link") : std::filesystem::path(o.link_state);
 }
 
-std::string default_phone_name() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) return "hybridgate phone";
-  return std::string("hybridgate on ") + host;
-}
-
-// Makes sure the phone has a contact ID at the relay (registering one if needed) and returns the state.
-Result<tools::PhoneLinkState> ensure_contact(net::io_context& io, const PhoneCliOptions& o) {
-  HG_TRY(auto state, tools::load_phone_state(link_state_path(o)));
-  if (o.common.tunnel_url.empty() && state.tunnel_url.empty())
-    return make_error(Errc::invalid_argument, "linking needs the relay that will wake this phone: give --tunnel-url");
-  const std::string url = o.common.tunnel_url.empty() ? state.tunnel_url : o.common.tunnel_url;
-  if (!state.contact_id || state.tunnel_url != url) {
-    tunnel::TunnelServer server{url, o.common.ca_file};
-    HG_TRY(Bytes id, run_to_completion(io, tunnel::register_contact(server, state.token_hex, std::nullopt)));
-    state.contact_id = id;
-    state.tunnel_url = url;
-    HG_CHECK(tools::save_phone_state(link_state_path(o), state));
-  }
-  return state;
-}
-
 int do_phone(const PhoneCliOptions& o) {
-  auto store = tools::FileCredentialStore::open(o.store);
+  auto store = hybrid::FileCredentialStore::open(o.store);
   if (!store) return fail(store.error());
   PromptPresence presence(o.yes);
   authenticator::Config cfg;
@@ -490,105 +333,66 @@ int do_phone(const PhoneCliOptions& o) {
   cfg.now = [] { return uint64_t(std::time(nullptr)); };
   cfg.prf = !o.no_prf;
   authenticator::SoftwareAuthenticator authn(**store, presence, cfg);
-  AuthenticatorAdapter adapter(authn);
 
-  net::io_context io;
-  tunnel::PhoneOptions popts;
-  popts.server = {o.common.tunnel_url, o.common.ca_file};
-  popts.domain_id = uint16_t(o.domain_id);
-  popts.desktop = secs(o.desktop_timeout);
-  auto events = progress_events(o.common, "phone");
+  hybrid::PhoneConfig pc;
+  pc.tunnel_url = o.common.tunnel_url;
+  pc.ca_file = o.common.ca_file;
+  pc.radio = radio_options(o.common);
+  pc.domain_id = uint16_t(o.domain_id);
+  pc.link_state = link_state_path(o);
+  pc.name = o.phone_name;
+  pc.forge_link_signature = o.forge_link_signature;
+  pc.desktop = secs(o.desktop_timeout);
+  hybrid::Phone phone(pc, authn);
+  CancelOnInterrupt on_interrupt([&phone] { phone.cancel(); });
+  hybrid::Events events{progress(o.common, "phone")};
 
   if (o.unlink) {
-    auto state = tools::load_phone_state(link_state_path(o));
-    if (!state) return fail(state.error());
-    if (!state->contact_id) return fail(make_error(Errc::invalid_argument, "this phone is not linked"));
-    tunnel::TunnelServer server{o.common.tunnel_url.empty() ? state->tunnel_url : o.common.tunnel_url, o.common.ca_file};
-    auto st = run_to_completion(io, [&]() -> net::awaitable<Result<Unit>> {
-      co_return co_await tunnel::revoke_contact(server, state->token_hex, *state->contact_id);
-    }());
-    if (!st) return fail(st.error());
-    // A new contact ID (and token) next time: every desktop's link to the old one is dead.
-    state->contact_id.reset();
-    state->token_hex = hex_encode(crypto::random_bytes(32));
-    if (auto sv = tools::save_phone_state(link_state_path(o), *state); !sv) return fail(sv.error());
+    if (auto st = phone.unlink(); !st) return fail(st.error());
     print_json({{"unlinked", true}});
     return 0;
   }
-
-  auto advertiser = ble::make_advertiser(io, radio_options(o.common));
-  if (!advertiser) return fail(advertiser.error());
-
   if (o.listen) {
-    auto state = ensure_contact(io, o);
-    if (!state) return fail(state.error());
-    tunnel::TunnelServer server{state->tunnel_url, o.common.ca_file};
-    popts.server = server;
-    tunnel::LinkedPhone me{state->root_secret, *state->contact_id};
-    int served = 0, failed = 0;
-    auto handler = [&](const tunnel::WakeUp& wake) -> net::awaitable<Status> {
-      auto r = co_await tunnel::run_phone_linked(**advertiser, wake, me, adapter, popts, events);
-      if (r) {
-        served += r->requests_served;
-        co_return ok_status();
-      }
-      ++failed;
-      std::cerr << "hybridgate phone: linked session failed: " << r.error().to_string() << "\n";
-      co_return r.error();
-    };
-    if (!o.common.quiet) std::cerr << "hybridgate phone: listening for linked desktops at " << server.override_url << "\n";
-    auto r = run_to_completion(io, tunnel::listen_for_wakeups(server, state->token_hex, *state->contact_id,
-                                                              o.once ? 1 : 0, handler, events));
+    if (!o.common.quiet) std::cerr << "hybridgate phone: listening for linked desktops\n";
+    auto r = phone.listen(o.once ? 1 : 0, events);
     if (!r) return fail(r.error());
-    if (failed > 0 && o.once) return fail(make_error(Errc::session_handshake, "the linked session failed"));
-    print_json({{"wakeups", *r}, {"requests_served", served}});
+    if (r->failed > 0 && o.once) return fail(make_error(Errc::session_handshake, "the linked session failed"));
+    print_json({{"wakeups", r->wakeups}, {"requests_served", r->requests_served}});
     return 0;
   }
 
   std::string url = o.qr;
   if (!o.qr_file.empty()) {
-    std::ifstream f(o.qr_file);
-    if (!f) return fail(make_error(Errc::io, "cannot read " + o.qr_file));
-    std::getline(f, url);
+    auto text = read_input(o.qr_file, 4096, "the QR file");
+    if (!text) return fail(text.error());
+    url = text->substr(0, text->find('\n'));
   }
   while (!url.empty() && (url.back() == '\n' || url.back() == '\r' || url.back() == ' ')) url.pop_back();
-  auto qr = qr_payload::parse_url(url);
-  if (!qr) return fail(qr.error());
-  if (o.link && qr->supports_linking.value_or(false)) {
-    auto state = ensure_contact(io, o);
-    if (!state) return fail(state.error());
-    popts.link = tunnel::LinkOffer{state->root_secret, *state->contact_id,
-                                   o.phone_name.empty() ? default_phone_name() : o.phone_name, o.forge_link_signature};
-  } else if (o.link && !o.common.quiet) {
-    std::cerr << "hybridgate phone: this QR code does not offer linking; not linking\n";
-  }
-  auto r = run_to_completion(io, tunnel::run_phone_qr(**advertiser, *qr, adapter, popts, events));
+  auto r = phone.serve_qr(url, o.link, events);
   if (!r) return fail(r.error());
-  print_json({{"requests_served", r->requests_served}, {"shutdown_received", r->shutdown_received}, {"linked", popts.link.has_value()}});
+  if (o.link && !r->linked && !o.common.quiet)
+    std::cerr << "hybridgate phone: this QR code does not offer linking; not linked\n";
+  print_json({{"requests_served", r->requests_served}, {"shutdown_received", r->shutdown_received}, {"linked", r->linked}});
   return 0;
 }
 
 int do_links(const std::string& file, const std::string& remove) {
-  auto path = links_path(file);
-  if (!path) return fail(path.error());
-  auto store = tools::LinkStore::open(*path);
-  if (!store) return fail(store.error());
+  hybrid::DesktopConfig c;
+  c.links_file = file;
+  hybrid::Desktop desktop(c);
   if (!remove.empty()) {
-    auto r = store->remove(remove);
+    auto r = desktop.forget(remove);
     if (!r) return fail(r.error());
     if (!*r) return fail(make_error(Errc::invalid_argument, "no linked phone named '" + remove + "'"));
     print_json({{"removed", remove}});
     return 0;
   }
+  auto phones = desktop.phones();
+  if (!phones) return fail(phones.error());
   json arr = json::array();
-  for (const auto& l : store->links()) {
-    auto h = crypto::sha256(l.link.contact_id);
-    arr.push_back({{"name", l.name},
-                   {"domain_id", l.link.domain_id},
-                   {"tunnel_url", l.tunnel_url},
-                   {"created", l.created},
-                   {"contact", hex_encode(ByteView(h.data(), 4))}});
-  }
+  for (const auto& p : *phones)
+    arr.push_back({{"name", p.name}, {"domain_id", p.domain_id}, {"tunnel_url", p.tunnel_url}, {"created", p.created},
+                   {"contact", p.contact_tag}});
   print_json({{"links", arr}});
   return 0;
 }
@@ -599,28 +403,30 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   auto reg = std::make_shared<DesktopOptions>();
   auto* r = app.add_subcommand("register", "Create a passkey on a phone: show a QR code, print the PublicKeyCredential JSON");
   add_desktop_options(r, *reg);
-  r->add_option("--user-name", reg->user_name, "User name, e.g. alice@example.com")->required();
-  r->add_option("--display-name", reg->display_name, "Display name (default: the user name)");
-  r->add_option("--user-id", reg->user_id_b64, "User handle, base64url (default: 16 random bytes)");
-  r->add_flag("--no-resident-key", reg->no_resident_key, "Ask for a non-discoverable credential");
-  r->add_flag("--prf", reg->prf,
-              "Ask for the WebAuthn PRF extension (clientExtensionResults.prf.enabled says if the phone has it)");
-  r->callback([&exit_code, reg] { exit_code = do_register(*reg); });
+  auto* oj = r->get_option("--options-json");
+  oj->excludes(r->add_option("--user-name", reg->user_name, "User name, e.g. alice@example.com"));
+  oj->excludes(r->add_option("--display-name", reg->display_name, "Display name (default: the user name)"));
+  oj->excludes(r->add_option("--user-id", reg->user_id_b64, "User handle, base64url (default: 16 random bytes)"));
+  oj->excludes(r->add_flag("--no-resident-key", reg->no_resident_key, "Ask for a non-discoverable credential"));
+  oj->excludes(r->add_flag("--prf", reg->prf,
+                           "Ask for the WebAuthn PRF extension (clientExtensionResults.prf.enabled says if the phone has it)"));
+  r->callback([&exit_code, reg] { exit_code = do_desktop(*reg, true); });
 
   auto sign = std::make_shared<DesktopOptions>();
   auto* s = app.add_subcommand("sign-in", "Sign in with a passkey on a phone: show a QR code, print the assertion JSON");
   add_desktop_options(s, *sign);
-  s->add_option("--allow", sign->allow, "Allowed credential ID, base64url (repeatable; default: any discoverable)");
-  s->add_option("--prf-by-credential", sign->prf_by_credential,
-                "PRF inputs for one allowed credential: CREDENTIAL_ID:FIRST[:SECOND], base64url (repeatable; "
-                "overrides --prf-first for that credential)");
-  s->callback([&exit_code, sign] { exit_code = do_sign_in(*sign); });
+  auto* soj = s->get_option("--options-json");
+  soj->excludes(s->add_option("--allow", sign->allow, "Allowed credential ID, base64url (repeatable; default: any discoverable)"));
+  soj->excludes(s->add_option("--prf-by-credential", sign->prf_by_credential,
+                              "PRF inputs for one allowed credential: CREDENTIAL_ID:FIRST[:SECOND], base64url "
+                              "(repeatable; overrides --prf-first for that credential)"));
+  s->callback([&exit_code, sign] { exit_code = do_desktop(*sign, false); });
 
   auto ph = std::make_shared<PhoneCliOptions>();
   auto* p = app.add_subcommand("phone", "Act as the phone: read a QR code, advertise, answer with a software authenticator");
   add_common(p, ph->common);
-  auto* q1 = p->add_option("--qr", ph->qr, "The FIDO:/… URL");
-  auto* q2 = p->add_option("--qr-file", ph->qr_file, "A file holding the FIDO:/… URL");
+  auto* q1 = p->add_option("--qr", ph->qr, "The FIDO:/… URL (visible in ps: prefer --qr-file)");
+  auto* q2 = p->add_option("--qr-file", ph->qr_file, "A file holding the FIDO:/… URL, or - for standard input");
   q1->excludes(q2);
   p->add_option("--store", ph->store, "Credential store file (created with mode 0600)")->required();
   p->add_flag("--yes", ph->yes, "Approve every request without asking");

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "interrupt.hpp"
 
 namespace hgcli {
 
@@ -22,6 +23,7 @@ int print_error(const hg::Error& e) {
 }  // namespace hgcli
 
 int main(int argc, char** argv) {
+  hgcli::install_interrupt_handler();
   CLI::App app{"hybridgate: sign in on this computer with a passkey on your phone (FIDO hybrid / caBLE v2)", "hybridgate"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "hybridgate 0.1.0");
@@ -33,7 +35,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);  // prints help, the version, or the error and a hint
+    return rc == 0 ? 0 : hgcli::kExitUsage;
   }
   return exit_code;
 }

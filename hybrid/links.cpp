@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "tools/hybridgate/links.hpp"
+#include "hybrid/links.hpp"
 
 #include <sys/stat.h>
 
@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/crypto.hpp"
-#include "tools/hybridgate/private_file.hpp"
+#include "hybrid/private_file.hpp"
 
-namespace hg::tools {
+namespace hg::hybrid {
 namespace {
 
 using json = nlohmann::json;
@@ -177,4 +177,4 @@ Status save_phone_state(const std::filesystem::path& path, const PhoneLinkState&
   return st;
 }
 
-}  // namespace hg::tools
+}  // namespace hg::hybrid

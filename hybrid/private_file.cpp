@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "tools/hybridgate/private_file.hpp"
+#include "hybrid/private_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace hg::tools {
+namespace hg::hybrid {
 namespace {
 
 std::string errno_text(const std::string& what, const std::filesystem::path& p) {
@@ -150,4 +150,4 @@ Status write_private_file(const std::filesystem::path& path, const std::string& 
   return fsync_dir(dir);  // the rename is durable only once the directory entry is on disk
 }
 
-}  // namespace hg::tools
+}  // namespace hg::hybrid

@@ -18,7 +18,7 @@
 
 #include "proto/authenticator.hpp"
 
-namespace hg::tools {
+namespace hg::hybrid {
 
 class FileCredentialStore final : public authenticator::CredentialStore {
  public:
@@ -43,4 +43,4 @@ class FileCredentialStore final : public authenticator::CredentialStore {
   std::vector<authenticator::CredentialRecord> records_;
 };
 
-}  // namespace hg::tools
+}  // namespace hg::hybrid

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "tools/hybridgate/file_store.hpp"
+#include "hybrid/credential_store.hpp"
 
-#include "tools/hybridgate/private_file.hpp"
+#include "hybrid/private_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace hg::tools {
+namespace hg::hybrid {
 
 namespace {
 
@@ -211,4 +211,4 @@ Status FileCredentialStore::update_sign_count(ByteView credential_id, uint32_t s
   return make_error(Errc::invalid_argument, "unknown credential ID");
 }
 
-}  // namespace hg::tools
+}  // namespace hg::hybrid

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "tools/hybridgate/webauthn_json.hpp"
+#include "hybrid/webauthn_json.hpp"
 
 #include "proto/bytes.hpp"
 #include "proto/prf.hpp"
 
-namespace hgcli::webauthn_json {
+namespace hg::hybrid::webauthn_json {
 
 using nlohmann::json;
 using namespace hg;
@@ -67,4 +67,4 @@ Result<json> assertion(const ctap::GetAssertionResponse& resp, std::string_view 
                     std::move(ext));
 }
 
-}  // namespace hgcli::webauthn_json
+}  // namespace hg::hybrid::webauthn_json

@@ -10,13 +10,25 @@
 #include <string>
 #include <vector>
 
-#include "tunnel/client/session.hpp"
+#include "proto/bytes.hpp"
+#include "proto/crypto.hpp"
+#include "proto/error.hpp"
 
-namespace hg::tools {
+namespace hg::hybrid {
+
+// A phone the desktop remembers (from verified linking info, docs/protocol.md §9).
+struct Link {
+  Bytes contact_id;
+  std::array<uint8_t, 8> pairing_id{};
+  SecretBytes link_secret;
+  crypto::P256Uncompressed phone_public_key{};
+  uint16_t domain_id = 0;
+};
+
 
 struct StoredLink {
   std::string name;
-  tunnel::Link link;
+  Link link;
   std::string tunnel_url;  // the --tunnel-url of the QR sign-in that created it ("" = spec domains)
   uint64_t created = 0;
 };
@@ -51,4 +63,4 @@ struct PhoneLinkState {
 Result<PhoneLinkState> load_phone_state(const std::filesystem::path& path);
 Status save_phone_state(const std::filesystem::path& path, const PhoneLinkState& state);
 
-}  // namespace hg::tools
+}  // namespace hg::hybrid

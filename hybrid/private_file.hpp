@@ -10,7 +10,7 @@
 
 #include "proto/bytes.hpp"
 
-namespace hg::tools {
+namespace hg::hybrid {
 
 inline constexpr long kMaxPrivateFileSize = 16 << 20;
 
@@ -29,4 +29,4 @@ Status write_private_file(const std::filesystem::path& path, const std::string& 
 // Overwrites a string's bytes (for text that held secrets).
 void wipe_string(std::string& s) noexcept;
 
-}  // namespace hg::tools
+}  // namespace hg::hybrid
