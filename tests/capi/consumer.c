@@ -355,6 +355,10 @@ static int selftest(void) {
     CHECK(hg_phone_new(NULL, NULL, &err) == NULL && strcmp(err.code, "invalid_argument") == 0, "NULL store path");
     p = hg_phone_new(NULL, store, &err);
     CHECK(p != NULL, "hg_phone_new: %s %s", err.code, err.message);
+    {
+      struct stat st;
+      CHECK(stat(store, &st) == 0 && (st.st_mode & 0777) == 0600, "the new store is not mode 0600");
+    }
     CHECK(hg_phone_serve_qr(p, "not a qr code", 0, NULL, &err) == HG_ERR && strncmp(err.code, "qr.", 3) == 0,
           "a bad QR URL: %s", err.code);
     hg_phone_free(&p);
