@@ -170,7 +170,10 @@ Result<json> prf_json(const DesktopOptions& o) {
     const std::string second = c2 == std::string::npos ? std::string() : spec.substr(c2 + 1);
     HG_CHECK(b64(first));
     if (!second.empty()) HG_CHECK(b64(second));
-    const bool allowed = std::ranges::any_of(o.allow, [&](const std::string& a) { return base64url_decode(a) == id; });
+    const bool allowed = std::ranges::any_of(o.allow, [&](const std::string& a) {
+      auto d = base64url_decode(a);
+      return d && *d == *id;
+    });
     if (!allowed)  // WebAuthn: evalByCredential keys must be in allowCredentials
       return make_error(Errc::invalid_argument, "--prf-by-credential names a credential that is not in --allow");
     json values = {{"first", first}};
