@@ -87,10 +87,11 @@ struct app {
   int qr_calls;
   int stages;
   char last_stage[64];
-  /* For the cancel tests: the QR callback signals this condition. */
+  /* For the cancel tests: the "scanning" stage (the desktop waits for the phone's advert) signals
+   * this condition. */
   pthread_mutex_t mu;
   pthread_cond_t cond;
-  int qr_seen;
+  int scanning;
   hg_desktop *desktop;
 };
 
@@ -98,10 +99,6 @@ static void on_qr(void *user, const char *url) {
   struct app *a = user;
   a->qr_calls++;
   if (a->qr_file && write_atomically(a->qr_file, url) != 0) fprintf(stderr, "cannot write %s\n", a->qr_file);
-  pthread_mutex_lock(&a->mu);
-  a->qr_seen = 1;
-  pthread_cond_broadcast(&a->cond);
-  pthread_mutex_unlock(&a->mu);
 }
 
 static void on_stage(void *user, const char *stage, const char *detail) {
@@ -110,6 +107,12 @@ static void on_stage(void *user, const char *stage, const char *detail) {
   snprintf(a->last_stage, sizeof a->last_stage, "%s", stage);
   (void)detail; /* details are for logs; the test reads only the names */
   fprintf(stderr, "stage %s\n", stage);
+  if (strcmp(stage, "scanning") == 0) {
+    pthread_mutex_lock(&a->mu);
+    a->scanning = 1;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+  }
 }
 
 static void on_notice(void *user, const char *sentence) {
@@ -128,17 +131,17 @@ static void app_destroy(struct app *a) {
   pthread_cond_destroy(&a->cond);
 }
 
-/* Waits (bounded) until the QR callback ran. */
-static int wait_qr_seen(struct app *a, double seconds) {
+/* Waits (bounded) until the "scanning" stage was reported. */
+static int wait_scanning(struct app *a, double seconds) {
   struct timespec ts;
   int seen;
   clock_gettime(CLOCK_REALTIME, &ts);
   ts.tv_sec += (time_t)seconds;
   pthread_mutex_lock(&a->mu);
-  while (!a->qr_seen) {
+  while (!a->scanning) {
     if (pthread_cond_timedwait(&a->cond, &a->mu, &ts) == ETIMEDOUT) break;
   }
-  seen = a->qr_seen;
+  seen = a->scanning;
   pthread_mutex_unlock(&a->mu);
   return seen;
 }
@@ -150,9 +153,10 @@ static void *cancel_thread(void *arg) {
   return NULL;
 }
 
-/* Runs dispatch until the ceremony ends or `seconds` pass. When cancel_on_qr, a new thread calls
- * hg_desktop_cancel as soon as the QR callback has run. Returns dispatch's final result. */
-static int drive(hg_desktop *d, struct app *a, double seconds, int cancel_on_qr, char **cred, hg_error *err) {
+/* Runs dispatch until the ceremony ends or `seconds` pass. When cancel_when_scanning, a new thread
+ * calls hg_desktop_cancel as soon as the "scanning" stage was dispatched. Returns dispatch's final
+ * result. */
+static int drive(hg_desktop *d, struct app *a, double seconds, int cancel_when_scanning, char **cred, hg_error *err) {
   double deadline = now_s() + seconds;
   int cancelled = 0;
   pthread_t t;
@@ -179,7 +183,7 @@ static int drive(hg_desktop *d, struct app *a, double seconds, int cancel_on_qr,
       if (cancelled) pthread_join(t, NULL);
       return rc;
     }
-    if (cancel_on_qr && !cancelled && a->qr_calls > 0) {
+    if (cancel_when_scanning && !cancelled && a->scanning) {
       if (pthread_create(&t, NULL, cancel_thread, d) == 0) cancelled = 1;
     }
   }
@@ -289,8 +293,9 @@ static int selftest(void) {
   CHECK(hg_desktop_forget(d, "nobody", &forgotten, &err) == HG_OK && forgotten == 0, "forget nobody: %d", forgotten);
 
   /* Non-blocking: start, a second start and phones() are refused while it runs, then another
-   * thread cancels once the QR code is shown; the end arrives through dispatch. */
+   * thread cancels while it waits for the phone's advert; the end arrives through dispatch. */
   t0 = now_s();
+  a.scanning = 0;
   rc = hg_desktop_start_get(d, kGetOptions, "https://example.com", NULL, &err);
   CHECK(rc == HG_OK, "start_get: %s %s", err.code, err.message);
   CHECK(hg_desktop_start_get(d, kGetOptions, "https://example.com", NULL, &err) == HG_ERR &&
@@ -304,7 +309,7 @@ static int selftest(void) {
   CHECK(a.qr_calls == 1, "QR callback ran %d times", a.qr_calls);
   CHECK(now_s() - t0 < 30, "cancel took %.1f s", now_s() - t0);
 
-  /* Blocking, cancelled from another thread once the QR code is shown. */
+  /* Blocking, cancelled from another thread while it waits for the phone's advert. */
   {
     struct blocking_args b;
     pthread_t t;
@@ -312,10 +317,10 @@ static int selftest(void) {
     b.d = d;
     b.options = kGetOptions;
     a.qr_calls = 0;
-    a.qr_seen = 0;
+    a.scanning = 0;
     t0 = now_s();
     CHECK(pthread_create(&t, NULL, blocking_get, &b) == 0, "pthread_create");
-    CHECK(wait_qr_seen(&a, 30), "no QR code within 30 s");
+    CHECK(wait_scanning(&a, 30), "no scanning stage within 30 s");
     hg_desktop_cancel(d);
     pthread_join(t, NULL);
     CHECK(b.rc == HG_ERR && strcmp(b.err.code, "session.cancelled") == 0, "blocking cancel: rc %d code %s", b.rc,
@@ -331,16 +336,31 @@ static int selftest(void) {
                                "https://example.com", NULL, &err);
   CHECK(rc == HG_OK, "start_create: %s %s", err.code, err.message);
   a.qr_calls = 0;
+  a.scanning = 0;
   rc = drive(d, &a, 30, 1, &cred, &err);
   CHECK(rc == HG_ERR && strcmp(err.code, "session.cancelled") == 0, "create cancel: rc %d code %s (%s)", rc, err.code,
         err.message);
   CHECK(a.qr_calls == 1, "the idle cancel stopped the next ceremony before its QR code (%d)", a.qr_calls);
 
-  /* Freeing a desktop with a running non-blocking ceremony cancels and joins it. */
+  /* Freeing a desktop with a running non-blocking ceremony cancels and joins it (within the
+   * deadline: nothing is dispatched any more). */
+  a.scanning = 0;
   rc = hg_desktop_start_get(d, kGetOptions, "https://example.com", NULL, &err);
   CHECK(rc == HG_OK, "start_get before free: %s", err.code);
+  {
+    struct pollfd p;
+    double deadline = now_s() + 30;
+    p.fd = hg_desktop_fd(d);
+    p.events = POLLIN;
+    while (!a.scanning && now_s() < deadline) {
+      if (poll(&p, 1, 1000) > 0) CHECK(hg_desktop_dispatch(d, &cred, &err) == HG_PENDING, "ended early: %s", err.code);
+    }
+    CHECK(a.scanning, "no scanning stage before free");
+  }
+  t0 = now_s();
   hg_desktop_free(&d);
   CHECK(d == NULL, "hg_desktop_free did not reset the pointer");
+  CHECK(now_s() - t0 < 30, "free took %.1f s", now_s() - t0);
   app_destroy(&a);
 
   /* Phone: a store others can read is refused; a fresh one is created. */
