@@ -16,7 +16,7 @@
 
 namespace hg::ble {
 
-// 16-bit service UUIDs caBLE v2 uses (spec §3.1).
+// 16-bit service UUIDs caBLE v2 uses (docs/protocol.md §5.1).
 inline constexpr uint16_t kFidoCableUuid = 0xFFF9;
 inline constexpr uint16_t kGoogleCableUuid = 0xFDE2;
 std::string uuid128(uint16_t short_uuid);  // "0000fff9-0000-1000-8000-00805f9b34fb"

@@ -50,7 +50,8 @@ struct AdvertWatch : std::enable_shared_from_this<AdvertWatch> {
   }
   // Returns when an advert matched or the deadline passed.
   net::awaitable<void> wait() {
-    OnCancel on_cancel(timer.get_executor(), [this] { timer.cancel(); });
+    // Expiring the timer (rather than cancelling it) also ends a wait that starts after the hook ran.
+    OnCancel on_cancel(timer.get_executor(), [this] { timer.expires_at(net::steady_timer::time_point::min()); });
     boost::system::error_code ec;
     co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
   }

@@ -3,6 +3,8 @@
 // the behaviour; this file follows it member by member).
 #include "hybrid/webauthn.hpp"
 
+#include "hybrid/origin.hpp"
+
 #include <algorithm>
 #include <exception>
 #include <utility>
@@ -332,6 +334,7 @@ Result<RequestOptions> parse_request_options(std::string_view json_text) {
 Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin) {
   if (origin.empty()) return bad("the origin must not be empty");
   if (o.rp.id.empty()) return bad("rp.id must not be empty");
+  if (auto checked = check_origin_and_rp_id(origin, o.rp.id); !checked) return checked.error();
   HG_CHECK(check_user_id(o.user.id));
   HG_CHECK(check_challenge(o.challenge));
   if (o.prf && !o.prf->eval_by_credential.empty()) return bad("extensions.prf.evalByCredential is only for sign-in");
@@ -347,7 +350,8 @@ Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin
   if (o.resident_key != Requirement::discouraged) r.options.rk = true;
   if (o.user_verification != Requirement::discouraged) r.options.uv = true;
   p.prf = o.prf;
-  p.prf_requested = o.prf_requested || o.prf.has_value();
+  if (o.prf_requested && !p.prf) p.prf = prf::Request{};  // requested with no inputs: ask "enabled?"
+  p.prf_requested = p.prf.has_value();
   p.resident_key = o.resident_key;
   p.user_verification = o.user_verification;
   p.attestation = o.attestation;
@@ -357,10 +361,11 @@ Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin
 Result<PreparedGet> prepare(const RequestOptions& o, std::string_view origin) {
   if (origin.empty()) return bad("the origin must not be empty");
   if (o.rp_id.empty()) return bad("rpId must not be empty");
+  if (auto checked = check_origin_and_rp_id(origin, o.rp_id); !checked) return checked.error();
   HG_CHECK(check_challenge(o.challenge));
   if (o.prf) {
-    for (const auto& [id, in] : o.prf->eval_by_credential) {
-      (void)in;
+    for (const auto& entry : o.prf->eval_by_credential) {
+      const Bytes& id = entry.first;
       if (!std::ranges::any_of(o.allow_credentials, [&](const ctap::CredentialDescriptor& d) { return d.id == id; }))
         return bad("extensions.prf.evalByCredential names a credential that is not in allowCredentials");
     }

@@ -111,6 +111,8 @@ struct PreparedGet {
   bool prf_requested = false;
   Requirement user_verification = Requirement::preferred;  // for request_for and the UV check
 };
+// The origin and the RP ID are checked as browsers do (hybrid/origin.hpp) before anything else:
+// origin.invalid, origin.insecure, rp_id.invalid, rp_id.mismatch, rp_id.public_suffix.
 Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin);
 Result<PreparedGet> prepare(const RequestOptions& o, std::string_view origin);
 

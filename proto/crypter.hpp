@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Post-handshake encryption (spec §7.2, new construction only) and message framing (§7.4).
+// Post-handshake encryption (docs/protocol.md §7.1–7.2, new construction only) and message framing (§8.1).
 // AES-256-GCM, nonce = 8 zero bytes ‖ BE32(counter), no additional data; plaintext padded to a
 // multiple of 32 with zero bytes and a final byte giving their count.
 #pragma once

@@ -367,7 +367,7 @@ Result<MakeCredentialRequest> make_credential_request_from_cbor(const cbor::Map&
   HG_TRY(const Value* rp, field(m, Value(2u), Type::Map, true, "rp (2)"));
   HG_TRY(r.rp.id, require_text(rp->as_map(), "id", "rp.id"));
   HG_TRY(r.rp.name, optional_text(rp->as_map(), "name", "rp.name"));
-  if (!r.rp.name) return missing("rp.name");  // Chrome-on-Android requires it (spec §8)
+  if (!r.rp.name) return missing("rp.name");  // Chrome-on-Android requires it (docs/protocol.md §8.3)
 
   HG_TRY(const Value* user, field(m, Value(3u), Type::Map, true, "user (3)"));
   HG_TRY(r.user, user_from(*user, /*require_names=*/true));

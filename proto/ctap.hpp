@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// CTAP2 codecs for the messages the hybrid transport carries (spec §8): command and status
+// CTAP2 codecs for the messages the hybrid transport carries (docs/protocol.md §8): command and status
 // bytes, makeCredential / getAssertion / getInfo requests and responses, authenticator data,
 // COSE ES256 keys and the WebAuthn attestation object. Pure functions and values, no I/O.
 //
@@ -149,7 +149,7 @@ struct GetAssertionRequest {
 
 cbor::Map to_cbor(const MakeCredentialRequest& r);
 cbor::Map to_cbor(const GetAssertionRequest& r);
-// Validate per CTAP2 and Chrome-on-Android's parser (spec §8): makeCredential requires keys 1-4,
+// Validate per CTAP2 and Chrome-on-Android's parser (docs/protocol.md §8.3): makeCredential requires keys 1-4,
 // rp.id/rp.name, user.id/user.name/user.displayName; getAssertion requires keys 1-2. Errors are
 // ctap_missing_parameter / ctap_unexpected_type / ctap_invalid_parameter.
 Result<MakeCredentialRequest> make_credential_request_from_cbor(const cbor::Map& m);
@@ -201,12 +201,12 @@ Result<GetInfoResponse> get_info_response_from_cbor(const cbor::Map& m);
 // Decode a bare encoded getInfo map (as in the post-handshake message, key 1).
 Result<GetInfoResponse> decode_get_info(ByteView cbor);
 
-// Chrome-on-Android's getInfo (CR-auth BuildGetInfoResponse, spec §7.5), a reference value:
+// Chrome-on-Android's getInfo (CR-auth BuildGetInfoResponse, docs/protocol.md §6.6), a reference value:
 // {1: ["FIDO_2_0","FIDO_2_1"], 2: ["prf"], 3: 16 zero bytes, 4: {"rk": true, "uv": true},
 //  9: ["cable","hybrid","internal"]}.
 GetInfoResponse chrome_android_get_info();
 
-// ---------------------------------------------------------------- framing (spec §8)
+// ---------------------------------------------------------------- framing (docs/protocol.md §8.2)
 
 // Request = command byte || CBOR parameters (omitted when there are none).
 Bytes encode_request(Command cmd, const std::optional<cbor::Map>& params = std::nullopt);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Key derivation (spec §2): HKDF-SHA256(IKM = secret, salt = nonce, info = LE32(purpose)).
+// Key derivation (docs/protocol.md §3): HKDF-SHA256(IKM = secret, salt = nonce, info = LE32(purpose)).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The QR code's "base-10" encoding (spec §1.2): 7-byte little-endian chunks written as
+// The QR code's "base-10" encoding (docs/protocol.md §2.2): 7-byte little-endian chunks written as
 // zero-padded 17-digit decimal numbers; a final partial chunk of n bytes uses W(n) digits.
 #pragma once
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tunnel-server domains (spec §4) and the tunnel URLs (spec §5.1).
+// Tunnel-server domains (docs/protocol.md §4.1–4.2) and the tunnel URLs (§4.3).
 #pragma once
 
 #include <cstdint>

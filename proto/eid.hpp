@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The BLE advert (spec §3): a 16-byte plaintext EID, AES-256 encrypted as one block, plus a
+// The BLE advert (docs/protocol.md §5): a 16-byte plaintext EID, AES-256 encrypted as one block, plus a
 // 4-byte HMAC-SHA256 tag: 20 bytes of service data under UUID 0xFFF9 (or 0xFDE2).
 #pragma once
 
@@ -33,7 +33,7 @@ Advert encrypt(const Plaintext& p, const EidKey& key);
 
 struct DecryptOptions {
   // Chromium rejects unassigned domains (2..255) at decrypt time. A linked-flow desktop should
-  // not (the phone's EID is random there), see spec §3.4.
+  // not (the phone's EID is random there), see docs/protocol.md §5.4.
   bool check_domain = true;
 };
 // Trial decryption: service data of 20 bytes or more (only the first 20 are read); the tag is

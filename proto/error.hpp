@@ -89,7 +89,12 @@ namespace hg {
   X(session_handshake, "session.handshake", "The secure channel with the phone could not be set up.") \
   X(session_phone_closed, "session.phone_closed", "The phone closed the connection before finishing.") \
   X(session_deadline, "session.deadline", "The operation took too long and was stopped.") \
-  X(session_cancelled, "session.cancelled", "The operation was cancelled.")
+  X(session_cancelled, "session.cancelled", "The operation was cancelled.") \
+  X(origin_invalid, "origin.invalid", "The origin is not a valid web origin (scheme://host[:port], nothing after it).") \
+  X(origin_insecure, "origin.insecure", "The origin must use https:// (http:// is allowed only for localhost and loopback addresses).") \
+  X(rp_id_invalid, "rp_id.invalid", "The relying party ID is not a valid domain name (no IP addresses, ports or non-ASCII; use the xn-- form of an IDN).") \
+  X(rp_id_mismatch, "rp_id.mismatch", "The relying party ID is neither the origin's host nor a parent domain of it.") \
+  X(rp_id_public_suffix, "rp_id.public_suffix", "The relying party ID is a public suffix (like com or github.io), which no site may claim.")
 
 enum class Errc {
 #define HG_X(e, n, s) e,

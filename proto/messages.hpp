@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Messages after the handshake (spec §5.4, §7.5–7.8): the post-handshake message, the padded
+// Messages after the handshake (docs/protocol.md §6.6–6.7, §9): the post-handshake message, the padded
 // CBOR map of revision 0, the update message with linking info, the linking signature, and the
 // client payload of a linked (contact) request.
 #pragma once
@@ -42,7 +42,7 @@ struct DecodedPostHandshake {
 // Strict revision-1 parse first (one complete CBOR value); otherwise revision 0 padded form.
 Result<DecodedPostHandshake> decode_post_handshake(ByteView plaintext);
 
-// ---- linking info (§7.7)
+// ---- linking info (§9.2)
 struct LinkingInfo {
   Bytes contact_id;                                // 1
   std::array<uint8_t, 8> pairing_id{};             // 2
@@ -70,7 +70,7 @@ Bytes encode_update_frame(const std::optional<LinkingInfo>& linking);
 // Parses an update payload (after the type byte). Linking info absent → nullopt.
 Result<std::optional<LinkingInfo>> decode_update(ByteView payload);
 
-// ---- client payload of a contact request (§5.4): {1: pairing ID, 2: client nonce, 3: hint}
+// ---- client payload of a contact request (§9.4): {1: pairing ID, 2: client nonce, 3: hint}
 struct ClientPayload {
   std::array<uint8_t, 8> pairing_id{};
   std::array<uint8_t, 16> client_nonce{};
@@ -81,7 +81,7 @@ std::string client_payload_header(const ClientPayload& p);  // upper-case hex of
 Result<ClientPayload> decode_client_payload(ByteView cbor_bytes);
 Result<ClientPayload> parse_client_payload_header(std::string_view hex);
 
-// ---- the phone's secrets (Chrome on Android's chain, §2)
+// ---- the phone's secrets (Chrome on Android's chain, §3.3)
 struct PhoneSecrets {
   static SecretBytes per_contact_id_secret(ByteView root_secret, ByteView contact_id);
   static SecretBytes paired_secret(ByteView per_contact_id_secret, ByteView pairing_id);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Noise handshakes of the hybrid transport (spec §6): KNpsk0 for QR-initiated connections
+// Noise handshakes of the hybrid transport (docs/protocol.md §6): KNpsk0 for QR-initiated connections
 // (prologue 0x01, initiator static = the desktop's QR identity key) and NKpsk0 for linked
 // connections (prologue 0x00, responder static = the phone's identity key). P-256,
 // AES-256-GCM, SHA-256. Both messages are exactly 65 + 16 = 81 bytes.

@@ -11,7 +11,7 @@
 // input) before sending it (WebAuthn L3 §10.1.4; Chromium PRFInput::HashInputsIntoSalts), so a
 // credential gives a website the same outputs through any client. evalByCredential is only for
 // getAssertion. Layout checked against Chromium's device/fido (PRFInput::FromCBOR, the CTAP
-// request/response codecs) and spec §8.
+// request/response codecs) and docs/protocol.md §8.3.
 #pragma once
 
 #include <array>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The QR code (spec §1): "FIDO:/" + digits of a canonical CBOR map
+// The QR code (docs/protocol.md §2): "FIDO:/" + digits of a canonical CBOR map
 // {0: compressed P-256 identity key, 1: 16-byte secret, 2: known domains, 3: time,
 //  4: supports linking, 5: request type}.
 #pragma once
@@ -41,7 +41,7 @@ Bytes encode_cbor(const Payload& p);
 // "FIDO:/" + digits(encode_cbor(p)), prefix upper-case.
 std::string encode_url(const Payload& p);
 
-// Chromium's validation (spec §1.4): prefix (case-insensitive), digits, canonical CBOR map,
+// Chromium's validation (docs/protocol.md §2.4): prefix (case-insensitive), digits, canonical CBOR map,
 // key 0 a valid compressed point (33 bytes), key 1 16 bytes, keys 2/4/5 typed; key 3 and
 // unknown keys are not type-checked.
 Result<Payload> parse_url(std::string_view url);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // tunnel_domain::parse_path on arbitrary request paths (the relay's first contact with a
 // client). A parsed path re-serialises (upper-case hex, unpadded base64url) to a path that
-// parses to the same value. Also hex_decode / base64url_decode round trips on the raw text.
+// parses to the same value (through the path builders the clients use). Also hex_decode / base64url_decode round trips on the raw text.
 #include <cstddef>
 #include <cstdint>
 
@@ -12,10 +12,9 @@ namespace {
 std::string path_of(const hg::tunnel_domain::TunnelPath& p) {
   using Kind = hg::tunnel_domain::TunnelPath::Kind;
   switch (p.kind) {
-    case Kind::New: return "/cable/new/" + hg::hex_encode(p.tunnel_id, true);
-    case Kind::Connect:
-      return "/cable/connect/" + hg::hex_encode(p.routing_id, true) + "/" + hg::hex_encode(p.tunnel_id, true);
-    case Kind::Contact: return "/cable/contact/" + hg::base64url_encode(p.contact_id);
+    case Kind::New: return hg::tunnel_domain::new_path(p.tunnel_id);
+    case Kind::Connect: return hg::tunnel_domain::connect_path(p.routing_id, p.tunnel_id);
+    case Kind::Contact: return hg::tunnel_domain::contact_path(p.contact_id);
   }
   return {};
 }

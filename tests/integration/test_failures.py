@@ -124,9 +124,68 @@ def test_tampered_handshake_is_rejected():
     run_through_tampering_relay(1, "session.handshake")  # Noise message 2
 
 
+def test_ctrl_c_cancels_the_desktop():
+    """SIGINT while the QR code is shown, and again while the phone asks its person: the desktop
+    stops at once with session.cancelled and exit status 130; the phone, once answered, ends
+    (withdrawing the prompt when the desktop leaves is the presence-prompt work, not tested here)."""
+    import signal
+    import subprocess
+    wd = Workdir("sigint")
+    relay = Relay(BIN, wd)
+    try:
+        d = desktop(BIN, wd, "register", relay.url, *RP_ARGS, name="qr-shown")
+        wait_qr(d)
+        sent = time.monotonic()
+        d.proc.send_signal(signal.SIGINT)
+        check(d.wait(10) == 130, "Ctrl-C while the QR code is shown: exit %s, not 130\n%s" % (d.proc.returncode, d.stderr()))
+        check(time.monotonic() - sent < 5, "the desktop took %.1fs to stop" % (time.monotonic() - sent))
+        check(error_code(d) == "session.cancelled", "unexpected error: %s" % d.stdout())
+
+        d = desktop(BIN, wd, "register", relay.url, *RP_ARGS, name="asking")
+        p = phone(BIN, wd, wait_qr(d), relay.url, wd.file("store.json"), name="asking-phone", stdin=subprocess.PIPE)
+        wait_for(lambda: "Allow? [y/N]" in p.stderr() or p.proc.poll() is not None, 20, "the phone's prompt")
+        wait_for(lambda: "waiting_for_user" in d.stderr() or d.proc.poll() is not None, 20, "the desktop to wait")
+        sent = time.monotonic()
+        d.proc.send_signal(signal.SIGINT)
+        check(d.wait(10) == 130, "Ctrl-C while the phone asks: exit %s, not 130\n%s" % (d.proc.returncode, d.stderr()))
+        check(time.monotonic() - sent < 5, "the desktop took %.1fs to stop" % (time.monotonic() - sent))
+        check(error_code(d) == "session.cancelled", "unexpected error: %s" % d.stdout())
+        p.proc.stdin.write(b"n\n")
+        p.proc.stdin.close()
+        p.wait(20)  # raises if the phone hangs on the closed tunnel
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+def test_wrong_origin_is_refused_before_any_qr_code():
+    """Origin / RP ID pairs a browser refuses: the CLI names the error and exits before it shows a
+    QR code, touches the radio or dials the (here dead) tunnel server."""
+    wd = Workdir("origin")
+    try:
+        dead = "ws://127.0.0.1:9"  # discard port: nothing listens
+        cases = [("register", "example.com", "https://evil.org", "rp_id.mismatch"),
+                 ("register", "com", "https://example.com", "rp_id.public_suffix"),
+                 ("sign-in", "example.com", "http://example.com", "origin.insecure"),
+                 ("sign-in", "github.io", "https://alice.github.io", "rp_id.public_suffix"),
+                 ("sign-in", "127.0.0.1", "https://127.0.0.1", "rp_id.invalid"),
+                 ("sign-in", "example.com", "https://example.com/login", "origin.invalid")]
+        for i, (cmd, rp, origin, want) in enumerate(cases):
+            extra = ("--user-name", "carol") if cmd == "register" else ()
+            d = desktop(BIN, wd, cmd, dead, "--rp-id", rp, "--origin", origin, *extra, name="o%d" % i)
+            check(d.wait(10) == 1, "%s %s: exit %s" % (rp, origin, d.proc.returncode))
+            check(error_code(d) == want, "%s %s: %s, not %s" % (rp, origin, d.stdout(), want))
+            check(not os.path.exists(d.qr_file), "%s %s: a QR code was shown" % (rp, origin))
+            check("scanning" not in d.stderr(), "%s %s: the radio was used" % (rp, origin))
+        check(os.listdir(wd.radio) == [], "the loopback radio was touched: %r" % os.listdir(wd.radio))
+    finally:
+        wd.cleanup()
+
+
 TESTS = [test_phone_quits_mid_handshake, test_stale_qr_times_out_with_no_matching_advert,
          test_relay_down_phone_reports_tunnel_unreachable, test_relay_down_desktop_reports_tunnel_unreachable,
-         test_tampered_crypter_frame_is_rejected, test_tampered_handshake_is_rejected]
+         test_tampered_crypter_frame_is_rejected, test_tampered_handshake_is_rejected, test_ctrl_c_cancels_the_desktop,
+         test_wrong_origin_is_refused_before_any_qr_code]
 
 if __name__ == "__main__":
     selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]

@@ -37,7 +37,7 @@ Bytes unhex(const std::string& s) {
   return *r;
 }
 
-// Drops the revision-1 tunnel message type byte (0x01 = CTAP, spec §7.4).
+// Drops the revision-1 tunnel message type byte (0x01 = CTAP, docs/protocol.md §8.1).
 Bytes strip_type_byte(const Bytes& frame) {
   REQUIRE(!frame.empty());
   REQUIRE(frame[0] == 0x01);

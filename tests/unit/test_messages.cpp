@@ -168,3 +168,44 @@ TEST_CASE("client payload of a contact request") {
   CHECK_FALSE(messages::parse_client_payload_header("A0").ok());
   CHECK_FALSE(messages::parse_client_payload_header("zz").ok());
 }
+
+// The wake-up a relay sends a linked phone: the client payload of the vector above, inside the
+// JSON object written by hand here (as Chrome's tunnel server's FCM data fields look).
+TEST_CASE("wake-up messages of the listen connection") {
+  const auto v = vectors_of("client_payload").at(0);
+  const std::string payload_hex = v["expected"]["X-caBLE-Client-Payload"].get<std::string>();
+  const std::string text = "{ \"caBLE.routingID\": \"0A0B0C\",\n \"caBLE.clientPayload\": \"" + payload_hex +
+                           "\", \"caBLE.tunnelID\": \"000102030405060708090A0B0C0D0E0F\", \"extra\": [1, 2] }";
+  auto w = messages::parse_wakeup(text);
+  REQUIRE(w.ok());
+  CHECK(hex(w->tunnel_id) == "000102030405060708090a0b0c0d0e0f");
+  CHECK(hex(w->routing_id) == "0a0b0c");
+  CHECK(hex(w->payload.pairing_id) == v["input"]["pairing_id_hex"].get<std::string>());
+  CHECK(hex(w->payload.client_nonce) == v["input"]["client_nonce_hex"].get<std::string>());
+  CHECK(w->payload.hint == "ga");
+
+  // encode_wakeup writes what parse_wakeup reads, and what the hand-written object says.
+  auto again = messages::parse_wakeup(
+      messages::encode_wakeup(w->tunnel_id, w->routing_id, messages::encode_client_payload(w->payload)));
+  REQUIRE(again.ok());
+  CHECK(again->tunnel_id == w->tunnel_id);
+  CHECK(again->routing_id == w->routing_id);
+  CHECK(again->payload.client_nonce == w->payload.client_nonce);
+  auto j = nlohmann::json::parse(messages::encode_wakeup(w->tunnel_id, w->routing_id, unhex(payload_hex)));
+  CHECK(j["caBLE.clientPayload"] == payload_hex);
+  CHECK(j["caBLE.routingID"] == "0A0B0C");
+
+  for (const std::string& bad : {std::string("not json"), std::string("[]"), std::string("{}"),
+                                "{\"caBLE.tunnelID\": \"00\", \"caBLE.routingID\": \"0A0B0C\", \"caBLE.clientPayload\": \"" +
+                                    payload_hex + "\"}",
+                                "{\"caBLE.tunnelID\": 5, \"caBLE.routingID\": \"0A0B0C\", \"caBLE.clientPayload\": \"" +
+                                    payload_hex + "\"}",
+                                std::string("{\"caBLE.tunnelID\": \"000102030405060708090A0B0C0D0E0F\", "
+                                            "\"caBLE.routingID\": \"0A0B0C\", \"caBLE.clientPayload\": \"A0\"}"),
+                                std::string(messages::kMaxWakeUpSize + 1, ' ')}) {
+    INFO(bad.substr(0, 80));
+    auto r = messages::parse_wakeup(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::message_invalid);
+  }
+}

@@ -21,7 +21,7 @@ TEST_CASE("every shared vector kind is applied or explained") {
   };
   const std::map<std::string, std::string> not_applied = {
       {"crypter_old_new_fallback",
-       "hybridgate speaks only the new Crypter construction, as current Chromium desktops and phones do (spec 7.3)"},
+       "hybridgate speaks only the new Crypter construction, as current Chromium desktops and phones do (docs/protocol.md §7.3)"},
       {"advert_suffix",
        "the CTAP 2.3 advert suffix (L2CAP PSM) is not parsed: adverts longer than 20 bytes are accepted and only "
        "the first 20 bytes are read (checked in advert_decrypt); the BLE L2CAP channel is not implemented"},

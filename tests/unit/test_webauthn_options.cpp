@@ -510,6 +510,15 @@ TEST_CASE("getAssertion with allow list - uv - prf by credential", "[webauthn]")
 TEST_CASE("prepare checks what it is given directly", "[webauthn]") {
   auto o = parse_create(creation_json());
   CHECK_FALSE(wa::prepare(o, ""));
+  // prf_requested without inputs (a program filling the struct) asks "enabled?".
+  o.prf_requested = true;
+  auto asked = wa::prepare(o, "https://example.com");
+  REQUIRE(asked);
+  auto bytes = wa::request_for(*asked, android_info());
+  REQUIRE(bytes);
+  auto mc = ctap::decode_make_credential_request(*bytes);
+  REQUIRE(mc);
+  CHECK(prf_of(mc->extensions, true) == prf::Request{});
   o.user.id.clear();
   CHECK(wa::prepare(o, "https://example.com").error().code == Errc::invalid_argument);
   auto g = parse_get(request_json());

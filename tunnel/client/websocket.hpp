@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// WebSocket client for the tunnel (spec §5): ws:// and wss:// (system CA store plus an optional
+// WebSocket client for the tunnel (docs/protocol.md §4): ws:// and wss:// (system CA store plus an optional
 // extra CA file, SNI, host-name verification), subprotocol fido.cable, one binary message per
 // protocol message, 1 MiB incoming limit. Beast stays inside websocket.cpp; this header exposes
 // coroutine functions only.
