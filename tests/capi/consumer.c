@@ -280,6 +280,10 @@ static int selftest(void) {
   CHECK(rc == HG_ERR && strcmp(err.code, "invalid_argument") == 0, "bad JSON: rc %d code %s", rc, err.code);
   CHECK(a.qr_calls == 0, "a QR code was shown for bad options");
   CHECK(hg_desktop_get(d, kGetOptions, NULL, NULL, &cred, &err) == HG_ERR, "NULL origin accepted");
+  rc = hg_desktop_get(d, kGetOptions, "https://example.org", NULL, &cred, &err);
+  CHECK(rc == HG_ERR && strcmp(err.code, "rp_id.mismatch") == 0, "rpId example.com for https://example.org: %d %s", rc,
+        err.code);
+  CHECK(a.qr_calls == 0, "a QR code was shown for a mismatched origin");
 
   /* Dispatch without a started ceremony. */
   rc = hg_desktop_dispatch(d, &cred, &err);
