@@ -266,7 +266,8 @@ typedef struct hg_phone hg_phone;
  * gets "ctap.operation_denied"). `operation` is "make_credential", "get_assertion", "excluded" (a
  * passkey for this account exists already; the person acknowledges) or "selection"; rp_id and
  * user_name may be "". Called on the thread running the ceremony, which waits for the answer
- * (within HG_TIMEOUT_IDLE).
+ * (nothing else happens meanwhile: hg_phone_cancel takes effect when the callback returns). Answer
+ * within the desktop's patience (its response deadline: 180 s by default).
  */
 typedef int hg_presence_cb(void *user, const char *operation, const char *rp_id, const char *user_name);
 
