@@ -129,48 +129,66 @@ Result<std::vector<CredentialRecord>> records_from_json(const json& doc) {
   return out;
 }
 
-}  // namespace
 
-// ---------------------------------------------------------------- FileCredentialStore
-
-Result<std::unique_ptr<FileCredentialStore>> FileCredentialStore::open(const std::filesystem::path& path) {
-  HG_TRY(auto existing, read_private_file(path));
-  if (!existing) {
-    HG_CHECK(create_private_file(path, to_json({}).dump(2) + "\n"));  // no keys in an empty store
-    HG_TRY(existing, read_private_file(path));  // another process may have created it meanwhile
-    if (!existing) return make_error(Errc::io, "cannot create " + path.string());
-  }
-  std::string text = std::move(*existing);
+// The records in a store file's text (store.corrupt when it is not one). Wipes the text.
+Result<std::vector<CredentialRecord>> parse_store(const std::filesystem::path& path, std::string& text) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   wipe_string(text);
   if (doc.is_discarded()) return corrupt(path, "not valid JSON");
   auto records = records_from_json(doc);
   wipe_private_keys(doc);
   if (!records) return corrupt(path, records.error().detail);
-
-  std::unique_ptr<FileCredentialStore> store(new FileCredentialStore(path));
-  store->records_ = std::move(*records);
-  return store;
+  return records;
 }
 
-Status FileCredentialStore::commit(std::vector<CredentialRecord> records) {
-  std::string text;
+Result<std::string> serialise_store(const std::vector<CredentialRecord>& records) {
   try {
     json doc = to_json(records);
-    text = doc.dump(2) + "\n";  // strict UTF-8; the CBOR decoder already rejects invalid text
+    std::string text = doc.dump(2) + "\n";  // strict UTF-8; the CBOR decoder already rejects invalid text
     wipe_private_keys(doc);
+    return text;
   } catch (const std::exception& e) {
     return make_error(Errc::io, std::string("cannot serialise the credential store: ") + e.what());
   }
+}
 
-  Status written = write_private_file(path_, text);
-  wipe_string(text);
-  HG_CHECK(written);
-  records_ = std::move(records);
+}  // namespace
+
+// ---------------------------------------------------------------- FileCredentialStore
+
+Result<std::unique_ptr<FileCredentialStore>> FileCredentialStore::open(const std::filesystem::path& path) {
+  HG_TRY(auto existing, read_private_file(path));
+  if (!existing) HG_CHECK(create_private_file(path, to_json({}).dump(2) + "\n"));  // no keys in an empty store
+  std::unique_ptr<FileCredentialStore> store(new FileCredentialStore(path));
+  HG_CHECK(store->load());  // also refuses a damaged store before anything else happens
+  return store;
+}
+
+Status FileCredentialStore::load() {
+  HG_TRY(auto text, read_private_file(path_));
+  if (!text) return make_error(Errc::io, path_.string() + " disappeared");
+  HG_TRY(records_, parse_store(path_, *text));
+  return ok_status();
+}
+
+Status FileCredentialStore::change(const std::function<Status(std::vector<CredentialRecord>&)>& edit) {
+  std::vector<CredentialRecord> written;
+  Status st = update_private_file(path_, [&](const std::optional<std::string>& current) -> Result<std::optional<std::string>> {
+    if (!current) return make_error(Errc::io, path_.string() + " disappeared");
+    std::string text = *current;
+    HG_TRY(auto records, parse_store(path_, text));
+    HG_CHECK(edit(records));
+    HG_TRY(std::string next, serialise_store(records));
+    written = std::move(records);
+    return std::optional<std::string>(std::move(next));
+  });
+  if (!st) return st;
+  records_ = std::move(written);
   return ok_status();
 }
 
 Result<std::vector<CredentialRecord>> FileCredentialStore::find_by_rp(const std::string& rp_id) {
+  HG_CHECK(load());  // what other processes wrote since
   std::vector<CredentialRecord> out;
   for (const auto& r : records_)
     if (r.rp_id == rp_id) out.push_back(r);
@@ -178,37 +196,40 @@ Result<std::vector<CredentialRecord>> FileCredentialStore::find_by_rp(const std:
 }
 
 Result<std::optional<CredentialRecord>> FileCredentialStore::find_by_id(ByteView credential_id) {
+  HG_CHECK(load());
   for (const auto& r : records_)
     if (same_id(r.credential_id, credential_id)) return std::optional<CredentialRecord>(r);
   return std::optional<CredentialRecord>{};
 }
 
 Status FileCredentialStore::add(const CredentialRecord& record) {
-  for (const auto& r : records_)
-    if (same_id(r.credential_id, record.credential_id))
-      return make_error(Errc::invalid_argument, "credential ID already stored");
-  auto next = records_;
-  next.push_back(record);
-  return commit(std::move(next));
+  return change([&](std::vector<CredentialRecord>& records) -> Status {
+    for (const auto& r : records)
+      if (same_id(r.credential_id, record.credential_id))
+        return make_error(Errc::invalid_argument, "credential ID already stored");
+    records.push_back(record);
+    return ok_status();
+  });
 }
 
 Status FileCredentialStore::remove(ByteView credential_id) {
-  auto next = records_;
-  const auto before = next.size();
-  std::erase_if(next, [&](const CredentialRecord& r) { return same_id(r.credential_id, credential_id); });
-  if (next.size() == before) return ok_status();
-  return commit(std::move(next));
+  return change([&](std::vector<CredentialRecord>& records) -> Status {
+    std::erase_if(records, [&](const CredentialRecord& r) { return same_id(r.credential_id, credential_id); });
+    return ok_status();
+  });
 }
 
 Status FileCredentialStore::update_sign_count(ByteView credential_id, uint32_t sign_count) {
-  auto next = records_;
-  for (auto& r : next) {
-    if (same_id(r.credential_id, credential_id)) {
-      r.sign_count = sign_count;
-      return commit(std::move(next));
+  return change([&](std::vector<CredentialRecord>& records) -> Status {
+    for (auto& r : records) {
+      if (same_id(r.credential_id, credential_id)) {
+        // Another process may have signed with this credential meanwhile: never go back.
+        r.sign_count = std::max(r.sign_count, sign_count);
+        return ok_status();
+      }
     }
-  }
-  return make_error(Errc::invalid_argument, "unknown credential ID");
+    return make_error(Errc::invalid_argument, "unknown credential ID");
+  });
 }
 
 }  // namespace hg::hybrid

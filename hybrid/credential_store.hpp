@@ -9,10 +9,14 @@
 // that group or others can access, or that another user owns, is refused (store.permissions).
 // Every change rewrites the whole file atomically: temp file in the same directory, fsync,
 // rename over the old file, fsync the directory; a crash leaves either the old or the new file.
-// A damaged file is reported as store.corrupt, never a crash. One process at a time.
+// A damaged file is reported as store.corrupt, never a crash, and never overwritten.
+// Several processes may share one store: every change re-reads the file under an exclusive lock
+// (flock on STORE.lock) and replaces it atomically, and every lookup re-reads it, so no process
+// writes back a stale copy and nothing another process added is lost.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -36,8 +40,10 @@ class FileCredentialStore final : public authenticator::CredentialStore {
 
  private:
   explicit FileCredentialStore(std::filesystem::path path) : path_(std::move(path)) {}
-  // Writes `records` atomically; on success they become the in-memory state.
-  Status commit(std::vector<authenticator::CredentialRecord> records);
+  // Re-reads the file (every lookup does: other processes may have added passkeys).
+  Status load();
+  // Under the store's lock: re-read, edit, write atomically.
+  Status change(const std::function<Status(std::vector<authenticator::CredentialRecord>&)>& edit);
 
   std::filesystem::path path_;
   std::vector<authenticator::CredentialRecord> records_;

@@ -69,19 +69,29 @@ Result<StoredLink> link_from_json(const json& j) {
 
 }  // namespace
 
+namespace {
+// The links in a links file's text (store.corrupt when it is not one). Wipes the text.
+Result<std::vector<StoredLink>> parse_links(const std::filesystem::path& path, std::string& text) {
+  json doc = json::parse(text, nullptr, false);
+  wipe_string(text);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("links") || !doc["links"].is_array())
+    return corrupt(path, "not a hybridgate links file");
+  std::vector<StoredLink> links;
+  for (const auto& j : doc["links"]) {
+    auto l = link_from_json(j);
+    if (!l) return corrupt(path, l.error().detail);
+    links.push_back(std::move(*l));
+  }
+  return links;
+}
+}  // namespace
+
 Result<LinkStore> LinkStore::open(const std::filesystem::path& path) {
   LinkStore s;
   s.path_ = path;
   HG_TRY(auto text, read_private_file(path));
-  if (!text) return s;
-  json doc = json::parse(*text, nullptr, false);
-  wipe_string(*text);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("links") || !doc["links"].is_array())
-    return corrupt(path, "not a hybridgate links file");
-  for (const auto& j : doc["links"]) {
-    auto l = link_from_json(j);
-    if (!l) return corrupt(path, l.error().detail);
-    s.links_.push_back(std::move(*l));
+  if (text) {
+    HG_TRY(s.links_, parse_links(path, *text));
   }
   return s;
 }
@@ -92,34 +102,44 @@ const StoredLink* LinkStore::find(const std::string& name) const {
   return nullptr;
 }
 
-Status LinkStore::save(const std::vector<StoredLink>& links) {
-  json arr = json::array();
-  for (const auto& l : links) arr.push_back(link_to_json(l));
-  std::string text = json{{"version", 1}, {"links", arr}}.dump(2) + "\n";
-  auto st = write_private_file(path_, text);
-  wipe_string(text);
-  return st;
-}
-
-Status LinkStore::add(StoredLink link) {
-  auto next = links_;
-  std::erase_if(next, [&](const StoredLink& l) {
-    return l.name == link.name || l.link.phone_public_key == link.link.phone_public_key;
+Status LinkStore::change(const std::function<bool(std::vector<StoredLink>&)>& edit) {
+  std::vector<StoredLink> written;
+  bool changed = false;
+  Status st = update_private_file(path_, [&](const std::optional<std::string>& current) -> Result<std::optional<std::string>> {
+    std::vector<StoredLink> links;
+    if (current) {
+      std::string text = *current;
+      HG_TRY(links, parse_links(path_, text));
+    }
+    changed = edit(links);
+    written = links;
+    if (!changed) return std::optional<std::string>{};
+    json arr = json::array();
+    for (const auto& l : links) arr.push_back(link_to_json(l));
+    return std::optional<std::string>(json{{"version", 1}, {"links", arr}}.dump(2) + "\n");
   });
-  next.push_back(std::move(link));
-  HG_CHECK(save(next));
-  links_ = std::move(next);
+  if (!st) return st;
+  links_ = std::move(written);
   return ok_status();
 }
 
+Status LinkStore::add(StoredLink link) {
+  return change([&](std::vector<StoredLink>& links) {
+    std::erase_if(links, [&](const StoredLink& l) {
+      return l.name == link.name || l.link.phone_public_key == link.link.phone_public_key;
+    });
+    links.push_back(link);
+    return true;
+  });
+}
+
 Result<bool> LinkStore::remove(const std::string& name) {
-  auto next = links_;
-  const auto before = next.size();
-  std::erase_if(next, [&](const StoredLink& l) { return l.name == name; });
-  if (next.size() == before) return false;
-  HG_CHECK(save(next));
-  links_ = std::move(next);
-  return true;
+  bool removed = false;
+  HG_CHECK(change([&](std::vector<StoredLink>& links) {
+    removed = std::erase_if(links, [&](const StoredLink& l) { return l.name == name; }) > 0;
+    return removed;
+  }));
+  return removed;
 }
 
 Result<std::filesystem::path> default_links_path() {
@@ -139,17 +159,12 @@ Result<std::filesystem::path> default_links_path() {
   return dir / "links.json";
 }
 
-Result<PhoneLinkState> load_phone_state(const std::filesystem::path& path) {
-  HG_TRY(auto text, read_private_file(path));
-  PhoneLinkState s;
-  if (!text) {
-    s.root_secret = SecretBytes(crypto::random_bytes(32));
-    s.token_hex = hex_encode(crypto::random_bytes(32));
-    return s;
-  }
-  json doc = json::parse(*text, nullptr, false);
-  wipe_string(*text);
+namespace {
+Result<PhoneLinkState> parse_phone_state(const std::filesystem::path& path, std::string& text) {
+  json doc = json::parse(text, nullptr, false);
+  wipe_string(text);
   if (doc.is_discarded() || !doc.is_object()) return corrupt(path, "not a hybridgate phone link state");
+  PhoneLinkState s;
   auto root = b64_field(doc, "root_secret");
   if (!root || root->size() != 32) return corrupt(path, "bad root_secret");
   s.root_secret = SecretBytes(std::move(root).value());
@@ -165,16 +180,44 @@ Result<PhoneLinkState> load_phone_state(const std::filesystem::path& path) {
   return s;
 }
 
-Status save_phone_state(const std::filesystem::path& path, const PhoneLinkState& s) {
+std::string phone_state_text(const PhoneLinkState& s) {
   json doc{{"version", 1},
            {"root_secret", base64url_encode(s.root_secret.view())},
            {"contact_token", s.token_hex},
            {"contact_id", s.contact_id ? json(base64url_encode(*s.contact_id)) : json(nullptr)},
            {"tunnel_url", s.tunnel_url}};
-  std::string text = doc.dump(2) + "\n";
-  auto st = write_private_file(path, text);
-  wipe_string(text);
-  return st;
+  return doc.dump(2) + "\n";
+}
+}  // namespace
+
+Result<PhoneLinkState> load_phone_state(const std::filesystem::path& path) {
+  HG_TRY(auto text, read_private_file(path));
+  if (!text) {
+    // A fresh root secret, created once: O_EXCL, so of two processes starting together both end
+    // up with the one that reached the disk first.
+    PhoneLinkState fresh;
+    fresh.root_secret = SecretBytes(crypto::random_bytes(32));
+    fresh.token_hex = hex_encode(crypto::random_bytes(32));
+    std::string t = phone_state_text(fresh);
+    auto st = create_private_file(path, t);
+    wipe_string(t);
+    HG_CHECK(st);
+    HG_TRY(text, read_private_file(path));
+    if (!text) return make_error(Errc::io, "cannot create " + path.string());
+  }
+  return parse_phone_state(path, *text);
+}
+
+Status update_phone_state(const std::filesystem::path& path, const std::function<Status(PhoneLinkState&)>& edit) {
+  HG_TRY(auto ignored, load_phone_state(path));  // creates it when absent
+  (void)ignored;
+  return update_private_file(path, [&](const std::optional<std::string>& current) -> Result<std::optional<std::string>> {
+    if (!current) return make_error(Errc::io, path.string() + " disappeared");
+    std::string text = *current;
+    HG_TRY(PhoneLinkState state, parse_phone_state(path, text));
+    HG_CHECK(edit(state));
+    return std::optional<std::string>(phone_state_text(state));
+  });
 }
 
 }  // namespace hg::hybrid

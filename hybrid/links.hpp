@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,12 +41,15 @@ class LinkStore {
   const std::vector<StoredLink>& links() const { return links_; }
   const StoredLink* find(const std::string& name) const;
   // Adds a link; an existing link with the same name or the same phone key is replaced.
+  // Changes re-read the file under its lock and replace it atomically (hybrid/private_file.hpp),
+  // so links other processes added meanwhile are kept.
   Status add(StoredLink link);
   // Removes the link with this name; false if there was none.
   Result<bool> remove(const std::string& name);
 
  private:
-  Status save(const std::vector<StoredLink>& links);
+  // Under the file's lock: re-read, edit (returns whether anything changed), write.
+  Status change(const std::function<bool(std::vector<StoredLink>&)>& edit);
   std::filesystem::path path_;
   std::vector<StoredLink> links_;
 };
@@ -59,8 +63,11 @@ struct PhoneLinkState {
   std::string token_hex;             // 64 hex: proves the contact ID is ours to the relay
   std::string tunnel_url;            // the relay the contact is registered at
 };
-// Loads the phone's state, creating a fresh root secret and token when the file does not exist.
+// Loads the phone's state; when the file does not exist, creates it (O_EXCL) with a fresh root
+// secret and token.
 Result<PhoneLinkState> load_phone_state(const std::filesystem::path& path);
-Status save_phone_state(const std::filesystem::path& path, const PhoneLinkState& state);
+// Read-modify-write of the phone's state under the file's lock (the state is created first when
+// absent); `edit` may take its time (a contact registration at the relay).
+Status update_phone_state(const std::filesystem::path& path, const std::function<Status(PhoneLinkState&)>& edit);
 
 }  // namespace hg::hybrid

@@ -38,21 +38,26 @@ struct Phone::Impl {
     return o;
   }
 
-  // The phone's link state, with a contact at the relay (registered now if it has none yet).
+  // The phone's link state, with a contact at the relay (registered now if it has none yet, under
+  // the state file's lock so that two processes never register two contacts for one phone).
   Result<PhoneLinkState> ensure_contact() {
     if (config.link_state.empty())
       return make_error(Errc::invalid_argument, "linking needs a link state file for this phone");
-    HG_TRY(auto state, load_phone_state(config.link_state));
-    if (config.tunnel_url.empty() && state.tunnel_url.empty())
-      return make_error(Errc::invalid_argument, "linking needs the relay that will wake this phone: give a tunnel URL");
-    const std::string url = config.tunnel_url.empty() ? state.tunnel_url : config.tunnel_url;
-    if (!state.contact_id || state.tunnel_url != url) {
-      HG_TRY(Bytes id, runner.run(register_contact({url, config.ca_file}, state.token_hex, std::nullopt)));
-      state.contact_id = id;
-      state.tunnel_url = url;
-      HG_CHECK(save_phone_state(config.link_state, state));
-    }
-    return state;
+    PhoneLinkState out;
+    Status st = update_phone_state(config.link_state, [&](PhoneLinkState& state) -> Status {
+      if (config.tunnel_url.empty() && state.tunnel_url.empty())
+        return make_error(Errc::invalid_argument, "linking needs the relay that will wake this phone: give a tunnel URL");
+      const std::string url = config.tunnel_url.empty() ? state.tunnel_url : config.tunnel_url;
+      if (!state.contact_id || state.tunnel_url != url) {
+        HG_TRY(Bytes id, runner.run(register_contact({url, config.ca_file}, state.token_hex, std::nullopt)));
+        state.contact_id = id;
+        state.tunnel_url = url;
+      }
+      out = state;
+      return ok_status();
+    });
+    if (!st) return st.error();
+    return out;
   }
 };
 
@@ -111,18 +116,20 @@ Result<ListenResult> Phone::listen(int max_wakeups, const Events& events) {
 Status Phone::unlink() {
   auto& d = *impl_;
   if (d.config.link_state.empty()) return make_error(Errc::invalid_argument, "this phone has no link state file");
-  HG_TRY(auto state, load_phone_state(d.config.link_state));
-  if (!state.contact_id) return make_error(Errc::invalid_argument, "this phone is not linked");
-  const std::string url = d.config.tunnel_url.empty() ? state.tunnel_url : d.config.tunnel_url;
-  auto st = d.runner.run([](TunnelServer server, std::string token, Bytes contact) -> net::awaitable<Result<Unit>> {
-    co_return co_await revoke_contact(server, token, contact);
-  }({url, d.config.ca_file}, state.token_hex, *state.contact_id));
+  Status st = update_phone_state(d.config.link_state, [&](PhoneLinkState& state) -> Status {
+    if (!state.contact_id) return make_error(Errc::invalid_argument, "this phone is not linked");
+    const std::string url = d.config.tunnel_url.empty() ? state.tunnel_url : d.config.tunnel_url;
+    auto revoked = d.runner.run([](TunnelServer server, std::string token, Bytes contact) -> net::awaitable<Result<Unit>> {
+      co_return co_await revoke_contact(server, token, contact);
+    }({url, d.config.ca_file}, state.token_hex, *state.contact_id));
+    if (!revoked) return revoked.error();
+    // A new contact ID (and token) next time: every desktop's link to the old one is dead.
+    state.contact_id.reset();
+    state.token_hex = hex_encode(crypto::random_bytes(32));
+    return ok_status();
+  });
   d.runner.reset_cancel();
-  if (!st) return st.error();
-  // A new contact ID (and token) next time: every desktop's link to the old one is dead.
-  state.contact_id.reset();
-  state.token_hex = hex_encode(crypto::random_bytes(32));
-  return save_phone_state(d.config.link_state, state);
+  return st;
 }
 
 void Phone::cancel() { impl_->runner.cancel(); }

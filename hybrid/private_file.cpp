@@ -2,8 +2,11 @@
 #include "hybrid/private_file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include <cerrno>
 #include <cstdio>
@@ -107,7 +110,9 @@ void wipe_string(std::string& s) noexcept {
 }
 
 Result<std::optional<std::string>> read_private_file(const std::filesystem::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  // O_NONBLOCK: opening a FIFO planted at the path must not wait for a writer (it is then refused
+  // as not a regular file).
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd.valid()) {
     if (errno == ENOENT) return std::optional<std::string>{};
     return make_error(Errc::io, errno_text("cannot open", path));
@@ -148,6 +153,41 @@ Status write_private_file(const std::filesystem::path& path, const std::string& 
   if (fd.reset() != 0) return fail(make_error(Errc::io, errno_text("cannot close", tmp)));
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(make_error(Errc::io, errno_text("cannot replace", path)));
   return fsync_dir(dir);  // the rename is durable only once the directory entry is on disk
+}
+
+Result<FileLock> FileLock::acquire(const std::filesystem::path& file, std::chrono::milliseconds timeout) {
+  const std::filesystem::path lock_path = file.string() + ".lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  if (fd < 0) return make_error(Errc::io, errno_text("cannot open the lock file", lock_path));
+  FileLock lock(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    return make_error(Errc::store_corrupt, lock_path.string() + " is not a regular file");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) return make_error(Errc::io, errno_text("cannot lock", lock_path));
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(Errc::io, file.string() + " is locked by another process (waited " +
+                                      std::to_string(timeout.count() / 1000) + " s)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return lock;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
+
+Status update_private_file(const std::filesystem::path& path, const FileChange& change) {
+  HG_TRY(FileLock lock, FileLock::acquire(path));
+  HG_TRY(auto current, read_private_file(path));
+  auto next = change(current);
+  if (current) wipe_string(*current);
+  if (!next) return next.error();
+  if (!*next) return ok_status();
+  auto st = write_private_file(path, **next);
+  wipe_string(**next);
+  return st;
 }
 
 }  // namespace hg::hybrid

@@ -4,7 +4,9 @@
 // file + fsync + rename + fsync of the directory) so a crash mid-write loses nothing.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -23,8 +25,34 @@ Result<std::optional<std::string>> read_private_file(const std::filesystem::path
 // an error.
 Status create_private_file(const std::filesystem::path& path, const std::string& text);
 
-// Replaces `path` with `text` atomically (mode 0600).
+// Replaces `path` with `text` atomically (mode 0600): a temporary file with a random name in the
+// same directory (O_EXCL), fsync, rename, fsync of the directory. Concurrent writers of one file
+// must hold its FileLock (update_private_file does).
 Status write_private_file(const std::filesystem::path& path, const std::string& text);
+
+// An exclusive lock (flock) on PATH.lock, a 0600 file beside PATH that is never removed: it
+// serialises every read-modify-write of PATH between processes and threads. Waits at most
+// `timeout` for another holder (then io: "… is locked by another process").
+class FileLock {
+ public:
+  static Result<FileLock> acquire(const std::filesystem::path& file,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  FileLock& operator=(FileLock&&) = delete;
+  FileLock(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// Read-modify-write of a private file under its FileLock: `change` receives the current text
+// (re-read inside the lock; nullopt when the file does not exist) and returns the new text, or
+// nullopt to leave the file as it is. An error from `change` (e.g. a corrupt file) leaves the file
+// untouched. The new text replaces the file atomically (write_private_file).
+using FileChange = std::function<Result<std::optional<std::string>>(const std::optional<std::string>& current)>;
+Status update_private_file(const std::filesystem::path& path, const FileChange& change);
 
 // Overwrites a string's bytes (for text that held secrets).
 void wipe_string(std::string& s) noexcept;

@@ -117,7 +117,7 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
     CHECK_FALSE((*store)->add(sample_record(2)).ok());  // duplicate ID
   }
   CHECK(mode_of(p) == 0600);
-  CHECK(files_in(dir.path()) == 1);  // no temporary files left behind
+  CHECK(files_in(dir.path()) == 2);  // the store and its lock file: no temporary files left behind
 
   auto store = hybrid::FileCredentialStore::open(p);
   REQUIRE(store.ok());
@@ -235,7 +235,8 @@ TEST_CASE("file store failed write keeps the old file and state", "[file_store]"
   REQUIRE_FALSE(added.ok());
   CHECK(added.error().code == Errc::io);
   CHECK((*store)->size() == 1);
-  CHECK(files_in(dir.path()) == 1);  // the temporary file was removed
+  CHECK(files_in(dir.path()) == 2);  // the store and its lock file: the temporary file was removed
+  CHECK(fs::exists(dir.path() / "credentials.json.lock"));
   CHECK(fs::file_size(p) == old_size);
   auto reopened = hybrid::FileCredentialStore::open(p);
   REQUIRE(reopened.ok());
