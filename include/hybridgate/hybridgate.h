@@ -274,8 +274,8 @@ typedef int hg_presence_cb(void *user, const char *operation, const char *rp_id,
 /*
  * A phone with a copy of cfg (NULL = defaults) whose credentials live in the file store_path
  * (JSON, created with mode 0600; refused with "store.permissions" when others can read it, and
- * "store.corrupt" when it is not a credential file). Only one hg_phone (or process) may use a
- * store file at a time. NULL on failure (err says why).
+ * "store.corrupt" when it is not a credential file). Several phones and processes may share a store
+ * file (changes are made under a lock on STORE_PATH.lock). NULL on failure (err says why).
  */
 hg_phone *hg_phone_new(const hg_config *cfg, const char *store_path, hg_error *err);
 /* Frees *p and sets it to NULL; p and *p may be NULL. Not while a call runs on another thread
