@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+// hg_config_*: setters over hg::hybrid::DesktopConfig and PhoneConfig (settings both sides share
+// are set in both).
+#include "capi/config.hpp"
+
+#include <chrono>
+#include <cstring>
+
+using hg::Errc;
+using hg::capi::fail;
+using hg::capi::guarded;
+using hg::capi::str_or_empty;
+
+namespace {
+
+constexpr uint32_t kMaxTimeoutMs = 86'400'000;  // one day
+
+int no_config(hg_error* err) { return fail(err, Errc::invalid_argument, "the hg_config is NULL"); }
+
+}  // namespace
+
+extern "C" {
+
+hg_config* hg_config_new(void) {
+  try {
+    return new hg_config();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void hg_config_free(hg_config** cfg) {
+  if (cfg == nullptr) return;
+  delete *cfg;
+  *cfg = nullptr;
+}
+
+int hg_config_set_tunnel_url(hg_config* cfg, const char* url, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->desktop.tunnel_url = str_or_empty(url);
+    cfg->phone.tunnel_url = cfg->desktop.tunnel_url;
+    return HG_OK;
+  });
+}
+
+int hg_config_set_ca_file(hg_config* cfg, const char* path, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->desktop.ca_file = str_or_empty(path);
+    cfg->phone.ca_file = cfg->desktop.ca_file;
+    return HG_OK;
+  });
+}
+
+int hg_config_set_radio(hg_config* cfg, const char* radio, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    if (radio == nullptr) return fail(err, Errc::invalid_argument, "the radio is NULL (auto, bluez or loopback)");
+    hg::ble::RadioKind kind;
+    if (std::strcmp(radio, "auto") == 0) {
+      kind = hg::ble::RadioKind::automatic;
+    } else if (std::strcmp(radio, "bluez") == 0) {
+      kind = hg::ble::RadioKind::bluez;
+    } else if (std::strcmp(radio, "loopback") == 0) {
+      kind = hg::ble::RadioKind::loopback;
+    } else {
+      return fail(err, Errc::invalid_argument, "unknown radio; use auto, bluez or loopback");
+    }
+    cfg->desktop.radio.kind = kind;
+    cfg->phone.radio.kind = kind;
+    return HG_OK;
+  });
+}
+
+int hg_config_set_adapter(hg_config* cfg, const char* adapter, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->desktop.radio.adapter = str_or_empty(adapter);
+    cfg->phone.radio.adapter = cfg->desktop.radio.adapter;
+    return HG_OK;
+  });
+}
+
+int hg_config_set_loopback_dir(hg_config* cfg, const char* dir, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->desktop.radio.loopback_dir = str_or_empty(dir);
+    cfg->phone.radio.loopback_dir = cfg->desktop.radio.loopback_dir;
+    return HG_OK;
+  });
+}
+
+int hg_config_set_links_file(hg_config* cfg, const char* path, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->desktop.links_file = str_or_empty(path);
+    return HG_OK;
+  });
+}
+
+int hg_config_set_link_phone(hg_config* cfg, int link_phone, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->desktop.link_phone = link_phone != 0;
+    return HG_OK;
+  });
+}
+
+int hg_config_set_timeout(hg_config* cfg, hg_timeout which, uint32_t milliseconds, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    if (milliseconds == 0 || milliseconds > kMaxTimeoutMs) {
+      return fail(err, Errc::invalid_argument, "a timeout must be 1 to 86400000 milliseconds");
+    }
+    const std::chrono::milliseconds ms{milliseconds};
+    switch (which) {
+      case HG_TIMEOUT_ADVERT: cfg->desktop.deadlines.advert = ms; return HG_OK;
+      case HG_TIMEOUT_CONNECT:
+        cfg->desktop.deadlines.connect = ms;
+        cfg->phone.connect = ms;
+        return HG_OK;
+      case HG_TIMEOUT_HANDSHAKE: cfg->desktop.deadlines.handshake = ms; return HG_OK;
+      case HG_TIMEOUT_RESPONSE: cfg->desktop.deadlines.response = ms; return HG_OK;
+      case HG_TIMEOUT_DESKTOP: cfg->phone.desktop = ms; return HG_OK;
+      case HG_TIMEOUT_IDLE: cfg->phone.idle = ms; return HG_OK;
+    }
+    return fail(err, Errc::invalid_argument, "unknown hg_timeout");
+  });
+}
+
+int hg_config_set_domain_id(hg_config* cfg, uint16_t domain_id, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->phone.domain_id = domain_id;
+    return HG_OK;
+  });
+}
+
+int hg_config_set_link_state(hg_config* cfg, const char* path, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->phone.link_state = str_or_empty(path);
+    return HG_OK;
+  });
+}
+
+int hg_config_set_phone_name(hg_config* cfg, const char* name, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->phone.name = str_or_empty(name);
+    return HG_OK;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+// hg_phone_*: hg::hybrid::Phone over the software authenticator and a file credential store,
+// with the person's consent asked through a C callback.
+#include <ctime>
+#include <mutex>
+
+#include "capi/config.hpp"
+#include "hybrid/credential_store.hpp"
+#include "proto/authenticator.hpp"
+
+using hg::Errc;
+using hg::capi::fail;
+using hg::capi::guarded;
+
+namespace {
+
+std::string_view operation_name(hg::authenticator::Operation op) {
+  switch (op) {
+    case hg::authenticator::Operation::make_credential: return "make_credential";
+    case hg::authenticator::Operation::get_assertion: return "get_assertion";
+    case hg::authenticator::Operation::excluded: return "excluded";
+    case hg::authenticator::Operation::selection: return "selection";
+  }
+  return "unknown";
+}
+
+// The C presence callback as the authenticator's UserPresence. No callback: refuse.
+class CallbackPresence final : public hg::authenticator::UserPresence {
+ public:
+  bool confirm(const std::string& rp_id, const std::string& user_name, hg::authenticator::Operation op) override {
+    if (cb == nullptr) return false;
+    const std::string name(operation_name(op));
+    return cb(user, name.c_str(), rp_id.c_str(), user_name.c_str()) != 0;
+  }
+  hg_presence_cb* cb = nullptr;
+  void* user = nullptr;
+};
+
+}  // namespace
+
+struct hg_phone {
+  std::unique_ptr<hg::hybrid::FileCredentialStore> store;
+  CallbackPresence presence;
+  std::unique_ptr<hg::authenticator::SoftwareAuthenticator> authenticator;
+  std::unique_ptr<hg::hybrid::Phone> impl;
+  hg_stage_cb* stage = nullptr;
+  void* user = nullptr;
+
+  std::mutex mu;
+  bool running = false;
+
+  int begin(hg_error* err) {
+    std::lock_guard lock(mu);
+    if (running) return fail(err, Errc::invalid_argument, "a call is already running on this hg_phone");
+    running = true;
+    return HG_OK;
+  }
+  void end() {
+    std::lock_guard lock(mu);
+    running = false;
+  }
+
+  hg::hybrid::Events events() const {
+    hg::hybrid::Events ev;
+    if (stage != nullptr) {
+      hg_stage_cb* st = stage;
+      void* u = user;
+      ev.stage = [st, u](hg::hybrid::Stage s, const std::string& detail) {
+        const std::string name(hg::hybrid::to_string(s));
+        st(u, name.c_str(), detail.c_str());
+      };
+    }
+    return ev;
+  }
+};
+
+namespace {
+
+int no_phone(hg_error* err) { return fail(err, Errc::invalid_argument, "the hg_phone is NULL"); }
+
+// Runs one blocking Phone call between begin() and end().
+template <typename F>
+int run(hg_phone* p, hg_error* err, F&& call) {
+  if (p->begin(err) != HG_OK) return HG_ERR;
+  int rc;
+  try {
+    rc = call();
+  } catch (...) {
+    rc = fail(err, hg::capi::current_exception_error());
+  }
+  p->end();
+  return rc;
+}
+
+}  // namespace
+
+extern "C" {
+
+hg_phone* hg_phone_new(const hg_config* cfg, const char* store_path, hg_error* err) {
+  try {
+    if (store_path == nullptr || *store_path == '\0') {
+      fail(err, Errc::invalid_argument, "the credential store path is empty");
+      return nullptr;
+    }
+    auto p = std::make_unique<hg_phone>();
+    auto store = hg::hybrid::FileCredentialStore::open(store_path);
+    if (!store.ok()) {
+      fail(err, store.error());
+      return nullptr;
+    }
+    p->store = std::move(*store);
+    hg::authenticator::Config ac;
+    ac.now = [] { return static_cast<uint64_t>(std::time(nullptr)); };
+    p->authenticator = std::make_unique<hg::authenticator::SoftwareAuthenticator>(*p->store, p->presence, ac);
+    p->impl = std::make_unique<hg::hybrid::Phone>(cfg ? cfg->phone : hg::hybrid::PhoneConfig{}, *p->authenticator);
+    return p.release();
+  } catch (...) {
+    fail(err, hg::capi::current_exception_error());
+    return nullptr;
+  }
+}
+
+void hg_phone_free(hg_phone** pp) {
+  if (pp == nullptr || *pp == nullptr) return;
+  hg_phone* p = *pp;
+  *pp = nullptr;
+  try {
+    delete p;
+  } catch (...) {
+  }
+}
+
+void hg_phone_set_callbacks(hg_phone* p, hg_presence_cb* presence, hg_stage_cb* stage, void* user) {
+  if (p == nullptr) return;
+  p->presence.cb = presence;
+  p->presence.user = user;
+  p->stage = stage;
+  p->user = user;
+}
+
+int hg_phone_serve_qr(hg_phone* p, const char* fido_url, int link, int* requests_served, hg_error* err) {
+  if (requests_served != nullptr) *requests_served = 0;
+  return guarded(err, [&] {
+    if (p == nullptr) return no_phone(err);
+    if (fido_url == nullptr) return fail(err, Errc::invalid_argument, "the FIDO:/ URL is NULL");
+    return run(p, err, [&] {
+      auto r = p->impl->serve_qr(fido_url, link != 0, p->events());
+      if (!r.ok()) return fail(err, r.error());
+      if (requests_served != nullptr) *requests_served = r->requests_served;
+      return HG_OK;
+    });
+  });
+}
+
+int hg_phone_listen(hg_phone* p, int max_wakeups, int* wakeups, hg_error* err) {
+  if (wakeups != nullptr) *wakeups = 0;
+  return guarded(err, [&] {
+    if (p == nullptr) return no_phone(err);
+    if (max_wakeups < 0) return fail(err, Errc::invalid_argument, "max_wakeups is negative");
+    return run(p, err, [&] {
+      auto r = p->impl->listen(max_wakeups, p->events());
+      if (!r.ok()) return fail(err, r.error());
+      if (wakeups != nullptr) *wakeups = r->wakeups;
+      return HG_OK;
+    });
+  });
+}
+
+int hg_phone_unlink(hg_phone* p, hg_error* err) {
+  return guarded(err, [&] {
+    if (p == nullptr) return no_phone(err);
+    return run(p, err, [&] {
+      auto r = p->impl->unlink();
+      if (!r.ok()) return fail(err, r.error());
+      return HG_OK;
+    });
+  });
+}
+
+void hg_phone_cancel(hg_phone* p) {
+  if (p == nullptr) return;
+  try {
+    std::lock_guard lock(p->mu);
+    if (p->running) p->impl->cancel();
+  } catch (...) {
+  }
+}
+
+}  // extern "C"

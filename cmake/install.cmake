@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: Apache-2.0
+# `cmake --install BUILD [--prefix P]` (GNUInstallDirs; paths below are relative to the prefix):
+#   bin/hybridgate, bin/hybridgate-relay                   the programs (HYBRIDGATE_BUILD_PROGRAMS)
+#   LIBDIR/libhybridgate.so.0.1.0, .so.0 (soname), .so     the C ABI
+#   LIBDIR/libhybridgate_cxx.a                             every layer, for C++ users
+#   include/hybridgate/hybridgate.h                        the C header
+#   include/hybridgate/cxx/{proto,qr,ble,tunnel/client,hybrid}/*.hpp   the C++ headers
+#   LIBDIR/pkgconfig/hybridgate.pc                         pkg-config (the C ABI)
+#   LIBDIR/cmake/hybridgate/hybridgateConfig.cmake, ...ConfigVersion.cmake, targets
+#                                                          find_package(hybridgate [COMPONENTS cxx])
+#   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8
+#   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.service    (ExecStart points at the installed relay)
+#   share/doc/hybridgate/{relay.conf.example,LICENSE,README.md}
+include(CMakePackageConfigHelpers)
+
+set(HYBRIDGATE_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
+    "Where the systemd unit goes; relative paths are relative to the install prefix (systemd reads /usr/lib/systemd/system and /usr/local/lib/systemd/system)")
+set(HG_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/hybridgate)
+
+# Programs.
+foreach(prog hybridgate hybridgate-relay)
+  if(TARGET ${prog})
+    install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT programs)
+  endif()
+endforeach()
+
+# Libraries, headers, pkg-config and the CMake package (only when the C ABI is built).
+if(TARGET hybridgate_c)
+  install(TARGETS hybridgate_c EXPORT hybridgateTargets
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development
+    INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(FILES ${PROJECT_SOURCE_DIR}/include/hybridgate/hybridgate.h
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hybridgate COMPONENT development)
+  install(EXPORT hybridgateTargets NAMESPACE hybridgate:: DESTINATION ${HG_CMAKE_DIR} COMPONENT development)
+
+  install(TARGETS hybridgate_cxx EXPORT hybridgateCxxTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
+  set_target_properties(hybridgate_cxx PROPERTIES EXPORT_NAME cxx)
+  install(EXPORT hybridgateCxxTargets NAMESPACE hybridgate:: DESTINATION ${HG_CMAKE_DIR} COMPONENT development)
+  foreach(dir proto qr ble tunnel/client hybrid)
+    install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hybridgate/cxx/${dir}
+      COMPONENT development FILES_MATCHING PATTERN "*.hpp")
+  endforeach()
+
+  configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/hybridgateConfig.cmake.in
+    ${PROJECT_BINARY_DIR}/hybridgateConfig.cmake INSTALL_DESTINATION ${HG_CMAKE_DIR})
+  write_basic_package_version_file(${PROJECT_BINARY_DIR}/hybridgateConfigVersion.cmake
+    VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+  install(FILES ${PROJECT_BINARY_DIR}/hybridgateConfig.cmake ${PROJECT_BINARY_DIR}/hybridgateConfigVersion.cmake
+    DESTINATION ${HG_CMAKE_DIR} COMPONENT development)
+
+  # pkg-config: prefix is computed from the .pc file's own location at install time, so
+  # `cmake --install --prefix P` gives a correct file whatever the configured prefix was.
+  foreach(d LIBDIR INCLUDEDIR)
+    if(IS_ABSOLUTE "${CMAKE_INSTALL_${d}}")
+      set(HG_PC_${d} "${CMAKE_INSTALL_${d}}")
+    else()
+      set(HG_PC_${d} "\${prefix}/${CMAKE_INSTALL_${d}}")
+    endif()
+  endforeach()
+  set(HG_PC_PREFIX "%HG_INSTALL_PREFIX%")  # replaced at install time (below)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/hybridgate.pc.in ${PROJECT_BINARY_DIR}/hybridgate.pc.in @ONLY)
+  install(CODE "
+    set(_p \"\${CMAKE_INSTALL_PREFIX}\")
+    file(READ \"${PROJECT_BINARY_DIR}/hybridgate.pc.in\" _pc)
+    string(REPLACE \"%HG_INSTALL_PREFIX%\" \"\${_p}\" _pc \"\${_pc}\")
+    file(WRITE \"${PROJECT_BINARY_DIR}/hybridgate.pc\" \"\${_pc}\")
+  " COMPONENT development)
+  install(FILES ${PROJECT_BINARY_DIR}/hybridgate.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT development)
+endif()
+
+# Manual pages, the systemd unit, the example relay configuration, the licence.
+if(HYBRIDGATE_BUILD_PROGRAMS)
+  install(FILES ${PROJECT_SOURCE_DIR}/man/hybridgate.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT programs)
+  install(FILES ${PROJECT_SOURCE_DIR}/man/hybridgate-relay.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT programs)
+  # The unit's ExecStart names the relay where this install puts it (decided at install time).
+  install(CODE "
+    set(_unitdir \"${HYBRIDGATE_SYSTEMD_UNITDIR}\")
+    if(NOT IS_ABSOLUTE \"\${_unitdir}\")
+      set(_unitdir \"\${CMAKE_INSTALL_PREFIX}/\${_unitdir}\")
+    endif()
+    file(READ \"${PROJECT_SOURCE_DIR}/deploy/hybridgate-relay.service\" _unit)
+    string(REPLACE \"/usr/local/bin/hybridgate-relay\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/hybridgate-relay\" _unit \"\${_unit}\")
+    file(WRITE \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\" \"\${_unit}\")
+    file(INSTALL DESTINATION \"\${_unitdir}\" TYPE FILE FILES \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\")
+  " COMPONENT programs)
+  install(FILES ${PROJECT_SOURCE_DIR}/deploy/relay.conf.example DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT programs)
+endif()
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hybridgate.h - the C interface of libhybridgate: sign in on this computer with a passkey on a
+ * phone (FIDO hybrid transport, "caBLE v2"), and act as the phone.
+ *
+ * C99. Every symbol is prefixed hg_ (functions, types) or HG_ (macros). Link with
+ * `pkg-config --cflags --libs hybridgate`, or in CMake `find_package(hybridgate)` and
+ * `target_link_libraries(app PRIVATE hybridgate::hybridgate)`.
+ *
+ * The desktop side:
+ *
+ *     hg_config *cfg = hg_config_new();
+ *     hg_desktop *d = hg_desktop_new(cfg, &err);
+ *     hg_config_free(&cfg);                       // the desktop keeps its own copy
+ *     hg_desktop_set_callbacks(d, show_qr, on_stage, on_notice, app);
+ *     char *cred = NULL;
+ *     if (hg_desktop_get(d, options_json, "https://example.com", NULL, &cred, &err) == HG_OK) {
+ *         send_to_server(cred);                   // PublicKeyCredential JSON
+ *         hg_free(cred);
+ *     } else {
+ *         fprintf(stderr, "%s: %s\n", err.code, err.message);
+ *     }
+ *     hg_desktop_free(&d);
+ *
+ * CONVENTIONS (they hold for every function below unless its comment says otherwise)
+ *
+ * Results. Functions that can fail return int: HG_OK (0) on success, HG_ERR (-1) on failure, and
+ *   fill the caller's hg_error (when the pointer is not NULL). HG_PENDING (1) is returned only by
+ *   hg_desktop_dispatch. A NULL handle or a NULL required argument is a failure with the code
+ *   "invalid_argument", never a crash.
+ *
+ * Strings. Every const char * argument is a NUL-terminated UTF-8 string, read during the call
+ *   only (the library copies what it keeps). Strings the library returns through char ** are
+ *   allocated by the library and owned by the caller, who releases them with hg_free(). Strings
+ *   the library passes to callbacks are valid only until the callback returns.
+ *
+ * Threads. The library starts at most one thread per hg_desktop (for the non-blocking form) and
+ *   none otherwise. A handle (hg_config, hg_desktop, hg_phone) is used by one thread at a time;
+ *   the exceptions are hg_desktop_cancel and hg_phone_cancel (any thread, at any time between
+ *   _new and _free) and hg_desktop_fd. Separate handles are independent and may be used from
+ *   different threads at once. hg_version, hg_error_sentence and hg_free may be called from any
+ *   thread.
+ *
+ * Secrets. The library never prints anything. The FIDO:/ URL given to the QR callback holds the
+ *   ceremony's secret: show it (as a QR code) and do not log it. Error messages and stage details
+ *   never contain secrets.
+ */
+#ifndef HYBRIDGATE_H
+#define HYBRIDGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------------------------- */
+
+/* The version of this header. The library's soname changes with HG_VERSION_MAJOR. */
+#define HG_VERSION_MAJOR 0
+#define HG_VERSION_MINOR 1
+#define HG_VERSION_PATCH 0
+
+/* The library's version, "MAJOR.MINOR.PATCH" (static storage; never NULL). */
+const char *hg_version(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Results and errors
+ * ------------------------------------------------------------------------------------------- */
+
+#define HG_OK 0
+#define HG_ERR (-1)
+#define HG_PENDING 1
+
+#define HG_ERROR_CODE_SIZE 64
+#define HG_ERROR_MESSAGE_SIZE 512
+
+/*
+ * What went wrong, in a buffer the caller owns (on its stack, typically): no allocation, nothing to
+ * free, valid until the caller reuses it. A failing call fills both fields; a successful call
+ * leaves the struct as it was.
+ *   code     the stable error code, e.g. "session.no_advert", "tunnel.unreachable",
+ *            "ctap.operation_denied", "session.cancelled", "invalid_argument". Codes never change
+ *            meaning; programs compare them with strcmp. The hybridgate CLI prints the same codes.
+ *   message  a sentence for people (the code's sentence, then details in parentheses), exactly as
+ *            the CLI prints it; truncated to fit (always NUL-terminated, never in the middle of a
+ *            UTF-8 character).
+ */
+typedef struct hg_error {
+  char code[HG_ERROR_CODE_SIZE];
+  char message[HG_ERROR_MESSAGE_SIZE];
+} hg_error;
+
+/* The sentence for a stable error code (static storage), or NULL if the code is unknown. */
+const char *hg_error_sentence(const char *code);
+
+/* Releases a string the library returned (credential JSON, phone lists). NULL is allowed. */
+void hg_free(void *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * Configuration (shared by the desktop and the phone side)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct hg_config hg_config;
+
+/* A configuration with the defaults noted at each setter. NULL only when out of memory. */
+hg_config *hg_config_new(void);
+/* Frees *cfg and sets it to NULL. cfg and *cfg may be NULL. */
+void hg_config_free(hg_config **cfg);
+
+/* Tunnel server base URL ("wss://relay.example", "ws://127.0.0.1:8080") used for every tunnel
+ * domain. NULL or "" (the default) = the public tunnel servers the phone names. */
+int hg_config_set_tunnel_url(hg_config *cfg, const char *url, hg_error *err);
+/* Extra trusted CA certificate (PEM file) for a wss:// tunnel server. NULL or "" = none. */
+int hg_config_set_ca_file(hg_config *cfg, const char *path, hg_error *err);
+/* The radio that proves proximity: "auto" (the default: BlueZ when an adapter is usable, else the
+ * loopback radio), "bluez" or "loopback" (processes on this host; for tests and machines without
+ * Bluetooth). Anything else fails with "invalid_argument". */
+int hg_config_set_radio(hg_config *cfg, const char *radio, hg_error *err);
+/* BlueZ adapter name, e.g. "hci0". NULL or "" (the default) = the first powered adapter. */
+int hg_config_set_adapter(hg_config *cfg, const char *adapter, hg_error *err);
+/* Loopback radio directory. NULL or "" (the default) = $HYBRIDGATE_RADIO_DIR, else
+ * $XDG_RUNTIME_DIR/hybridgate-radio. */
+int hg_config_set_loopback_dir(hg_config *cfg, const char *dir, hg_error *err);
+
+/* Desktop only: the file of remembered phones (mode 0600). NULL or "" (the default) =
+ * $XDG_DATA_HOME/hybridgate/links.json, the file the hybridgate CLI uses. */
+int hg_config_set_links_file(hg_config *cfg, const char *path, hg_error *err);
+/* Desktop only: nonzero = QR codes offer linking, and a phone that agrees is remembered (default
+ * 0). */
+int hg_config_set_link_phone(hg_config *cfg, int link_phone, hg_error *err);
+
+typedef enum hg_timeout {
+  HG_TIMEOUT_ADVERT = 0,     /* desktop: QR code shown -> the phone's advert (default 120 s) */
+  HG_TIMEOUT_CONNECT = 1,    /* both: connecting to the tunnel server (default 15 s) */
+  HG_TIMEOUT_HANDSHAKE = 2,  /* desktop: the secure-channel handshake (default 15 s) */
+  HG_TIMEOUT_RESPONSE = 3,   /* desktop: request sent -> the phone's answer (default 180 s) */
+  HG_TIMEOUT_DESKTOP = 4,    /* phone: advertising -> the desktop's handshake (default 120 s) */
+  HG_TIMEOUT_IDLE = 5        /* phone: between messages after the handshake (default 180 s) */
+} hg_timeout;
+/* Sets one deadline, in milliseconds (1 .. 86400000). */
+int hg_config_set_timeout(hg_config *cfg, hg_timeout which, uint32_t milliseconds, hg_error *err);
+
+/* Phone only: the tunnel domain ID to open tunnels at and to put in the advert (default 0). */
+int hg_config_set_domain_id(hg_config *cfg, uint16_t domain_id, hg_error *err);
+/* Phone only: the link state file (root secret, relay contact; mode 0600). NULL or "" (the
+ * default) = this phone never links and cannot listen. */
+int hg_config_set_link_state(hg_config *cfg, const char *path, hg_error *err);
+/* Phone only: the name linked desktops show. NULL or "" (the default) = "hybridgate on HOSTNAME". */
+int hg_config_set_phone_name(hg_config *cfg, const char *name, hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Callbacks
+ * ------------------------------------------------------------------------------------------- */
+
+/* The FIDO:/ URL to show as a QR code (not called when a remembered phone is used). It holds the
+ * ceremony's secret: show it, never log it. */
+typedef void hg_qr_cb(void *user, const char *fido_url);
+/*
+ * Progress. `stage` is one of these stable names, `detail` a short text for logs ("" if none):
+ *   desktop, in order: "qr_shown", "scanning", "phone_found", "tunnel_connected",
+ *                      "secure_channel", "waiting_for_user", "done"
+ *   phone:             "tunnel_opened", "advertising", "desktop_connected", "request_served",
+ *                      "listening", "woken"
+ * Stages may be skipped (a remembered phone shows no QR code); new names may be added in minor
+ * versions, so ignore names you do not know.
+ */
+typedef void hg_stage_cb(void *user, const char *stage, const char *detail);
+/* A sentence for the person, e.g. "the phone does not offer the PRF extension". */
+typedef void hg_notice_cb(void *user, const char *sentence);
+
+/* ---------------------------------------------------------------------------------------------
+ * Desktop: navigator.credentials.create() / .get() with a phone
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct hg_desktop hg_desktop;
+
+/* A desktop with a copy of cfg (cfg may be freed at once; NULL = the defaults). NULL on failure
+ * (err says why). */
+hg_desktop *hg_desktop_new(const hg_config *cfg, hg_error *err);
+/* Frees *d and sets it to NULL; d and *d may be NULL. A non-blocking ceremony still running is
+ * cancelled and waited for (its queued callbacks are dropped, not called). Not while a blocking call
+ * runs on another thread (cancel it and let it return first), and not from a callback of the same
+ * desktop. */
+void hg_desktop_free(hg_desktop **d);
+
+/* Callbacks for the following ceremonies; any may be NULL. `user` is passed back unchanged. Set
+ * them while no ceremony runs. In the blocking form they run on the calling thread, in the
+ * non-blocking form on the thread calling hg_desktop_dispatch. A callback may call
+ * hg_desktop_cancel; it must not call any other hg_desktop_ function on the same desktop. */
+void hg_desktop_set_callbacks(hg_desktop *d, hg_qr_cb *qr, hg_stage_cb *stage, hg_notice_cb *notice, void *user);
+
+/*
+ * Blocking form: runs one ceremony to completion on the calling thread.
+ *   options_json  create: PublicKeyCredentialCreationOptionsJSON, get:
+ *                 PublicKeyCredentialRequestOptionsJSON, as relying-party libraries emit them
+ *                 (binary members base64url; a {"publicKey": {...}} wrapper is accepted). rp.id /
+ *                 rpId are required. Honoured: excludeCredentials / allowCredentials,
+ *                 authenticatorSelection (residentKey, userVerification), attestation,
+ *                 extensions.prf, timeout.
+ *   origin        the origin the clientDataJSON names, e.g. "https://example.com".
+ *   phone         NULL: show a QR code (the qr callback). A name from hg_desktop_phones: use that
+ *                 remembered phone (no QR code; the relay wakes it).
+ *   credential    on HG_OK, *credential is the PublicKeyCredential in its toJSON() form, to send
+ *                 to the relying party; release it with hg_free. On HG_ERR it is set to NULL.
+ * Errors include "invalid_argument" (the options), "session.no_advert", "tunnel.*", "ble.*",
+ * "ctap.*" (the phone's answer, e.g. "ctap.operation_denied"), "session.cancelled".
+ */
+int hg_desktop_create(hg_desktop *d, const char *options_json, const char *origin, const char *phone,
+                      char **credential, hg_error *err);
+int hg_desktop_get(hg_desktop *d, const char *options_json, const char *origin, const char *phone,
+                   char **credential, hg_error *err);
+
+/*
+ * Non-blocking form, for a GTK/Qt/libuv main loop: start a ceremony (on a thread the library
+ * owns), watch hg_desktop_fd for readability, and call hg_desktop_dispatch when it is readable.
+ *   start_*   same arguments as the blocking form, less the result. Fails with
+ *             "invalid_argument" when a ceremony is already running on this desktop.
+ *   fd        a file descriptor (an eventfd) that becomes readable when callbacks are queued or
+ *             the ceremony ends. Owned by the desktop: do not read, write or close it. The same
+ *             descriptor for the desktop's whole life. GLib: g_unix_fd_add(fd, G_IO_IN, ...);
+ *             Qt: QSocketNotifier(fd, QSocketNotifier::Read).
+ *   dispatch  runs the queued callbacks (qr, stage, notice) on the calling thread, then returns
+ *             HG_PENDING while the ceremony still runs. When it has ended: HG_OK with *credential
+ *             set (release with hg_free), or HG_ERR with err filled; the desktop is then idle and
+ *             a new ceremony may start. With no ceremony started: HG_ERR, "invalid_argument".
+ *             It never blocks.
+ * Cancel with hg_desktop_cancel; the end (HG_ERR, "session.cancelled") still arrives through
+ * dispatch.
+ */
+int hg_desktop_start_create(hg_desktop *d, const char *options_json, const char *origin, const char *phone,
+                            hg_error *err);
+int hg_desktop_start_get(hg_desktop *d, const char *options_json, const char *origin, const char *phone,
+                         hg_error *err);
+int hg_desktop_fd(const hg_desktop *d);
+int hg_desktop_dispatch(hg_desktop *d, char **credential, hg_error *err);
+
+/* Ends the running ceremony (blocking or not) with "session.cancelled"; the tunnel is closed so
+ * the phone learns at once. Any thread, any time (including from a callback or a signal-handling
+ * thread, not from a signal handler). No effect when no ceremony runs. Does not wait. */
+void hg_desktop_cancel(hg_desktop *d);
+
+/*
+ * Remembered phones (linked with hg_config_set_link_phone). Fail with "invalid_argument" while a
+ * ceremony runs on this desktop.
+ *   phones  *json = a JSON array, oldest first:
+ *           [{"name": "Pixel 8", "domain_id": 0, "tunnel_url": "", "created": 1764500000,
+ *             "contact_tag": "1a2b3c4d"}]   (created: Unix time; contact_tag tells phones apart)
+ *           Release it with hg_free.
+ *   forget  removes the phone of that name; *forgotten (may be NULL) = 1 if there was one, else 0.
+ */
+int hg_desktop_phones(hg_desktop *d, char **json, hg_error *err);
+int hg_desktop_forget(hg_desktop *d, const char *name, int *forgotten, hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Phone: a software authenticator whose passkeys live in a file
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct hg_phone hg_phone;
+
+/*
+ * Asks the person whether to go ahead. Return nonzero to approve, 0 to refuse (the desktop then
+ * gets "ctap.operation_denied"). `operation` is "make_credential", "get_assertion", "excluded" (a
+ * passkey for this account exists already; the person acknowledges) or "selection"; rp_id and
+ * user_name may be "". Called on the thread running the ceremony, which waits for the answer
+ * (nothing else happens meanwhile: hg_phone_cancel takes effect when the callback returns). Answer
+ * within the desktop's patience (its response deadline: 180 s by default).
+ */
+typedef int hg_presence_cb(void *user, const char *operation, const char *rp_id, const char *user_name);
+
+/*
+ * A phone with a copy of cfg (NULL = defaults) whose credentials live in the file store_path
+ * (JSON, created with mode 0600; refused with "store.permissions" when others can read it, and
+ * "store.corrupt" when it is not a credential file). Several phones and processes may share a store
+ * file (changes are made under a lock on STORE_PATH.lock). NULL on failure (err says why).
+ */
+hg_phone *hg_phone_new(const hg_config *cfg, const char *store_path, hg_error *err);
+/* Frees *p and sets it to NULL; p and *p may be NULL. Not while a call runs on another thread
+ * (cancel it with hg_phone_cancel and let it return first), and not from a callback. */
+void hg_phone_free(hg_phone **p);
+
+/* The presence prompt; NULL (the default) refuses every request. Progress: see hg_stage_cb. Set
+ * them while no call runs; they run on the thread of the serving call. */
+void hg_phone_set_callbacks(hg_phone *p, hg_presence_cb *presence, hg_stage_cb *stage, void *user);
+
+/*
+ * Blocking calls (cancel from another thread with hg_phone_cancel):
+ *   serve_qr  one ceremony for the desktop that shows this FIDO:/ URL: open a tunnel, advertise,
+ *             answer its requests. link nonzero: agree to be remembered when the QR code offers
+ *             it (needs a link state file and a tunnel URL). *requests_served (may be NULL) = the
+ *             number of CTAP requests answered.
+ *   listen    serve linked desktops: keep a connection to the relay and answer each wake-up,
+ *             until max_wakeups wake-ups (0 = until the connection ends or hg_phone_cancel).
+ *             *wakeups (may be NULL) = the number served.
+ *   unlink    revoke this phone's contact at the relay: every desktop's link to it dies.
+ */
+int hg_phone_serve_qr(hg_phone *p, const char *fido_url, int link, int *requests_served, hg_error *err);
+int hg_phone_listen(hg_phone *p, int max_wakeups, int *wakeups, hg_error *err);
+int hg_phone_unlink(hg_phone *p, hg_error *err);
+
+/* Ends the running call with "session.cancelled". Any thread, any time; no effect when no call
+ * runs. Does not wait. */
+void hg_phone_cancel(hg_phone *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HYBRIDGATE_H */

@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""libhybridgate as an installed library: the exported symbols, the installed files, headers that
+compile alone, the manual pages, and consumers built from the install prefix (a C program with
+pkg-config, a CMake project with find_package(hybridgate), a C++ program on the static archive)
+that register and sign in against `hybridgate phone` through our relay (loopback radio), each
+credential checked by the independent WebAuthn verifier (tests/tools/webauthn_verify.py). The
+options come from a relying-party library (python-fido2's Fido2Server), not from hand-written JSON.
+
+usage: test_capi.py --build BUILD_DIR --prefix PREFIX [--sanitize] [--cc CC] [--cxx CXX] [TEST_NAME]
+  install        (the CTest fixture) cmake --install BUILD_DIR --prefix PREFIX, from scratch
+  other tests    use PREFIX; the programs they run (hybridgate, hybridgate-relay) are the installed ones
+  --sanitize     build the consumers with -fsanitize=address,undefined (the HG_SANITIZE build)"""
+
+import argparse
+import base64
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from hgtest import Proc, Relay, Workdir, check, phone, run_tests, verify, wait_for  # noqa: E402
+
+from fido2.cose import CoseKey  # noqa: E402
+from fido2 import cbor  # noqa: E402
+from fido2.ctap2 import AttestedCredentialData  # noqa: E402
+from fido2.server import Fido2Server  # noqa: E402
+from fido2.webauthn import PublicKeyCredentialRpEntity  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--build", required=True)
+ap.add_argument("--prefix", required=True)
+ap.add_argument("--sanitize", action="store_true")
+ap.add_argument("--cc", default="cc")
+ap.add_argument("--cxx", default="c++")
+ap.add_argument("test", nargs="?")
+ARGS = ap.parse_args()
+BUILD, PREFIX = os.path.abspath(ARGS.build), os.path.abspath(ARGS.prefix)
+BIN = os.path.join(PREFIX, "bin")
+SAN = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"] if ARGS.sanitize else []
+RP, ORIGIN = "example.com", "https://example.com"
+C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def run(argv, what, env=None, timeout=600):
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
+    check(r.returncode == 0, "%s failed (%d): %s\n%s%s" % (what, r.returncode, " ".join(argv), r.stdout, r.stderr))
+    return r.stdout
+
+
+def libdir():
+    """The installed library directory (lib, lib64 or lib/<multiarch>: GNUInstallDirs decides)."""
+    found = glob.glob(os.path.join(PREFIX, "lib*", "libhybridgate.so")) + \
+        glob.glob(os.path.join(PREFIX, "lib", "*", "libhybridgate.so"))
+    check(len(found) == 1, "expected one installed libhybridgate.so, found %s" % found)
+    return os.path.dirname(found[0])
+
+
+def pkg_env():
+    env = dict(os.environ)
+    env["PKG_CONFIG_PATH"] = os.path.join(libdir(), "pkgconfig")
+    return env
+
+
+# ---- options from a relying-party library (python-fido2 0.9) as WebAuthn JSON ----------------------
+
+def to_json(v):
+    """python-fido2 0.9's option objects -> PublicKeyCredential*OptionsJSON (bytes -> base64url)."""
+    if isinstance(v, (bytes, bytearray)):
+        return b64(bytes(v))
+    if hasattr(v, "value") and not isinstance(v, (dict, list, str, int)):  # an Enum
+        return v.value
+    if isinstance(v, dict):
+        return {k: to_json(x) for k, x in v.items() if x is not None}
+    if isinstance(v, (list, tuple)):
+        return [to_json(x) for x in v]
+    return v
+
+
+def rp_server():
+    return Fido2Server(PublicKeyCredentialRpEntity(RP, "Example"), verify_origin=lambda o: o == ORIGIN)
+
+
+def creation_options(user):
+    opts, _ = rp_server().register_begin({"id": os.urandom(16), "name": user, "displayName": user.title()},
+                                         resident_key=True, user_verification="preferred")
+    j = to_json(opts)
+    return j, j["publicKey"]["challenge"]
+
+
+def request_options(stored):
+    known = AttestedCredentialData.create(bytes.fromhex(stored["aaguid"]),
+                                          base64.urlsafe_b64decode(stored["credential_id"] + "=="),
+                                          CoseKey.parse(cbor.decode(base64.urlsafe_b64decode(stored["public_key_cose"] + "=="))))
+    opts, _ = rp_server().authenticate_begin([known], user_verification="discouraged")
+    j = to_json(opts)
+    return j, j["publicKey"]["challenge"]
+
+
+# ---- a consumer program against `hybridgate phone` ------------------------------------------------------
+
+def consumer_ceremony(wd, relay, exe, kind, options, mode="blocking", store=None, extra=(), phone_args=("--yes",),
+                      name="c", serve=True):
+    """Runs `exe create|get` and, when `serve`, a `hybridgate phone` for its QR code. Returns the
+    consumer's Proc (finished)."""
+    opts_file, qr_file = wd.file(name + ".options.json"), wd.file(name + ".qr")
+    with open(opts_file, "w") as f:
+        json.dump(options, f)
+    c = Proc([exe, kind, "--mode", mode, "--tunnel-url", relay.url, "--origin", ORIGIN, "--options", opts_file,
+              "--qr-file", qr_file, *extra], wd, name)
+    if serve:
+        wait_for(lambda: os.path.exists(qr_file) or c.proc.poll() is not None, 30, "the consumer's QR file")
+        check(os.path.exists(qr_file), "%s exited before its QR code:\n%s" % (name, c.stderr()))
+        p = phone(BIN, wd, open(qr_file).read().strip(), relay.url, store, *phone_args, name=name + "-phone")
+        check(p.wait(90) == 0, "hybridgate phone failed:\n" + p.stderr())
+    c.wait(90)
+    return c
+
+
+def register_and_sign_in(wd, relay, exe, mode, label):
+    """Registration then sign-in through `exe`, both verified; the stages arrive in order."""
+    store = wd.file(label + "-store.json")
+    opts, challenge = creation_options("alice")
+    c = consumer_ceremony(wd, relay, exe, "create", opts, mode, store, name=label + "-reg")
+    check(c.proc.returncode == 0, "%s registration failed:\n%s\n%s" % (label, c.stdout(), c.stderr()))
+    cred = c.json()
+    rc, stored, err = verify("register", cred, rp_id=RP, origin=ORIGIN, challenge=challenge)
+    check(rc == 0, "the verifier rejected %s's registration: %s" % (label, err))
+    stages = [l.split(" ", 1)[1] for l in c.stderr().splitlines() if l.startswith("stage ")]
+    want = ["qr_shown", "scanning", "phone_found", "tunnel_connected", "secure_channel", "waiting_for_user", "done"]
+    check([s for s in stages if s in want] == want, "%s: stages %s, expected %s in order" % (label, stages, want))
+
+    opts, challenge = request_options(stored)
+    check(opts["publicKey"]["allowCredentials"][0]["id"] == cred["id"], "the RP library's allow list")
+    c = consumer_ceremony(wd, relay, exe, "get", opts, mode, store, name=label + "-sign")
+    check(c.proc.returncode == 0, "%s sign-in failed:\n%s\n%s" % (label, c.stdout(), c.stderr()))
+    stored_path = wd.file(label + "-stored.json")
+    with open(stored_path, "w") as f:
+        json.dump(stored, f)
+    rc, out, err = verify("authenticate", c.json(), rp_id=RP, origin=ORIGIN, challenge=challenge, stored=stored_path,
+                          prev_sign_count=stored["sign_count"])
+    check(rc == 0, "the verifier rejected %s's assertion: %s" % (label, err))
+    check(out["credential_id"] == cred["id"], "signed in with another credential")
+    return cred, stored
+
+
+def selftest(wd, exe, name):
+    p = Proc([exe, "selftest"], wd, name)
+    check(p.wait(120) == 0, "%s selftest failed:\n%s%s" % (name, p.stdout(), p.stderr()))
+    check("selftest ok" in p.stdout(), "%s selftest printed no verdict" % name)
+
+
+# ---- tests ----------------------------------------------------------------------------------------------
+
+def test_install():
+    """The CTest fixture: a fresh install into PREFIX."""
+    shutil.rmtree(PREFIX, ignore_errors=True)
+    run(["cmake", "--install", BUILD, "--prefix", PREFIX], "cmake --install")
+
+
+def test_install_layout():
+    lib = libdir()
+    real = os.path.realpath(os.path.join(lib, "libhybridgate.so"))
+    check(os.path.basename(real) == "libhybridgate.so.0.1.0", "libhybridgate.so -> %s" % real)
+    check(os.path.realpath(os.path.join(lib, "libhybridgate.so.0")) == real, "no libhybridgate.so.0 symlink")
+    soname = re.search(r"SONAME\)?\s+Library soname: \[(.*)\]", run(["readelf", "-d", real], "readelf"))
+    check(soname and soname.group(1) == "libhybridgate.so.0", "SONAME: %s" % (soname and soname.group(1)))
+    check(os.path.exists(os.path.join(lib, "libhybridgate_cxx.a")), "no libhybridgate_cxx.a")
+    for f in ("bin/hybridgate", "bin/hybridgate-relay", "include/hybridgate/hybridgate.h",
+              "include/hybridgate/cxx/hybrid/desktop.hpp", "include/hybridgate/cxx/proto/error.hpp",
+              "share/man/man1/hybridgate.1", "share/man/man8/hybridgate-relay.8",
+              "share/doc/hybridgate/relay.conf.example", "share/doc/hybridgate/LICENSE",
+              "lib/systemd/system/hybridgate-relay.service"):
+        check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)
+    for f in ("pkgconfig/hybridgate.pc", "cmake/hybridgate/hybridgateConfig.cmake",
+              "cmake/hybridgate/hybridgateConfigVersion.cmake"):
+        check(os.path.exists(os.path.join(lib, f)), "not installed: " + f)
+    unit = open(os.path.join(PREFIX, "lib/systemd/system/hybridgate-relay.service")).read()
+    check("ExecStart=%s/bin/hybridgate-relay --config" % PREFIX in unit, "the unit's ExecStart does not name the installed relay")
+    env = pkg_env()
+    check(run(["pkg-config", "--modversion", "hybridgate"], "pkg-config", env).strip() == "0.1.0", "pkg-config version")
+    cflags = run(["pkg-config", "--cflags", "hybridgate"], "pkg-config", env).split()
+    check(cflags == ["-I" + os.path.join(PREFIX, "include")], "pkg-config --cflags: %s" % cflags)
+    out = run([os.path.join(BIN, "hybridgate"), "--version"], "hybridgate --version")
+    check("0.1.0" in out, "hybridgate --version: %s" % out)
+
+
+def test_exports():
+    """The shared library's dynamic symbol table holds exactly the functions hybridgate.h declares
+    (version node HYBRIDGATE_0), nothing else: no C++, Boost, OpenSSL or libcbor symbols."""
+    so = os.path.join(libdir(), "libhybridgate.so")
+    header = open(os.path.join(PREFIX, "include", "hybridgate", "hybridgate.h")).read()
+    header = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
+    declared = set(re.findall(r"\b(hg_[a-z0-9_]+)\s*\(", header))
+    declared -= {n for n in declared if re.search(r"typedef\s+\w+\s*\*?\s*" + n + r"\s*\(", header)}  # callback types
+    check(len(declared) >= 30, "parsed only %d functions from the header" % len(declared))
+    exported, other = set(), []
+    for line in run(["nm", "-D", "--defined-only", so], "nm").splitlines():
+        parts = line.split()
+        kind, name = parts[-2], parts[-1]
+        if kind == "A" and name == "HYBRIDGATE_0":
+            continue
+        m = re.fullmatch(r"(hg_[a-z0-9_]+)@@HYBRIDGATE_0", name)
+        if m and kind == "T":
+            exported.add(m.group(1))
+        else:
+            other.append(line)
+    check(not other, "symbols other than hg_* are exported:\n" + "\n".join(other[:40]))
+    check(exported == declared, "exported but not declared: %s; declared but not exported: %s"
+          % (sorted(exported - declared), sorted(declared - exported)))
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]", run(["readelf", "-d", so], "readelf"))
+    check(not [n for n in needed if "boost" in n], "links a Boost shared library: %s" % needed)
+
+
+def test_headers_compile_alone():
+    """Every installed C header compiles alone as C99 (and as C++: extern "C"), every installed C++
+    header alone as C++20 with only the install prefix and system headers."""
+    inc = os.path.join(PREFIX, "include")
+    c_headers = sorted(glob.glob(os.path.join(inc, "hybridgate", "*.h")))
+    check(c_headers, "no C headers installed")
+    for h in c_headers:
+        rel = os.path.relpath(h, inc)
+        src = '#include <%s>\nint main(void) { return 0; }\n' % rel
+        for argv in ([ARGS.cc, *C_FLAGS, "-I" + inc, "-x", "c", "-fsyntax-only", "-"],
+                     [ARGS.cxx, "-std=c++11", "-Wall", "-Wextra", "-pedantic", "-Werror", "-I" + inc, "-x", "c++",
+                      "-fsyntax-only", "-"]):
+            r = subprocess.run(argv, input=src, capture_output=True, text=True)
+            check(r.returncode == 0, "%s does not compile alone (%s):\n%s" % (rel, argv[0], r.stderr))
+    cxx_inc = os.path.join(inc, "hybridgate", "cxx")
+    cxx_headers = sorted(glob.glob(os.path.join(cxx_inc, "**", "*.hpp"), recursive=True))
+    check(len(cxx_headers) > 10, "C++ headers installed: %d" % len(cxx_headers))
+    procs = []
+    for h in cxx_headers:
+        rel = os.path.relpath(h, cxx_inc)
+        src = '#include "%s"\n' % rel
+        argv = [ARGS.cxx, "-std=c++20", "-Wall", "-Wextra", "-Werror", "-I" + cxx_inc, "-x", "c++", "-fsyntax-only", "-"]
+        procs.append((rel, subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        procs[-1][1].stdin.write(src)
+        procs[-1][1].stdin.close()
+        if len(procs) >= 2:  # two at a time: the machine has two cores
+            rel0, p0 = procs.pop(0)
+            check(p0.wait(300) == 0, "%s does not compile alone:\n%s" % (rel0, p0.stderr.read()))
+    for rel0, p0 in procs:
+        check(p0.wait(300) == 0, "%s does not compile alone:\n%s" % (rel0, p0.stderr.read()))
+
+
+def test_man_pages():
+    """The manual pages format without groff warnings and man(1) renders them."""
+    for page in ("man1/hybridgate.1", "man8/hybridgate-relay.8"):
+        path = os.path.join(PREFIX, "share", "man", page)
+        r = subprocess.run(["groff", "-man", "-ww", "-z", path], capture_output=True, text=True)
+        check(r.returncode == 0 and r.stderr == "", "groff warnings for %s:\n%s" % (page, r.stderr))
+        env = dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8")
+        r = subprocess.run(["man", "-l", path], capture_output=True, text=True, env=env)
+        check(r.returncode == 0 and "SYNOPSIS" in r.stdout, "man -l %s failed:\n%s" % (page, r.stderr))
+        check(r.stderr.strip() == "", "man -l %s warns:\n%s" % (page, r.stderr))
+    text = subprocess.run(["man", "-l", os.path.join(PREFIX, "share/man/man1/hybridgate.1")], capture_output=True,
+                          text=True, env=dict(os.environ, MANWIDTH="200")).stdout
+    for sub in ("register", "sign-in", "phone", "links", "doctor", "inspect", "--options-json"):
+        check(sub in text, "hybridgate(1) does not mention %s" % sub)
+
+
+def build_pkgconfig_consumer(wd):
+    env = pkg_env()
+    flags = run(["pkg-config", "--cflags", "--libs", "hybridgate"], "pkg-config", env).split()
+    exe = wd.file("consumer-pkgconfig")
+    run([ARGS.cc, *C_FLAGS, *SAN, "-o", exe, os.path.join(HERE, "consumer.c"), *flags, "-pthread",
+         "-Wl,-rpath," + libdir()], "building the pkg-config consumer")
+    return exe
+
+
+def build_cmake_consumer(wd):
+    src, bld = os.path.join(HERE, "cmake-consumer"), wd.file("cmake-consumer")
+    san = " ".join(SAN)
+    run(["cmake", "-S", src, "-B", bld, "-G", "Ninja", "-DCMAKE_PREFIX_PATH=" + PREFIX, "-DCMAKE_BUILD_TYPE=Debug",
+         "-DCMAKE_C_FLAGS=" + san, "-DCMAKE_CXX_FLAGS=" + san, "-DCMAKE_C_COMPILER=" + ARGS.cc,
+         "-DCMAKE_CXX_COMPILER=" + ARGS.cxx], "configuring the CMake consumer")
+    run(["cmake", "--build", bld, "-j", "2"], "building the CMake consumer")
+    return os.path.join(bld, "consumer_c"), os.path.join(bld, "consumer_cxx")
+
+
+def test_pkgconfig_consumer():
+    """A C program built with `pkg-config --cflags --libs hybridgate`: the API self-test (errors,
+    cancel from another thread, blocking and non-blocking), then a registration and a sign-in in the
+    non-blocking form (a poll() loop on hg_desktop_fd) against `hybridgate phone`."""
+    wd = Workdir("capi-pc")
+    relay = None
+    try:
+        exe = build_pkgconfig_consumer(wd)
+        selftest(wd, exe, "pc-selftest")
+        relay = Relay(BIN, wd)
+        register_and_sign_in(wd, relay, exe, "async", "pc")
+    finally:
+        if relay:
+            relay.stop()
+        wd.cleanup()
+
+
+def test_cmake_consumer():
+    """A CMake project with find_package(hybridgate COMPONENTS cxx): its C program (hybridgate::hybridgate)
+    registers and signs in with the blocking form, its C++ program (hybridgate::cxx, the static archive)
+    with hg::hybrid::Desktop."""
+    wd = Workdir("capi-cmake")
+    relay = None
+    try:
+        exe_c, exe_cxx = build_cmake_consumer(wd)
+        relay = Relay(BIN, wd)
+        register_and_sign_in(wd, relay, exe_c, "blocking", "cmake-c")
+        register_and_sign_in(wd, relay, exe_cxx, "blocking", "cmake-cxx")
+    finally:
+        if relay:
+            relay.stop()
+        wd.cleanup()
+
+
+def test_remembered_phone():
+    """Linking through the C API: a QR registration with hg_config_set_link_phone, the phone listed by
+    hg_desktop_phones, a sign-in by name (no QR code; the relay wakes `hybridgate phone --listen`),
+    verified; then hg_desktop_forget."""
+    wd = Workdir("capi-link")
+    relay = Relay(BIN, wd)
+    try:
+        exe = build_pkgconfig_consumer(wd)
+        store, links = wd.file("store.json"), wd.file("links.json")
+        opts, challenge = creation_options("erin")
+        c = consumer_ceremony(wd, relay, exe, "create", opts, "async", store, extra=("--link-phone", "--links", links),
+                              phone_args=("--yes", "--link", "--phone-name", "Test Phone"), name="link-reg")
+        check(c.proc.returncode == 0, "linking registration failed:\n" + c.stderr())
+        rc, stored, err = verify("register", c.json(), rp_id=RP, origin=ORIGIN, challenge=challenge)
+        check(rc == 0, "the verifier rejected the registration: " + err)
+        p = Proc([exe, "phones", "--links", links], wd, "phones")
+        check(p.wait(30) == 0, "phones failed:\n" + p.stdout() + p.stderr())
+        listed = p.json()
+        check([x["name"] for x in listed] == ["Test Phone"], "hg_desktop_phones: %s" % listed)
+        check(re.fullmatch(r"[0-9a-f]{8}", listed[0]["contact_tag"] or ""), "contact_tag: %s" % listed[0])
+
+        listener = Proc([os.path.join(BIN, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", relay.url,
+                         "--store", store, "--yes", "--listen", "--once"], wd, "listener")
+        wait_for(lambda: "listening" in listener.stderr() or listener.proc.poll() is not None, 20, "the listen connection")
+        check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
+        opts, challenge = request_options(stored)
+        c = consumer_ceremony(wd, relay, exe, "get", opts, "async", extra=("--phone", "Test Phone", "--links", links),
+                              name="link-sign", serve=False)
+        check(c.proc.returncode == 0, "sign-in by name failed:\n%s\n%s\nphone:\n%s" % (c.stdout(), c.stderr(), listener.stderr()))
+        check("stage qr_shown" not in c.stderr(), "a QR code was shown for a remembered phone")
+        check(listener.wait(30) == 0, "the listener failed:\n" + listener.stderr())
+        with open(wd.file("stored.json"), "w") as f:
+            json.dump(stored, f)
+        rc, _, err = verify("authenticate", c.json(), rp_id=RP, origin=ORIGIN, challenge=challenge,
+                            stored=wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+        check(rc == 0, "the verifier rejected the linked assertion: " + err)
+        p = Proc([exe, "phones", "--links", links], wd, "phones2")
+        check(p.wait(30) == 0 and len(p.json()) == 1, "phones after sign-in: " + p.stdout())
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+def test_c_phone():
+    """The phone side of the C API (hg_phone with a file store and a presence callback) answers
+    `hybridgate register` and `hybridgate sign-in`, verified; refusing in the callback gives the
+    desktop ctap.operation_denied."""
+    from hgtest import desktop, wait_qr
+    wd = Workdir("capi-phone")
+    relay = Relay(BIN, wd)
+    try:
+        exe = build_pkgconfig_consumer(wd)
+        store = wd.file("store.json")
+
+        def serve(d, name, *extra):
+            qr_file = wd.file(name + ".qr")
+            with open(qr_file, "w") as f:
+                f.write(wait_qr(d))
+            return Proc([exe, "phone", "--tunnel-url", relay.url, "--qr-file", qr_file, "--store", store, *extra], wd, name)
+
+        challenge = b64(os.urandom(32))
+        d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "frank",
+                    "--challenge=" + challenge, name="reg-desktop")
+        p = serve(d, "c-phone")
+        check(p.wait(90) == 0, "the C phone failed:\n" + p.stdout() + p.stderr())
+        check(d.wait(60) == 0, "the desktop failed:\n" + d.stderr())
+        check("presence make_credential example.com" in p.stderr(), "no presence prompt:\n" + p.stderr())
+        check(oct(os.stat(store).st_mode & 0o777) == "0o600", "the store is not mode 0600")
+        rc, stored, err = verify("register", d.json(), rp_id=RP, origin=ORIGIN, challenge=challenge)
+        check(rc == 0, "the verifier rejected the registration: " + err)
+
+        challenge = b64(os.urandom(32))
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--challenge=" + challenge,
+                    name="sign-desktop")
+        p = serve(d, "c-phone2")
+        check(p.wait(90) == 0 and d.wait(60) == 0, "sign-in failed:\n" + d.stderr() + p.stderr())
+        with open(wd.file("stored.json"), "w") as f:
+            json.dump(stored, f)
+        rc, _, err = verify("authenticate", d.json(), rp_id=RP, origin=ORIGIN, challenge=challenge,
+                            stored=wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+        check(rc == 0, "the verifier rejected the assertion: " + err)
+
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, name="deny-desktop")
+        p = serve(d, "c-phone3", "--deny")
+        p.wait(90)
+        check(d.wait(60) != 0, "the desktop succeeded although the presence callback refused")
+        check(d.json()["error"]["code"] == "ctap.operation_denied", "unexpected error %s" % d.json())
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
+TESTS = [test_install, test_install_layout, test_exports, test_headers_compile_alone, test_man_pages,
+         test_pkgconfig_consumer, test_cmake_consumer, test_remembered_phone, test_c_phone]
+
+if __name__ == "__main__":
+    selected = [t for t in TESTS if (ARGS.test is None and t is not test_install) or t.__name__ == ARGS.test]
+    if not selected:
+        raise SystemExit("no such test: %s" % ARGS.test)
+    run_tests(selected)
