@@ -3,6 +3,8 @@
 // CLI11 2.1 + libstdc++ 12 trip -Wnull-dereference (a flow warning that ignores system headers).
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -35,6 +37,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-tunnel-bytes", c.max_tunnel_bytes, "Payload bytes per tunnel, both directions (0 = unlimited); over -> close 1008");
   app.add_option("--max-pending-messages", c.max_pending_messages, "Messages buffered before the desktop joins; over -> close 1008");
   app.add_option("--max-pending-bytes", c.max_pending_bytes, "Bytes buffered before the desktop joins; over -> close 1008");
+  app.add_option("--max-unpaired-message-size", c.max_unpaired_message_size,
+                 "Largest message a side may send before its peer joined (the handshake is 81 bytes); larger -> close 1009")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-tunnel-buffer", c.max_tunnel_buffer,
+                 "Message buffer bytes one tunnel may hold, partial messages included (0 = 2 x --max-message-size + --max-pending-bytes); over -> close 1008");
+  app.add_option("--max-buffered-bytes", c.max_buffered_bytes,
+                 "Message buffer bytes the whole relay may hold, partial messages included; a tunnel that needs more -> close 1008")
+      ->check(CLI::PositiveNumber);
   app.add_option("--wait-timeout", c.wait_timeout, "Time a phone waits for its desktop; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--tunnel-lifetime", c.tunnel_lifetime, "Longest life of a tunnel; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--idle-timeout", c.idle_timeout, "Longest time without a message either way; over -> close 1008")->check(CLI::PositiveNumber);
@@ -70,6 +80,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Large message buffers (up to --max-message-size) come from mmap and go back to the system when
+  // freed: a fixed threshold (glibc raises its default one after the first such free), so RSS follows
+  // the memory budget down as well as up.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   hg::relay::Relay relay(c);
   auto st = relay.start();
   if (!st) {

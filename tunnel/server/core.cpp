@@ -29,6 +29,33 @@ size_t TunnelIdHash::operator()(const TunnelId& id) const noexcept {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Memory budget
+
+const char* Charge::grow(size_t n) {
+  if (!core_ || n == 0) return nullptr;
+  if (core_->buffered + n > core_->cfg.max_buffered_bytes) return "buffer_budget";
+  if (t_ && t_->used + n > core_->max_tunnel_buffer) return "tunnel_buffer";
+  grow_unchecked(n);
+  return nullptr;
+}
+
+void Charge::grow_unchecked(size_t n) {
+  if (!core_) return;
+  n_ += n;
+  core_->buffered += n;
+  core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
+  if (t_) t_->used += n;
+}
+
+void Charge::release() {
+  if (!core_ || n_ == 0) return;
+  core_->buffered -= n_;
+  core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
+  if (t_) t_->used -= n_;
+  n_ = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tunnel
 
 Tunnel::Tunnel(Core& core, const TunnelId& id, bool signal_connection)
@@ -87,11 +114,13 @@ void Tunnel::pair() {
   set_gauges(false, true);
   ++core_.m.tunnels_paired;
   core_.m.pairing_latency.observe(std::chrono::duration<double>(paired_at_ - opened_at_).count());
+  ep_[kFirst]->paired();
+  ep_[kSecond]->paired();
   if (signal_connection_) {
     Message sig;
-    auto b = sig.prepare(1);
+    auto b = sig.buf.prepare(1);
     *static_cast<uint8_t*>(b.data()) = 0x00;
-    sig.commit(1);
+    sig.buf.commit(1);
     ep_[kFirst]->send(std::move(sig));
   }
   // The second side can only have sent something first if it opened before the first side did
@@ -256,6 +285,8 @@ Core::Core(boost::asio::io_context& io, Config c)
       rl_new(cfg.rate_new, cfg.rate_new_burst, cfg.rate_table_size),
       rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size),
       contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
+  max_tunnel_buffer = cfg.max_tunnel_buffer ? cfg.max_tunnel_buffer
+                                            : 2 * cfg.max_message_size + cfg.max_pending_bytes;
   max_connections = cfg.max_connections;
   if (max_connections == 0) {
     rlimit rl{};

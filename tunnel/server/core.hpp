@@ -39,7 +39,53 @@
 namespace hg::relay {
 
 using Clock = std::chrono::steady_clock;
-using Message = boost::beast::flat_buffer;  // one whole binary message, moved, never copied
+
+struct Core;
+
+// Memory budget (docs/relay.md, "Memory"): every message buffer's capacity is charged to the
+// global budget (--max-buffered-bytes) and, for tunnel traffic, to its tunnel's
+// (--max-tunnel-buffer) from the moment it is allocated (a message still being read included)
+// until it is freed. A Charge is that claim; it is released when it is destroyed.
+struct TunnelBudget {
+  size_t used = 0;
+};
+class Charge {
+ public:
+  Charge() = default;
+  Charge(Core* core, std::shared_ptr<TunnelBudget> t) : core_(core), t_(std::move(t)) {}
+  Charge(Charge&& o) noexcept : core_(o.core_), t_(std::move(o.t_)), n_(o.n_) { o.n_ = 0; }
+  Charge& operator=(Charge&& o) noexcept {
+    if (this != &o) {
+      release();
+      core_ = o.core_;
+      t_ = std::move(o.t_);
+      n_ = o.n_;
+      o.n_ = 0;
+    }
+    return *this;
+  }
+  Charge(const Charge&) = delete;
+  Charge& operator=(const Charge&) = delete;
+  ~Charge() { release(); }
+  size_t bytes() const { return n_; }
+  // Charges `n` more bytes if both budgets allow it; nullptr on success, else the limit's name.
+  const char* grow(size_t n);
+  void grow_unchecked(size_t n);
+  void release();
+
+ private:
+  Core* core_ = nullptr;
+  std::shared_ptr<TunnelBudget> t_;
+  size_t n_ = 0;
+};
+
+// One whole binary message, moved, never copied, with the budget charge of its buffer.
+struct Message {
+  boost::beast::flat_buffer buf;
+  Charge charge;
+  size_t size() const { return buf.size(); }
+  auto data() const { return buf.data(); }
+};
 
 inline Clock::duration secs(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
@@ -59,6 +105,7 @@ class Endpoint {
   virtual void close(uint16_t code, const char* reason) = 0;    // after queued messages; idempotent
   virtual void abort() = 0;                                     // drop the TCP connection now
   virtual void resume_reading() = 0;                            // the peer drained what we sent it
+  virtual void paired() = 0;                                    // lift the before-pairing message limit
 };
 
 // A phone's listen connection (/cable/listen), as the contact table sees it.
@@ -83,6 +130,7 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   bool open(int side) const { return open_[side]; }
   bool claimed(int side) const { return claimed_[side]; }
   bool signal_connection() const { return signal_connection_; }
+  const std::shared_ptr<TunnelBudget>& budget() const { return budget_; }
 
   // Admission: reserve a side before its 101 goes out.
   void claim(int side);
@@ -108,6 +156,7 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   void set_gauges(bool waiting, bool active);
 
   Core& core_;
+  std::shared_ptr<TunnelBudget> budget_ = std::make_shared<TunnelBudget>();
   TunnelId id_;
   std::string tag_;
   bool signal_connection_;
@@ -189,6 +238,8 @@ struct Core {
   size_t max_connections = 0;
   uint64_t next_conn_id = 0;
   size_t tunnels_live = 0;  // Tunnel objects not yet finalized (ended ones still closing count)
+  size_t buffered = 0;      // bytes charged to the global memory budget (Charge)
+  size_t max_tunnel_buffer = 0;  // cfg.max_tunnel_buffer, or its automatic value
 
   // Contacts (docs/linking.md).
   std::unordered_map<std::string, Contact> contacts;  // key: contact ID bytes

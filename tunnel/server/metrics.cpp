@@ -68,6 +68,7 @@ std::string Metrics::render() const {
   gauge("tunnels_waiting", "Tunnels whose first side (phone) waits for the second (desktop).", tunnels_waiting);
   gauge("tunnels_active", "Tunnels with both sides connected.", tunnels_active);
   gauge("connections_open", "Open client connections (any phase).", connections_open);
+  gauge("buffered_bytes", "Message buffer bytes charged to the memory budget (--max-buffered-bytes).", buffered_bytes);
   gauge("draining", "1 while the relay drains after SIGTERM.", draining ? 1 : 0);
   counter("connections_total", "Client connections accepted.", connections_total);
   head(o, p + "upgrades_total", "counter", "Successful WebSocket upgrades by path kind.");

@@ -29,6 +29,7 @@ struct Metrics {
   int64_t tunnels_active = 0;
   int64_t connections_open = 0;
   bool draining = false;
+  int64_t buffered_bytes = 0;  // message buffers charged to the memory budget
   // counters
   uint64_t connections_total = 0;
   uint64_t upgrades_new = 0, upgrades_connect = 0;

@@ -29,6 +29,10 @@ struct Config {
   uint64_t max_tunnel_bytes = 64ull << 20;  // payload bytes per tunnel, both directions (0 = unlimited) -> 1008
   size_t max_pending_messages = 16;       // buffered before the peer joins -> 1008
   size_t max_pending_bytes = 64 << 10;
+  size_t max_unpaired_message_size = 4096;  // a message before the peer joined (handshake: 81 bytes) -> 1009
+  size_t max_tunnel_buffer = 0;           // message buffers of one tunnel, partial ones included
+                                          // (0 = auto: 2 x max_message_size + max_pending_bytes) -> 1008
+  size_t max_buffered_bytes = 128 << 20;  // message buffers of the whole relay -> 1008 for the tunnel that asks
   double wait_timeout = 120;              // phone waiting for the desktop -> 1008
   double tunnel_lifetime = 600;           // whole tunnel -> 1008
   double idle_timeout = 300;              // no message either way -> 1008

@@ -151,6 +151,8 @@ Status Relay::Impl::start() {
   }
   if (!cfg.wake_webhook_ca_file.empty() && !core->webhook_tls)
     return make_error(Errc::invalid_argument, "--wake-webhook-ca-file goes with an https:// --wake-webhook");
+  if (cfg.max_buffered_bytes == 0 || cfg.max_unpaired_message_size == 0)
+    return make_error(Errc::invalid_argument, "--max-buffered-bytes and --max-unpaired-message-size must be > 0");
   if (cfg.max_message_size == 0) return make_error(Errc::invalid_argument, "--max-message-size must be > 0");
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     return make_error(Errc::invalid_argument, "--tls-cert and --tls-key go together");

@@ -8,6 +8,7 @@
 // system-header status of Boost once inlined). Our own code is checked by the other TUs.
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,10 +86,17 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   }
   void send_text(std::string text) override {
     if (read_done_ || closing_ || close_pending_) return;
+    if (outq_.size() - outq_head_ >= kListenerQueue) {  // the phone stopped reading its wake-ups
+      core_.limit_hit("listener_queue", {{"contact", contact_tag(contact_)}});
+      core_.listener_closed(contact_, this);
+      return close(close_code::policy, "not reading");
+    }
     Message m;
-    auto b = m.prepare(text.size());
+    m.charge = Charge(&core_, nullptr);
+    auto b = m.buf.prepare(text.size());
     net::buffer_copy(b, net::buffer(text));
-    m.commit(text.size());
+    m.buf.commit(text.size());
+    m.charge.grow_unchecked(m.buf.capacity());
     outq_.push_back(std::move(m));
     if (!writing_) do_write();
   }
@@ -99,6 +107,10 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   void resume_reading() override {
     paused_ = false;
     do_read();
+  }
+  void paired() override {
+    msg_limit_ = core_.cfg.max_message_size;
+    ws_.read_message_max(msg_limit_);
   }
 
  private:
@@ -223,7 +235,11 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     parser_.reset();
     buf_ = beast::flat_buffer();
     opened_ = true;
+    rd_charge_ = Charge(&core_, tunnel_ ? tunnel_->budget() : nullptr);
     if (listen_) return listen_opened();
+    // Before the peer joins, only small messages (the handshake is 81 bytes); Tunnel::pair lifts it.
+    msg_limit_ = std::min(core_.cfg.max_unpaired_message_size, core_.cfg.max_message_size);
+    ws_.read_message_max(msg_limit_);
     if (is_new_) ++core_.m.upgrades_new;
     else if (is_contact_) ++core_.m.upgrades_contact;
     else ++core_.m.upgrades_connect;
@@ -234,7 +250,8 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   // ---- listen connections (docs/linking.md): text wake-ups out, {"revoke": true} and pings in.
   void listen_opened() {
     ws_.text(true);
-    ws_.read_message_max(4096);
+    msg_limit_ = kListenMessageMax;
+    ws_.read_message_max(msg_limit_);
     last_heard_ = Clock::now();
     ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_heard_ = Clock::now(); });
     idle_timer_ = std::make_unique<net::steady_timer>(core_.ioc);
@@ -273,14 +290,40 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     do_read();
   }
 
+  // Reads the next part of a message into buf_, whose growth this function makes (not Beast), after
+  // charging it to the memory budget: the first kFirstChunk bytes of an idle read are part of the
+  // connection's fixed cost; beyond that the buffer doubles, never past the message size limit.
   void do_read() {
     if (reading_ || paused_ || closing_ || close_pending_ || read_done_) return;
+    const size_t size = buf_.size();
+    size_t want = buf_.capacity();
+    if (want <= size) {  // full (or empty): double it, never past the message size limit
+      want = std::min(std::max(2 * want, kFirstChunk), std::max(msg_limit_, size + 1));
+      if (want <= size) want = size + 1;  // at the limit: Beast answers the next frame with 1009
+      const size_t charged = want > kFirstChunk ? want - kFirstChunk : 0;
+      if (charged > rd_charge_.bytes()) {
+        if (const char* which = rd_charge_.grow(charged - rd_charge_.bytes())) return over_budget(which);
+      }
+    }
+    const size_t chunk = want - size;
+    buf_.max_size(want);  // Beast's prepare() cannot grow the buffer beyond this
+    buf_.reserve(want);
     reading_ = true;
-    ws_.async_read(buf_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    ws_.async_read_some(buf_, chunk, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void over_budget(const char* which) {
+    if (tunnel_) return tunnel_->limit(which);
+    core_.limit_hit(which, {{"contact", contact_tag(contact_)}});
+    core_.listener_closed(contact_, this);
+    close(close_code::policy, "memory budget");
   }
 
   void on_read(beast::error_code ec) {
     reading_ = false;
+    if (!ec && !ws_.is_message_done()) return do_read();  // a partial message: read on
     if (listen_) return on_listen_read(ec);
     if (ec) {
       read_done_ = true;
@@ -301,8 +344,10 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
       tunnel_->violation(side_, close_code::unsupported_data, "text_message");
       return;
     }
-    Message m(std::move(buf_));
+    Message m{std::move(buf_), std::move(rd_charge_)};
+    m.charge.grow_unchecked(std::min(kFirstChunk, m.buf.capacity()));  // a buffered message costs all of it
     buf_ = beast::flat_buffer();
+    rd_charge_ = Charge(&core_, tunnel_->budget());
     if (tunnel_->message(side_, std::move(m))) do_read();
     else paused_ = true;
   }
@@ -359,10 +404,16 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     }
   }
 
+  static constexpr size_t kFirstChunk = 512;       // first read of a message: uncharged
+  static constexpr size_t kListenMessageMax = 4096;  // a listen connection's messages ({"revoke": true})
+  static constexpr size_t kListenerQueue = 16;       // wake-ups queued to a listener that does not read
+
   Core& core_;
   std::shared_ptr<net::ssl::context> ctx_;  // TLS only
   websocket::stream<Next> ws_;
   beast::flat_buffer buf_;
+  Charge rd_charge_;       // budget charge of buf_ (a message being read)
+  size_t msg_limit_ = 0;   // the current read_message_max
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::unique_ptr<http::response<http::string_body>> res_;
   std::shared_ptr<Tunnel> tunnel_;
