@@ -180,6 +180,17 @@ async def eof_within(reader, timeout):
         return True  # reset: closed too
 
 
+async def wait_until(cond, timeout, interval=0.05):
+    """Polls cond() until it is true or `timeout` seconds passed; returns its last value."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        v = cond()
+        if v or loop.time() >= end:
+            return v
+        await asyncio.sleep(interval)
+
+
 def new_tid():
     return secrets.token_hex(16).upper()
 

@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,9 +36,49 @@ using tcp = net::ip::tcp;
 bool offers_subprotocol(std::string_view header, std::string_view proto);
 std::string forwarded_client(std::string_view xff);
 
+// Beast 1.74 puts no deadline on the teardown that follows a close frame it received or a protocol
+// error it answered (it reads until the peer closes TCP). The relay's TCP stream type carries a hook
+// (in its rate policy, which Beast stores in the stream) that Beast's teardown reaches through the
+// overloads below, found by argument-dependent lookup: the session arms its own deadline there.
+class TeardownHook {
+ public:
+  virtual void teardown_started() = 0;
+
+ protected:
+  ~TeardownHook() = default;
+};
+
+class RelayRatePolicy {  // beast::unlimited_rate_policy plus the hook
+  friend class beast::rate_policy_access;
+  static constexpr std::size_t kAll = (std::numeric_limits<std::size_t>::max)();
+  std::size_t available_read_bytes() const noexcept { return kAll; }
+  std::size_t available_write_bytes() const noexcept { return kAll; }
+  void transfer_read_bytes(std::size_t) const noexcept {}
+  void transfer_write_bytes(std::size_t) const noexcept {}
+  void on_timer() const noexcept {}
+
+ public:
+  TeardownHook* hook = nullptr;
+};
+using RelayStream = beast::basic_stream<tcp, net::any_io_executor, RelayRatePolicy>;
+
+template <class TeardownHandler>
+void async_teardown(beast::role_type role, RelayStream& s, TeardownHandler&& h) {
+  if (auto* k = s.rate_policy().hook) k->teardown_started();
+  boost::beast::async_teardown(role, s, std::forward<TeardownHandler>(h));
+}
+template <class TeardownHandler>
+void async_teardown(beast::role_type role, beast::ssl_stream<RelayStream>& s, TeardownHandler&& h) {
+  if (auto* k = beast::get_lowest_layer(s).rate_policy().hook) k->teardown_started();
+  boost::beast::async_teardown(role, s, std::forward<TeardownHandler>(h));
+}
+
 template <bool Tls>
-class Session : public Endpoint, public Listener, public std::enable_shared_from_this<Session<Tls>> {
-  using Next = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+class Session : public Endpoint,
+                public Listener,
+                public TeardownHook,
+                public std::enable_shared_from_this<Session<Tls>> {
+  using Next = std::conditional_t<Tls, beast::ssl_stream<RelayStream>, RelayStream>;
 
  public:
   // Plain.
@@ -104,6 +145,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     beast::error_code ec;
     beast::get_lowest_layer(ws_).socket().close(ec);
   }
+  void teardown_started() override { arm_deadline(kCloseDeadline); }
   void resume_reading() override {
     paused_ = false;
     do_read();
@@ -115,6 +157,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
 
  private:
   void init() {
+    beast::get_lowest_layer(ws_).rate_policy().hook = this;
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
     if (!ec) client_ip_ = ep.address().to_string();
@@ -237,6 +280,9 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     opened_ = true;
     rd_charge_ = Charge(&core_, tunnel_ ? tunnel_->budget() : nullptr);
     if (listen_) return listen_opened();
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::close) on_peer_close();
+    });
     // Before the peer joins, only small messages (the handshake is 81 bytes); Tunnel::pair lifts it.
     msg_limit_ = std::min(core_.cfg.max_unpaired_message_size, core_.cfg.max_message_size);
     ws_.read_message_max(msg_limit_);
@@ -253,7 +299,10 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     msg_limit_ = kListenMessageMax;
     ws_.read_message_max(msg_limit_);
     last_heard_ = Clock::now();
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_heard_ = Clock::now(); });
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      last_heard_ = Clock::now();
+      if (kind == websocket::frame_type::close) on_peer_close();
+    });
     idle_timer_ = std::make_unique<net::steady_timer>(core_.ioc);
     core_.listener_opened(contact_, this->shared_from_this(), revoke_);
     arm_idle();
@@ -293,6 +342,42 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   // Reads the next part of a message into buf_, whose growth this function makes (not Beast), after
   // charging it to the memory budget: the first kFirstChunk bytes of an idle read are part of the
   // connection's fixed cost; beyond that the buffer doubles, never past the message size limit.
+  // The peer's close frame (Beast answers it and tears the connection down): pass its code on now,
+  // not when the teardown ends (a silent peer would hold it until its idle timeout), and give the
+  // teardown a deadline.
+  void on_peer_close() {
+    if (peer_closed_) return;
+    peer_closed_ = true;
+    peer_code_ = ws_.reason().code;
+    arm_deadline(kCloseDeadline);
+    if (listen_) core_.listener_closed(contact_, this);
+    else if (tunnel_) tunnel_->left(side_, peer_code_, false);
+  }
+
+  // One deadline per session for whatever must not hang: a close handshake or teardown, and a
+  // listener's write (a phone that stops reading its wake-ups). On expiry the socket is dropped,
+  // which fails every pending operation; the session then finishes as usual.
+  void arm_deadline(const char* what) {
+    if (finished_) return;
+    const auto at = Clock::now() + secs(core_.cfg.close_timeout);
+    if (deadline_what_ && deadline_at_ <= at) return;  // an earlier one is armed
+    if (!deadline_) deadline_ = std::make_unique<net::steady_timer>(core_.ioc);
+    deadline_at_ = at;
+    deadline_what_ = what;
+    deadline_->expires_at(at);
+    deadline_->async_wait([self = this->shared_from_this(), at](beast::error_code ec) {
+      if (ec || self->finished_ || !self->deadline_what_ || self->deadline_at_ != at) return;
+      self->core_.limit_hit(self->deadline_what_, {{"client", self->client_ip_}});
+      self->deadline_what_ = nullptr;
+      self->abort();
+    });
+  }
+  void disarm_write_deadline() {
+    if (deadline_what_ != kWriteDeadline) return;
+    deadline_what_ = nullptr;
+    deadline_->cancel();
+  }
+
   void do_read() {
     if (reading_ || paused_ || closing_ || close_pending_ || read_done_) return;
     const size_t size = buf_.size();
@@ -327,7 +412,11 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     if (listen_) return on_listen_read(ec);
     if (ec) {
       read_done_ = true;
-      if (ec == websocket::error::closed) {
+      if (peer_closed_) {
+        // After the peer's close frame any ending is a clean close with its code: over TLS a peer
+        // that closes TCP without close_notify ends the teardown with stream_truncated.
+        tunnel_->left(side_, peer_code_, false);
+      } else if (ec == websocket::error::closed) {
         tunnel_->left(side_, ws_.reason().code, false);
       } else if (ec == websocket::error::message_too_big) {
         core_.sent_close(close_code::too_big);  // Beast sent the 1009 close frame
@@ -361,6 +450,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
       return;
     }
     writing_ = true;
+    if (listen_) arm_deadline(kWriteDeadline);
     ws_.async_write(outq_[outq_head_].data(), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_write(ec);
     });
@@ -374,6 +464,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
       abort();
       return maybe_finish();
     }
+    if (listen_) disarm_write_deadline();
     outq_[outq_head_] = Message();
     ++outq_head_;
     do_write();
@@ -382,6 +473,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   void start_close() {
     close_pending_ = false;
     closing_ = true;
+    arm_deadline(kCloseDeadline);
     ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
       self->closing_ = false;
       if (!self->reading_) self->read_done_ = true;
@@ -397,6 +489,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     }
     abort();
     if (idle_timer_) idle_timer_->cancel();
+    if (deadline_) deadline_->cancel();
     if (listen_) core_.listener_closed(contact_, this);
     if (tunnel_) {
       auto t = std::move(tunnel_);
@@ -407,6 +500,8 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   static constexpr size_t kFirstChunk = 512;       // first read of a message: uncharged
   static constexpr size_t kListenMessageMax = 4096;  // a listen connection's messages ({"revoke": true})
   static constexpr size_t kListenerQueue = 16;       // wake-ups queued to a listener that does not read
+  static constexpr const char* kCloseDeadline = "close_timeout";
+  static constexpr const char* kWriteDeadline = "write_timeout";
 
   Core& core_;
   std::shared_ptr<net::ssl::context> ctx_;  // TLS only
@@ -423,6 +518,11 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   std::string contact_;                            // listen connections: the contact ID
   std::unique_ptr<net::steady_timer> idle_timer_;  // listen connections only
   Clock::time_point last_heard_{};
+  std::unique_ptr<net::steady_timer> deadline_;    // created on first use (arm_deadline)
+  Clock::time_point deadline_at_{};
+  const char* deadline_what_ = nullptr;            // armed: the limit it counts as
+  uint16_t peer_code_ = 0;
+  bool peer_closed_ = false;                       // the peer's close frame arrived
   websocket::close_reason close_reason_;
   int side_ = Tunnel::kFirst;
   bool over_capacity_ = false;
