@@ -42,10 +42,10 @@ def finish():
 class Relay:
     """One hybridgate-relay process on 127.0.0.1:0 with an admin listener on 127.0.0.1:0."""
 
-    def __init__(self, binary, *args, routing_id=None, tmpdir=None, env=None):
+    def __init__(self, binary, *args, routing_id=None, tmpdir=None, env=None, listen="127.0.0.1:0"):
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="hg-relay-")
         self.port_file = os.path.join(self.tmp, "port-%s" % secrets.token_hex(4))
-        cmd = [binary, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+        cmd = [binary, "--listen", listen, "--admin-listen", "127.0.0.1:0",
                "--port-file", self.port_file, "--log-level", "debug"]
         if routing_id:
             cmd += ["--routing-id", routing_id]

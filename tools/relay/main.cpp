@@ -31,7 +31,12 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain; with --tls-key the listener speaks TLS (wss)")->check(CLI::ExistingFile);
   app.add_option("--tls-key", c.tls_key, "PEM private key for --tls-cert")->check(CLI::ExistingFile);
   app.add_option("--trusted-proxy", c.trusted_proxies,
-                 "Peer IP whose X-Forwarded-For (last entry) is used as the client IP for rate limits and logs; repeatable");
+                 "Proxy address or prefix (a.b.c.d, a.b.c.0/24, v6/n) whose X-Forwarded-For entries are believed: the client is "
+                 "the rightmost entry that is not a trusted proxy; repeatable");
+  app.add_option("--client-prefix-v4", c.client_prefix_v4, "Rate limits and caps count IPv4 clients per prefix of this length")
+      ->check(CLI::Range(0, 32));
+  app.add_option("--client-prefix-v6", c.client_prefix_v6, "Rate limits and caps count IPv6 clients per prefix of this length")
+      ->check(CLI::Range(0, 128));
   app.add_option("--max-message-size", c.max_message_size, "Largest WebSocket message in bytes; larger -> close 1009")->check(CLI::PositiveNumber);
   app.add_option("--max-tunnel-messages", c.max_tunnel_messages, "Messages per tunnel, both directions (0 = unlimited); over -> close 1008");
   app.add_option("--max-tunnel-bytes", c.max_tunnel_bytes, "Payload bytes per tunnel, both directions (0 = unlimited); over -> close 1008");

@@ -344,7 +344,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   a.is_new = is_new;
   if (is_new) {
     if (draining) return refuse(503, "draining");
-    if (!rl_new.allow(r.client_ip)) {
+    if (!rl_new.allow(r.client_key)) {
       limit_hit("rate_new", {{"client", r.client_ip}});
       return refuse(429, "rate_limited");
     }
@@ -361,7 +361,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
     return a;
   }
   if (path->routing_id != rid) return refuse(404, "wrong_routing_id");
-  if (!rl_connect.allow(r.client_ip)) {
+  if (!rl_connect.allow(r.client_key)) {
     limit_hit("rate_connect", {{"client", r.client_ip}});
     return refuse(429, "rate_limited");
   }
@@ -452,7 +452,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   // Creating a contact (new, or re-binding one this node does not know) costs the client's rate
   // allowance and a slot in the bounded table.
   auto refuse_new_contact = [&]() -> std::optional<Admission> {
-    if (!rl_new.allow(r.client_ip)) {
+    if (!rl_new.allow(r.client_key)) {
       limit_hit("rate_new", {{"client", r.client_ip}});
       return refuse(429, "rate_limited");
     }
@@ -586,7 +586,7 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   if (!r.is_upgrade) return refuse(400, "not_websocket");
   if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
   if (draining) return refuse(503, "draining");
-  if (!rl_new.allow(r.client_ip)) {
+  if (!rl_new.allow(r.client_key)) {
     limit_hit("rate_new", {{"client", r.client_ip}});
     return refuse(429, "rate_limited");
   }
@@ -683,13 +683,5 @@ bool offers_subprotocol(std::string_view header, std::string_view proto) {
   return false;
 }
 
-std::string forwarded_client(std::string_view xff) {
-  auto comma = xff.rfind(',');
-  auto tok = comma == std::string_view::npos ? xff : xff.substr(comma + 1);
-  while (!tok.empty() && tok.front() == ' ') tok.remove_prefix(1);
-  while (!tok.empty() && tok.back() == ' ') tok.remove_suffix(1);
-  if (tok.size() > 64) tok = tok.substr(0, 64);
-  return std::string(tok);
-}
 
 }  // namespace hg::relay

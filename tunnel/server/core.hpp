@@ -30,6 +30,7 @@
 
 #include "proto/bytes.hpp"
 #include "proto/derive.hpp"
+#include "tunnel/server/client_addr.hpp"
 #include "tunnel/server/log.hpp"
 #include "tunnel/server/metrics.hpp"
 #include "tunnel/server/rate_limit.hpp"
@@ -185,7 +186,8 @@ struct RequestInfo {
   std::string_view target;
   bool is_upgrade = false;
   bool offers_fido_cable = false;
-  std::string client_ip;
+  std::string client_ip;   // for logs
+  std::string client_key;  // the client's prefix (client_addr.hpp): what limits and caps count by
   // Linking headers (empty when absent).
   std::string_view contact_token;      // X-Hybridgate-Contact-Token
   std::string_view revoke;             // X-Hybridgate-Revoke
@@ -238,6 +240,7 @@ struct Core {
   size_t max_connections = 0;
   uint64_t next_conn_id = 0;
   size_t tunnels_live = 0;  // Tunnel objects not yet finalized (ended ones still closing count)
+  std::vector<IpPrefix> trusted;  // cfg.trusted_proxies, parsed
   size_t buffered = 0;      // bytes charged to the global memory budget (Charge)
   size_t max_tunnel_buffer = 0;  // cfg.max_tunnel_buffer, or its automatic value
 

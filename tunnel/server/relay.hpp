@@ -22,7 +22,10 @@ struct Config {
   std::string admin_port_file;            // same for the admin listener
   std::string routing_id;                 // 6 hex; empty = random
   std::string tls_cert, tls_key;          // PEM files; both set = TLS listener
-  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed (rate limits, logs)
+  std::vector<std::string> trusted_proxies;  // addresses or prefixes (a.b.c.d/n) whose X-Forwarded-For
+                                             // entries are believed (rate limits, caps, logs)
+  int client_prefix_v4 = 32;              // rate limits and caps apply per client prefix of this length
+  int client_prefix_v6 = 64;
 
   size_t max_message_size = 1 << 20;      // bytes per WebSocket message (Chromium's limit) -> 1009
   uint64_t max_tunnel_messages = 10000;   // messages per tunnel, both directions (0 = unlimited) -> 1008

@@ -151,6 +151,13 @@ Status Relay::Impl::start() {
   }
   if (!cfg.wake_webhook_ca_file.empty() && !core->webhook_tls)
     return make_error(Errc::invalid_argument, "--wake-webhook-ca-file goes with an https:// --wake-webhook");
+  for (auto& p : cfg.trusted_proxies) {
+    auto pre = parse_prefix(p);
+    if (!pre) return make_error(Errc::invalid_argument, "--trusted-proxy '" + p + "' is not an IP address or prefix");
+    core->trusted.push_back(*pre);
+  }
+  if (cfg.client_prefix_v4 < 0 || cfg.client_prefix_v4 > 32 || cfg.client_prefix_v6 < 0 || cfg.client_prefix_v6 > 128)
+    return make_error(Errc::invalid_argument, "--client-prefix-v4 must be 0..32 and --client-prefix-v6 0..128");
   if (cfg.max_buffered_bytes == 0 || cfg.max_unpaired_message_size == 0)
     return make_error(Errc::invalid_argument, "--max-buffered-bytes and --max-unpaired-message-size must be > 0");
   if (cfg.max_message_size == 0) return make_error(Errc::invalid_argument, "--max-message-size must be > 0");

@@ -34,7 +34,6 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 bool offers_subprotocol(std::string_view header, std::string_view proto);
-std::string forwarded_client(std::string_view xff);
 
 // Beast 1.74 puts no deadline on the teardown that follows a close frame it received or a protocol
 // error it answered (it reads until the peer closes TCP). The relay's TCP stream type carries a hook
@@ -160,7 +159,23 @@ class Session : public Endpoint,
     beast::get_lowest_layer(ws_).rate_policy().hook = this;
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
-    if (!ec) client_ip_ = ep.address().to_string();
+    if (!ec) {
+      const auto addr = ep.address();
+      if (addr.is_v4()) {
+        const auto b = addr.to_v4().to_bytes();
+        std::copy(b.begin(), b.end(), peer_.b.begin());
+      } else {
+        const auto v6 = addr.to_v6();
+        const auto b = v6.to_bytes();
+        if (v6.is_v4_mapped()) {
+          std::copy(b.begin() + 12, b.end(), peer_.b.begin());  // ::ffff:a.b.c.d is a.b.c.d
+        } else {
+          peer_.v6 = true;
+          std::copy(b.begin(), b.end(), peer_.b.begin());
+        }
+      }
+      client_ip_ = ip_string(peer_);
+    }
     ws_.read_message_max(core_.cfg.max_message_size);
     ws_.auto_fragment(false);
     ws_.binary(true);
@@ -190,14 +205,17 @@ class Session : public Endpoint,
     if (ec == http::error::body_limit) return reject(400, "request_body");
     if (ec) return;  // client went away or sent garbage
     auto& req = parser_->get();
-    if (!core_.cfg.trusted_proxies.empty()) {
-      for (auto& p : core_.cfg.trusted_proxies)
-        if (p == client_ip_) {
-          auto xff = req["X-Forwarded-For"];
-          if (!xff.empty()) client_ip_ = forwarded_client(std::string_view(xff.data(), xff.size()));
-          break;
-        }
+    IpAddr client = peer_;
+    if (contains_any(core_.trusted, peer_)) {
+      // Every X-Forwarded-For line, in order, as one list; only what trusted proxies appended counts.
+      std::vector<std::string_view> lines;
+      auto [b, e] = req.equal_range("X-Forwarded-For");
+      for (auto it = b; it != e; ++it) lines.emplace_back(it->value().data(), it->value().size());
+      client = forwarded_client(peer_, lines, core_.trusted);
+      client_ip_ = ip_string(client);
     }
+    const std::string client_key =
+        prefix_key(client, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6);
     if (over_capacity_) {
       core_.limit_hit("max_connections", {{"open", core_.m.connections_open}});
       core_.reject("max_connections", 503, client_ip_);
@@ -210,6 +228,7 @@ class Session : public Endpoint,
     auto proto = req[http::field::sec_websocket_protocol];
     info.offers_fido_cable = offers_subprotocol(std::string_view(proto.data(), proto.size()), "fido.cable");
     info.client_ip = client_ip_;
+    info.client_key = client_key;
     auto hv = [&](const char* name) {
       auto v = req[name];
       return std::string_view(v.data(), v.size());
@@ -515,6 +534,7 @@ class Session : public Endpoint,
   std::vector<Message> outq_;
   size_t outq_head_ = 0;
   std::string client_ip_;
+  IpAddr peer_;  // the TCP peer (IPv4-mapped folded to IPv4)
   std::string contact_;                            // listen connections: the contact ID
   std::unique_ptr<net::steady_timer> idle_timer_;  // listen connections only
   Clock::time_point last_heard_{};
