@@ -33,7 +33,7 @@ def open_conns(r, n):
 
 async def silent_after_close(binary):
     r = Relay(binary, "--close-timeout", str(CLOSE), "--idle-timeout", "120", "--listen-idle-timeout", "120",
-              "--rate-new", "0", "--rate-connect", "0")
+              "--rate-new", "0", "--rate-connect", "0", "--rate-reattach", "0")
     try:
         # A desktop sends close 4000 and then neither reads nor closes TCP.
         tid = new_tid()

@@ -64,6 +64,20 @@ int main(int argc, char** argv) {
   app.add_option("--rate-connect", c.rate_connect, "/cable/connect upgrades per second per client IP (0 = no limit); over -> 429")->check(CLI::NonNegativeNumber);
   app.add_option("--rate-connect-burst", c.rate_connect_burst, "Burst allowance for --rate-connect")->check(CLI::PositiveNumber);
   app.add_option("--rate-table-size", c.rate_table_size, "Client IPs the rate limiter tracks at most")->check(CLI::PositiveNumber);
+  app.add_option("--max-connections-per-client", c.max_connections_per_client,
+                 "Open connections per client prefix (counted from its HTTP request on); more -> 503")->check(CLI::PositiveNumber);
+  app.add_option("--max-waiting-per-client", c.max_waiting_per_client,
+                 "Tunnels waiting for their second side per client prefix (/cable/new, /cable/contact); more -> 503")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-contacts-per-client", c.max_contacts_per_client,
+                 "Contacts registered from one client prefix (until they expire); more -> 503")->check(CLI::PositiveNumber);
+  app.add_option("--rate-reattach", c.rate_reattach, "/cable/listen/<contact ID> re-attaches per second per contact (0 = no limit); over -> 429")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--rate-reattach-burst", c.rate_reattach_burst, "Burst allowance for --rate-reattach")->check(CLI::PositiveNumber);
+  app.add_option("--max-webhook-in-flight", c.max_webhook_in_flight,
+                 "Wake-up webhook POSTs waiting for an answer at once; more -> 503")->check(CLI::PositiveNumber);
+  app.add_option("--unused-contact-ttl", c.unused_contact_ttl,
+                 "Like --contact-ttl, for contacts no desktop ever contacted (default 7 days)")->check(CLI::PositiveNumber);
   app.add_option("--max-contacts", c.max_contacts, "Contact IDs of linked phones kept in memory; more new registrations -> 503")->check(CLI::PositiveNumber);
   app.add_option("--contact-ttl", c.contact_ttl, "Time a contact stays registered after its phone's listen connection went away (default 30 days)")->check(CLI::PositiveNumber);
   app.add_option("--listen-idle-timeout", c.listen_idle_timeout, "Close a phone's listen connection after this long without a ping or message (1008)")->check(CLI::PositiveNumber);

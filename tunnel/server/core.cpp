@@ -76,6 +76,14 @@ void Tunnel::set_gauges(bool waiting, bool active) {
   counted_active_ = active;
 }
 
+void Tunnel::stop_waiting() {
+  --core_.waiting_or_reserved;
+  if (!waiting_client_.empty()) {
+    core_.client_count(waiting_client_, &ClientCounts::waiting, -1);
+    waiting_client_.clear();
+  }
+}
+
 void Tunnel::claim(int side) {
   claimed_[side] = true;
   if (side == kFirst) {
@@ -110,7 +118,7 @@ void Tunnel::violation(int side, uint16_t code, const char* which) {
 void Tunnel::pair() {
   paired_ = true;
   paired_at_ = last_activity_ = Clock::now();
-  --core_.waiting_or_reserved;
+  stop_waiting();
   set_gauges(false, true);
   ++core_.m.tunnels_paired;
   core_.m.pairing_latency.observe(std::chrono::duration<double>(paired_at_ - opened_at_).count());
@@ -198,7 +206,7 @@ void Tunnel::end(const char* outcome, uint16_t code_first, uint16_t code_second,
   ended_ = true;
   ended_at_ = Clock::now();
   outcome_ = outcome;
-  if (!paired_ && claimed_[kFirst]) --core_.waiting_or_reserved;
+  if (!paired_ && claimed_[kFirst]) stop_waiting();
   set_gauges(false, false);
   core_.unregister(*this);
   end_code_[kFirst] = code_first;
@@ -284,6 +292,7 @@ Core::Core(boost::asio::io_context& io, Config c)
       cfg(std::move(c)),
       rl_new(cfg.rate_new, cfg.rate_new_burst, cfg.rate_table_size),
       rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size),
+      rl_reattach(cfg.rate_reattach, cfg.rate_reattach_burst, cfg.rate_table_size),
       contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
   max_tunnel_buffer = cfg.max_tunnel_buffer ? cfg.max_tunnel_buffer
                                             : 2 * cfg.max_message_size + cfg.max_pending_bytes;
@@ -293,6 +302,23 @@ Core::Core(boost::asio::io_context& io, Config c)
     getrlimit(RLIMIT_NOFILE, &rl);
     max_connections = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
   }
+}
+
+void Core::client_count(const std::string& key, size_t ClientCounts::*field, int delta) {
+  if (delta > 0) {
+    clients[key].*field += static_cast<size_t>(delta);
+    return;
+  }
+  auto it = clients.find(key);
+  if (it == clients.end()) return;
+  auto& c = it->second;
+  c.*field -= std::min(c.*field, static_cast<size_t>(-delta));
+  if (c.connections == 0 && c.waiting == 0 && c.contacts == 0) clients.erase(it);
+}
+
+size_t Core::client_value(const std::string& key, size_t ClientCounts::*field) const {
+  auto it = clients.find(key);
+  return it == clients.end() ? 0 : it->second.*field;
 }
 
 void Core::reject(const char* reason, int status, const std::string& ip) {
@@ -353,9 +379,15 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
       return refuse(503, "max_waiting_tunnels");
     }
     if (tunnels.count(path->tunnel_id)) return refuse(409, "tunnel_exists");
+    if (client_value(r.client_key, &ClientCounts::waiting) >= cfg.max_waiting_per_client) {
+      limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
+      return refuse(503, "client_waiting_tunnels");
+    }
     auto t = std::make_shared<Tunnel>(*this, path->tunnel_id);
     tunnels.emplace(path->tunnel_id, t);
     t->claim(Tunnel::kFirst);
+    client_count(r.client_key, &ClientCounts::waiting, +1);
+    t->set_waiting_client(r.client_key);
     a.tunnel = std::move(t);
     a.side = Tunnel::kFirst;
     return a;
@@ -392,18 +424,27 @@ bool header_true(std::string_view v) {
 constexpr size_t kContactIdSize = 25;  // "hg" + 6 hex + "." + 16 random bytes
 }  // namespace
 
+bool Core::contact_expired(const Contact& c, Clock::time_point now) const {
+  if (!c.listener.expired()) return false;
+  const double ttl = c.used || c.revoked ? cfg.contact_ttl : std::min(cfg.contact_ttl, cfg.unused_contact_ttl);
+  return now - c.last_seen >= secs(ttl);
+}
+
+void Core::erase_contact(std::unordered_map<std::string, Contact>::iterator it) {
+  if (it->second.revoked) --contacts_revoked;
+  if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
+  contacts.erase(it);
+}
+
 Contact* Core::find_contact(const std::string& key) {
   auto it = contacts.find(key);
   if (it == contacts.end()) return nullptr;
-  Contact& c = it->second;
-  if (!c.listener.expired()) return &c;
-  if (Clock::now() - c.last_seen >= secs(cfg.contact_ttl)) {
-    if (c.revoked) --contacts_revoked;
-    contacts.erase(it);
+  if (contact_expired(it->second, Clock::now())) {
+    erase_contact(it);
     set_contact_gauges();
     return nullptr;
   }
-  return &c;
+  return &it->second;
 }
 
 void Core::set_contact_gauges() {
@@ -413,21 +454,16 @@ void Core::set_contact_gauges() {
 
 void Core::sweep_contacts() {
   const auto now = Clock::now();
-  const auto ttl = secs(cfg.contact_ttl);
   for (auto it = contacts.begin(); it != contacts.end();) {
-    if (it->second.listener.expired() && now - it->second.last_seen >= ttl) {
-      if (it->second.revoked) --contacts_revoked;
-      it = contacts.erase(it);
-    } else {
-      ++it;
-    }
+    auto cur = it++;
+    if (contact_expired(cur->second, now)) erase_contact(cur);
   }
   set_contact_gauges();
 }
 
 void Core::start_contact_sweeper() {
   if (!contact_sweep_timer) return;
-  contact_sweep_timer->expires_after(std::min(secs(60), secs(cfg.contact_ttl)));
+  contact_sweep_timer->expires_after(std::min({secs(60), secs(cfg.contact_ttl), secs(cfg.unused_contact_ttl)}));
   contact_sweep_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     sweep_contacts();
@@ -456,6 +492,10 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
       limit_hit("rate_new", {{"client", r.client_ip}});
       return refuse(429, "rate_limited");
     }
+    if (client_value(r.client_key, &ClientCounts::contacts) >= cfg.max_contacts_per_client) {
+      limit_hit("client_contacts", {{"client", r.client_ip}});
+      return refuse(503, "client_contacts");
+    }
     if (contacts.size() >= cfg.max_contacts) sweep_contacts();
     if (contacts.size() >= cfg.max_contacts) {
       limit_hit("max_contacts", {{"contacts", contacts.size()}});
@@ -467,6 +507,8 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     Contact c;
     c.token_hash = hash;
     c.last_seen = Clock::now();
+    c.owner = r.client_key;
+    client_count(r.client_key, &ClientCounts::contacts, +1);
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
     nlohmann::json fields{{"contact", contact_tag(id)}, {"client", r.client_ip}};
@@ -494,6 +536,10 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   if (!id_bytes) return refuse(404, "unknown_path");
   std::string id = to_string(*id_bytes);
   if (id.size() != kContactIdSize || !id.starts_with(contact_prefix_bytes)) return refuse(404, "wrong_routing_id");
+  if (!rl_reattach.allow(id)) {  // per contact: re-attaching replaces the listener, so it is not free
+    limit_hit("rate_reattach", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    return refuse(429, "rate_limited");
+  }
   Contact* c = find_contact(id);
   if (c) {
     if (!ct_equal(ByteView(c->token_hash.data(), c->token_hash.size()), ByteView(hash.data(), hash.size()))) {
@@ -606,6 +652,15 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
     limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
     return refuse(503, "max_waiting_tunnels");
   }
+  if (client_value(r.client_key, &ClientCounts::waiting) >= cfg.max_waiting_per_client) {
+    limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
+    return refuse(503, "client_waiting_tunnels");
+  }
+  if (!listener && static_cast<size_t>(m.webhook_in_flight) >= cfg.max_webhook_in_flight) {
+    limit_hit("webhook_in_flight", {{"in_flight", m.webhook_in_flight}});
+    return refuse(503, "webhook_busy");
+  }
+  if (c) c->used = true;
   TunnelId tid;
   do {
     tid = crypto::random_array<16>();
@@ -614,6 +669,8 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   auto t = std::make_shared<Tunnel>(*this, tid, signal);
   tunnels.emplace(tid, t);
   t->claim(Tunnel::kFirst);
+  client_count(r.client_key, &ClientCounts::waiting, +1);
+  t->set_waiting_client(r.client_key);
   nlohmann::json wake = {{"caBLE.tunnelID", hex_encode(ByteView(tid.data(), tid.size()), true)},
                          {"caBLE.routingID", rid_hex},
                          {"caBLE.clientPayload", hex_encode(*payload_bytes, true)}};

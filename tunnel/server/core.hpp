@@ -132,6 +132,8 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   bool claimed(int side) const { return claimed_[side]; }
   bool signal_connection() const { return signal_connection_; }
   const std::shared_ptr<TunnelBudget>& budget() const { return budget_; }
+  // The client whose waiting tunnel this is (per-client cap); released at the pairing or the end.
+  void set_waiting_client(std::string key) { waiting_client_ = std::move(key); }
 
   // Admission: reserve a side before its 101 goes out.
   void claim(int side);
@@ -155,6 +157,7 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   void on_timer();
   void maybe_finalize();
   void set_gauges(bool waiting, bool active);
+  void stop_waiting();
 
   Core& core_;
   std::shared_ptr<TunnelBudget> budget_ = std::make_shared<TunnelBudget>();
@@ -168,6 +171,7 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   bool paired_ = false, ended_ = false, finalized_ = false;
   bool counted_waiting_ = false, counted_active_ = false;
   std::string outcome_;
+  std::string waiting_client_;
   std::vector<Message> pending_[2];  // each side's messages before the join
   size_t pending_bytes_[2] = {0, 0};
   uint64_t messages_ = 0, bytes_ = 0;
@@ -218,6 +222,13 @@ struct Contact {
   std::weak_ptr<Listener> listener;   // the current listen connection, if any
   const Listener* listener_id = nullptr;
   Clock::time_point last_seen{};      // last time a listener was attached (or detached)
+  std::string owner;                  // client key that registered it (per-client cap)
+  bool used = false;                  // a desktop contacted it (else --unused-contact-ttl applies)
+};
+
+// What one client (key: its prefix) holds; an entry exists only while a count is above 0.
+struct ClientCounts {
+  size_t connections = 0, waiting = 0, contacts = 0;
 };
 
 // The wake-up webhook (webhook.cpp): POSTs `body` to cfg.wake_webhook and calls `done` with the
@@ -234,7 +245,11 @@ struct Core {
   std::string rid_hex;  // upper case
   std::unordered_map<TunnelId, std::shared_ptr<Tunnel>, TunnelIdHash> tunnels;  // not yet ended
   size_t waiting_or_reserved = 0;  // first side claimed, not yet paired, not ended
-  RateLimiter rl_new, rl_connect;
+  RateLimiter rl_new, rl_connect, rl_reattach;
+  std::unordered_map<std::string, ClientCounts> clients;
+  // Adjusts one count of a client (delta +1/-1); the entry goes when every count is 0.
+  void client_count(const std::string& key, size_t ClientCounts::*field, int delta);
+  size_t client_value(const std::string& key, size_t ClientCounts::*field) const;
   bool draining = false;
   Clock::time_point drain_deadline{};
   size_t max_connections = 0;
@@ -260,6 +275,8 @@ struct Core {
   void listener_closed(const std::string& contact, const Listener* l);
   void revoke(const std::string& contact, const char* how);
   Contact* find_contact(const std::string& contact);  // nullptr if unknown or expired
+  bool contact_expired(const Contact& c, Clock::time_point now) const;
+  void erase_contact(std::unordered_map<std::string, Contact>::iterator it);
   void sweep_contacts();
   void start_contact_sweeper();
   void set_contact_gauges();

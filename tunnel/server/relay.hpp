@@ -48,11 +48,18 @@ struct Config {
   double rate_new = 20, rate_new_burst = 100;          // /cable/new per client IP per second (0 = off) -> 429
   double rate_connect = 20, rate_connect_burst = 100;  // /cable/connect per client IP per second (0 = off) -> 429
   size_t rate_table_size = 100000;        // client IPs tracked by the rate limiter
+  // Per client (prefix, see client_prefix_v4/v6) caps -> 503.
+  size_t max_connections_per_client = 256;     // open connections (counted from the HTTP request on)
+  size_t max_waiting_per_client = 64;          // tunnels waiting for their second side (/cable/new, /cable/contact)
+  size_t max_contacts_per_client = 32;         // contacts registered (and not expired) from one client
+  double rate_reattach = 1, rate_reattach_burst = 10;  // /cable/listen/<contact> per contact (0 = off) -> 429
+  size_t max_webhook_in_flight = 256;          // wake-up webhook POSTs waiting for an answer -> 503
   std::string log_level = "info";         // debug, info, warn, error
 
   // Linked phones (docs/linking.md).
   size_t max_contacts = 100000;           // registered contact IDs kept in memory -> 503 for new ones
   double contact_ttl = 30 * 86400.0;      // a contact without a listener stays registered this long
+  double unused_contact_ttl = 7 * 86400.0;  // ... if no desktop ever contacted it (capped by contact_ttl)
   double listen_idle_timeout = 90;        // a listener that sends nothing (not even a ping) -> close 1008
   std::string wake_webhook;               // http(s)://host:port/path; empty = listen connections only
   std::string wake_webhook_ca_file;       // https: PEM CAs to verify the webhook with (default: system store)

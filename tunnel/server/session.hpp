@@ -90,7 +90,10 @@ class Session : public Endpoint,
       : core_(core), ctx_(std::move(ctx)), ws_(std::move(s), *ctx_), over_capacity_(over_capacity) {
     init();
   }
-  ~Session() override { --core_.m.connections_open; }
+  ~Session() override {
+    --core_.m.connections_open;
+    if (counted_client_) core_.client_count(client_key_, &ClientCounts::connections, -1);
+  }
 
   void start() {
     beast::get_lowest_layer(ws_).expires_after(secs(core_.cfg.upgrade_timeout));
@@ -214,8 +217,14 @@ class Session : public Endpoint,
       client = forwarded_client(peer_, lines, core_.trusted);
       client_ip_ = ip_string(client);
     }
-    const std::string client_key =
-        prefix_key(client, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6);
+    client_key_ = prefix_key(client, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6);
+    core_.client_count(client_key_, &ClientCounts::connections, +1);
+    counted_client_ = true;
+    if (core_.client_value(client_key_, &ClientCounts::connections) > core_.cfg.max_connections_per_client) {
+      core_.limit_hit("client_connections", {{"client", client_ip_}});
+      core_.reject("client_connections", 503, client_ip_);
+      return reject(503, "client_connections");
+    }
     if (over_capacity_) {
       core_.limit_hit("max_connections", {{"open", core_.m.connections_open}});
       core_.reject("max_connections", 503, client_ip_);
@@ -228,7 +237,7 @@ class Session : public Endpoint,
     auto proto = req[http::field::sec_websocket_protocol];
     info.offers_fido_cable = offers_subprotocol(std::string_view(proto.data(), proto.size()), "fido.cable");
     info.client_ip = client_ip_;
-    info.client_key = client_key;
+    info.client_key = client_key_;
     auto hv = [&](const char* name) {
       auto v = req[name];
       return std::string_view(v.data(), v.size());
@@ -535,6 +544,8 @@ class Session : public Endpoint,
   size_t outq_head_ = 0;
   std::string client_ip_;
   IpAddr peer_;  // the TCP peer (IPv4-mapped folded to IPv4)
+  std::string client_key_;      // the client's prefix (limits and per-client caps)
+  bool counted_client_ = false; // counted in core_.clients[client_key_].connections
   std::string contact_;                            // listen connections: the contact ID
   std::unique_ptr<net::steady_timer> idle_timer_;  // listen connections only
   Clock::time_point last_heard_{};
