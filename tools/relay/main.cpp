@@ -6,6 +6,7 @@
 #include <malloc.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -86,6 +87,12 @@ int main(int argc, char** argv) {
   app.add_option("--wake-webhook-timeout", c.wake_webhook_timeout, "Deadline of one webhook POST")->check(CLI::PositiveNumber);
   bool print_prefix = false;
   app.add_flag("--print-contact-prefix", print_prefix, "Print the 12-character base64url prefix of this node's contact IDs (needs --routing-id) and exit");
+  if (const char* sd = std::getenv("STATE_DIRECTORY")) {  // systemd StateDirectory= (the first, if several)
+    c.state_dir = sd;
+    c.state_dir = c.state_dir.substr(0, c.state_dir.find(':'));
+  }
+  app.add_option("--state-dir", c.state_dir,
+                 "Directory of the contact store (contacts.sqlite3); default $STATE_DIRECTORY (systemd), else contacts live in memory only");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
   CLI11_PARSE(app, argc, argv);

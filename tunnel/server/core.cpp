@@ -430,9 +430,70 @@ bool Core::contact_expired(const Contact& c, Clock::time_point now) const {
   return now - c.last_seen >= secs(ttl);
 }
 
+namespace {
+int64_t wall_ms(Clock::time_point t) {
+  const auto now_wall = std::chrono::system_clock::now();
+  const auto wall = now_wall - std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - t);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+}
+}  // namespace
+
+bool Core::persist(const std::string& id, const Contact& c) {
+  if (!store.is_open()) return true;
+  StoredContact s;
+  s.id = id;
+  s.token_hash = c.token_hash;
+  s.revoked = c.revoked;
+  s.used = c.used;
+  s.attached = !c.listener.expired();
+  s.owner = c.owner;
+  s.last_seen_ms = wall_ms(c.last_seen);
+  auto st = store.put(s);
+  if (st) return true;
+  ++m.store_errors;
+  log.log(Level::error, "contact_store_failed", {{"contact", contact_tag(id)}, {"error", st.error().to_string()}});
+  return false;
+}
+
+Status Core::load_contacts() {
+  const auto now = Clock::now();
+  const auto now_wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<std::string> expired;
+  HG_CHECK(store.load([&](StoredContact&& s) {
+    Contact c;
+    c.token_hash = s.token_hash;
+    c.revoked = s.revoked;
+    c.used = s.used;
+    c.owner = std::move(s.owner);
+    // A listener attached when the relay stopped (or was killed) was there until then: its TTL
+    // starts now. Otherwise from the stored time (never in the future).
+    const int64_t age_ms = s.attached ? 0 : std::max<int64_t>(0, now_wall_ms - s.last_seen_ms);
+    c.last_seen = now - std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(age_ms));
+    if (contact_expired(c, now)) {
+      expired.push_back(std::move(s.id));
+      return;
+    }
+    if (c.revoked) ++contacts_revoked;
+    if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, +1);
+    contacts.emplace(std::move(s.id), std::move(c));
+  }));
+  for (auto& id : expired) HG_CHECK(store.remove(id));
+  set_contact_gauges();
+  log.log(Level::info, "contacts_loaded", {{"contacts", contacts.size()}, {"expired", expired.size()}});
+  return ok_status();
+}
+
 void Core::erase_contact(std::unordered_map<std::string, Contact>::iterator it) {
   if (it->second.revoked) --contacts_revoked;
   if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
+  if (store.is_open()) {
+    auto st = store.remove(it->first);
+    if (!st) {
+      ++m.store_errors;
+      log.log(Level::error, "contact_store_failed", {{"contact", contact_tag(it->first)}, {"error", st.error().to_string()}});
+    }
+  }
   contacts.erase(it);
 }
 
@@ -454,10 +515,12 @@ void Core::set_contact_gauges() {
 
 void Core::sweep_contacts() {
   const auto now = Clock::now();
+  const bool batch = store.is_open() && store.begin();  // one transaction (one fsync) for the sweep
   for (auto it = contacts.begin(); it != contacts.end();) {
     auto cur = it++;
     if (contact_expired(cur->second, now)) erase_contact(cur);
   }
+  if (batch) store.commit();
   set_contact_gauges();
 }
 
@@ -503,17 +566,17 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     }
     return std::nullopt;
   };
-  auto add_contact = [&](const std::string& id, bool rebound) {
+  auto add_contact = [&](const std::string& id) {
     Contact c;
     c.token_hash = hash;
     c.last_seen = Clock::now();
     c.owner = r.client_key;
+    if (!persist(id, c)) return false;
     client_count(r.client_key, &ClientCounts::contacts, +1);
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
-    nlohmann::json fields{{"contact", contact_tag(id)}, {"client", r.client_ip}};
-    if (rebound) fields["rebound"] = true;
-    log.log(Level::info, "contact_registered", std::move(fields));
+    log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    return true;
   };
   Admission a;
   a.kind = Admission::Kind::listen;
@@ -524,7 +587,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     std::string id = contact_prefix_bytes;
     const auto rnd = crypto::random_array<16>();
     id.append(reinterpret_cast<const char*>(rnd.data()), rnd.size());
-    add_contact(id, false);
+    if (!add_contact(id)) return refuse(503, "contact_store_failed");
     a.contact_b64 = base64url_encode(as_bytes(id));
     a.contact = std::move(id);
     return a;
@@ -549,9 +612,9 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     }
     if (c->revoked) return refuse(410, "contact_revoked");
   } else {
-    // Unknown here (e.g. the relay restarted): bind the contact to the presented token.
-    if (auto no = refuse_new_contact()) return std::move(*no);
-    add_contact(id, true);
+    // Unknown (never registered, expired, or registered on a relay without --state-dir): never
+    // bound to whatever token arrives first — the phone registers anew.
+    return refuse(410, "unknown_contact");
   }
   if (revoke_now) {
     revoke(id, "header");
@@ -575,6 +638,7 @@ void Core::listener_opened(const std::string& key, const std::shared_ptr<Listene
   c.listener = l;
   c.listener_id = l.get();
   c.last_seen = Clock::now();
+  if (!c.attached_stored) c.attached_stored = persist(key, c);
   if (old && old.get() != l.get()) {
     log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
     old->close(close_code::normal, "replaced by a newer listener");
@@ -589,6 +653,8 @@ void Core::listener_closed(const std::string& key, const Listener* l) {
   it->second.listener.reset();
   it->second.listener_id = nullptr;
   it->second.last_seen = Clock::now();
+  persist(key, it->second);
+  it->second.attached_stored = false;
   --m.listeners_open;
   log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
 }
@@ -614,14 +680,16 @@ void Core::revoke(const std::string& key, const char* how) {
     set_contact_gauges();
   }
   c.last_seen = Clock::now();
-  log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
   auto l = c.listener.lock();
   if (l) {
     c.listener.reset();
     c.listener_id = nullptr;
+    c.attached_stored = false;
     --m.listeners_open;
-    l->close(close_code::normal, "contact revoked");
   }
+  persist(key, c);
+  log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
+  if (l) l->close(close_code::normal, "contact revoked");
 }
 
 Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later) {
@@ -660,7 +728,10 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
     limit_hit("webhook_in_flight", {{"in_flight", m.webhook_in_flight}});
     return refuse(503, "webhook_busy");
   }
-  if (c) c->used = true;
+  if (c && !c->used) {
+    c->used = true;
+    persist(key, *c);
+  }
   TunnelId tid;
   do {
     tid = crypto::random_array<16>();

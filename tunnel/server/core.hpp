@@ -34,6 +34,7 @@
 #include "tunnel/server/log.hpp"
 #include "tunnel/server/metrics.hpp"
 #include "tunnel/server/rate_limit.hpp"
+#include "tunnel/server/store.hpp"
 #include "tunnel/server/relay.hpp"
 #include "tunnel/server/webhook.hpp"
 
@@ -223,6 +224,7 @@ struct Contact {
   const Listener* listener_id = nullptr;
   Clock::time_point last_seen{};      // last time a listener was attached (or detached)
   std::string owner;                  // client key that registered it (per-client cap)
+  bool attached_stored = false;       // the store says a listener is attached
   bool used = false;                  // a desktop contacted it (else --unused-contact-ttl applies)
 };
 
@@ -277,6 +279,10 @@ struct Core {
   Contact* find_contact(const std::string& contact);  // nullptr if unknown or expired
   bool contact_expired(const Contact& c, Clock::time_point now) const;
   void erase_contact(std::unordered_map<std::string, Contact>::iterator it);
+  // Contacts on disk (--state-dir): every change is committed before the relay answers.
+  ContactStore store;
+  bool persist(const std::string& id, const Contact& c);  // false (logged, counted) if the write failed
+  Status load_contacts();
   void sweep_contacts();
   void start_contact_sweeper();
   void set_contact_gauges();

@@ -91,6 +91,7 @@ std::string Metrics::render() const {
         contacts_registered);
   gauge("contacts_revoked", "Revoked contact IDs still remembered (answered 410) until --contact-ttl.", contacts_revoked);
   counter("contacts_revoked_total", "Contacts revoked by their phone.", contacts_revoked_total);
+  counter("contact_store_errors_total", "Failed writes to the contact store (--state-dir).", store_errors);
   gauge("listeners_open", "Phones' listen connections attached to a contact.", listeners_open);
   gauge("webhook_requests_in_flight", "Wake-up webhook POSTs waiting for an answer.", webhook_in_flight);
   labelled("wakeups_sent_total", "Wake-ups sent to phones, by channel (listen, webhook).", "channel", wakeups);

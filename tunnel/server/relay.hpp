@@ -55,6 +55,7 @@ struct Config {
   double rate_reattach = 1, rate_reattach_burst = 10;  // /cable/listen/<contact> per contact (0 = off) -> 429
   size_t max_webhook_in_flight = 256;          // wake-up webhook POSTs waiting for an answer -> 503
   std::string log_level = "info";         // debug, info, warn, error
+  std::string state_dir;                  // contacts persist in <state_dir>/contacts.sqlite3; empty = memory only
 
   // Linked phones (docs/linking.md).
   size_t max_contacts = 100000;           // registered contact IDs kept in memory -> 503 for new ones

@@ -158,6 +158,14 @@ Status Relay::Impl::start() {
   }
   if (cfg.client_prefix_v4 < 0 || cfg.client_prefix_v4 > 32 || cfg.client_prefix_v6 < 0 || cfg.client_prefix_v6 > 128)
     return make_error(Errc::invalid_argument, "--client-prefix-v4 must be 0..32 and --client-prefix-v6 0..128");
+  if (!cfg.state_dir.empty()) {
+    HG_CHECK(core->store.open(cfg.state_dir));
+    HG_CHECK(core->load_contacts());
+  } else {
+    core->log.log(Level::warn, "contacts_in_memory",
+                  {{"note", "no --state-dir: linked phones' contacts are lost at restart"}});
+  }
+  if (!(cfg.unused_contact_ttl > 0)) return make_error(Errc::invalid_argument, "--unused-contact-ttl must be > 0");
   if (cfg.max_buffered_bytes == 0 || cfg.max_unpaired_message_size == 0)
     return make_error(Errc::invalid_argument, "--max-buffered-bytes and --max-unpaired-message-size must be > 0");
   if (cfg.max_message_size == 0) return make_error(Errc::invalid_argument, "--max-message-size must be > 0");
@@ -198,6 +206,7 @@ Status Relay::Impl::start() {
                  {"routing_id", core->rid_hex},
                  {"contact_prefix", base64url_encode(as_bytes(core->contact_prefix_bytes))},
                  {"wake_webhook", !cfg.wake_webhook.empty()},
+                 {"state_dir", cfg.state_dir},
                  {"max_connections", core->max_connections},
                  {"pid", static_cast<int>(::getpid())}});
   if (!cfg.admin_port_file.empty() && admin_acceptor && !write_port_file(cfg.admin_port_file, admin_port))
