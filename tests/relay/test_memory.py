@@ -61,16 +61,16 @@ async def send_partial(writer, total, sent):
 
 
 async def partial_phones(binary):
-    # 300 phones from three source addresses (100 each: the default per-IP burst), at defaults.
+    # 300 phones from five source addresses (60 each: within the default per-client caps), at defaults.
     r = Relay(binary)
     try:
         s = Sampler(r.pid)
         conns = []
         for i in range(300):
-            c = await raw_upgrade(r.port, "/cable/new/" + new_tid(), "127.0.0.%d" % (2 + i % 3))
+            c = await raw_upgrade(r.port, "/cable/new/" + new_tid(), "127.0.0.%d" % (10 + i % 5))
             if c:
                 conns.append(c)
-        check(len(conns) == 300, "300 phones from 3 addresses are waiting (got %d)" % len(conns))
+        check(len(conns) == 300, "300 phones from 5 addresses are waiting (got %d)" % len(conns))
         await asyncio.gather(*(send_partial(w, MIB, MIB - 1) for _, w, _ in conns))
         growth = await s.settle(r)
         print("     300 partial-frame phones: RSS %.1f MB -> peak %.1f MB" % (s.base / 1e6, s.peak / 1e6))
@@ -83,7 +83,7 @@ async def partial_phones(binary):
         s = Sampler(r.pid)
         conns = []
         for i in range(300):
-            c = await raw_upgrade(r.port, "/cable/new/" + new_tid(), "127.0.0.%d" % (5 + i % 3))
+            c = await raw_upgrade(r.port, "/cable/new/" + new_tid(), "127.0.0.%d" % (20 + i % 5))
             if c:
                 conns.append(c)
         await asyncio.gather(*(send_partial(w, 4096, 4000) for _, w, _ in conns))
