@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
       "desktops reach them through /cable/contact/<contact ID>. Durations are in seconds.\n"
       "SIGHUP re-reads the TLS certificate and key; SIGTERM drains. See docs/relay.md."};
   app.set_config("--config", "", "Read options from a TOML/INI file (keys are the long option names)");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not ignored
+  app.set_version_flag("--version", std::string("hybridgate-relay ") + HG_VERSION);
   app.option_defaults()->always_capture_default();
 
   app.add_option("--listen", c.listen, "Address:port of the tunnel listener ([v6]:port for IPv6; port 0 = any free port)");

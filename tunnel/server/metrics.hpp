@@ -24,7 +24,7 @@ class Histogram {
 };
 
 struct Metrics {
-  // gauges
+  Metrics();  // every documented label value present (at 0) from the start  // gauges
   int64_t tunnels_waiting = 0;
   int64_t tunnels_active = 0;
   int64_t connections_open = 0;

@@ -17,6 +17,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/ssl.h>
+#include <systemd/sd-daemon.h>
 
 #include "proto/bytes.hpp"
 #include "proto/crypto.hpp"
@@ -92,6 +93,7 @@ struct Relay::Impl {
     signals.reset();
     timer.reset();
     drain_timer.reset();  // every I/O object must go before the io_context (ASan: use after free)
+    watchdog.reset();
     if (core) {
       core->contact_sweep_timer.reset();
       core->tunnels.clear();  // their timers too (tunnels left only if run() ended early)
@@ -107,6 +109,8 @@ struct Relay::Impl {
   std::unique_ptr<net::signal_set> signals;
   std::unique_ptr<net::steady_timer> timer;        // accept back-off and drain polling
   std::unique_ptr<net::steady_timer> drain_timer;  // drain polling
+  std::unique_ptr<net::steady_timer> watchdog;     // sd_notify WATCHDOG=1 (WatchdogSec=)
+  Clock::duration watchdog_every{};
   std::shared_ptr<net::ssl::context> tls;
   uint16_t port = 0, admin_port = 0;
   bool stopping = false;
@@ -120,6 +124,7 @@ struct Relay::Impl {
   void begin_drain();
   void poll_drain();
   void stop();
+  void pet_watchdog();
 };
 
 Status Relay::Impl::start() {
@@ -183,6 +188,8 @@ Status Relay::Impl::start() {
   if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor->bind(ep, ec);
   if (!ec) acceptor->listen(4096, ec);
+  if (ec == net::error::address_in_use)
+    return make_error(Errc::io, "cannot listen on " + cfg.listen + ": the address is in use (another process listens there)");
   if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + ": " + ec.message());
   port = acceptor->local_endpoint().port();
   if (!cfg.admin_listen.empty()) {
@@ -192,6 +199,8 @@ Status Relay::Impl::start() {
     if (!ec) admin_acceptor->set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) admin_acceptor->bind(aep, ec);
     if (!ec) admin_acceptor->listen(64, ec);
+    if (ec == net::error::address_in_use)
+      return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + ": the address is in use (another process listens there)");
     if (ec) return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + ": " + ec.message());
     admin_port = admin_acceptor->local_endpoint().port();
   }
@@ -217,6 +226,14 @@ Status Relay::Impl::start() {
   if (admin_acceptor) admin_accept();
   core->start_contact_sweeper();
   wait_signal();
+  // systemd Type=notify: ready once listening; a watchdog if the unit has WatchdogSec=.
+  sd_notifyf(0, "READY=1\nSTATUS=listening on port %u\nMAINPID=%d", static_cast<unsigned>(port), static_cast<int>(::getpid()));
+  uint64_t wd_usec = 0;
+  if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+    watchdog = std::make_unique<net::steady_timer>(*ioc);
+    watchdog_every = std::chrono::microseconds(wd_usec / 2);
+    pet_watchdog();
+  }
   return ok_status();
 }
 
@@ -292,7 +309,16 @@ void Relay::Impl::reload_tls() {
   core->log.log(Level::info, "tls_reloaded", {{"cert", cfg.tls_cert}});
 }
 
+void Relay::Impl::pet_watchdog() {
+  sd_notify(0, "WATCHDOG=1");  // from the event loop: a stuck loop stops petting it
+  watchdog->expires_after(watchdog_every);
+  watchdog->async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping) pet_watchdog();
+  });
+}
+
 void Relay::Impl::begin_drain() {
+  sd_notify(0, "STOPPING=1\nSTATUS=draining");
   core->draining = true;
   core->m.draining = true;
   core->drain_deadline = Clock::now() + secs(cfg.drain_timeout);
@@ -317,6 +343,7 @@ void Relay::Impl::stop() {
   if (admin_acceptor) admin_acceptor->close(ec);
   signals->cancel(ec);
   core->contact_sweep_timer->cancel();
+  if (watchdog) watchdog->cancel();
   core->log.log(Level::info, "stopped",
                 {{"messages_relayed", core->m.messages_relayed}, {"tunnels_paired", core->m.tunnels_paired}});
   ioc->stop();
