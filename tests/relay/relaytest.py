@@ -9,6 +9,7 @@ import os
 import queue
 import secrets
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,10 @@ def finish():
 class Relay:
     """One hybridgate-relay process on 127.0.0.1:0 with an admin listener on 127.0.0.1:0."""
 
-    def __init__(self, binary, *args, routing_id=None, tmpdir=None, env=None):
+    def __init__(self, binary, *args, routing_id=None, tmpdir=None, env=None, listen="127.0.0.1:0"):
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="hg-relay-")
         self.port_file = os.path.join(self.tmp, "port-%s" % secrets.token_hex(4))
-        cmd = [binary, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+        cmd = [binary, "--listen", listen, "--admin-listen", "127.0.0.1:0",
                "--port-file", self.port_file, "--log-level", "debug"]
         if routing_id:
             cmd += ["--routing-id", routing_id]
@@ -128,6 +129,66 @@ class Relay:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+
+
+async def raw_upgrade(port, path, local_ip="127.0.0.1", headers=None, ssl_ctx=None):
+    """A WebSocket upgrade over a plain asyncio stream; returns (reader, writer, headers) or None."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(local_ip, 0), ssl=ssl_ctx)
+    key = secrets.token_bytes(16).hex()[:22] + "=="
+    writer.write(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: fido.cable\r\n%s\r\n"
+                  % (path, key, "".join("%s: %s\r\n" % kv for kv in (headers or {}).items()))).encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head.decode().split("\r\n")
+    if " 101 " not in lines[0]:
+        writer.close()
+        return None
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    return reader, writer, headers
+
+
+def frame_header(length):
+    """FIN + binary, masked with key 0 (payload unchanged), length in its shortest encoding."""
+    if length < 126:
+        return bytes([0x82, 0x80 | length]) + b"\0\0\0\0"
+    if length < 65536:
+        return bytes([0x82, 0x80 | 126]) + struct.pack(">H", length) + b"\0\0\0\0"
+    return bytes([0x82, 0x80 | 127]) + struct.pack(">Q", length) + b"\0\0\0\0"
+
+
+def close_frame(code, reason=b""):
+    """A masked (key 0) close frame from a client."""
+    payload = struct.pack(">H", code) + reason
+    return bytes([0x88, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+async def eof_within(reader, timeout):
+    """Reads (discarding) until the relay closes the TCP connection; True if that happens in time."""
+    try:
+        async def drain():
+            while await reader.read(65536):
+                pass
+        await asyncio.wait_for(drain(), timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+    except OSError:
+        return True  # reset: closed too
+
+
+async def wait_until(cond, timeout, interval=0.05):
+    """Polls cond() until it is true or `timeout` seconds passed; returns its last value."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        v = cond()
+        if v or loop.time() >= end:
+            return v
+        await asyncio.sleep(interval)
 
 
 def new_tid():

@@ -249,7 +249,8 @@ int main(int argc, char** argv) {
       std::vector<std::string> args = {relay_bin, "--listen", "127.0.0.1:0", "--port-file", pf, "--rate-new", "0",
                                        "--rate-connect", "0", "--max-tunnel-messages", "0", "--max-tunnel-bytes", "0",
                                        "--idle-timeout", "3600", "--tunnel-lifetime", "3600", "--wait-timeout", "3600",
-                                       "--max-waiting-tunnels", "1000000", "--log-level", "warn"};
+                                       "--max-waiting-tunnels", "1000000", "--max-connections-per-client", "1000000",
+                                       "--max-waiting-per-client", "1000000", "--log-level", "warn"};
       if (o.soak_seconds > 0) {
         args.push_back("--max-message-size");
         args.push_back(std::to_string(o.soak_max_message));

@@ -3,7 +3,10 @@
 // CLI11 2.1 + libstdc++ 12 trip -Wnull-dereference (a flow warning that ignores system headers).
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
+#include <malloc.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +22,8 @@ int main(int argc, char** argv) {
       "desktops reach them through /cable/contact/<contact ID>. Durations are in seconds.\n"
       "SIGHUP re-reads the TLS certificate and key; SIGTERM drains. See docs/relay.md."};
   app.set_config("--config", "", "Read options from a TOML/INI file (keys are the long option names)");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not ignored
+  app.set_version_flag("--version", std::string("hybridgate-relay ") + HG_VERSION);
   app.option_defaults()->always_capture_default();
 
   app.add_option("--listen", c.listen, "Address:port of the tunnel listener ([v6]:port for IPv6; port 0 = any free port)");
@@ -29,12 +34,25 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain; with --tls-key the listener speaks TLS (wss)")->check(CLI::ExistingFile);
   app.add_option("--tls-key", c.tls_key, "PEM private key for --tls-cert")->check(CLI::ExistingFile);
   app.add_option("--trusted-proxy", c.trusted_proxies,
-                 "Peer IP whose X-Forwarded-For (last entry) is used as the client IP for rate limits and logs; repeatable");
+                 "Proxy address or prefix (a.b.c.d, a.b.c.0/24, v6/n) whose X-Forwarded-For entries are believed: the client is "
+                 "the rightmost entry that is not a trusted proxy; repeatable");
+  app.add_option("--client-prefix-v4", c.client_prefix_v4, "Rate limits and caps count IPv4 clients per prefix of this length")
+      ->check(CLI::Range(0, 32));
+  app.add_option("--client-prefix-v6", c.client_prefix_v6, "Rate limits and caps count IPv6 clients per prefix of this length")
+      ->check(CLI::Range(0, 128));
   app.add_option("--max-message-size", c.max_message_size, "Largest WebSocket message in bytes; larger -> close 1009")->check(CLI::PositiveNumber);
   app.add_option("--max-tunnel-messages", c.max_tunnel_messages, "Messages per tunnel, both directions (0 = unlimited); over -> close 1008");
   app.add_option("--max-tunnel-bytes", c.max_tunnel_bytes, "Payload bytes per tunnel, both directions (0 = unlimited); over -> close 1008");
   app.add_option("--max-pending-messages", c.max_pending_messages, "Messages buffered before the desktop joins; over -> close 1008");
   app.add_option("--max-pending-bytes", c.max_pending_bytes, "Bytes buffered before the desktop joins; over -> close 1008");
+  app.add_option("--max-unpaired-message-size", c.max_unpaired_message_size,
+                 "Largest message a side may send before its peer joined (the handshake is 81 bytes); larger -> close 1009")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-tunnel-buffer", c.max_tunnel_buffer,
+                 "Message buffer bytes one tunnel may hold, partial messages included (0 = 2 x --max-message-size + --max-pending-bytes); over -> close 1008");
+  app.add_option("--max-buffered-bytes", c.max_buffered_bytes,
+                 "Message buffer bytes the whole relay may hold, partial messages included; a tunnel that needs more -> close 1008")
+      ->check(CLI::PositiveNumber);
   app.add_option("--wait-timeout", c.wait_timeout, "Time a phone waits for its desktop; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--tunnel-lifetime", c.tunnel_lifetime, "Longest life of a tunnel; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--idle-timeout", c.idle_timeout, "Longest time without a message either way; over -> close 1008")->check(CLI::PositiveNumber);
@@ -49,6 +67,20 @@ int main(int argc, char** argv) {
   app.add_option("--rate-connect", c.rate_connect, "/cable/connect upgrades per second per client IP (0 = no limit); over -> 429")->check(CLI::NonNegativeNumber);
   app.add_option("--rate-connect-burst", c.rate_connect_burst, "Burst allowance for --rate-connect")->check(CLI::PositiveNumber);
   app.add_option("--rate-table-size", c.rate_table_size, "Client IPs the rate limiter tracks at most")->check(CLI::PositiveNumber);
+  app.add_option("--max-connections-per-client", c.max_connections_per_client,
+                 "Open connections per client prefix (counted from its HTTP request on); more -> 503")->check(CLI::PositiveNumber);
+  app.add_option("--max-waiting-per-client", c.max_waiting_per_client,
+                 "Tunnels waiting for their second side per client prefix (/cable/new, /cable/contact); more -> 503")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-contacts-per-client", c.max_contacts_per_client,
+                 "Contacts registered from one client prefix (until they expire); more -> 503")->check(CLI::PositiveNumber);
+  app.add_option("--rate-reattach", c.rate_reattach, "/cable/listen/<contact ID> re-attaches per second per contact (0 = no limit); over -> 429")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--rate-reattach-burst", c.rate_reattach_burst, "Burst allowance for --rate-reattach")->check(CLI::PositiveNumber);
+  app.add_option("--max-webhook-in-flight", c.max_webhook_in_flight,
+                 "Wake-up webhook POSTs waiting for an answer at once; more -> 503")->check(CLI::PositiveNumber);
+  app.add_option("--unused-contact-ttl", c.unused_contact_ttl,
+                 "Like --contact-ttl, for contacts no desktop ever contacted (default 7 days)")->check(CLI::PositiveNumber);
   app.add_option("--max-contacts", c.max_contacts, "Contact IDs of linked phones kept in memory; more new registrations -> 503")->check(CLI::PositiveNumber);
   app.add_option("--contact-ttl", c.contact_ttl, "Time a contact stays registered after its phone's listen connection went away (default 30 days)")->check(CLI::PositiveNumber);
   app.add_option("--listen-idle-timeout", c.listen_idle_timeout, "Close a phone's listen connection after this long without a ping or message (1008)")->check(CLI::PositiveNumber);
@@ -57,6 +89,12 @@ int main(int argc, char** argv) {
   app.add_option("--wake-webhook-timeout", c.wake_webhook_timeout, "Deadline of one webhook POST")->check(CLI::PositiveNumber);
   bool print_prefix = false;
   app.add_flag("--print-contact-prefix", print_prefix, "Print the 12-character base64url prefix of this node's contact IDs (needs --routing-id) and exit");
+  if (const char* sd = std::getenv("STATE_DIRECTORY")) {  // systemd StateDirectory= (the first, if several)
+    c.state_dir = sd;
+    c.state_dir = c.state_dir.substr(0, c.state_dir.find(':'));
+  }
+  app.add_option("--state-dir", c.state_dir,
+                 "Directory of the contact store (contacts.sqlite3); default $STATE_DIRECTORY (systemd), else contacts live in memory only");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
   CLI11_PARSE(app, argc, argv);
@@ -70,6 +108,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Large message buffers (up to --max-message-size) come from mmap and go back to the system when
+  // freed: a fixed threshold (glibc raises its default one after the first such free), so RSS follows
+  // the memory budget down as well as up.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   hg::relay::Relay relay(c);
   auto st = relay.start();
   if (!st) {

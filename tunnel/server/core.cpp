@@ -29,6 +29,33 @@ size_t TunnelIdHash::operator()(const TunnelId& id) const noexcept {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Memory budget
+
+const char* Charge::grow(size_t n) {
+  if (!core_ || n == 0) return nullptr;
+  if (core_->buffered + n > core_->cfg.max_buffered_bytes) return "buffer_budget";
+  if (t_ && t_->used + n > core_->max_tunnel_buffer) return "tunnel_buffer";
+  grow_unchecked(n);
+  return nullptr;
+}
+
+void Charge::grow_unchecked(size_t n) {
+  if (!core_) return;
+  n_ += n;
+  core_->buffered += n;
+  core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
+  if (t_) t_->used += n;
+}
+
+void Charge::release() {
+  if (!core_ || n_ == 0) return;
+  core_->buffered -= n_;
+  core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
+  if (t_) t_->used -= n_;
+  n_ = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tunnel
 
 Tunnel::Tunnel(Core& core, const TunnelId& id, bool signal_connection)
@@ -47,6 +74,14 @@ void Tunnel::set_gauges(bool waiting, bool active) {
   if (active != counted_active_) core_.m.tunnels_active += active ? 1 : -1;
   counted_waiting_ = waiting;
   counted_active_ = active;
+}
+
+void Tunnel::stop_waiting() {
+  --core_.waiting_or_reserved;
+  if (!waiting_client_.empty()) {
+    core_.client_count(waiting_client_, &ClientCounts::waiting, -1);
+    waiting_client_.clear();
+  }
 }
 
 void Tunnel::claim(int side) {
@@ -83,15 +118,17 @@ void Tunnel::violation(int side, uint16_t code, const char* which) {
 void Tunnel::pair() {
   paired_ = true;
   paired_at_ = last_activity_ = Clock::now();
-  --core_.waiting_or_reserved;
+  stop_waiting();
   set_gauges(false, true);
   ++core_.m.tunnels_paired;
   core_.m.pairing_latency.observe(std::chrono::duration<double>(paired_at_ - opened_at_).count());
+  ep_[kFirst]->paired();
+  ep_[kSecond]->paired();
   if (signal_connection_) {
     Message sig;
-    auto b = sig.prepare(1);
+    auto b = sig.buf.prepare(1);
     *static_cast<uint8_t*>(b.data()) = 0x00;
-    sig.commit(1);
+    sig.buf.commit(1);
     ep_[kFirst]->send(std::move(sig));
   }
   // The second side can only have sent something first if it opened before the first side did
@@ -169,7 +206,7 @@ void Tunnel::end(const char* outcome, uint16_t code_first, uint16_t code_second,
   ended_ = true;
   ended_at_ = Clock::now();
   outcome_ = outcome;
-  if (!paired_ && claimed_[kFirst]) --core_.waiting_or_reserved;
+  if (!paired_ && claimed_[kFirst]) stop_waiting();
   set_gauges(false, false);
   core_.unregister(*this);
   end_code_[kFirst] = code_first;
@@ -255,13 +292,33 @@ Core::Core(boost::asio::io_context& io, Config c)
       cfg(std::move(c)),
       rl_new(cfg.rate_new, cfg.rate_new_burst, cfg.rate_table_size),
       rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size),
+      rl_reattach(cfg.rate_reattach, cfg.rate_reattach_burst, cfg.rate_table_size),
       contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
+  max_tunnel_buffer = cfg.max_tunnel_buffer ? cfg.max_tunnel_buffer
+                                            : 2 * cfg.max_message_size + cfg.max_pending_bytes;
   max_connections = cfg.max_connections;
   if (max_connections == 0) {
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
     max_connections = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
   }
+}
+
+void Core::client_count(const std::string& key, size_t ClientCounts::*field, int delta) {
+  if (delta > 0) {
+    clients[key].*field += static_cast<size_t>(delta);
+    return;
+  }
+  auto it = clients.find(key);
+  if (it == clients.end()) return;
+  auto& c = it->second;
+  c.*field -= std::min(c.*field, static_cast<size_t>(-delta));
+  if (c.connections == 0 && c.waiting == 0 && c.contacts == 0) clients.erase(it);
+}
+
+size_t Core::client_value(const std::string& key, size_t ClientCounts::*field) const {
+  auto it = clients.find(key);
+  return it == clients.end() ? 0 : it->second.*field;
 }
 
 void Core::reject(const char* reason, int status, const std::string& ip) {
@@ -313,7 +370,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   a.is_new = is_new;
   if (is_new) {
     if (draining) return refuse(503, "draining");
-    if (!rl_new.allow(r.client_ip)) {
+    if (!rl_new.allow(r.client_key)) {
       limit_hit("rate_new", {{"client", r.client_ip}});
       return refuse(429, "rate_limited");
     }
@@ -322,15 +379,21 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
       return refuse(503, "max_waiting_tunnels");
     }
     if (tunnels.count(path->tunnel_id)) return refuse(409, "tunnel_exists");
+    if (client_value(r.client_key, &ClientCounts::waiting) >= cfg.max_waiting_per_client) {
+      limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
+      return refuse(503, "client_waiting_tunnels");
+    }
     auto t = std::make_shared<Tunnel>(*this, path->tunnel_id);
     tunnels.emplace(path->tunnel_id, t);
     t->claim(Tunnel::kFirst);
+    client_count(r.client_key, &ClientCounts::waiting, +1);
+    t->set_waiting_client(r.client_key);
     a.tunnel = std::move(t);
     a.side = Tunnel::kFirst;
     return a;
   }
   if (path->routing_id != rid) return refuse(404, "wrong_routing_id");
-  if (!rl_connect.allow(r.client_ip)) {
+  if (!rl_connect.allow(r.client_key)) {
     limit_hit("rate_connect", {{"client", r.client_ip}});
     return refuse(429, "rate_limited");
   }
@@ -361,18 +424,88 @@ bool header_true(std::string_view v) {
 constexpr size_t kContactIdSize = 25;  // "hg" + 6 hex + "." + 16 random bytes
 }  // namespace
 
+bool Core::contact_expired(const Contact& c, Clock::time_point now) const {
+  if (!c.listener.expired()) return false;
+  const double ttl = c.used || c.revoked ? cfg.contact_ttl : std::min(cfg.contact_ttl, cfg.unused_contact_ttl);
+  return now - c.last_seen >= secs(ttl);
+}
+
+namespace {
+int64_t wall_ms(Clock::time_point t) {
+  const auto now_wall = std::chrono::system_clock::now();
+  const auto wall = now_wall - std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - t);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+}
+}  // namespace
+
+bool Core::persist(const std::string& id, const Contact& c) {
+  if (!store.is_open()) return true;
+  StoredContact s;
+  s.id = id;
+  s.token_hash = c.token_hash;
+  s.revoked = c.revoked;
+  s.used = c.used;
+  s.attached = !c.listener.expired();
+  s.owner = c.owner;
+  s.last_seen_ms = wall_ms(c.last_seen);
+  auto st = store.put(s);
+  if (st) return true;
+  ++m.store_errors;
+  log.log(Level::error, "contact_store_failed", {{"contact", contact_tag(id)}, {"error", st.error().to_string()}});
+  return false;
+}
+
+Status Core::load_contacts() {
+  const auto now = Clock::now();
+  const auto now_wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<std::string> expired;
+  HG_CHECK(store.load([&](StoredContact&& s) {
+    Contact c;
+    c.token_hash = s.token_hash;
+    c.revoked = s.revoked;
+    c.used = s.used;
+    c.owner = std::move(s.owner);
+    // A listener attached when the relay stopped (or was killed) was there until then: its TTL
+    // starts now. Otherwise from the stored time (never in the future).
+    const int64_t age_ms = s.attached ? 0 : std::max<int64_t>(0, now_wall_ms - s.last_seen_ms);
+    c.last_seen = now - std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(age_ms));
+    if (contact_expired(c, now)) {
+      expired.push_back(std::move(s.id));
+      return;
+    }
+    if (c.revoked) ++contacts_revoked;
+    if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, +1);
+    contacts.emplace(std::move(s.id), std::move(c));
+  }));
+  for (auto& id : expired) HG_CHECK(store.remove(id));
+  set_contact_gauges();
+  log.log(Level::info, "contacts_loaded", {{"contacts", contacts.size()}, {"expired", expired.size()}});
+  return ok_status();
+}
+
+void Core::erase_contact(std::unordered_map<std::string, Contact>::iterator it) {
+  if (it->second.revoked) --contacts_revoked;
+  if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
+  if (store.is_open()) {
+    auto st = store.remove(it->first);
+    if (!st) {
+      ++m.store_errors;
+      log.log(Level::error, "contact_store_failed", {{"contact", contact_tag(it->first)}, {"error", st.error().to_string()}});
+    }
+  }
+  contacts.erase(it);
+}
+
 Contact* Core::find_contact(const std::string& key) {
   auto it = contacts.find(key);
   if (it == contacts.end()) return nullptr;
-  Contact& c = it->second;
-  if (!c.listener.expired()) return &c;
-  if (Clock::now() - c.last_seen >= secs(cfg.contact_ttl)) {
-    if (c.revoked) --contacts_revoked;
-    contacts.erase(it);
+  if (contact_expired(it->second, Clock::now())) {
+    erase_contact(it);
     set_contact_gauges();
     return nullptr;
   }
-  return &c;
+  return &it->second;
 }
 
 void Core::set_contact_gauges() {
@@ -382,21 +515,18 @@ void Core::set_contact_gauges() {
 
 void Core::sweep_contacts() {
   const auto now = Clock::now();
-  const auto ttl = secs(cfg.contact_ttl);
+  const bool batch = store.is_open() && store.begin();  // one transaction (one fsync) for the sweep
   for (auto it = contacts.begin(); it != contacts.end();) {
-    if (it->second.listener.expired() && now - it->second.last_seen >= ttl) {
-      if (it->second.revoked) --contacts_revoked;
-      it = contacts.erase(it);
-    } else {
-      ++it;
-    }
+    auto cur = it++;
+    if (contact_expired(cur->second, now)) erase_contact(cur);
   }
+  if (batch) store.commit();
   set_contact_gauges();
 }
 
 void Core::start_contact_sweeper() {
   if (!contact_sweep_timer) return;
-  contact_sweep_timer->expires_after(std::min(secs(60), secs(cfg.contact_ttl)));
+  contact_sweep_timer->expires_after(std::min({secs(60), secs(cfg.contact_ttl), secs(cfg.unused_contact_ttl)}));
   contact_sweep_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     sweep_contacts();
@@ -421,9 +551,13 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   // Creating a contact (new, or re-binding one this node does not know) costs the client's rate
   // allowance and a slot in the bounded table.
   auto refuse_new_contact = [&]() -> std::optional<Admission> {
-    if (!rl_new.allow(r.client_ip)) {
+    if (!rl_new.allow(r.client_key)) {
       limit_hit("rate_new", {{"client", r.client_ip}});
       return refuse(429, "rate_limited");
+    }
+    if (client_value(r.client_key, &ClientCounts::contacts) >= cfg.max_contacts_per_client) {
+      limit_hit("client_contacts", {{"client", r.client_ip}});
+      return refuse(503, "client_contacts");
     }
     if (contacts.size() >= cfg.max_contacts) sweep_contacts();
     if (contacts.size() >= cfg.max_contacts) {
@@ -432,15 +566,17 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     }
     return std::nullopt;
   };
-  auto add_contact = [&](const std::string& id, bool rebound) {
+  auto add_contact = [&](const std::string& id) {
     Contact c;
     c.token_hash = hash;
     c.last_seen = Clock::now();
+    c.owner = r.client_key;
+    if (!persist(id, c)) return false;
+    client_count(r.client_key, &ClientCounts::contacts, +1);
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
-    nlohmann::json fields{{"contact", contact_tag(id)}, {"client", r.client_ip}};
-    if (rebound) fields["rebound"] = true;
-    log.log(Level::info, "contact_registered", std::move(fields));
+    log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    return true;
   };
   Admission a;
   a.kind = Admission::Kind::listen;
@@ -451,7 +587,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     std::string id = contact_prefix_bytes;
     const auto rnd = crypto::random_array<16>();
     id.append(reinterpret_cast<const char*>(rnd.data()), rnd.size());
-    add_contact(id, false);
+    if (!add_contact(id)) return refuse(503, "contact_store_failed");
     a.contact_b64 = base64url_encode(as_bytes(id));
     a.contact = std::move(id);
     return a;
@@ -463,6 +599,10 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   if (!id_bytes) return refuse(404, "unknown_path");
   std::string id = to_string(*id_bytes);
   if (id.size() != kContactIdSize || !id.starts_with(contact_prefix_bytes)) return refuse(404, "wrong_routing_id");
+  if (!rl_reattach.allow(id)) {  // per contact: re-attaching replaces the listener, so it is not free
+    limit_hit("rate_reattach", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    return refuse(429, "rate_limited");
+  }
   Contact* c = find_contact(id);
   if (c) {
     if (!ct_equal(ByteView(c->token_hash.data(), c->token_hash.size()), ByteView(hash.data(), hash.size()))) {
@@ -472,9 +612,9 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     }
     if (c->revoked) return refuse(410, "contact_revoked");
   } else {
-    // Unknown here (e.g. the relay restarted): bind the contact to the presented token.
-    if (auto no = refuse_new_contact()) return std::move(*no);
-    add_contact(id, true);
+    // Unknown (never registered, expired, or registered on a relay without --state-dir): never
+    // bound to whatever token arrives first — the phone registers anew.
+    return refuse(410, "unknown_contact");
   }
   if (revoke_now) {
     revoke(id, "header");
@@ -498,6 +638,7 @@ void Core::listener_opened(const std::string& key, const std::shared_ptr<Listene
   c.listener = l;
   c.listener_id = l.get();
   c.last_seen = Clock::now();
+  if (!c.attached_stored) c.attached_stored = persist(key, c);
   if (old && old.get() != l.get()) {
     log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
     old->close(close_code::normal, "replaced by a newer listener");
@@ -512,6 +653,8 @@ void Core::listener_closed(const std::string& key, const Listener* l) {
   it->second.listener.reset();
   it->second.listener_id = nullptr;
   it->second.last_seen = Clock::now();
+  persist(key, it->second);
+  it->second.attached_stored = false;
   --m.listeners_open;
   log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
 }
@@ -537,14 +680,16 @@ void Core::revoke(const std::string& key, const char* how) {
     set_contact_gauges();
   }
   c.last_seen = Clock::now();
-  log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
   auto l = c.listener.lock();
   if (l) {
     c.listener.reset();
     c.listener_id = nullptr;
+    c.attached_stored = false;
     --m.listeners_open;
-    l->close(close_code::normal, "contact revoked");
   }
+  persist(key, c);
+  log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
+  if (l) l->close(close_code::normal, "contact revoked");
 }
 
 Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later) {
@@ -555,7 +700,7 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   if (!r.is_upgrade) return refuse(400, "not_websocket");
   if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
   if (draining) return refuse(503, "draining");
-  if (!rl_new.allow(r.client_ip)) {
+  if (!rl_new.allow(r.client_key)) {
     limit_hit("rate_new", {{"client", r.client_ip}});
     return refuse(429, "rate_limited");
   }
@@ -575,6 +720,18 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
     limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
     return refuse(503, "max_waiting_tunnels");
   }
+  if (client_value(r.client_key, &ClientCounts::waiting) >= cfg.max_waiting_per_client) {
+    limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
+    return refuse(503, "client_waiting_tunnels");
+  }
+  if (!listener && static_cast<size_t>(m.webhook_in_flight) >= cfg.max_webhook_in_flight) {
+    limit_hit("webhook_in_flight", {{"in_flight", m.webhook_in_flight}});
+    return refuse(503, "webhook_busy");
+  }
+  if (c && !c->used) {
+    c->used = true;
+    persist(key, *c);
+  }
   TunnelId tid;
   do {
     tid = crypto::random_array<16>();
@@ -583,6 +740,8 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   auto t = std::make_shared<Tunnel>(*this, tid, signal);
   tunnels.emplace(tid, t);
   t->claim(Tunnel::kFirst);
+  client_count(r.client_key, &ClientCounts::waiting, +1);
+  t->set_waiting_client(r.client_key);
   nlohmann::json wake = {{"caBLE.tunnelID", hex_encode(ByteView(tid.data(), tid.size()), true)},
                          {"caBLE.routingID", rid_hex},
                          {"caBLE.clientPayload", hex_encode(*payload_bytes, true)}};
@@ -652,13 +811,5 @@ bool offers_subprotocol(std::string_view header, std::string_view proto) {
   return false;
 }
 
-std::string forwarded_client(std::string_view xff) {
-  auto comma = xff.rfind(',');
-  auto tok = comma == std::string_view::npos ? xff : xff.substr(comma + 1);
-  while (!tok.empty() && tok.front() == ' ') tok.remove_prefix(1);
-  while (!tok.empty() && tok.back() == ' ') tok.remove_suffix(1);
-  if (tok.size() > 64) tok = tok.substr(0, 64);
-  return std::string(tok);
-}
 
 }  // namespace hg::relay

@@ -30,16 +30,64 @@
 
 #include "proto/bytes.hpp"
 #include "proto/derive.hpp"
+#include "tunnel/server/client_addr.hpp"
 #include "tunnel/server/log.hpp"
 #include "tunnel/server/metrics.hpp"
 #include "tunnel/server/rate_limit.hpp"
+#include "tunnel/server/store.hpp"
 #include "tunnel/server/relay.hpp"
 #include "tunnel/server/webhook.hpp"
 
 namespace hg::relay {
 
 using Clock = std::chrono::steady_clock;
-using Message = boost::beast::flat_buffer;  // one whole binary message, moved, never copied
+
+struct Core;
+
+// Memory budget (docs/relay.md, "Memory"): every message buffer's capacity is charged to the
+// global budget (--max-buffered-bytes) and, for tunnel traffic, to its tunnel's
+// (--max-tunnel-buffer) from the moment it is allocated (a message still being read included)
+// until it is freed. A Charge is that claim; it is released when it is destroyed.
+struct TunnelBudget {
+  size_t used = 0;
+};
+class Charge {
+ public:
+  Charge() = default;
+  Charge(Core* core, std::shared_ptr<TunnelBudget> t) : core_(core), t_(std::move(t)) {}
+  Charge(Charge&& o) noexcept : core_(o.core_), t_(std::move(o.t_)), n_(o.n_) { o.n_ = 0; }
+  Charge& operator=(Charge&& o) noexcept {
+    if (this != &o) {
+      release();
+      core_ = o.core_;
+      t_ = std::move(o.t_);
+      n_ = o.n_;
+      o.n_ = 0;
+    }
+    return *this;
+  }
+  Charge(const Charge&) = delete;
+  Charge& operator=(const Charge&) = delete;
+  ~Charge() { release(); }
+  size_t bytes() const { return n_; }
+  // Charges `n` more bytes if both budgets allow it; nullptr on success, else the limit's name.
+  const char* grow(size_t n);
+  void grow_unchecked(size_t n);
+  void release();
+
+ private:
+  Core* core_ = nullptr;
+  std::shared_ptr<TunnelBudget> t_;
+  size_t n_ = 0;
+};
+
+// One whole binary message, moved, never copied, with the budget charge of its buffer.
+struct Message {
+  boost::beast::flat_buffer buf;
+  Charge charge;
+  size_t size() const { return buf.size(); }
+  auto data() const { return buf.data(); }
+};
 
 inline Clock::duration secs(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
@@ -59,6 +107,7 @@ class Endpoint {
   virtual void close(uint16_t code, const char* reason) = 0;    // after queued messages; idempotent
   virtual void abort() = 0;                                     // drop the TCP connection now
   virtual void resume_reading() = 0;                            // the peer drained what we sent it
+  virtual void paired() = 0;                                    // lift the before-pairing message limit
 };
 
 // A phone's listen connection (/cable/listen), as the contact table sees it.
@@ -83,6 +132,9 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   bool open(int side) const { return open_[side]; }
   bool claimed(int side) const { return claimed_[side]; }
   bool signal_connection() const { return signal_connection_; }
+  const std::shared_ptr<TunnelBudget>& budget() const { return budget_; }
+  // The client whose waiting tunnel this is (per-client cap); released at the pairing or the end.
+  void set_waiting_client(std::string key) { waiting_client_ = std::move(key); }
 
   // Admission: reserve a side before its 101 goes out.
   void claim(int side);
@@ -106,8 +158,10 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   void on_timer();
   void maybe_finalize();
   void set_gauges(bool waiting, bool active);
+  void stop_waiting();
 
   Core& core_;
+  std::shared_ptr<TunnelBudget> budget_ = std::make_shared<TunnelBudget>();
   TunnelId id_;
   std::string tag_;
   bool signal_connection_;
@@ -118,6 +172,7 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   bool paired_ = false, ended_ = false, finalized_ = false;
   bool counted_waiting_ = false, counted_active_ = false;
   std::string outcome_;
+  std::string waiting_client_;
   std::vector<Message> pending_[2];  // each side's messages before the join
   size_t pending_bytes_[2] = {0, 0};
   uint64_t messages_ = 0, bytes_ = 0;
@@ -136,7 +191,8 @@ struct RequestInfo {
   std::string_view target;
   bool is_upgrade = false;
   bool offers_fido_cable = false;
-  std::string client_ip;
+  std::string client_ip;   // for logs
+  std::string client_key;  // the client's prefix (client_addr.hpp): what limits and caps count by
   // Linking headers (empty when absent).
   std::string_view contact_token;      // X-Hybridgate-Contact-Token
   std::string_view revoke;             // X-Hybridgate-Revoke
@@ -167,6 +223,14 @@ struct Contact {
   std::weak_ptr<Listener> listener;   // the current listen connection, if any
   const Listener* listener_id = nullptr;
   Clock::time_point last_seen{};      // last time a listener was attached (or detached)
+  std::string owner;                  // client key that registered it (per-client cap)
+  bool attached_stored = false;       // the store says a listener is attached
+  bool used = false;                  // a desktop contacted it (else --unused-contact-ttl applies)
+};
+
+// What one client (key: its prefix) holds; an entry exists only while a count is above 0.
+struct ClientCounts {
+  size_t connections = 0, waiting = 0, contacts = 0;
 };
 
 // The wake-up webhook (webhook.cpp): POSTs `body` to cfg.wake_webhook and calls `done` with the
@@ -183,12 +247,19 @@ struct Core {
   std::string rid_hex;  // upper case
   std::unordered_map<TunnelId, std::shared_ptr<Tunnel>, TunnelIdHash> tunnels;  // not yet ended
   size_t waiting_or_reserved = 0;  // first side claimed, not yet paired, not ended
-  RateLimiter rl_new, rl_connect;
+  RateLimiter rl_new, rl_connect, rl_reattach;
+  std::unordered_map<std::string, ClientCounts> clients;
+  // Adjusts one count of a client (delta +1/-1); the entry goes when every count is 0.
+  void client_count(const std::string& key, size_t ClientCounts::*field, int delta);
+  size_t client_value(const std::string& key, size_t ClientCounts::*field) const;
   bool draining = false;
   Clock::time_point drain_deadline{};
   size_t max_connections = 0;
   uint64_t next_conn_id = 0;
   size_t tunnels_live = 0;  // Tunnel objects not yet finalized (ended ones still closing count)
+  std::vector<IpPrefix> trusted;  // cfg.trusted_proxies, parsed
+  size_t buffered = 0;      // bytes charged to the global memory budget (Charge)
+  size_t max_tunnel_buffer = 0;  // cfg.max_tunnel_buffer, or its automatic value
 
   // Contacts (docs/linking.md).
   std::unordered_map<std::string, Contact> contacts;  // key: contact ID bytes
@@ -206,6 +277,12 @@ struct Core {
   void listener_closed(const std::string& contact, const Listener* l);
   void revoke(const std::string& contact, const char* how);
   Contact* find_contact(const std::string& contact);  // nullptr if unknown or expired
+  bool contact_expired(const Contact& c, Clock::time_point now) const;
+  void erase_contact(std::unordered_map<std::string, Contact>::iterator it);
+  // Contacts on disk (--state-dir): every change is committed before the relay answers.
+  ContactStore store;
+  bool persist(const std::string& id, const Contact& c);  // false (logged, counted) if the write failed
+  Status load_contacts();
   void sweep_contacts();
   void start_contact_sweeper();
   void set_contact_gauges();

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tunnel/server/log.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <cerrno>
 #include <ctime>
@@ -44,6 +47,17 @@ std::string now_iso() {
 }
 }  // namespace
 
+// Under systemd with StandardOutput=journal, $JOURNAL_STREAM names stdout's device:inode; journald
+// then takes a leading "<N>" as the line's syslog priority (sd-daemon(3)).
+Logger::Logger() {
+  const char* js = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (!js || fstat(STDOUT_FILENO, &st) != 0) return;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) return;
+  journal_ = dev == static_cast<unsigned long long>(st.st_dev) && ino == static_cast<unsigned long long>(st.st_ino);
+}
+
 void Logger::log(Level l, std::string_view event, nlohmann::json fields) {
   if (!enabled(l)) return;
   nlohmann::json j = nlohmann::json::object();
@@ -54,6 +68,10 @@ void Logger::log(Level l, std::string_view event, nlohmann::json fields) {
     for (auto& [k, v] : fields.items()) j[k] = std::move(v);
   std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line.push_back('\n');
+  if (journal_) {  // syslog priorities: debug 7, info 6, warning 4, err 3
+    static constexpr const char* kPrio[] = {"<7>", "<6>", "<4>", "<3>"};
+    line.insert(0, kPrio[static_cast<int>(l)]);
+  }
   // One write per line so concurrent readers of the log never see half a line.
   const char* p = line.data();
   size_t left = line.size();

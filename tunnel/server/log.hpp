@@ -18,6 +18,7 @@ bool parse_level(std::string_view s, Level& out);
 
 class Logger {
  public:
+  Logger();
   void set_level(Level l) { level_ = l; }
   bool enabled(Level l) const { return l >= level_; }
   void log(Level l, std::string_view event, nlohmann::json fields = nlohmann::json::object());
@@ -26,6 +27,7 @@ class Logger {
 
  private:
   Level level_ = Level::info;
+  bool journal_ = false;  // stdout is journald's stream: lines start with "<priority>"
   struct Throttle {
     std::chrono::steady_clock::time_point last{};
     uint64_t suppressed = 0;

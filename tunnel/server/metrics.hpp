@@ -24,11 +24,12 @@ class Histogram {
 };
 
 struct Metrics {
-  // gauges
+  Metrics();  // every documented label value present (at 0) from the start  // gauges
   int64_t tunnels_waiting = 0;
   int64_t tunnels_active = 0;
   int64_t connections_open = 0;
   bool draining = false;
+  int64_t buffered_bytes = 0;  // message buffers charged to the memory budget
   // counters
   uint64_t connections_total = 0;
   uint64_t upgrades_new = 0, upgrades_connect = 0;
@@ -45,6 +46,7 @@ struct Metrics {
   uint64_t upgrades_contact = 0, upgrades_listen = 0;
   int64_t contacts_registered = 0, contacts_revoked = 0, listeners_open = 0, webhook_in_flight = 0;
   uint64_t contacts_revoked_total = 0;
+  uint64_t store_errors = 0;
   std::map<std::string, uint64_t> wakeups;           // wake-ups sent, by channel (listen, webhook)
   std::map<std::string, uint64_t> contact_requests;  // /cable/contact answers, by HTTP status
   std::map<std::string, uint64_t> webhook_results;   // delivered, gone, refused, failed

@@ -22,13 +22,20 @@ struct Config {
   std::string admin_port_file;            // same for the admin listener
   std::string routing_id;                 // 6 hex; empty = random
   std::string tls_cert, tls_key;          // PEM files; both set = TLS listener
-  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed (rate limits, logs)
+  std::vector<std::string> trusted_proxies;  // addresses or prefixes (a.b.c.d/n) whose X-Forwarded-For
+                                             // entries are believed (rate limits, caps, logs)
+  int client_prefix_v4 = 32;              // rate limits and caps apply per client prefix of this length
+  int client_prefix_v6 = 64;
 
   size_t max_message_size = 1 << 20;      // bytes per WebSocket message (Chromium's limit) -> 1009
   uint64_t max_tunnel_messages = 10000;   // messages per tunnel, both directions (0 = unlimited) -> 1008
   uint64_t max_tunnel_bytes = 64ull << 20;  // payload bytes per tunnel, both directions (0 = unlimited) -> 1008
   size_t max_pending_messages = 16;       // buffered before the peer joins -> 1008
   size_t max_pending_bytes = 64 << 10;
+  size_t max_unpaired_message_size = 4096;  // a message before the peer joined (handshake: 81 bytes) -> 1009
+  size_t max_tunnel_buffer = 0;           // message buffers of one tunnel, partial ones included
+                                          // (0 = auto: 2 x max_message_size + max_pending_bytes) -> 1008
+  size_t max_buffered_bytes = 128 << 20;  // message buffers of the whole relay -> 1008 for the tunnel that asks
   double wait_timeout = 120;              // phone waiting for the desktop -> 1008
   double tunnel_lifetime = 600;           // whole tunnel -> 1008
   double idle_timeout = 300;              // no message either way -> 1008
@@ -41,11 +48,19 @@ struct Config {
   double rate_new = 20, rate_new_burst = 100;          // /cable/new per client IP per second (0 = off) -> 429
   double rate_connect = 20, rate_connect_burst = 100;  // /cable/connect per client IP per second (0 = off) -> 429
   size_t rate_table_size = 100000;        // client IPs tracked by the rate limiter
+  // Per client (prefix, see client_prefix_v4/v6) caps -> 503.
+  size_t max_connections_per_client = 256;     // open connections (counted from the HTTP request on)
+  size_t max_waiting_per_client = 64;          // tunnels waiting for their second side (/cable/new, /cable/contact)
+  size_t max_contacts_per_client = 32;         // contacts registered (and not expired) from one client
+  double rate_reattach = 1, rate_reattach_burst = 10;  // /cable/listen/<contact> per contact (0 = off) -> 429
+  size_t max_webhook_in_flight = 256;          // wake-up webhook POSTs waiting for an answer -> 503
   std::string log_level = "info";         // debug, info, warn, error
+  std::string state_dir;                  // contacts persist in <state_dir>/contacts.sqlite3; empty = memory only
 
   // Linked phones (docs/linking.md).
   size_t max_contacts = 100000;           // registered contact IDs kept in memory -> 503 for new ones
   double contact_ttl = 30 * 86400.0;      // a contact without a listener stays registered this long
+  double unused_contact_ttl = 7 * 86400.0;  // ... if no desktop ever contacted it (capped by contact_ttl)
   double listen_idle_timeout = 90;        // a listener that sends nothing (not even a ping) -> close 1008
   std::string wake_webhook;               // http(s)://host:port/path; empty = listen connections only
   std::string wake_webhook_ca_file;       // https: PEM CAs to verify the webhook with (default: system store)

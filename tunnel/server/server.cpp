@@ -17,6 +17,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/ssl.h>
+#include <systemd/sd-daemon.h>
 
 #include "proto/bytes.hpp"
 #include "proto/crypto.hpp"
@@ -92,6 +93,7 @@ struct Relay::Impl {
     signals.reset();
     timer.reset();
     drain_timer.reset();  // every I/O object must go before the io_context (ASan: use after free)
+    watchdog.reset();
     if (core) {
       core->contact_sweep_timer.reset();
       core->tunnels.clear();  // their timers too (tunnels left only if run() ended early)
@@ -107,6 +109,8 @@ struct Relay::Impl {
   std::unique_ptr<net::signal_set> signals;
   std::unique_ptr<net::steady_timer> timer;        // accept back-off and drain polling
   std::unique_ptr<net::steady_timer> drain_timer;  // drain polling
+  std::unique_ptr<net::steady_timer> watchdog;     // sd_notify WATCHDOG=1 (WatchdogSec=)
+  Clock::duration watchdog_every{};
   std::shared_ptr<net::ssl::context> tls;
   uint16_t port = 0, admin_port = 0;
   bool stopping = false;
@@ -120,6 +124,7 @@ struct Relay::Impl {
   void begin_drain();
   void poll_drain();
   void stop();
+  void pet_watchdog();
 };
 
 Status Relay::Impl::start() {
@@ -151,6 +156,23 @@ Status Relay::Impl::start() {
   }
   if (!cfg.wake_webhook_ca_file.empty() && !core->webhook_tls)
     return make_error(Errc::invalid_argument, "--wake-webhook-ca-file goes with an https:// --wake-webhook");
+  for (auto& p : cfg.trusted_proxies) {
+    auto pre = parse_prefix(p);
+    if (!pre) return make_error(Errc::invalid_argument, "--trusted-proxy '" + p + "' is not an IP address or prefix");
+    core->trusted.push_back(*pre);
+  }
+  if (cfg.client_prefix_v4 < 0 || cfg.client_prefix_v4 > 32 || cfg.client_prefix_v6 < 0 || cfg.client_prefix_v6 > 128)
+    return make_error(Errc::invalid_argument, "--client-prefix-v4 must be 0..32 and --client-prefix-v6 0..128");
+  if (!cfg.state_dir.empty()) {
+    HG_CHECK(core->store.open(cfg.state_dir));
+    HG_CHECK(core->load_contacts());
+  } else {
+    core->log.log(Level::warn, "contacts_in_memory",
+                  {{"note", "no --state-dir: linked phones' contacts are lost at restart"}});
+  }
+  if (!(cfg.unused_contact_ttl > 0)) return make_error(Errc::invalid_argument, "--unused-contact-ttl must be > 0");
+  if (cfg.max_buffered_bytes == 0 || cfg.max_unpaired_message_size == 0)
+    return make_error(Errc::invalid_argument, "--max-buffered-bytes and --max-unpaired-message-size must be > 0");
   if (cfg.max_message_size == 0) return make_error(Errc::invalid_argument, "--max-message-size must be > 0");
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     return make_error(Errc::invalid_argument, "--tls-cert and --tls-key go together");
@@ -166,6 +188,8 @@ Status Relay::Impl::start() {
   if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor->bind(ep, ec);
   if (!ec) acceptor->listen(4096, ec);
+  if (ec == net::error::address_in_use)
+    return make_error(Errc::io, "cannot listen on " + cfg.listen + ": the address is in use (another process listens there)");
   if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + ": " + ec.message());
   port = acceptor->local_endpoint().port();
   if (!cfg.admin_listen.empty()) {
@@ -175,6 +199,8 @@ Status Relay::Impl::start() {
     if (!ec) admin_acceptor->set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) admin_acceptor->bind(aep, ec);
     if (!ec) admin_acceptor->listen(64, ec);
+    if (ec == net::error::address_in_use)
+      return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + ": the address is in use (another process listens there)");
     if (ec) return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + ": " + ec.message());
     admin_port = admin_acceptor->local_endpoint().port();
   }
@@ -189,6 +215,7 @@ Status Relay::Impl::start() {
                  {"routing_id", core->rid_hex},
                  {"contact_prefix", base64url_encode(as_bytes(core->contact_prefix_bytes))},
                  {"wake_webhook", !cfg.wake_webhook.empty()},
+                 {"state_dir", cfg.state_dir},
                  {"max_connections", core->max_connections},
                  {"pid", static_cast<int>(::getpid())}});
   if (!cfg.admin_port_file.empty() && admin_acceptor && !write_port_file(cfg.admin_port_file, admin_port))
@@ -199,6 +226,14 @@ Status Relay::Impl::start() {
   if (admin_acceptor) admin_accept();
   core->start_contact_sweeper();
   wait_signal();
+  // systemd Type=notify: ready once listening; a watchdog if the unit has WatchdogSec=.
+  sd_notifyf(0, "READY=1\nSTATUS=listening on port %u\nMAINPID=%d", static_cast<unsigned>(port), static_cast<int>(::getpid()));
+  uint64_t wd_usec = 0;
+  if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+    watchdog = std::make_unique<net::steady_timer>(*ioc);
+    watchdog_every = std::chrono::microseconds(wd_usec / 2);
+    pet_watchdog();
+  }
   return ok_status();
 }
 
@@ -274,7 +309,16 @@ void Relay::Impl::reload_tls() {
   core->log.log(Level::info, "tls_reloaded", {{"cert", cfg.tls_cert}});
 }
 
+void Relay::Impl::pet_watchdog() {
+  sd_notify(0, "WATCHDOG=1");  // from the event loop: a stuck loop stops petting it
+  watchdog->expires_after(watchdog_every);
+  watchdog->async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping) pet_watchdog();
+  });
+}
+
 void Relay::Impl::begin_drain() {
+  sd_notify(0, "STOPPING=1\nSTATUS=draining");
   core->draining = true;
   core->m.draining = true;
   core->drain_deadline = Clock::now() + secs(cfg.drain_timeout);
@@ -299,6 +343,7 @@ void Relay::Impl::stop() {
   if (admin_acceptor) admin_acceptor->close(ec);
   signals->cancel(ec);
   core->contact_sweep_timer->cancel();
+  if (watchdog) watchdog->cancel();
   core->log.log(Level::info, "stopped",
                 {{"messages_relayed", core->m.messages_relayed}, {"tunnels_paired", core->m.tunnels_paired}});
   ioc->stop();

@@ -8,6 +8,8 @@
 // system-header status of Boost once inlined). Our own code is checked by the other TUs.
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
+#include <algorithm>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,11 +34,50 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 bool offers_subprotocol(std::string_view header, std::string_view proto);
-std::string forwarded_client(std::string_view xff);
+
+// Beast 1.74 puts no deadline on the teardown that follows a close frame it received or a protocol
+// error it answered (it reads until the peer closes TCP). The relay's TCP stream type carries a hook
+// (in its rate policy, which Beast stores in the stream) that Beast's teardown reaches through the
+// overloads below, found by argument-dependent lookup: the session arms its own deadline there.
+class TeardownHook {
+ public:
+  virtual void teardown_started() = 0;
+
+ protected:
+  ~TeardownHook() = default;
+};
+
+class RelayRatePolicy {  // beast::unlimited_rate_policy plus the hook
+  friend class beast::rate_policy_access;
+  static constexpr std::size_t kAll = (std::numeric_limits<std::size_t>::max)();
+  std::size_t available_read_bytes() const noexcept { return kAll; }
+  std::size_t available_write_bytes() const noexcept { return kAll; }
+  void transfer_read_bytes(std::size_t) const noexcept {}
+  void transfer_write_bytes(std::size_t) const noexcept {}
+  void on_timer() const noexcept {}
+
+ public:
+  TeardownHook* hook = nullptr;
+};
+using RelayStream = beast::basic_stream<tcp, net::any_io_executor, RelayRatePolicy>;
+
+template <class TeardownHandler>
+void async_teardown(beast::role_type role, RelayStream& s, TeardownHandler&& h) {
+  if (auto* k = s.rate_policy().hook) k->teardown_started();
+  boost::beast::async_teardown(role, s, std::forward<TeardownHandler>(h));
+}
+template <class TeardownHandler>
+void async_teardown(beast::role_type role, beast::ssl_stream<RelayStream>& s, TeardownHandler&& h) {
+  if (auto* k = beast::get_lowest_layer(s).rate_policy().hook) k->teardown_started();
+  boost::beast::async_teardown(role, s, std::forward<TeardownHandler>(h));
+}
 
 template <bool Tls>
-class Session : public Endpoint, public Listener, public std::enable_shared_from_this<Session<Tls>> {
-  using Next = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+class Session : public Endpoint,
+                public Listener,
+                public TeardownHook,
+                public std::enable_shared_from_this<Session<Tls>> {
+  using Next = std::conditional_t<Tls, beast::ssl_stream<RelayStream>, RelayStream>;
 
  public:
   // Plain.
@@ -49,7 +90,10 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
       : core_(core), ctx_(std::move(ctx)), ws_(std::move(s), *ctx_), over_capacity_(over_capacity) {
     init();
   }
-  ~Session() override { --core_.m.connections_open; }
+  ~Session() override {
+    --core_.m.connections_open;
+    if (counted_client_) core_.client_count(client_key_, &ClientCounts::connections, -1);
+  }
 
   void start() {
     beast::get_lowest_layer(ws_).expires_after(secs(core_.cfg.upgrade_timeout));
@@ -85,10 +129,17 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   }
   void send_text(std::string text) override {
     if (read_done_ || closing_ || close_pending_) return;
+    if (outq_.size() - outq_head_ >= kListenerQueue) {  // the phone stopped reading its wake-ups
+      core_.limit_hit("listener_queue", {{"contact", contact_tag(contact_)}});
+      core_.listener_closed(contact_, this);
+      return close(close_code::policy, "not reading");
+    }
     Message m;
-    auto b = m.prepare(text.size());
+    m.charge = Charge(&core_, nullptr);
+    auto b = m.buf.prepare(text.size());
     net::buffer_copy(b, net::buffer(text));
-    m.commit(text.size());
+    m.buf.commit(text.size());
+    m.charge.grow_unchecked(m.buf.capacity());
     outq_.push_back(std::move(m));
     if (!writing_) do_write();
   }
@@ -96,16 +147,38 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     beast::error_code ec;
     beast::get_lowest_layer(ws_).socket().close(ec);
   }
+  void teardown_started() override { arm_deadline(kCloseDeadline); }
   void resume_reading() override {
     paused_ = false;
     do_read();
   }
+  void paired() override {
+    msg_limit_ = core_.cfg.max_message_size;
+    ws_.read_message_max(msg_limit_);
+  }
 
  private:
   void init() {
+    beast::get_lowest_layer(ws_).rate_policy().hook = this;
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
-    if (!ec) client_ip_ = ep.address().to_string();
+    if (!ec) {
+      const auto addr = ep.address();
+      if (addr.is_v4()) {
+        const auto b = addr.to_v4().to_bytes();
+        std::copy(b.begin(), b.end(), peer_.b.begin());
+      } else {
+        const auto v6 = addr.to_v6();
+        const auto b = v6.to_bytes();
+        if (v6.is_v4_mapped()) {
+          std::copy(b.begin() + 12, b.end(), peer_.b.begin());  // ::ffff:a.b.c.d is a.b.c.d
+        } else {
+          peer_.v6 = true;
+          std::copy(b.begin(), b.end(), peer_.b.begin());
+        }
+      }
+      client_ip_ = ip_string(peer_);
+    }
     ws_.read_message_max(core_.cfg.max_message_size);
     ws_.auto_fragment(false);
     ws_.binary(true);
@@ -135,13 +208,22 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     if (ec == http::error::body_limit) return reject(400, "request_body");
     if (ec) return;  // client went away or sent garbage
     auto& req = parser_->get();
-    if (!core_.cfg.trusted_proxies.empty()) {
-      for (auto& p : core_.cfg.trusted_proxies)
-        if (p == client_ip_) {
-          auto xff = req["X-Forwarded-For"];
-          if (!xff.empty()) client_ip_ = forwarded_client(std::string_view(xff.data(), xff.size()));
-          break;
-        }
+    IpAddr client = peer_;
+    if (contains_any(core_.trusted, peer_)) {
+      // Every X-Forwarded-For line, in order, as one list; only what trusted proxies appended counts.
+      std::vector<std::string_view> lines;
+      auto [b, e] = req.equal_range("X-Forwarded-For");
+      for (auto it = b; it != e; ++it) lines.emplace_back(it->value().data(), it->value().size());
+      client = forwarded_client(peer_, lines, core_.trusted);
+      client_ip_ = ip_string(client);
+    }
+    client_key_ = prefix_key(client, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6);
+    core_.client_count(client_key_, &ClientCounts::connections, +1);
+    counted_client_ = true;
+    if (core_.client_value(client_key_, &ClientCounts::connections) > core_.cfg.max_connections_per_client) {
+      core_.limit_hit("client_connections", {{"client", client_ip_}});
+      core_.reject("client_connections", 503, client_ip_);
+      return reject(503, "client_connections");
     }
     if (over_capacity_) {
       core_.limit_hit("max_connections", {{"open", core_.m.connections_open}});
@@ -155,6 +237,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     auto proto = req[http::field::sec_websocket_protocol];
     info.offers_fido_cable = offers_subprotocol(std::string_view(proto.data(), proto.size()), "fido.cable");
     info.client_ip = client_ip_;
+    info.client_key = client_key_;
     auto hv = [&](const char* name) {
       auto v = req[name];
       return std::string_view(v.data(), v.size());
@@ -223,7 +306,14 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     parser_.reset();
     buf_ = beast::flat_buffer();
     opened_ = true;
+    rd_charge_ = Charge(&core_, tunnel_ ? tunnel_->budget() : nullptr);
     if (listen_) return listen_opened();
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::close) on_peer_close();
+    });
+    // Before the peer joins, only small messages (the handshake is 81 bytes); Tunnel::pair lifts it.
+    msg_limit_ = std::min(core_.cfg.max_unpaired_message_size, core_.cfg.max_message_size);
+    ws_.read_message_max(msg_limit_);
     if (is_new_) ++core_.m.upgrades_new;
     else if (is_contact_) ++core_.m.upgrades_contact;
     else ++core_.m.upgrades_connect;
@@ -234,9 +324,13 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   // ---- listen connections (docs/linking.md): text wake-ups out, {"revoke": true} and pings in.
   void listen_opened() {
     ws_.text(true);
-    ws_.read_message_max(4096);
+    msg_limit_ = kListenMessageMax;
+    ws_.read_message_max(msg_limit_);
     last_heard_ = Clock::now();
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_heard_ = Clock::now(); });
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      last_heard_ = Clock::now();
+      if (kind == websocket::frame_type::close) on_peer_close();
+    });
     idle_timer_ = std::make_unique<net::steady_timer>(core_.ioc);
     core_.listener_opened(contact_, this->shared_from_this(), revoke_);
     arm_idle();
@@ -273,18 +367,84 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     do_read();
   }
 
+  // Reads the next part of a message into buf_, whose growth this function makes (not Beast), after
+  // charging it to the memory budget: the first kFirstChunk bytes of an idle read are part of the
+  // connection's fixed cost; beyond that the buffer doubles, never past the message size limit.
+  // The peer's close frame (Beast answers it and tears the connection down): pass its code on now,
+  // not when the teardown ends (a silent peer would hold it until its idle timeout), and give the
+  // teardown a deadline.
+  void on_peer_close() {
+    if (peer_closed_) return;
+    peer_closed_ = true;
+    peer_code_ = ws_.reason().code;
+    arm_deadline(kCloseDeadline);
+    if (listen_) core_.listener_closed(contact_, this);
+    else if (tunnel_) tunnel_->left(side_, peer_code_, false);
+  }
+
+  // One deadline per session for whatever must not hang: a close handshake or teardown, and a
+  // listener's write (a phone that stops reading its wake-ups). On expiry the socket is dropped,
+  // which fails every pending operation; the session then finishes as usual.
+  void arm_deadline(const char* what) {
+    if (finished_) return;
+    const auto at = Clock::now() + secs(core_.cfg.close_timeout);
+    if (deadline_what_ && deadline_at_ <= at) return;  // an earlier one is armed
+    if (!deadline_) deadline_ = std::make_unique<net::steady_timer>(core_.ioc);
+    deadline_at_ = at;
+    deadline_what_ = what;
+    deadline_->expires_at(at);
+    deadline_->async_wait([self = this->shared_from_this(), at](beast::error_code ec) {
+      if (ec || self->finished_ || !self->deadline_what_ || self->deadline_at_ != at) return;
+      self->core_.limit_hit(self->deadline_what_, {{"client", self->client_ip_}});
+      self->deadline_what_ = nullptr;
+      self->abort();
+    });
+  }
+  void disarm_write_deadline() {
+    if (deadline_what_ != kWriteDeadline) return;
+    deadline_what_ = nullptr;
+    deadline_->cancel();
+  }
+
   void do_read() {
     if (reading_ || paused_ || closing_ || close_pending_ || read_done_) return;
+    const size_t size = buf_.size();
+    size_t want = buf_.capacity();
+    if (want <= size) {  // full (or empty): double it, never past the message size limit
+      want = std::min(std::max(2 * want, kFirstChunk), std::max(msg_limit_, size + 1));
+      if (want <= size) want = size + 1;  // at the limit: Beast answers the next frame with 1009
+      const size_t charged = want > kFirstChunk ? want - kFirstChunk : 0;
+      if (charged > rd_charge_.bytes()) {
+        if (const char* which = rd_charge_.grow(charged - rd_charge_.bytes())) return over_budget(which);
+      }
+    }
+    const size_t chunk = want - size;
+    buf_.max_size(want);  // Beast's prepare() cannot grow the buffer beyond this
+    buf_.reserve(want);
     reading_ = true;
-    ws_.async_read(buf_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    ws_.async_read_some(buf_, chunk, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void over_budget(const char* which) {
+    if (tunnel_) return tunnel_->limit(which);
+    core_.limit_hit(which, {{"contact", contact_tag(contact_)}});
+    core_.listener_closed(contact_, this);
+    close(close_code::policy, "memory budget");
   }
 
   void on_read(beast::error_code ec) {
     reading_ = false;
+    if (!ec && !ws_.is_message_done()) return do_read();  // a partial message: read on
     if (listen_) return on_listen_read(ec);
     if (ec) {
       read_done_ = true;
-      if (ec == websocket::error::closed) {
+      if (peer_closed_) {
+        // After the peer's close frame any ending is a clean close with its code: over TLS a peer
+        // that closes TCP without close_notify ends the teardown with stream_truncated.
+        tunnel_->left(side_, peer_code_, false);
+      } else if (ec == websocket::error::closed) {
         tunnel_->left(side_, ws_.reason().code, false);
       } else if (ec == websocket::error::message_too_big) {
         core_.sent_close(close_code::too_big);  // Beast sent the 1009 close frame
@@ -301,8 +461,10 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
       tunnel_->violation(side_, close_code::unsupported_data, "text_message");
       return;
     }
-    Message m(std::move(buf_));
+    Message m{std::move(buf_), std::move(rd_charge_)};
+    m.charge.grow_unchecked(std::min(kFirstChunk, m.buf.capacity()));  // a buffered message costs all of it
     buf_ = beast::flat_buffer();
+    rd_charge_ = Charge(&core_, tunnel_->budget());
     if (tunnel_->message(side_, std::move(m))) do_read();
     else paused_ = true;
   }
@@ -316,6 +478,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
       return;
     }
     writing_ = true;
+    if (listen_) arm_deadline(kWriteDeadline);
     ws_.async_write(outq_[outq_head_].data(), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_write(ec);
     });
@@ -329,6 +492,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
       abort();
       return maybe_finish();
     }
+    if (listen_) disarm_write_deadline();
     outq_[outq_head_] = Message();
     ++outq_head_;
     do_write();
@@ -337,6 +501,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
   void start_close() {
     close_pending_ = false;
     closing_ = true;
+    arm_deadline(kCloseDeadline);
     ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
       self->closing_ = false;
       if (!self->reading_) self->read_done_ = true;
@@ -352,6 +517,7 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     }
     abort();
     if (idle_timer_) idle_timer_->cancel();
+    if (deadline_) deadline_->cancel();
     if (listen_) core_.listener_closed(contact_, this);
     if (tunnel_) {
       auto t = std::move(tunnel_);
@@ -359,19 +525,35 @@ class Session : public Endpoint, public Listener, public std::enable_shared_from
     }
   }
 
+  static constexpr size_t kFirstChunk = 512;       // first read of a message: uncharged
+  static constexpr size_t kListenMessageMax = 4096;  // a listen connection's messages ({"revoke": true})
+  static constexpr size_t kListenerQueue = 16;       // wake-ups queued to a listener that does not read
+  static constexpr const char* kCloseDeadline = "close_timeout";
+  static constexpr const char* kWriteDeadline = "write_timeout";
+
   Core& core_;
   std::shared_ptr<net::ssl::context> ctx_;  // TLS only
   websocket::stream<Next> ws_;
   beast::flat_buffer buf_;
+  Charge rd_charge_;       // budget charge of buf_ (a message being read)
+  size_t msg_limit_ = 0;   // the current read_message_max
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::unique_ptr<http::response<http::string_body>> res_;
   std::shared_ptr<Tunnel> tunnel_;
   std::vector<Message> outq_;
   size_t outq_head_ = 0;
   std::string client_ip_;
+  IpAddr peer_;  // the TCP peer (IPv4-mapped folded to IPv4)
+  std::string client_key_;      // the client's prefix (limits and per-client caps)
+  bool counted_client_ = false; // counted in core_.clients[client_key_].connections
   std::string contact_;                            // listen connections: the contact ID
   std::unique_ptr<net::steady_timer> idle_timer_;  // listen connections only
   Clock::time_point last_heard_{};
+  std::unique_ptr<net::steady_timer> deadline_;    // created on first use (arm_deadline)
+  Clock::time_point deadline_at_{};
+  const char* deadline_what_ = nullptr;            // armed: the limit it counts as
+  uint16_t peer_code_ = 0;
+  bool peer_closed_ = false;                       // the peer's close frame arrived
   websocket::close_reason close_reason_;
   int side_ = Tunnel::kFirst;
   bool over_capacity_ = false;

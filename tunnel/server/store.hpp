@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// The durable contact registry (docs/relay.md, "Contacts on disk"): SQLite in WAL mode with
+// synchronous=FULL under --state-dir, one row per contact (ID -> SHA-256 of the phone's token,
+// state, the client prefix that registered it, last-seen time). Every change is one committed
+// transaction before the relay answers, so a revocation or registration survives a crash.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "proto/error.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace hg::relay {
+
+struct StoredContact {
+  std::string id;                       // contact ID bytes
+  std::array<uint8_t, 32> token_hash{};
+  bool revoked = false;
+  bool used = false;                    // a desktop contacted it
+  bool attached = false;                // a listener was attached when this was written
+  std::string owner;                    // client key that registered it
+  int64_t last_seen_ms = 0;             // wall clock (Unix ms)
+};
+
+class ContactStore {
+ public:
+  ContactStore() = default;
+  ~ContactStore();
+  ContactStore(const ContactStore&) = delete;
+  ContactStore& operator=(const ContactStore&) = delete;
+
+  // Opens (creating) <dir>/contacts.sqlite3.
+  Status open(const std::string& dir);
+  bool is_open() const { return db_ != nullptr; }
+  Status load(const std::function<void(StoredContact&&)>& each);
+  Status put(const StoredContact& c);  // insert or replace
+  Status remove(const std::string& id);
+  bool begin();   // a transaction around several writes
+  void commit();
+
+ private:
+  Status exec(const char* sql);
+  Status fail(const char* what);
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* put_ = nullptr;
+  sqlite3_stmt* del_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace hg::relay
