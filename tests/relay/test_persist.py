@@ -9,6 +9,7 @@ import asyncio
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 
@@ -40,6 +41,10 @@ async def main(binary):
         check(await closed_code(lrv) == 1000, "a contact revoked by its phone")
         check(await contact_status(base, cid_rv, client_payload()) == 410, "revoked -> 410")
         check(os.path.exists(os.path.join(state, "contacts.sqlite3")), "the store is under --state-dir")
+        second = subprocess.run([binary, "--listen", "127.0.0.1:0", "--state-dir", state], capture_output=True,
+                                text=True, timeout=20)
+        check(second.returncode != 0 and "locked" in second.stderr,
+              "a second relay on the same --state-dir refuses to start (%r)" % second.stderr.strip()[-120:])
         r.proc.send_signal(signal.SIGKILL)  # no chance to flush anything: what was answered is on disk
         r.proc.wait(timeout=10)
     finally:

@@ -6,6 +6,7 @@ one list), IPv4-mapped IPv6 peers match IPv4 --trusted-proxy entries, and limits
 prefix (IPv6 /64 by default). Each case runs a burst of 2 /cable/new upgrades with (almost) no
 refill: the third upgrade from one client must get 429, and distinct clients must not."""
 import asyncio
+import random
 import sys
 
 from relaytest import Relay, check, finish, new_tid, status_of
@@ -51,6 +52,25 @@ async def main(binary):
         check(codes[2] == 429, "an unparsable entry falls back to the proxy's address (%r)" % codes)
         ev = [j for j in r.log if j.get("event") == "rejected" and j.get("reason") == "rate_limited"]
         check(bool(ev) and ev[0].get("client") == "198.51.100.7", "logs name the client found (%r)" % (ev[:1],))
+    finally:
+        r.stop()
+
+    # Robustness: random X-Forwarded-For lists (addresses, ports, brackets, junk, empty elements)
+    # from a trusted proxy; every request gets an answer and the relay stays up (run it under ASan).
+    r = Relay(binary, "--trusted-proxy", "127.0.0.0/8", "--trusted-proxy", "::1", "--rate-new", "0")
+    try:
+        rnd = random.Random(13)
+        atoms = ["1.2.3.4", "1.2.3.4:80", "[2001:db8::1]", "[2001:db8::1]:443", "::ffff:10.0.0.1", "127.0.0.1",
+                 "::1", "", " ", "unknown", "1.2.3", "1.2.3.4.5", "::ffff:1.2.3", "[::1", "fe80::1%eth0",
+                 "2001:db8::/64", "999.1.1.1", "1.2.3.4:", ":80", "\t10.9.8.7\t", "a" * 70]
+        answered = 0
+        for _ in range(300):
+            lines = [", ".join(rnd.choice(atoms) for _ in range(rnd.randint(0, 6))) for _ in range(rnd.randint(1, 3))]
+            lines = [l if l.strip() else "x" for l in lines]
+            st = await status_of(r.url("/cable/new/" + new_tid()), extra_headers=xff(*lines))
+            answered += st == 101
+        check(answered == 300, "300 random X-Forwarded-For lists from a trusted proxy: all answered 101 (%d)" % answered)
+        check(r.proc.poll() is None, "the relay is still running")
     finally:
         r.stop()
 

@@ -33,7 +33,10 @@ Status ContactStore::open(const std::string& dir) {
   if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
       SQLITE_OK)
     return fail("open");
-  sqlite3_busy_timeout(db_, 2000);  // another process holding it (a second relay on the same dir): fail, do not hang
+  sqlite3_busy_timeout(db_, 1000);  // another process holding it (a second relay on the same dir): fail, do not hang
+  // One relay per state directory: the first write takes an exclusive lock held until the relay
+  // exits; a second relay on the same directory fails at start ("database is locked").
+  HG_CHECK(exec("PRAGMA locking_mode=EXCLUSIVE"));
   HG_CHECK(exec("PRAGMA journal_mode=WAL"));
   HG_CHECK(exec("PRAGMA synchronous=FULL"));
   HG_CHECK(exec(
