@@ -34,8 +34,8 @@
  *   allocated by the library and owned by the caller, who releases them with hg_free(). Strings
  *   the library passes to callbacks are valid only until the callback returns.
  *
- * Threads. The library starts at most one thread per hg_desktop (for the non-blocking form) and
- *   none otherwise. A handle (hg_config, hg_desktop, hg_phone) is used by one thread at a time;
+ * Threads. The library starts at most one thread per hg_desktop (for the non-blocking form), and
+ *   one per request a hg_phone answers (the presence callback runs there), and none otherwise. A handle (hg_config, hg_desktop, hg_phone) is used by one thread at a time;
  *   the exceptions are hg_desktop_cancel and hg_phone_cancel (any thread, at any time between
  *   _new and _free) and hg_desktop_fd. Separate handles are independent and may be used from
  *   different threads at once. hg_version, hg_error_sentence and hg_free may be called from any
@@ -265,9 +265,12 @@ typedef struct hg_phone hg_phone;
  * Asks the person whether to go ahead. Return nonzero to approve, 0 to refuse (the desktop then
  * gets "ctap.operation_denied"). `operation` is "make_credential", "get_assertion", "excluded" (a
  * passkey for this account exists already; the person acknowledges) or "selection"; rp_id and
- * user_name may be "". Called on the thread running the ceremony, which waits for the answer
- * (nothing else happens meanwhile: hg_phone_cancel takes effect when the callback returns). Answer
- * within the desktop's patience (its response deadline: 180 s by default).
+ * user_name may be "". Called on a thread the library starts for the request (not the thread
+ * running the ceremony), one request at a time; meanwhile the ceremony keeps watching the tunnel.
+ * If the desktop goes away (closes, times out) or hg_phone_cancel is called before the callback
+ * returns, the request is withdrawn: whatever the callback then answers, nothing is created,
+ * signed or counted, and the serving call returns once the callback has returned. Answer within
+ * the desktop's patience (its response deadline: 180 s by default).
  */
 typedef int hg_presence_cb(void *user, const char *operation, const char *rp_id, const char *user_name);
 
@@ -283,7 +286,8 @@ hg_phone *hg_phone_new(const hg_config *cfg, const char *store_path, hg_error *e
 void hg_phone_free(hg_phone **p);
 
 /* The presence prompt; NULL (the default) refuses every request. Progress: see hg_stage_cb. Set
- * them while no call runs; they run on the thread of the serving call. */
+ * them while no call runs; stage runs on the thread of the serving call, presence on the request's
+ * thread (see hg_presence_cb). */
 void hg_phone_set_callbacks(hg_phone *p, hg_presence_cb *presence, hg_stage_cb *stage, void *user);
 
 /*
