@@ -193,10 +193,58 @@ def test_wrong_origin_is_refused_before_any_qr_code():
         wd.cleanup()
 
 
+def test_qr_outputs_are_private_and_bounded():
+    """The QR code's secret: --qr-url-file and --qr-png are mode 0600 and hold the same URL
+    (the PNG read back by zbarimg), --print-qr-url prints it, --dark-on-light inverts the
+    terminal drawing; `phone --qr-file -` reads the URL from standard input and refuses an
+    endless input instead of growing without bound."""
+    import subprocess
+    wd = Workdir("qrfiles")
+    relay = Relay(BIN, wd)
+    try:
+        png = wd.file("qr.png")
+        runs = {}
+        for name, extra in (("light", ()), ("dark", ("--dark-on-light",))):
+            argv = [os.path.join(BIN, "hybridgate"), "register", "--radio", "loopback", "--tunnel-url", relay.url,
+                    "--qr-url-file", wd.file(name + ".qr"), "--qr-png", png, "--print-qr-url", *extra, *RP_ARGS]
+            d = Proc(argv, wd, name)
+            wait_for(lambda: os.path.exists(wd.file(name + ".qr")) or d.proc.poll() is not None, 20, "the QR file")
+            wait_for(lambda: "Scan this QR code" in d.stderr() or d.proc.poll() is not None, 20, "the terminal QR")
+            url = open(wd.file(name + ".qr")).read().strip()
+            for f in (wd.file(name + ".qr"), png):
+                mode = os.stat(f).st_mode & 0o777
+                check(mode == 0o600, "%s has mode %o" % (f, mode))
+            check(url.startswith("FIDO:/") and url in d.stderr(), "--print-qr-url did not print the URL")
+            z = subprocess.run(["zbarimg", "--raw", "-q", png], capture_output=True, text=True, timeout=30)
+            check(z.stdout.strip() == url, "the PNG decodes to %r, not the URL" % z.stdout.strip())
+            runs[name] = d.stderr()
+            d.kill()
+            d.wait(10)
+        light = [l for l in runs["light"].splitlines() if "\u2588" in l or "\u2580" in l or "\u2584" in l]
+        dark = [l for l in runs["dark"].splitlines() if "\u2588" in l or "\u2580" in l or "\u2584" in l]
+        check(light and dark and light != dark, "--dark-on-light drew the same terminal QR code")
+
+        d = desktop(BIN, wd, "register", relay.url, *RP_ARGS, name="stdin-desktop")
+        url = wait_qr(d)
+        p = Proc([os.path.join(BIN, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", relay.url,
+                  "--qr-file", "-", "--store", wd.file("store.json"), "--yes"], wd, "stdin-phone", stdin=subprocess.PIPE)
+        p.proc.stdin.write((url + "\n").encode())
+        p.proc.stdin.close()
+        check(p.wait(60) == 0 and d.wait(60) == 0, "a QR URL on standard input failed:\n" + p.stderr() + d.stderr())
+        with open("/dev/zero", "rb") as zero:
+            p = Proc([os.path.join(BIN, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", relay.url,
+                      "--qr-file", "-", "--store", wd.file("store.json")], wd, "zero-phone", stdin=zero)
+            check(p.wait(20) == 1, "an endless standard input was not refused")
+        check("too large" in p.stderr(), "unexpected error:\n" + p.stderr())
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
 TESTS = [test_phone_quits_mid_handshake, test_stale_qr_times_out_with_no_matching_advert,
          test_relay_down_phone_reports_tunnel_unreachable, test_relay_down_desktop_reports_tunnel_unreachable,
          test_tampered_crypter_frame_is_rejected, test_tampered_handshake_is_rejected, test_ctrl_c_cancels_the_desktop,
-         test_wrong_origin_is_refused_before_any_qr_code]
+         test_wrong_origin_is_refused_before_any_qr_code, test_qr_outputs_are_private_and_bounded]
 
 if __name__ == "__main__":
     selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]

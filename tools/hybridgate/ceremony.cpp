@@ -81,8 +81,12 @@ int fail(const Error& e) {
 // Reads a whole file, or standard input for "-", bounded.
 Result<std::string> read_input(const std::string& path, size_t max_size, const char* what) {
   std::string text;
-  auto read_all = [&](std::istream& in) {
-    text.assign(std::istreambuf_iterator<char>(in.rdbuf()), std::istreambuf_iterator<char>());
+  auto read_all = [&](std::istream& in) {  // at most max_size + 1 bytes: "too large" beyond
+    char buf[4096];
+    while (in && text.size() <= max_size) {
+      in.read(buf, std::streamsize(std::min(sizeof buf, max_size + 1 - text.size())));
+      text.append(buf, size_t(in.gcount()));
+    }
   };
   if (path == "-") {
     read_all(std::cin);
@@ -108,6 +112,8 @@ struct DesktopOptions {
   std::vector<std::string> allow;
   std::string qr_png, qr_url_file;
   bool no_terminal_qr = false;
+  bool dark_on_light = false;  // terminal QR for light terminals
+  bool print_qr_url = false;   // the FIDO:/ URL on stderr too
   bool link_phone = false;   // offer linking in the QR code and remember the phone
   std::string links_file;    // default: $XDG_DATA_HOME/hybridgate/links.json
   std::string phone;         // sign in through this linked phone instead of a QR code
@@ -129,6 +135,10 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
   cmd->add_option("--qr-png", o.qr_png, "Also write the QR code as a PNG file (mode 0600; for a GUI)");
   cmd->add_option("--qr-url-file", o.qr_url_file, "Write the FIDO:/ URL to this file (mode 0600, atomically)");
   cmd->add_flag("--no-terminal-qr", o.no_terminal_qr, "Do not draw the QR code on stderr");
+  cmd->add_flag("--dark-on-light", o.dark_on_light,
+                "Draw the terminal QR code dark on light (for terminals with a light background)");
+  cmd->add_flag("--print-qr-url", o.print_qr_url,
+                "Also print the FIDO:/ URL on stderr (it holds the ceremony's secret: not for logs)");
   cmd->add_option("--advert-timeout", o.advert_timeout, "Seconds to wait for the phone's advert (default 120)");
   cmd->add_option("--connect-timeout", o.connect_timeout, "Seconds for connecting to the tunnel server (default 15)");
   cmd->add_option("--handshake-timeout", o.handshake_timeout, "Seconds for the secure-channel handshake (default 15)");
@@ -247,8 +257,9 @@ Status show_qr(const DesktopOptions& o, const std::string& url) {
     if (auto st = hybrid::write_private_file(o.qr_png, bytes); !st)
       return make_error(Errc::io, "cannot write " + o.qr_png + ": " + st.error().to_string());
   }
+  if (o.print_qr_url) std::cerr << url << "\n";
   if (!o.no_terminal_qr) {
-    std::cerr << hg::qr::to_terminal(*matrix);
+    std::cerr << hg::qr::to_terminal(*matrix, {.light_on_dark = !o.dark_on_light});
     std::cerr << "Scan this QR code with your phone's camera (\"use a phone or tablet\").\n";
   }
   return ok_status();
