@@ -44,6 +44,12 @@ void Runner::cancel() {
   });
 }
 
-void Runner::reset_cancel() { service().reset(); }
+void Runner::reset_cancel() {
+  // A cancel() that arrived as the ceremony ended may still be queued: run it now, so that it
+  // cannot cancel the next ceremony.
+  io_.poll();
+  io_.restart();
+  service().reset();
+}
 
 }  // namespace hg::hybrid

@@ -241,10 +241,48 @@ def test_qr_outputs_are_private_and_bounded():
         wd.cleanup()
 
 
+def test_misbehaving_relays_are_reported_as_what_they_did():
+    """Against a relay that stalls, answers 200, hangs up, or sends a close frame and keeps TCP
+    open, the phone reports what the relay did, each within a bound (not the whole deadline)."""
+    wd = Workdir("badrelay")
+    try:
+        qr_desktop = None
+        for mode, want_code, want_text, bound in (
+                ("stall", "tunnel.unreachable", "did not answer the WebSocket upgrade within 2 s", 10),
+                ("status200", "tunnel.refused", "HTTP 200 OK instead of 101", 5),
+                ("hangup", "tunnel.unreachable", "closed the connection without answering", 5),
+                ("close-no-fin", "tunnel.closed", "close 1000", 10)):
+            port_file = wd.file(mode + ".port")
+            relay = Proc([PYTHON, os.path.join(HERE, "bad_relay.py"), mode, port_file], wd, "relay-" + mode)
+            try:
+                wait_for(lambda: os.path.exists(port_file), 20, "the fake relay")
+                url = "ws://127.0.0.1:" + open(port_file).read().strip()
+                if qr_desktop is None:  # any valid QR code will do: the phone never gets past the relay
+                    qr_desktop = desktop(BIN, wd, "register", url, *RP_ARGS, name="qr-source", advert_timeout=120)
+                    qr_url = wait_qr(qr_desktop)
+                start = time.monotonic()
+                p = phone(BIN, wd, qr_url, url, wd.file("store.json"), "--yes", "--connect-timeout", "2",
+                          "--desktop-timeout", "60", name="phone-" + mode)
+                rc = p.wait(bound + 20)
+                took = time.monotonic() - start
+                check(rc == 1, "%s: the phone exited %s" % (mode, rc))
+                err = p.json()["error"]
+                check(err["code"] == want_code and want_text in err["message"],
+                      "%s: %s, not %s %r" % (mode, err, want_code, want_text))
+                check(took < bound, "%s: the phone took %.1fs to give up" % (mode, took))
+            finally:
+                relay.kill()
+                relay.wait(10)
+        qr_desktop.kill()
+    finally:
+        wd.cleanup()
+
+
 TESTS = [test_phone_quits_mid_handshake, test_stale_qr_times_out_with_no_matching_advert,
          test_relay_down_phone_reports_tunnel_unreachable, test_relay_down_desktop_reports_tunnel_unreachable,
          test_tampered_crypter_frame_is_rejected, test_tampered_handshake_is_rejected, test_ctrl_c_cancels_the_desktop,
-         test_wrong_origin_is_refused_before_any_qr_code, test_qr_outputs_are_private_and_bounded]
+         test_wrong_origin_is_refused_before_any_qr_code, test_qr_outputs_are_private_and_bounded,
+         test_misbehaving_relays_are_reported_as_what_they_did]
 
 if __name__ == "__main__":
     selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]

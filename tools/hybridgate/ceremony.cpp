@@ -314,7 +314,7 @@ struct PhoneCliOptions {
   int domain_id = 0;
   std::string attestation = "none";
   bool no_prf = false;
-  double desktop_timeout = 120;
+  double desktop_timeout = 120, connect_timeout = 15;
 };
 
 // Asks the person on the terminal; --yes answers for them. The prompt is taken down when the
@@ -383,6 +383,7 @@ int do_phone(const PhoneCliOptions& o) {
   pc.name = o.phone_name;
   pc.forge_link_signature = o.forge_link_signature;
   pc.desktop = secs(o.desktop_timeout);
+  pc.connect = secs(o.connect_timeout);
   hybrid::Phone phone(pc, authn);
   CancelOnInterrupt on_interrupt([&phone] { phone.cancel(); });
   hybrid::Events events{progress(o.common, "phone")};
@@ -476,6 +477,7 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   p->add_option("--attestation", ph->attestation, "none (default) or packed (self attestation)")
       ->check(CLI::IsMember({"none", "packed"}));
   p->add_option("--desktop-timeout", ph->desktop_timeout, "Seconds to wait for the desktop after advertising (default 120)");
+  p->add_option("--connect-timeout", ph->connect_timeout, "Seconds for connecting to the tunnel server (default 15)");
   p->add_flag("--link", ph->link, "Agree to be remembered by the desktop when its QR code offers it (needs --tunnel-url)");
   p->add_option("--link-state", ph->link_state, "Phone link state file (root secret, contact; default: STORE.link)");
   p->add_option("--phone-name", ph->phone_name, "Name shown to linked desktops (default: hybridgate on HOSTNAME)");

@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -67,11 +68,26 @@ Result<Url> parse_url(std::string_view s) {
 namespace {
 
 constexpr std::string_view kSubprotocol = "fido.cable";
+constexpr std::chrono::seconds kCloseWait{2};
 
 template <typename Stream>
 class Impl final : public WebSocket {
  public:
-  explicit Impl(Stream&& s, std::shared_ptr<ssl::context> ctx = nullptr) : ctx_(std::move(ctx)), ws_(std::move(s)) {}
+  explicit Impl(Stream&& s, std::shared_ptr<ssl::context> ctx = nullptr)
+      : ctx_(std::move(ctx)), ws_(std::move(s)), close_timer_(ws_.get_executor()) {
+    // Beast 1.74 waits without a deadline for the TCP close that should follow the peer's close
+    // frame. When a close frame arrives, give the peer kCloseWait, then close the socket ourselves
+    // (the read then ends and reports the peer's close code).
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (kind != websocket::frame_type::close) return;
+      close_received_ = true;
+      close_timer_.expires_after(kCloseWait);
+      close_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const beast::error_code& ec) {
+        if (!ec && !alive.expired()) cancel();
+      });
+    });
+  }
+  ~Impl() override { close_timer_.cancel(); }
   websocket::stream<Stream>& ws() { return ws_; }
   HandshakeInfo& info() { return info_; }
 
@@ -79,7 +95,8 @@ class Impl final : public WebSocket {
     beast::flat_buffer buf;
     beast::error_code ec;
     co_await ws_.async_read(buf, net::redirect_error(use_awaitable, ec));
-    if (ec == websocket::error::closed) {
+    if (ec == websocket::error::closed || (ec && close_received_)) {
+      close_timer_.cancel();
       peer_close_ = static_cast<uint16_t>(ws_.reason().code);
       co_return make_error(Errc::tunnel_closed, "close " + std::to_string(ws_.reason().code));
     }
@@ -131,6 +148,9 @@ class Impl final : public WebSocket {
  private:
   std::shared_ptr<ssl::context> ctx_;  // TLS only; must outlive ws_ (declared first)
   websocket::stream<Stream> ws_;
+  net::steady_timer close_timer_;
+  bool close_received_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // expires with this object
 };
 
 template <typename Stream>
@@ -155,11 +175,19 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<
   co_await ws.async_handshake(res, host_header, u.target, net::redirect_error(use_awaitable, ec));
   HandshakeInfo& info = impl->info();
   info.status = res.result_int();
-  if (ec == websocket::error::upgrade_declined || (ec && info.status != 0 && info.status != 101)) {
+  // Say what the server actually did: nothing, hung up, another HTTP answer, or garbage. (The
+  // response's status reads 200 when no response arrived at all: look at ec first.)
+  if (ec == beast::error::timeout)
+    co_return make_error(Errc::tunnel_unreachable, "the server did not answer the WebSocket upgrade within " +
+                                                       std::to_string(opts.timeout.count() / 1000) + " s");
+  if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset)
+    co_return make_error(Errc::tunnel_unreachable, "the server closed the connection without answering the upgrade");
+  if (ec == websocket::error::upgrade_declined) {
     if (info.status == 410) co_return make_error(Errc::tunnel_gone, "HTTP 410");
-    co_return make_error(Errc::tunnel_refused, "HTTP " + std::to_string(info.status));
+    co_return make_error(Errc::tunnel_refused, "the server answered HTTP " + std::to_string(info.status) + " " +
+                                                   std::string(res.reason()) + " instead of 101 Switching Protocols");
   }
-  if (ec) co_return make_error(Errc::tunnel_unreachable, "WebSocket upgrade: " + ec.message());
+  if (ec) co_return make_error(Errc::tunnel_protocol, "bad answer to the WebSocket upgrade: " + ec.message());
   const auto selected = res[http::field::sec_websocket_protocol];
   if (std::string_view(selected.data(), selected.size()) != kSubprotocol)
     co_return make_error(Errc::tunnel_protocol, "the server did not select the fido.cable subprotocol");
@@ -174,6 +202,12 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<
     if (beast::iequals(field.name_string(), "X-caBLE-Signal-Connection")) info.signal_connection = true;
   }
   if (info.routing_id_count != 1) info.routing_id.reset();
+  // From now on a close handshake (either side's) waits at most kCloseWait for the other side's
+  // close frame and TCP close: a peer that sends a close frame and keeps TCP open is let go then.
+  ws.set_option(websocket::stream_base::timeout{kCloseWait,
+                                                opts.keepalive.count() > 0 ? opts.keepalive * 2
+                                                                           : websocket::stream_base::none(),
+                                                opts.keepalive.count() > 0});
   std::unique_ptr<WebSocket> out = std::move(impl);
   co_return out;
 }
