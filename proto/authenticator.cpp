@@ -282,7 +282,22 @@ Result<Bytes> SoftwareAuthenticator::get_assertion(const cbor::Map& params) {
 
   HG_TRY(auto candidates, assertion_candidates(req));
   if (candidates.empty()) return fail(ctap::status::no_credentials);
-  CredentialRecord& cred = candidates.front();
+  size_t chosen = 0;
+  if (!from_allow_list && candidates.size() > 1) {
+    // The person picks the account on the phone, as phones do (CTAP 2.1 userSelected).
+    static const std::atomic<bool> never{false};
+    const std::atomic<bool>& cancelled = cancelled_ ? *cancelled_ : never;
+    std::vector<std::string> accounts;
+    for (const auto& c : candidates)
+      accounts.push_back(c.display_name.empty() || c.display_name == c.user_name
+                             ? c.user_name
+                             : c.user_name + " (" + c.display_name + ")");
+    auto pick = presence_.choose_account(req.rp_id, accounts, cancelled);
+    if (cancelled) return fail(ctap::status::keepalive_cancel, "the request was withdrawn");
+    if (!pick || *pick >= candidates.size()) return fail(ctap::status::operation_denied, "no account chosen");
+    chosen = *pick;
+  }
+  CredentialRecord& cred = candidates[chosen];
 
   uint8_t fl = 0;
   if (want_presence) {

@@ -83,6 +83,16 @@ class UserPresence {
                                    const std::atomic<bool>& cancelled) {
     return !cancelled && confirm(rp_id, user_name, op);
   }
+  // Several passkeys of rp_id could answer a sign-in without an allow list: which one? `accounts`
+  // are "user name (display name)" lines, newest first. Returns an index into `accounts`, or
+  // nullopt when the person declines. The default takes the newest.
+  virtual std::optional<size_t> choose_account(const std::string& rp_id, const std::vector<std::string>& accounts,
+                                               const std::atomic<bool>& cancelled) {
+    (void)rp_id;
+    (void)cancelled;
+    if (accounts.empty()) return std::nullopt;
+    return 0;
+  }
 };
 
 class AlwaysConfirm final : public UserPresence {

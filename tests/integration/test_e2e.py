@@ -9,7 +9,7 @@ import base64
 import os
 import sys
 
-from hgtest import (Relay, Workdir, check, desktop, phone, run_tests, verify, wait_qr)
+from hgtest import (Relay, Workdir, check, desktop, phone, run_tests, verify, wait_qr, wait_for)
 
 BIN = sys.argv[1]
 RP = "example.com"
@@ -290,9 +290,53 @@ def test_library_example():
         wd.cleanup()
 
 
+def test_choosing_among_several_accounts():
+    """Two passkeys for one site on the phone, a sign-in without an allow list: `--user` picks the
+    account without asking; without it the person picks from the list on the phone's terminal
+    (a pseudo-terminal here). The verifier checks each assertion against that account's key."""
+    import json
+    import pty
+    wd = Workdir("accounts")
+    relay = Relay(BIN, wd)
+    try:
+        store = wd.file("store.json")
+        _, alice, ra = register(wd, relay, store, user="alice", name="reg-alice")
+        _, bob, rb = register(wd, relay, store, user="bob", name="reg-bob")
+        for who, stored in (("alice", alice), ("bob", bob)):
+            challenge = b64(os.urandom(32))
+            d, p = ceremony(wd, relay, "sign-in", store, ["--challenge=" + challenge],
+                            phone_args=("--yes", "--user", who), name="as-" + who)
+            path = wd.file(who + "-stored.json")
+            with open(path, "w") as f:
+                json.dump(stored, f)
+            rc, out, err = verify("authenticate", d.json(), rp_id=RP, origin=ORIGIN, challenge=challenge,
+                                  stored=path, prev_sign_count=0)
+            check(rc == 0 and out["credential_id"] == stored["credential_id"],
+                  "--user %s signed in with another account: %s" % (who, err or out))
+        # Interactively: the list, newest first (bob, alice); the person types 2.
+        challenge = b64(os.urandom(32))
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--challenge=" + challenge,
+                    name="pick-desktop")
+        master, slave = pty.openpty()
+        p = phone(BIN, wd, wait_qr(d), relay.url, store, name="pick-phone", stdin=slave)
+        os.close(slave)
+        wait_for(lambda: "Sign in as [1-2" in p.stderr() or p.proc.poll() is not None, 30, "the account list")
+        listed = p.stderr()
+        check(listed.index("1) bob") < listed.index("2) alice"), "the accounts are not listed newest first:\n" + listed)
+        os.write(master, b"2\n")
+        wait_for(lambda: "Allow? [y/N]" in p.stderr() or p.proc.poll() is not None, 30, "the confirmation")
+        os.write(master, b"y\n")
+        check(p.wait(60) == 0 and d.wait(60) == 0, "the interactive sign-in failed:\n" + p.stderr() + d.stderr())
+        os.close(master)
+        check(d.json()["id"] == alice["credential_id"], "picked 2 (alice) but signed in as another account")
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
 TESTS = [test_register_and_sign_in_over_the_bluez_double, test_register_then_sign_in_twice, test_packed_attestation_registration,
          test_sign_in_with_unknown_credential_reports_no_credentials, test_person_denies_on_the_phone, test_prf_extension,
-         test_library_example]
+         test_library_example, test_choosing_among_several_accounts]
 
 if __name__ == "__main__":
     selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]

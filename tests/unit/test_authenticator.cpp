@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <optional>
 
 #include <string>
 #include <tuple>
@@ -348,6 +349,50 @@ TEST_CASE("a request withdrawn during the prompt commits nothing even after a ye
   // A request nobody withdraws goes through as before.
   CHECK(status_of(a.handle(ctap::encode_request(mc("example.com", Bytes{4}, "dave", true)))) == 0x00);
   CHECK(store.records().size() == 2);
+}
+
+// Several discoverable passkeys for one site: the person picks one on the phone (newest first).
+TEST_CASE("the person chooses among several discoverable accounts", "[authenticator]") {
+  class Chooser final : public authenticator::UserPresence {
+   public:
+    std::optional<size_t> pick = 0;
+    std::vector<std::string> offered;
+    int asked = 0;
+    bool confirm(const std::string&, const std::string&, Operation) override { return true; }
+    std::optional<size_t> choose_account(const std::string& rp_id, const std::vector<std::string>& accounts,
+                                         const std::atomic<bool>&) override {
+      CHECK(rp_id == "example.com");
+      ++asked;
+      offered = accounts;
+      return pick;
+    }
+  } presence;
+  authenticator::MemoryCredentialStore store;
+  authenticator::SoftwareAuthenticator a(store, presence);
+  auto alice = register_ok(a, mc("example.com", Bytes{1}, "alice", true));
+  auto bob = register_ok(a, mc("example.com", Bytes{2}, "bob", true));
+  (void)register_ok(a, mc("other.example", Bytes{3}, "carol", true));
+
+  presence.pick = 1;  // the second in the list: the older one, alice
+  auto r = ctap::decode_get_assertion_response(a.handle(ctap::encode_request(ga("example.com", std::nullopt))));
+  REQUIRE(r.ok());
+  CHECK(presence.asked == 1);
+  REQUIRE(presence.offered.size() == 2);
+  CHECK(presence.offered[0].rfind("bob", 0) == 0);
+  CHECK(presence.offered[1].rfind("alice", 0) == 0);
+  REQUIRE(r->user);
+  CHECK(r->user->id == Bytes{1});
+  CHECK(r->credential->id == alice.credential_id);
+
+  presence.pick = std::nullopt;  // declined
+  CHECK(status_of(a.handle(ctap::encode_request(ga("example.com", std::nullopt)))) == ctap::status::operation_denied);
+  presence.pick = 7;  // out of range
+  CHECK(status_of(a.handle(ctap::encode_request(ga("example.com", std::nullopt)))) == ctap::status::operation_denied);
+  // With an allow list, or a single candidate, nobody is asked.
+  presence.asked = 0;
+  CHECK(status_of(a.handle(ctap::encode_request(ga("example.com", std::vector<Bytes>{bob.credential_id})))) == 0x00);
+  CHECK(status_of(a.handle(ctap::encode_request(ga("other.example", std::nullopt)))) == 0x00);
+  CHECK(presence.asked == 0);
 }
 
 TEST_CASE("getAssertion with no matching credential reports no credentials", "[authenticator]") {

@@ -315,13 +315,15 @@ struct PhoneCliOptions {
   std::string attestation = "none";
   bool no_prf = false;
   double desktop_timeout = 120, connect_timeout = 15;
+  std::string user;  // which account to sign in with when several match
 };
 
-// Asks the person on the terminal; --yes answers for them. The prompt is taken down when the
-// desktop goes away before the answer (the authenticator then creates and signs nothing).
+// Asks the person on the terminal; --yes answers for them, --user picks the account. A prompt is
+// taken down when the desktop goes away before the answer (the authenticator then creates and
+// signs nothing).
 class PromptPresence final : public authenticator::UserPresence {
  public:
-  explicit PromptPresence(bool yes) : yes_(yes) {}
+  PromptPresence(bool yes, std::string user) : yes_(yes), user_(std::move(user)) {}
   bool confirm(const std::string& rp_id, const std::string& user_name, authenticator::Operation op) override {
     const std::atomic<bool> never{false};
     return confirm_cancellable(rp_id, user_name, op, never);
@@ -336,28 +338,58 @@ class PromptPresence final : public authenticator::UserPresence {
     }
     std::cerr << "hybridgate phone: " << rp_id << " asks to " << what << (user_name.empty() ? "" : " as " + user_name)
               << ". Allow? [y/N] " << std::flush;
+    auto answer = read_line(cancelled);
+    return answer && (*answer == "y" || *answer == "Y" || *answer == "yes");
+  }
+  std::optional<size_t> choose_account(const std::string& rp_id, const std::vector<std::string>& accounts,
+                                       const std::atomic<bool>& cancelled) override {
+    if (!user_.empty()) {
+      for (size_t i = 0; i < accounts.size(); ++i)
+        if (accounts[i] == user_ || accounts[i].starts_with(user_ + " (")) return i;
+      std::cerr << "hybridgate phone: no passkey for " << user_ << " at " << rp_id << "\n";
+      return std::nullopt;
+    }
+    if (yes_) {
+      std::cerr << "hybridgate phone: " << accounts.size() << " accounts at " << rp_id << "; using the newest (--yes): "
+                << accounts.front() << "\n";
+      return 0;
+    }
+    std::cerr << "hybridgate phone: " << rp_id << " — which account?\n";
+    for (size_t i = 0; i < accounts.size(); ++i) std::cerr << "  " << i + 1 << ") " << accounts[i] << "\n";
+    std::cerr << "Sign in as [1-" << accounts.size() << ", anything else: none] " << std::flush;
+    auto answer = read_line(cancelled);
+    if (!answer || answer->empty() || answer->size() > 4 ||
+        !std::ranges::all_of(*answer, [](char c) { return c >= '0' && c <= '9'; }))
+      return std::nullopt;
+    const size_t n = std::stoul(*answer);
+    if (n < 1 || n > accounts.size()) return std::nullopt;
+    return n - 1;
+  }
+
+ private:
+  // One line from the terminal; nullopt at end of input or once `cancelled` turns true.
+  static std::optional<std::string> read_line(const std::atomic<bool>& cancelled) {
     std::string answer;
     while (true) {
       if (cancelled) {
         std::cerr << "\nhybridgate phone: the desktop went away; the request was withdrawn\n";
-        return false;
+        return std::nullopt;
       }
       pollfd p{STDIN_FILENO, POLLIN, 0};
       const int n = ::poll(&p, 1, 100);  // also re-checks `cancelled` every 100 ms
-      if (n < 0 && errno != EINTR) return false;
+      if (n < 0 && errno != EINTR) return std::nullopt;
       if (n <= 0) continue;
       char c = 0;
       const ssize_t got = ::read(STDIN_FILENO, &c, 1);
       if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) return false;  // end of input: no
-      if (c == '\n') break;
-      if (answer.size() < 16) answer += c;
+      if (got <= 0) return std::nullopt;  // end of input
+      if (c == '\n') return answer;
+      if (answer.size() < 64) answer += c;
     }
-    return answer == "y" || answer == "Y" || answer == "yes";
   }
 
- private:
   bool yes_;
+  std::string user_;
 };
 
 std::filesystem::path link_state_path(const PhoneCliOptions& o) {
@@ -367,7 +399,7 @@ std::filesystem::path link_state_path(const PhoneCliOptions& o) {
 int do_phone(const PhoneCliOptions& o) {
   auto store = hybrid::FileCredentialStore::open(o.store);
   if (!store) return fail(store.error());
-  PromptPresence presence(o.yes);
+  PromptPresence presence(o.yes, o.user);
   authenticator::Config cfg;
   cfg.attestation = o.attestation == "packed" ? authenticator::AttestationFormat::packed_self : authenticator::AttestationFormat::none;
   cfg.now = [] { return uint64_t(std::time(nullptr)); };
@@ -471,6 +503,9 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   q1->excludes(q2);
   p->add_option("--store", ph->store, "Credential store file (created with mode 0600)")->required();
   p->add_flag("--yes", ph->yes, "Approve every request without asking");
+  p->add_option("--user", ph->user,
+                "When several passkeys of the site could sign in, use this user name's (default: ask; "
+                "with --yes, the newest)");
   p->add_option("--domain-id", ph->domain_id, "Tunnel domain ID to put in the advert (default 0, cable.ua5v.com)")
       ->check(CLI::Range(0, 65535));
   p->add_flag("--no-prf", ph->no_prf, "Do not offer the WebAuthn PRF extension (act like a phone without it)");
