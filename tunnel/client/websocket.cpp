@@ -2,6 +2,8 @@
 // The only translation unit of the client that includes Boost.Beast.
 #include "tunnel/client/websocket.hpp"
 
+#include "tunnel/client/tls.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
@@ -24,46 +26,6 @@ namespace websocket = beast::websocket;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using net::use_awaitable;
-
-Result<Url> parse_url(std::string_view s) {
-  Url u;
-  if (s.starts_with("wss://")) {
-    u.tls = true;
-    s.remove_prefix(6);
-  } else if (s.starts_with("ws://")) {
-    u.tls = false;
-    s.remove_prefix(5);
-  } else {
-    return make_error(Errc::url_invalid, "tunnel URLs start with ws:// or wss://");
-  }
-  size_t slash = s.find('/');
-  std::string_view authority = s.substr(0, slash);
-  u.target = slash == std::string_view::npos ? "/" : std::string(s.substr(slash));
-  if (authority.empty()) return make_error(Errc::url_invalid, "no host");
-  if (authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return make_error(Errc::url_invalid, "unterminated IPv6 literal");
-    u.host = std::string(authority.substr(1, close - 1));
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return make_error(Errc::url_invalid, "junk after IPv6 literal");
-      u.port = std::string(rest.substr(1));
-    }
-  } else {
-    size_t colon = authority.rfind(':');
-    u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) u.port = std::string(authority.substr(colon + 1));
-  }
-  if (u.host.empty()) return make_error(Errc::url_invalid, "no host");
-  if (u.port.empty()) u.port = u.tls ? "443" : "80";
-  for (char c : u.port)
-    if (c < '0' || c > '9') return make_error(Errc::url_invalid, "port must be numeric");
-  if (u.port.size() > 5 || std::stoul(u.port) == 0 || std::stoul(u.port) > 65535)
-    return make_error(Errc::url_invalid, "port out of range");
-  for (char c : u.target)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return make_error(Errc::url_invalid, "control or space in path");
-  return u;
-}
 
 namespace {
 
@@ -168,8 +130,7 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<
     req.set(http::field::user_agent, "hybridgate/0.1");
     for (const auto& [k, v] : headers) req.set(k, v);
   }));
-  std::string host_header = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
-  if (u.port != (u.tls ? "443" : "80")) host_header += ":" + u.port;
+  const std::string host_header = u.host_header();
   websocket::response_type res;
   beast::error_code ec;
   co_await ws.async_handshake(res, host_header, u.target, net::redirect_error(use_awaitable, ec));
@@ -235,22 +196,14 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> connect(const ConnectOptions&
     co_return co_await upgrade(std::move(impl), *u, opts);
   }
 
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  ctx->set_default_verify_paths(ec);
-  if (!opts.ca_file.empty()) {
-    ctx->load_verify_file(opts.ca_file, ec);
-    if (ec) co_return make_error(Errc::tunnel_unreachable, "cannot load CA file " + opts.ca_file + ": " + ec.message());
-  }
-  ctx->set_verify_mode(ssl::verify_peer);
-  beast::ssl_stream<beast::tcp_stream> tls(std::move(tcp_stream), *ctx);
-  // SSL_set_tlsext_host_name without its C cast.
-  if (!SSL_ctrl(tls.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(u->host.c_str())))
-    co_return make_error(Errc::tunnel_unreachable, "cannot set TLS SNI");
-  tls.set_verify_callback(ssl::host_name_verification(u->host));
+  auto ctx = make_client_tls(opts.ca_file, CaFile::adds_to_system_store, "the CA file");
+  if (!ctx) co_return make_error(Errc::tunnel_unreachable, ctx.error().detail);
+  beast::ssl_stream<beast::tcp_stream> tls(std::move(tcp_stream), **ctx);
+  if (auto st = prepare_client_stream(tls, u->host); !st) co_return st.error();
   co_await tls.async_handshake(ssl::stream_base::client, net::redirect_error(use_awaitable, ec));
   if (ec) co_return make_error(Errc::tunnel_unreachable, "TLS handshake with " + u->host + " failed: " + ec.message());
   beast::get_lowest_layer(tls).expires_never();
-  auto impl = std::make_unique<Impl<beast::ssl_stream<beast::tcp_stream>>>(std::move(tls), ctx);
+  auto impl = std::make_unique<Impl<beast::ssl_stream<beast::tcp_stream>>>(std::move(tls), *ctx);
   co_return co_await upgrade(std::move(impl), *u, opts);
 }
 

@@ -18,17 +18,9 @@
 #include <vector>
 
 #include "proto/bytes.hpp"
+#include "tunnel/client/url.hpp"
 
 namespace hg::tunnel {
-
-struct Url {
-  bool tls = true;
-  std::string host;  // without brackets for IPv6
-  std::string port;
-  std::string target;  // path (and query), starts with '/'
-};
-// Parses ws://host[:port]/path and wss://host[:port]/path. Anything else → url.invalid.
-Result<Url> parse_url(std::string_view url);
 
 struct ConnectOptions {
   std::string url;

@@ -36,7 +36,11 @@
 #include "tunnel/server/rate_limit.hpp"
 #include "tunnel/server/store.hpp"
 #include "tunnel/server/relay.hpp"
-#include "tunnel/server/webhook.hpp"
+#include "tunnel/client/url.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace hg::relay {
 
@@ -267,7 +271,7 @@ struct Core {
   std::string contact_prefix_bytes;  // "hg" + rid_hex + "."
   std::unique_ptr<boost::asio::steady_timer> contact_sweep_timer;  // reset before the io_context goes
   // --wake-webhook, parsed and validated at start (with its TLS client context for https://).
-  std::optional<WebhookUrl> webhook;
+  std::optional<tunnel::Url> webhook;
   std::shared_ptr<boost::asio::ssl::context> webhook_tls;
 
   // `later` is called (once, later) only when the result has deferred = true.

@@ -21,10 +21,10 @@
 
 #include "proto/bytes.hpp"
 #include "proto/crypto.hpp"
+#include "tunnel/client/tls.hpp"
 #include "tunnel/server/core.hpp"
 #include "tunnel/server/relay.hpp"
 #include "tunnel/server/sessions.hpp"
-#include "tunnel/server/webhook.hpp"
 
 namespace hg::relay {
 
@@ -145,14 +145,17 @@ Status Relay::Impl::start() {
   if (!(cfg.contact_ttl > 0) || !(cfg.listen_idle_timeout > 0) || !(cfg.wake_webhook_timeout > 0))
     return make_error(Errc::invalid_argument, "--contact-ttl, --listen-idle-timeout and --wake-webhook-timeout must be > 0");
   if (!cfg.wake_webhook.empty()) {
-    auto url = parse_webhook_url(cfg.wake_webhook);
-    if (!url) return make_error(Errc::invalid_argument, "--wake-webhook must be an http(s)://host[:port]/path URL");
+    auto url = tunnel::parse_url(cfg.wake_webhook, tunnel::UrlScheme::http);
+    if (!url)
+      return make_error(Errc::invalid_argument,
+                        "--wake-webhook must be an http(s)://host[:port]/path URL (" + url.error().detail + ")");
     if (url->tls) {
-      auto t = make_webhook_tls(cfg.wake_webhook_ca_file);
+      auto t = tunnel::make_client_tls(cfg.wake_webhook_ca_file, tunnel::CaFile::replaces_system_store,
+                                       "--wake-webhook-ca-file");
       if (!t) return t.error();
       core->webhook_tls = *t;
     }
-    core->webhook = std::move(url);
+    core->webhook = std::move(url).value();
   }
   if (!cfg.wake_webhook_ca_file.empty() && !core->webhook_tls)
     return make_error(Errc::invalid_argument, "--wake-webhook-ca-file goes with an https:// --wake-webhook");

@@ -22,7 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "tunnel/server/core.hpp"
-#include "tunnel/server/webhook.hpp"
+#include "tunnel/client/tls.hpp"
 
 namespace hg::relay {
 
@@ -31,64 +31,6 @@ namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-std::optional<WebhookUrl> parse_webhook_url(const std::string& url) {
-  std::string_view u(url);
-  WebhookUrl w;
-  if (u.starts_with("https://")) {
-    w.tls = true;
-    u.remove_prefix(8);
-  } else if (u.starts_with("http://")) {
-    u.remove_prefix(7);
-  } else {
-    return std::nullopt;
-  }
-  auto slash = u.find('/');
-  std::string_view authority = u.substr(0, slash);
-  w.target = slash == std::string_view::npos ? "/" : std::string(u.substr(slash));
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
-  std::string_view host = authority, port = w.tls ? "443" : "80";
-  if (authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    host = authority.substr(1, close - 1);
-    auto rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
-      port = rest.substr(1);
-    }
-    w.host_header = std::string(authority);
-  } else {
-    auto colon = authority.rfind(':');
-    if (colon != std::string_view::npos) {
-      host = authority.substr(0, colon);
-      port = authority.substr(colon + 1);
-    }
-    w.host_header = std::string(authority);
-  }
-  if (host.empty() || port.empty() || port.size() > 5) return std::nullopt;
-  for (char c : port)
-    if (c < '0' || c > '9') return std::nullopt;
-  w.host = std::string(host);
-  w.port = std::string(port);
-  return w;
-}
-
-Result<std::shared_ptr<net::ssl::context>> make_webhook_tls(const std::string& ca_file) {
-  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
-  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
-  ctx->set_verify_mode(net::ssl::verify_peer);
-  beast::error_code ec;
-  if (!ca_file.empty() && !std::ifstream(ca_file))
-    return make_error(Errc::io, "--wake-webhook-ca-file " + ca_file + " cannot be read");
-  if (ca_file.empty()) ctx->set_default_verify_paths(ec);
-  else ctx->load_verify_file(ca_file, ec);  // fails on a file without a PEM certificate
-  if (ec)
-    return make_error(Errc::io, (ca_file.empty() ? std::string("the system CA store") : "--wake-webhook-ca-file " + ca_file) +
-                                    ": " + ec.message());
-  return ctx;
-}
-
 namespace {
 
 // Stream = beast::tcp_stream (http://) or beast::ssl_stream<beast::tcp_stream> (https://).
@@ -96,14 +38,14 @@ template <class Stream>
 class WebhookOp : public std::enable_shared_from_this<WebhookOp<Stream>> {
  public:
   template <class... StreamArgs>
-  WebhookOp(Core& core, WebhookUrl url, std::string body, std::function<void(int, std::string)> done,
+  WebhookOp(Core& core, tunnel::Url url, std::string body, std::function<void(int, std::string)> done,
             StreamArgs&&... stream_args)
       : core_(core), url_(std::move(url)), resolver_(core.ioc), stream_(std::forward<StreamArgs>(stream_args)...),
         timer_(core.ioc), done_(std::move(done)) {
     req_.method(http::verb::post);
     req_.target(url_.target);
     req_.version(11);
-    req_.set(http::field::host, url_.host_header);
+    req_.set(http::field::host, url_.host_header());
     req_.set(http::field::user_agent, "hybridgate-relay");
     req_.set(http::field::content_type, "application/json");
     req_.set(http::field::connection, "close");
@@ -141,12 +83,7 @@ class WebhookOp : public std::enable_shared_from_this<WebhookOp<Stream>> {
 
   void handshake() {
     if constexpr (kTls) {
-      beast::error_code ec;
-      net::ip::make_address(url_.host, ec);
-      if (ec && !SSL_ctrl(stream_.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                          const_cast<char*>(url_.host.c_str())))  // SNI (names only): SSL_set_tlsext_host_name without its C cast
-        return finish(0, "TLS: cannot set SNI");
-      stream_.set_verify_callback(net::ssl::host_name_verification(url_.host));
+      if (!tunnel::prepare_client_stream(stream_, url_.host)) return finish(0, "TLS: cannot set SNI");
       stream_.async_handshake(net::ssl::stream_base::client, [self = this->shared_from_this()](beast::error_code e) {
         if (e) return self->finish(0, "TLS handshake: " + e.message());
         self->write();
@@ -179,7 +116,7 @@ class WebhookOp : public std::enable_shared_from_this<WebhookOp<Stream>> {
   }
 
   Core& core_;
-  WebhookUrl url_;
+  tunnel::Url url_;
   tcp::resolver resolver_;
   Stream stream_;
   net::steady_timer timer_;
