@@ -190,31 +190,18 @@ std::string phone_state_text(const PhoneLinkState& s) {
 }
 }  // namespace
 
-Result<PhoneLinkState> load_phone_state(const std::filesystem::path& path) {
-  HG_TRY(auto text, read_private_file(path));
-  if (!text) {
-    // A fresh root secret, created once: O_EXCL, so of two processes starting together both end
-    // up with the one that reached the disk first.
-    PhoneLinkState fresh;
-    fresh.root_secret = SecretBytes(crypto::random_bytes(32));
-    fresh.token_hex = hex_encode(crypto::random_bytes(32));
-    std::string t = phone_state_text(fresh);
-    auto st = create_private_file(path, t);
-    wipe_string(t);
-    HG_CHECK(st);
-    HG_TRY(text, read_private_file(path));
-    if (!text) return make_error(Errc::io, "cannot create " + path.string());
-  }
-  return parse_phone_state(path, *text);
-}
-
 Status update_phone_state(const std::filesystem::path& path, const std::function<Status(PhoneLinkState&)>& edit) {
-  HG_TRY(auto ignored, load_phone_state(path));  // creates it when absent
-  (void)ignored;
   return update_private_file(path, [&](const std::optional<std::string>& current) -> Result<std::optional<std::string>> {
-    if (!current) return make_error(Errc::io, path.string() + " disappeared");
-    std::string text = *current;
-    HG_TRY(PhoneLinkState state, parse_phone_state(path, text));
+    PhoneLinkState state;
+    if (current) {
+      std::string text = *current;
+      HG_TRY(state, parse_phone_state(path, text));
+    } else {
+      // The first use: a fresh root secret and token. Under the lock, so two processes starting
+      // together end up with one of them, never both.
+      state.root_secret = SecretBytes(crypto::random_bytes(32));
+      state.token_hex = hex_encode(crypto::random_bytes(32));
+    }
     HG_CHECK(edit(state));
     return std::optional<std::string>(phone_state_text(state));
   });

@@ -63,11 +63,9 @@ struct PhoneLinkState {
   std::string token_hex;             // 64 hex: proves the contact ID is ours to the relay
   std::string tunnel_url;            // the relay the contact is registered at
 };
-// Loads the phone's state; when the file does not exist, creates it (O_EXCL) with a fresh root
-// secret and token.
-Result<PhoneLinkState> load_phone_state(const std::filesystem::path& path);
-// Read-modify-write of the phone's state under the file's lock (the state is created first when
-// absent); `edit` may take its time (a contact registration at the relay).
+// Read-modify-write of the phone's state under the file's lock; a fresh root secret and token
+// when the file does not exist yet (written only if `edit` succeeds). `edit` may take its time (a
+// contact registration at the relay).
 Status update_phone_state(const std::filesystem::path& path, const std::function<Status(PhoneLinkState&)>& edit);
 
 }  // namespace hg::hybrid
