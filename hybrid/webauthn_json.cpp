@@ -42,11 +42,21 @@ Result<json> registration(const ctap::MakeCredentialResponse& resp, std::string_
   auto ad = ctap::AuthenticatorData::parse(resp.auth_data);
   if (!ad || !ad->attested) return make_error(Errc::ctap_invalid, "no attested credential data");
   HG_TRY(auto ext, extension_results(resp.unsigned_extension_outputs, prf_requested, true));
-  return credential(ad->attested->credential_id,
-                    {{"clientDataJSON", base64url_encode(as_bytes(client_data_json))},
-                     {"attestationObject", base64url_encode(ctap::attestation_object(resp))},
-                     {"transports", json::array({"hybrid", "internal"})}},
-                    std::move(ext));
+  // RegistrationResponseJSON (WebAuthn L3 §5.1): authenticatorData, and the credential public key
+  // as DER SubjectPublicKeyInfo with its COSE algorithm (publicKey only for ES256, the algorithm
+  // we can convert; WebAuthn lets it be absent for others).
+  json response{{"clientDataJSON", base64url_encode(as_bytes(client_data_json))},
+                {"attestationObject", base64url_encode(ctap::attestation_object(resp))},
+                {"authenticatorData", base64url_encode(resp.auth_data)},
+                {"transports", json::array({"hybrid", "internal"})}};
+  const cbor::Value* alg = ad->attested->public_key.find(ctap::cose::key_alg);
+  if (!alg || !alg->as_int64()) return make_error(Errc::ctap_invalid, "the credential public key has no algorithm");
+  response["publicKeyAlgorithm"] = *alg->as_int64();
+  if (*alg->as_int64() == ctap::cose::alg_es256) {
+    HG_TRY(auto pub, ctap::cose_es256_parse(ad->attested->public_key));
+    response["publicKey"] = base64url_encode(pub.spki_der());
+  }
+  return credential(ad->attested->credential_id, std::move(response), std::move(ext));
 }
 
 Result<json> assertion(const ctap::GetAssertionResponse& resp, std::string_view client_data_json,

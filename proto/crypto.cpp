@@ -10,6 +10,7 @@
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <stdexcept>
 
@@ -222,6 +223,15 @@ bool P256Public::verify_sha256(ByteView msg, ByteView der_sig) const {
   Own<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey_.get()) != 1) return false;
   return EVP_DigestVerify(ctx.get(), der_sig.data(), der_sig.size(), msg.data(), msg.size()) == 1;
+}
+
+Bytes P256Public::spki_der() const {
+  unsigned char* der = nullptr;
+  const int n = i2d_PUBKEY(pkey_.get(), &der);
+  if (n <= 0 || !der) fatal("i2d_PUBKEY");
+  Bytes out(der, der + n);
+  OPENSSL_free(der);
+  return out;
 }
 
 // ---- P256Key

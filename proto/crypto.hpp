@@ -54,6 +54,8 @@ class P256Public {
   EVP_PKEY* pkey() const { return pkey_.get(); }
   // ECDSA-SHA256 verification of a DER signature.
   bool verify_sha256(ByteView msg, ByteView der_sig) const;
+  // The DER SubjectPublicKeyInfo (what WebAuthn's getPublicKey() returns), by OpenSSL.
+  Bytes spki_der() const;
 
  private:
   P256Uncompressed pub_{};

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A small WebDriver BiDi client (python3-websockets) for Firefox's built-in remote agent, and a
+Firefox process with a fresh profile. Commands may be in flight concurrently (each awaits its own
+answer); events are queued per method so a test can wait on them with a deadline."""
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import websockets
+
+
+class BidiError(Exception):
+    pass
+
+
+class Bidi:
+    def __init__(self, ws):
+        self.ws = ws
+        self.next_id = 1
+        self.pending = {}
+        self.events = []  # (method, params), in arrival order
+        self.event_cond = asyncio.Condition()
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def connect(cls, port):
+        ws = await websockets.connect("ws://127.0.0.1:%d/session" % port, max_size=64 << 20)
+        return cls(ws)
+
+    async def _read(self):
+        try:
+            async for text in self.ws:
+                msg = json.loads(text)
+                if "id" in msg and msg["id"] in self.pending:
+                    fut = self.pending.pop(msg["id"])
+                    if not fut.done():
+                        if msg.get("type") == "error":
+                            fut.set_exception(BidiError("%s: %s" % (msg.get("error"), msg.get("message"))))
+                        else:
+                            fut.set_result(msg.get("result"))
+                elif msg.get("type") == "event":
+                    async with self.event_cond:
+                        self.events.append((msg["method"], msg["params"]))
+                        self.event_cond.notify_all()
+        finally:
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(BidiError("the BiDi connection closed"))
+
+    async def cmd(self, method, params=None, timeout=60):
+        i = self.next_id
+        self.next_id += 1
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[i] = fut
+        await self.ws.send(json.dumps({"id": i, "method": method, "params": params or {}}))
+        return await asyncio.wait_for(fut, timeout)
+
+    async def wait_event(self, method, pred=lambda p: True, timeout=30, since=0):
+        """The first event `method` (index >= since) whose params satisfy pred, waited for."""
+
+        def find():
+            for i in range(since, len(self.events)):
+                m, p = self.events[i]
+                if m == method and pred(p):
+                    return p
+            return None
+
+        async def waiter():
+            async with self.event_cond:
+                await self.event_cond.wait_for(lambda: find() is not None)
+                return find()
+
+        return await asyncio.wait_for(waiter(), timeout)
+
+    async def close(self):
+        self.reader.cancel()
+        await self.ws.close()
+
+    # -- helpers
+    async def call(self, context, fn, *args, await_promise=True, timeout=60):
+        """script.callFunction in a browsing context; args are JSON values (passed as strings and
+        parsed in the page); returns the deserialised result or raises on a thrown exception."""
+        r = await self.cmd("script.callFunction", {
+            "functionDeclaration": "(f, a) => (0, eval)('(' + f + ')')(...JSON.parse(a))",
+            "arguments": [{"type": "string", "value": fn}, {"type": "string", "value": json.dumps(list(args))}],
+            "target": {"context": context}, "awaitPromise": await_promise, "resultOwnership": "none",
+        }, timeout=timeout)
+        if r["type"] == "exception":
+            raise BidiError("script exception: %s" % r["exceptionDetails"].get("text"))
+        return unwrap(r["result"])
+
+
+def unwrap(v):
+    t = v.get("type")
+    if t in ("string", "number", "boolean"):
+        return v["value"]
+    if t in ("null", "undefined"):
+        return None
+    if t == "array":
+        return [unwrap(x) for x in v.get("value", [])]
+    if t == "object":
+        return {k if isinstance(k, str) else unwrap(k): unwrap(x) for k, x in v.get("value", [])}
+    return v
+
+
+class Firefox:
+    """firefox-esr --headless with a fresh profile and the remote agent on a free port."""
+
+    def __init__(self, workdir, env, prefs=None, binary="/usr/bin/firefox-esr"):
+        self.profile = os.path.join(workdir, "profile")
+        os.mkdir(self.profile)
+        all_prefs = {
+            "xpinstall.signatures.required": False,
+            "extensions.experiments.enabled": True,
+            "browser.shell.checkDefaultBrowser": False,
+            "datareporting.policy.dataSubmissionEnabled": False,
+            "toolkit.telemetry.reportingpolicy.firstRun": False,
+            "browser.startup.homepage_override.mstone": "ignore",
+            "app.update.disabledForTesting": True,
+            "remote.active-protocols": 1,  # WebDriver BiDi only
+        }
+        all_prefs.update(prefs or {})
+        with open(os.path.join(self.profile, "user.js"), "w") as f:
+            for k, v in all_prefs.items():
+                f.write("user_pref(%s, %s);\n" % (json.dumps(k), json.dumps(v)))
+        self.log_path = os.path.join(workdir, "firefox.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [binary, "--headless", "--remote-debugging-port=0", "--no-remote", "-profile", self.profile, "about:blank"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def port(self, timeout=60):
+        """The remote agent's port (Firefox writes WebDriverBiDiServer.json into the profile)."""
+        import time
+        from hgcheck import wait_for
+        path = os.path.join(self.profile, "WebDriverBiDiServer.json")
+        wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0 or self.proc.poll() is not None,
+                 timeout, "Firefox's WebDriverBiDiServer.json")
+        if self.proc.poll() is not None:
+            raise BidiError("Firefox exited (%s):\n%s" % (self.proc.returncode, open(self.log_path).read()[-3000:]))
+        with open(path) as f:
+            return json.load(f)["ws_port"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
