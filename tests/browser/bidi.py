@@ -57,7 +57,11 @@ class Bidi:
         fut = asyncio.get_running_loop().create_future()
         self.pending[i] = fut
         await self.ws.send(json.dumps({"id": i, "method": method, "params": params or {}}))
-        return await asyncio.wait_for(fut, timeout)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            self.pending.pop(i, None)
+            raise BidiError("%s: no answer within %ss" % (method, timeout)) from None
 
     async def wait_event(self, method, pred=lambda p: True, timeout=30, since=0):
         """The first event `method` (index >= since) whose params satisfy pred, waited for."""
@@ -74,7 +78,10 @@ class Bidi:
                 await self.event_cond.wait_for(lambda: find() is not None)
                 return find()
 
-        return await asyncio.wait_for(waiter(), timeout)
+        try:
+            return await asyncio.wait_for(waiter(), timeout)
+        except asyncio.TimeoutError:
+            raise BidiError("no %s event within %ss" % (method, timeout)) from None
 
     async def close(self):
         self.reader.cancel()
@@ -82,16 +89,32 @@ class Bidi:
 
     # -- helpers
     async def call(self, context, fn, *args, await_promise=True, timeout=60):
-        """script.callFunction in a browsing context; args are JSON values (passed as strings and
-        parsed in the page); returns the deserialised result or raises on a thrown exception."""
+        """script.callFunction of the function declaration `fn` in a browsing context with JSON
+        arguments; returns the deserialised result, raises BidiError on a thrown exception."""
         r = await self.cmd("script.callFunction", {
-            "functionDeclaration": "(f, a) => (0, eval)('(' + f + ')')(...JSON.parse(a))",
-            "arguments": [{"type": "string", "value": fn}, {"type": "string", "value": json.dumps(list(args))}],
+            "functionDeclaration": fn, "arguments": [local_value(a) for a in args],
             "target": {"context": context}, "awaitPromise": await_promise, "resultOwnership": "none",
         }, timeout=timeout)
         if r["type"] == "exception":
             raise BidiError("script exception: %s" % r["exceptionDetails"].get("text"))
         return unwrap(r["result"])
+
+
+def local_value(v):
+    """A JSON value as a BiDi LocalValue."""
+    if v is None:
+        return {"type": "null"}
+    if isinstance(v, bool):
+        return {"type": "boolean", "value": v}
+    if isinstance(v, (int, float)):
+        return {"type": "number", "value": v}
+    if isinstance(v, str):
+        return {"type": "string", "value": v}
+    if isinstance(v, (list, tuple)):
+        return {"type": "array", "value": [local_value(x) for x in v]}
+    if isinstance(v, dict):
+        return {"type": "object", "value": [[k, local_value(x)] for k, x in v.items()]}
+    raise TypeError("not a JSON value: %r" % (v,))
 
 
 def unwrap(v):
@@ -135,7 +158,6 @@ class Firefox:
 
     def port(self, timeout=60):
         """The remote agent's port (Firefox writes WebDriverBiDiServer.json into the profile)."""
-        import time
         from hgcheck import wait_for
         path = os.path.join(self.profile, "WebDriverBiDiServer.json")
         wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0 or self.proc.poll() is not None,

@@ -1,0 +1,351 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Debian's firefox-esr (headless) with the hybridgate extension and native host, driven over
+WebDriver BiDi (bidi.py). Per test: the browser component is installed with `cmake --install
+--component browser` into a temporary prefix; its Firefox host manifest goes into
+$HOME/.mozilla/native-messaging-hosts of a temporary HOME; a fresh profile; the .xpi installed
+temporarily (webExtension.install archivePath); a page on https://localhost:PORT served here
+(self-signed certificate, acceptInsecureCerts) calls navigator.credentials; the test picks the phone
+in the extension's own window; `hybridgate phone` answers through our relay on the loopback radio
+(it reads the QR URL from HYBRIDGATE_QR_URL_FILE); python3-fido2 verifies the page's results.
+https because python3-fido2 0.9's verifier accepts https origins only.
+
+usage: test_firefox.py BIN_DIR BUILD_DIR TEST_NAME [--screenshot PNG]"""
+
+import argparse
+import asyncio
+import base64
+import functools
+import http.server
+import json
+import os
+import pty
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+from hgtest import Relay, TestFailure, Workdir, check, phone, run_tests, verify, wait_for  # noqa: E402
+from bidi import Bidi, BidiError, Firefox  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("bin_dir")
+ap.add_argument("build_dir")
+ap.add_argument("test", nargs="?")
+ap.add_argument("--screenshot", help="also save the QR dialog's screenshot here (docs/)")
+ARGS = ap.parse_args()
+BIN = ARGS.bin_dir
+GECKO_ID = "browser@hybridgate.dev"
+RP = "localhost"
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# Scripts run in the extension's dialog.
+CLICK = """(sel, ms) => new Promise((resolve, reject) => {
+  const ready = () => { const b = document.querySelector(sel); return b && !b.disabled && !b.closest("[hidden]") ? b : null; };
+  let obs, timer;
+  const go = (b) => { if (obs) obs.disconnect(); clearTimeout(timer); b.click(); resolve(b.textContent); };
+  const now = ready();
+  if (now) return go(now);
+  obs = new MutationObserver(() => { const b = ready(); if (b) go(b); });
+  obs.observe(document, {subtree: true, childList: true, attributes: true});
+  timer = setTimeout(() => { obs.disconnect(); reject(new Error("no enabled " + sel)); }, ms);
+})"""
+QR_SHOWN = """(ms) => new Promise((resolve, reject) => {
+  const img = document.getElementById("qr"), box = document.getElementById("qr-box");
+  const shown = () => !box.hidden && img.complete && img.naturalWidth > 0;
+  let obs, timer;
+  const done = () => { if (shown()) { obs.disconnect(); clearTimeout(timer); resolve(img.naturalWidth); } };
+  obs = new MutationObserver(done);
+  obs.observe(document, {subtree: true, childList: true, attributes: true});
+  img.addEventListener("load", done);
+  timer = setTimeout(() => { obs.disconnect(); reject(new Error("no QR code shown")); }, ms);
+  done();
+})"""
+TEXT_OF = "(sel) => document.querySelector(sel) ? document.querySelector(sel).textContent : null"
+
+
+class PageServer:
+    """https://localhost:PORT (and https://127.0.0.1:PORT: another origin) serving tests/browser/page."""
+
+    def __init__(self, wd):
+        cert, key = wd.file("cert.pem"), wd.file("key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+        handler = functools.partial(QuietHandler, directory=os.path.join(HERE, "page"))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.origin = "https://localhost:%d" % self.port
+        self.other_origin = "https://127.0.0.1:%d" % self.port
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class Harness:
+    def __init__(self, name):
+        self.wd = Workdir(name)
+        self.relay = Relay(BIN, self.wd)
+        self.server = PageServer(self.wd)
+        self.qr_file = self.wd.file("qr.txt")
+        self.host_log = self.wd.file("host.log")
+        # The browser component as `cmake --install` lays it out.
+        self.prefix = self.wd.file("prefix")
+        r = subprocess.run(["cmake", "--install", ARGS.build_dir, "--prefix", self.prefix, "--component", "browser"],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, "cmake --install --component browser failed:\n" + r.stdout + r.stderr)
+        manifest_path = os.path.join(self.prefix, "lib", "mozilla", "native-messaging-hosts", "hybridgate.json")
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        host_path = os.path.join(self.prefix, "bin", "hybridgate-native-host")
+        check(manifest["path"] == host_path and manifest["type"] == "stdio" and manifest["name"] == "hybridgate",
+              "the installed Firefox host manifest: %r" % manifest)
+        check(manifest["allowed_extensions"] == [GECKO_ID], "allowed_extensions: %r" % manifest["allowed_extensions"])
+        self.xpi = os.path.join(self.prefix, "share", "hybridgate", "browser", "hybridgate.xpi")
+        home = self.wd.file("home")
+        os.makedirs(os.path.join(home, ".mozilla", "native-messaging-hosts"))
+        shutil.copy(manifest_path, os.path.join(home, ".mozilla", "native-messaging-hosts"))
+        env = dict(self.wd.env)
+        for k in ("HYBRIDGATE_PHONE", "HYBRIDGATE_CONFIG", "HYBRIDGATE_CA_FILE", "DISPLAY", "WAYLAND_DISPLAY"):
+            env.pop(k, None)
+        env.update({"HOME": home, "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+                    "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
+                    "XDG_CACHE_HOME": os.path.join(home, ".cache"), "MOZ_CRASHREPORTER_DISABLE": "1",
+                    "HYBRIDGATE_TUNNEL_URL": self.relay.url, "HYBRIDGATE_RADIO": "loopback",
+                    "HYBRIDGATE_QR_URL_FILE": self.qr_file, "HYBRIDGATE_NATIVE_HOST_LOG": self.host_log})
+        self.firefox = Firefox(self.wd.path, env)
+        self.store = self.wd.file("store.json")
+        self.bidi = None
+
+    async def start(self):
+        self.bidi = await Bidi.connect(self.firefox.port())
+        await self.bidi.cmd("session.new", {"capabilities": {"alwaysMatch": {"acceptInsecureCerts": True}}})
+        r = await self.bidi.cmd("webExtension.install", {"extensionData": {"type": "archivePath", "path": self.xpi}})
+        check(r["extension"] == GECKO_ID, "installed extension: %r" % r)
+        await self.bidi.cmd("session.subscribe", {"events": ["browsingContext.contextCreated",
+                                                             "browsingContext.contextDestroyed"]})
+        tree = await self.bidi.cmd("browsingContext.getTree", {})
+        self.tab = tree["contexts"][0]["context"]
+        await self.open(self.tab)
+
+    async def open(self, context, origin=None):
+        await self.bidi.cmd("browsingContext.navigate", {"context": context, "url": (origin or self.server.origin) + "/index.html",
+                                                         "wait": "complete"})
+
+    async def stop(self, failed):
+        if self.bidi:
+            try:
+                await self.bidi.cmd("session.end", {}, timeout=10)
+            except Exception:  # noqa: BLE001 - shutting down anyway
+                pass
+            await self.bidi.close()
+        self.firefox.stop()
+        self.server.stop()
+        self.relay.stop()
+        if failed:
+            for f in ("host.log", "firefox.log"):
+                if os.path.exists(self.wd.file(f)):
+                    print("--- %s\n%s" % (f, open(self.wd.file(f)).read()[-4000:]))
+        self.wd.cleanup()
+
+    def events_now(self):
+        return len(self.bidi.events)
+
+    async def dialog(self, since, timeout=30):
+        """The extension's dialog window opened after event index `since`: a new top-level browsing
+        context that loads moz-extension://…/dialog.html (the extension page sends no load events,
+        so its URL is read from the tree until it is there)."""
+        ev = await self.bidi.wait_event("browsingContext.contextCreated",
+                                        lambda p: p["parent"] is None and p["context"] != self.tab,
+                                        timeout=timeout, since=since)
+        ctx = ev["context"]
+        deadline = time.monotonic() + timeout
+        while True:
+            tree = await self.bidi.cmd("browsingContext.getTree", {"root": ctx})
+            url = tree["contexts"][0]["url"]
+            if url.startswith("moz-extension://") and "/dialog.html?" in url:
+                return ctx
+            if time.monotonic() > deadline:
+                raise TestFailure("the dialog context stayed at %s" % url)
+            await asyncio.sleep(0.05)  # poll interval of a bounded wait on the tree (as wait_for)
+
+    async def click(self, ctx, selector):
+        return await self.bidi.call(ctx, CLICK, selector, 20000)
+
+    async def qr_url(self):
+        def read():
+            return os.path.exists(self.qr_file) and open(self.qr_file).read().strip()
+        return await asyncio.to_thread(wait_for, read, 30, "the host's QR URL file")
+
+    async def closed(self, ctx, since, timeout=20):
+        """Waits until the browsing context is gone (Firefox sends no contextDestroyed event for an
+        extension page, so the tree is read until it no longer lists it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            tree = await self.bidi.cmd("browsingContext.getTree", {"maxDepth": 0})
+            if all(c["context"] != ctx for c in tree["contexts"]):
+                return
+            if time.monotonic() > deadline:
+                raise TestFailure("the dialog is still open: %r" % tree["contexts"])
+            await asyncio.sleep(0.05)  # poll interval of a bounded wait on the tree (as wait_for)
+
+    def fresh_qr(self):
+        if os.path.exists(self.qr_file):
+            os.unlink(self.qr_file)
+
+
+def harnessed(fn):
+    """Runs an async test body with a started Harness; prints the logs of a failing one."""
+    @functools.wraps(fn)
+    def run():
+        async def main():
+            h = Harness(fn.__name__)
+            failed = True
+            try:
+                await h.start()
+                await fn(h)
+                failed = False
+            finally:
+                await h.stop(failed)
+        asyncio.run(main())
+    return run
+
+
+def creation_options(challenge, **extra):
+    o = {"rp": {"name": "hybridgate test RP"},
+         "user": {"id": b64(b"user-ff-1"), "name": "alice@localhost", "displayName": "Alice"},
+         "challenge": challenge, "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+         "authenticatorSelection": {"residentKey": "required", "userVerification": "preferred"},
+         "attestation": "none"}
+    o.update(extra)
+    return o
+
+
+def check_shape(d, kind):
+    check("error" not in d, "the page got an error: %r" % d)
+    check(d["isPublicKeyCredential"] and d["isResponse"], "not PublicKeyCredential-shaped: %r" % d)
+    check(d["rawIdIsArrayBuffer"] and d["clientDataIsArrayBuffer"], "binary fields are not ArrayBuffers")
+    j, fb = d["toJSON"], d["fromBuffers"]
+    check(j["id"] == fb["id"] == fb["rawId"] == j["rawId"], "id / rawId differ")
+    check(fb["type"] == "public-key" and fb["authenticatorAttachment"] == "cross-platform", "type / attachment")
+    for k, v in fb["response"].items():
+        check(j["response"].get(k) == v, "toJSON().response.%s differs from the ArrayBuffer" % k)
+    if kind == "create":
+        check(d["transports"] == ["hybrid"], "getTransports(): %r" % d["transports"])
+        check(j["response"]["transports"] == ["hybrid"], "toJSON transports: %r" % j["response"]["transports"])
+        check(d["publicKeyAlgorithm"] == -7, "getPublicKeyAlgorithm(): %r" % d["publicKeyAlgorithm"])
+        check(d["publicKey"] == j["response"]["publicKey"] and d["authenticatorData"] == j["response"]["authenticatorData"],
+              "getPublicKey() / getAuthenticatorData() differ from toJSON()")
+        check(d["extensionResults"] == {}, "getClientExtensionResults(): %r" % d["extensionResults"])
+
+
+def check_public_key(d):
+    """getPublicKey() (SPKI) is the key in the attestation object (python3-fido2 + cryptography)."""
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+    from fido2.ctap2 import AttestationObject
+    from fido2.utils import websafe_decode
+    att = AttestationObject(websafe_decode(d["fromBuffers"]["response"]["attestationObject"]))
+    cose = att.auth_data.credential_data.public_key
+    n = load_der_public_key(websafe_decode(d["publicKey"])).public_numbers()
+    check((n.x, n.y) == (int.from_bytes(cose[-2], "big"), int.from_bytes(cose[-3], "big")),
+          "getPublicKey() is not the attested key")
+    check(websafe_decode(d["authenticatorData"]) == bytes(att.auth_data), "getAuthenticatorData() differs")
+
+
+async def ceremony(h, kind, options, screenshot=None):
+    """One create/get from the page, the phone chosen in the dialog, answered by hybridgate phone."""
+    h.fresh_qr()
+    since = h.events_now()
+    fn = "o => window.hgCreate(o)" if kind == "create" else "o => window.hgGet(o)"
+    call = asyncio.create_task(h.bidi.call(h.tab, fn, options, timeout=150))
+    try:
+        return await run_ceremony(h, kind, call, since, screenshot)
+    finally:
+        call.cancel()
+
+
+async def run_ceremony(h, kind, call, since, screenshot):
+    dlg = await h.dialog(since)
+    await h.click(dlg, "#hybrid")
+    site = await h.bidi.call(dlg, TEXT_OF, "#site")
+    check(site == h.server.origin, "the dialog names %r, not the page's origin" % site)
+    url = await h.qr_url()
+    check(url.startswith("FIDO:/"), "the QR URL file holds no FIDO:/ URL")
+    await h.bidi.call(dlg, QR_SHOWN, 20000)
+    if screenshot:
+        shot = await h.bidi.cmd("browsingContext.captureScreenshot", {"context": dlg})
+        png = base64.b64decode(shot["data"])
+        path = h.wd.file("dialog.png")
+        with open(path, "wb") as f:
+            f.write(png)
+        # The QR code the extension shows is the ceremony's (decoded by zbar from the screenshot).
+        z = subprocess.run(["zbarimg", "--raw", "-q", path], capture_output=True, text=True)
+        check(z.returncode == 0 and z.stdout.strip() == url, "the dialog's QR code does not decode to the ceremony's URL")
+        for dest in screenshot:
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy(path, dest)
+    p = phone(BIN, h.wd, url, h.relay.url, h.store, "--yes", name="phone-" + kind)
+    result = json.loads(await call)
+    check(await asyncio.to_thread(p.wait, 60) == 0, "phone failed:\n" + p.stderr())
+    await h.closed(dlg, since)  # the dialog closes by itself after a success
+    check_shape(result, kind)
+    return result
+
+
+@harnessed
+async def test_register_then_sign_in(h):
+    """create() then get() through the extension's dialog; the QR code in the dialog decodes to the
+    ceremony's URL; python3-fido2 verifies both results built from the page's ArrayBuffers."""
+    shots = [os.path.join(ARGS.build_dir, "firefox-qr-dialog.png")] + ([ARGS.screenshot] if ARGS.screenshot else [])
+    challenge = b64(os.urandom(32))
+    reg = await ceremony(h, "create", creation_options(challenge), screenshot=shots)
+    check_public_key(reg)
+    rc, stored, err = verify("register", reg["fromBuffers"], rp_id=RP, origin=h.server.origin, challenge=challenge)
+    check(rc == 0, "the verifier rejected the registration: " + err)
+    # The clientDataJSON is the host's, with the origin the browser reported.
+    cd = json.loads(base64.urlsafe_b64decode(reg["fromBuffers"]["response"]["clientDataJSON"] + "=="))
+    check(cd["origin"] == h.server.origin and cd["type"] == "webauthn.create", "clientDataJSON: %r" % cd)
+
+    challenge = b64(os.urandom(32))
+    asr = await ceremony(h, "get", {"challenge": challenge, "userVerification": "preferred"})
+    with open(h.wd.file("stored.json"), "w") as f:
+        json.dump(stored, f)
+    rc, out, err = verify("authenticate", asr["fromBuffers"], rp_id=RP, origin=h.server.origin, challenge=challenge,
+                          stored=h.wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+    check(rc == 0, "the verifier rejected the assertion: " + err)
+    check(out["credential_id"] == reg["fromBuffers"]["id"], "signed in with another credential")
+    check(asr["fromBuffers"]["response"]["userHandle"] == b64(b"user-ff-1"), "userHandle is not the user's ID")
+    # The verifier's check can fail: the same assertion for another origin is refused.
+    rc, _, _ = verify("authenticate", asr["fromBuffers"], rp_id=RP, origin=h.server.other_origin, challenge=challenge,
+                      stored=h.wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+    check(rc != 0, "the verifier accepted an assertion for another origin")
+    log = open(h.host_log).read()
+    check(log.count("done") >= 2 and "FIDO:/" not in log, "host log:\n" + log)
+
+
+if __name__ == "__main__":
+    tests = [test_register_then_sign_in]
+    if ARGS.test:
+        tests = [t for t in tests if t.__name__ == ARGS.test]
+        if not tests:
+            sys.exit("no test named " + ARGS.test)
+    run_tests(tests)
