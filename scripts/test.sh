@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 ./scripts/deps.sh || exit 1
 # The Chromium interop test needs chromium, Xvfb and xdotool (not needed for the demo).
 ./tests/interop/setup.sh || exit 1
+# The browser bridge's tests need firefox-esr (headless, WebDriver BiDi) and zbar-tools.
+./tests/browser/setup.sh || exit 1
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

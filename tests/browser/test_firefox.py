@@ -342,8 +342,127 @@ async def test_register_then_sign_in(h):
     check(log.count("done") >= 2 and "FIDO:/" not in log, "host log:\n" + log)
 
 
+async def child_frame(h, parent):
+    tree = await h.bidi.cmd("browsingContext.getTree", {"root": parent})
+    children = tree["contexts"][0]["children"]
+    check(len(children) >= 1, "no child frame in %r" % tree)
+    return children[-1]["context"]
+
+
+def new_dialogs(h, since):
+    """Top-level contexts created since event index `since`, other than the tabs (dialogs)."""
+    return [p["context"] for m, p in h.bidi.events[since:]
+            if m == "browsingContext.contextCreated" and p["parent"] is None and p["context"] != h.tab]
+
+
+@harnessed
+async def test_lies_and_cross_origin_frames_are_refused(h):
+    """The origin is the browser's, never the page's: a foreign rp.id / rpId is a SecurityError
+    before any dialog; a page that talks to the extension's relay itself and names another origin
+    gets the same, or a dialog for its true origin; a cross-origin iframe gets NotAllowedError
+    without a dialog, while a same-origin iframe reaches the dialog (the control); a second request
+    in a tab with one pending is refused."""
+    since = h.events_now()
+    r = json.loads(await h.bidi.call(h.tab, "o => window.hgCreate(o)",
+                                     creation_options(b64(os.urandom(32)), rp={"id": "example.com", "name": "x"})))
+    check(r.get("error") == "SecurityError" and "relying party ID" in r.get("message", ""), "foreign rp.id: %r" % r)
+    r = json.loads(await h.bidi.call(h.tab, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32)), "rpId": "example.com"}))
+    check(r.get("error") == "SecurityError", "foreign rpId: %r" % r)
+    # Forged requests straight to the relay, claiming https://example.com.
+    forged = {"rid": "forged-1", "kind": "get", "origin": "https://example.com",
+              "options": {"challenge": b64(os.urandom(32)), "rpId": "example.com"}}
+    r = json.loads(await h.bidi.call(h.tab, "d => window.hgForged(d)", forged))
+    check(r.get("kind") == "error" and r.get("name") == "SecurityError", "forged origin + rpId: %r" % r)
+    # A cross-origin iframe (https://127.0.0.1:PORT inside https://localhost:PORT).
+    await h.bidi.call(h.tab, "u => window.hgFrame(u)", h.server.other_origin + "/index.html")
+    frame = await child_frame(h, h.tab)
+    r = json.loads(await h.bidi.call(frame, "o => window.hgCreate(o)", creation_options(b64(os.urandom(32)))))
+    check(r.get("error") == "NotAllowedError" and "cross-origin" in r.get("message", ""), "cross-origin iframe: %r" % r)
+    r = json.loads(await h.bidi.call(frame, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32))}))
+    check(r.get("error") == "NotAllowedError", "cross-origin iframe get: %r" % r)
+    check(new_dialogs(h, since) == [], "a refused request opened a dialog")
+    check(not os.path.exists(h.qr_file), "a refused request made a QR code")
+
+    # The control: a forged request without rpId reaches the dialog, which names the true origin.
+    forged = {"rid": "forged-2", "kind": "get", "origin": "https://example.com",
+              "options": {"challenge": b64(os.urandom(32))}}
+    call = asyncio.create_task(h.bidi.call(h.tab, "d => window.hgForged(d)", forged, timeout=60))
+    try:
+        dlg = await h.dialog(since)
+        await h.click(dlg, "#hybrid")
+        site = await h.bidi.call(dlg, TEXT_OF, "#site")
+        check(site == h.server.origin, "the dialog of a forged request names %r" % site)
+        await h.qr_url()
+        # One ceremony per tab: a second request meanwhile is refused.
+        r = json.loads(await h.bidi.call(h.tab, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32))}))
+        check(r.get("error") == "NotAllowedError" and "pending" in r.get("message", ""), "second request: %r" % r)
+        await h.click(dlg, "#cancel")
+        r = json.loads(await call)
+        check(r.get("kind") == "error" and r.get("name") == "NotAllowedError", "cancelled: %r" % r)
+        await h.closed(dlg, since)
+    finally:
+        call.cancel()
+    log = open(h.host_log).read()
+    check("start get for %s (QR code)" % h.server.origin in log and "example.com (QR" not in log,
+          "the host ran a ceremony for another origin:\n" + log)
+    check("cancel requested by the browser" in log or "closed the port: cancelling" in log, "no cancel:\n" + log)
+
+    # The control for frames: a same-origin iframe reaches the dialog.
+    await h.bidi.call(h.tab, "u => window.hgFrame(u)", h.server.origin + "/index.html")
+    frame = await child_frame(h, h.tab)
+    since = h.events_now()
+    call = asyncio.create_task(h.bidi.call(frame, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32))}, timeout=60))
+    try:
+        dlg = await h.dialog(since)
+        await h.click(dlg, "#cancel")
+        r = json.loads(await call)
+        check(r.get("error") == "NotAllowedError", "same-origin iframe, cancelled: %r" % r)
+        await h.closed(dlg, since)
+    finally:
+        call.cancel()
+
+
+@harnessed
+async def test_tab_closed_mid_ceremony_cancels_on_the_phone(h):
+    """A tab closed while the phone asks its person: the host is told (cancel / closed port), the
+    phone sees the desktop go away and takes its prompt down, nothing is created, the dialog closes."""
+    tab = (await h.bidi.cmd("browsingContext.create", {"type": "tab"}))["context"]
+    await h.open(tab)
+    since = h.events_now()
+    call = asyncio.create_task(h.bidi.call(tab, "o => window.hgCreate(o)", creation_options(b64(os.urandom(32))),
+                                           timeout=120))
+    master = None
+    try:
+        dlg = await h.dialog(since)
+        await h.click(dlg, "#hybrid")
+        url = await h.qr_url()
+        master, slave = pty.openpty()
+        p = phone(BIN, h.wd, url, h.relay.url, h.store, name="asking-phone", stdin=slave)
+        os.close(slave)
+        await asyncio.to_thread(wait_for, lambda: "Allow? [y/N]" in p.stderr() or p.proc.poll() is not None, 30,
+                                "the phone's prompt")
+        await asyncio.to_thread(wait_for, lambda: "stage waiting_for_user" in open(h.host_log).read(), 30,
+                                "the host to wait for the person")
+        await h.bidi.cmd("browsingContext.close", {"context": tab})
+        rc = await asyncio.to_thread(p.wait, 30)
+        check(rc != 0, "the phone reported success for a closed tab")
+        check("request was withdrawn" in p.stderr(), "the phone did not see the desktop go away:\n" + p.stderr())
+        log = open(h.host_log).read()
+        check("cancel requested by the browser" in log or "the browser closed the port: cancelling" in log,
+              "the host was not told:\n" + log)
+        await h.closed(dlg, since)
+        if os.path.exists(h.store):
+            with open(h.store) as f:
+                check(json.load(f)["credentials"] == [], "a passkey was created for a closed tab")
+    finally:
+        call.cancel()
+        if master is not None:
+            os.close(master)
+
+
 if __name__ == "__main__":
-    tests = [test_register_then_sign_in]
+    tests = [test_register_then_sign_in, test_lies_and_cross_origin_frames_are_refused,
+             test_tab_closed_mid_ceremony_cancels_on_the_phone]
     if ARGS.test:
         tests = [t for t in tests if t.__name__ == ARGS.test]
         if not tests:

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs what the browser bridge's tests need (Debian 12): firefox-esr (driven headless over its
+# built-in WebDriver BiDi), python3-websockets (the BiDi client), zbar-tools (decodes the QR code
+# in the dialog's screenshot), openssl (the test page's certificate), zip (packs the extension).
+# Idempotent: installs only what is missing. Run as root (or with sudo available).
+set -euo pipefail
+
+PKGS=(firefox-esr python3-websockets python3-fido2 zbar-tools openssl zip)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "browser test setup: all packages present"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+echo "browser test setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
