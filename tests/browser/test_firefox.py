@@ -134,6 +134,7 @@ class Harness:
                     "HYBRIDGATE_QR_URL_FILE": self.qr_file, "HYBRIDGATE_NATIVE_HOST_LOG": self.host_log})
         self.firefox = Firefox(self.wd.path, env)
         self.store = self.wd.file("store.json")
+        self.links_file = os.path.join(home, ".local", "share", "hybridgate", "links.json")  # the default
         self.bidi = None
 
     async def start(self):
@@ -460,9 +461,68 @@ async def test_tab_closed_mid_ceremony_cancels_on_the_phone(h):
             os.close(master)
 
 
+@harnessed
+async def test_remembered_phone_signs_in_without_qr(h):
+    """"Remember this phone" ticked in the dialog: the phone agrees to be linked and the host
+    remembers it (links file); the next get() lists it in the dialog, and choosing it signs in with
+    no QR code (the phone woken through the relay), verified by python3-fido2."""
+    from hgtest import Proc
+    name = "Test Phone"
+    challenge = b64(os.urandom(32))
+    h.fresh_qr()
+    since = h.events_now()
+    call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgCreate(o)", creation_options(challenge), timeout=120))
+    try:
+        dlg = await h.dialog(since)
+        await h.click(dlg, "#remember")
+        await h.click(dlg, "#hybrid")
+        url = await h.qr_url()
+        p = phone(BIN, h.wd, url, h.relay.url, h.store, "--yes", "--link", "--phone-name", name, name="link-phone")
+        reg = json.loads(await call)
+        check(await asyncio.to_thread(p.wait, 60) == 0, "phone failed:\n" + p.stderr())
+    finally:
+        call.cancel()
+    check_shape(reg, "create")
+    rc, stored, err = verify("register", reg["fromBuffers"], rp_id=RP, origin=h.server.origin, challenge=challenge)
+    check(rc == 0, "the verifier rejected the registration: " + err)
+    check(os.path.exists(h.links_file) and oct(os.stat(h.links_file).st_mode & 0o777) == "0o600",
+          "the host did not remember the phone in a private links file")
+    check("remembered phone '%s'" % name in open(h.host_log).read(), "no notice of the remembered phone")
+
+    argv = [os.path.join(BIN, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", h.relay.url,
+            "--store", h.store, "--yes", "--listen", "--once"]
+    listener = Proc(argv, h.wd, "listener")
+    try:
+        await asyncio.to_thread(wait_for, lambda: "listening" in listener.stderr() or listener.proc.poll() is not None,
+                                20, "the phone's listen connection")
+        check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
+        h.fresh_qr()
+        challenge = b64(os.urandom(32))
+        since = h.events_now()
+        call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgGet(o)", {"challenge": challenge}, timeout=120))
+        try:
+            dlg = await h.dialog(since)
+            label = await h.click(dlg, 'button.phone[data-phone="%s"]' % name)
+            check(name in label, "the remembered phone's button says %r" % label)
+            asr = json.loads(await call)
+        finally:
+            call.cancel()
+        check(await asyncio.to_thread(listener.wait, 30) == 0, "the woken phone failed:\n" + listener.stderr())
+    finally:
+        listener.kill()
+    check_shape(asr, "get")
+    check(not os.path.exists(h.qr_file), "a QR code was made for a remembered phone")
+    with open(h.wd.file("stored.json"), "w") as f:
+        json.dump(stored, f)
+    rc, _, err = verify("authenticate", asr["fromBuffers"], rp_id=RP, origin=h.server.origin, challenge=challenge,
+                        stored=h.wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+    check(rc == 0, "the verifier rejected the assertion: " + err)
+    check("start get for %s (remembered phone)" % h.server.origin in open(h.host_log).read(), "host log")
+
+
 if __name__ == "__main__":
     tests = [test_register_then_sign_in, test_lies_and_cross_origin_frames_are_refused,
-             test_tab_closed_mid_ceremony_cancels_on_the_phone]
+             test_tab_closed_mid_ceremony_cancels_on_the_phone, test_remembered_phone_signs_in_without_qr]
     if ARGS.test:
         tests = [t for t in tests if t.__name__ == ARGS.test]
         if not tests:

@@ -150,7 +150,7 @@ class Ceremony {
       this.started = true;
       this.show({state: "running", phone: m.phone || ""});
       this.native.postMessage({type: this.kind, id: this.id, origin: this.origin, options: this.options,
-                               phone: m.phone || ""});
+                               phone: m.phone || "", link: !m.phone && m.link === true});
     } else if (m.choice === "fallback" && !this.started) {
       this.finish({kind: "fallback"});
     } else if (m.choice === "cancel") {

@@ -22,7 +22,7 @@ let qrUrl = null;
 let built = false;
 
 function choose(phone) {
-  port.postMessage({choice: "phone", phone});
+  port.postMessage({choice: "phone", phone, link: !phone && $("remember").checked});
 }
 
 function build(m) {

@@ -6,7 +6,8 @@
 //   extension → host                                        host → extension
 //   {"type":"hello"}                                        {"type":"hello","version","phones":[…],"defaultPhone"}
 //   {"type":"check","id","kind","origin","options"}         {"type":"checked","id"} | error
-//   {"type":"create"|"get","id","origin","options","phone"} {"type":"qr","id","svg"}   (QR ceremonies)
+//   {"type":"create"|"get","id","origin","options",         {"type":"qr","id","svg"}   (QR ceremonies)
+//    "phone","link"}
 //                                                           {"type":"stage","id","stage","detail"} …
 //                                                           {"type":"notice","id","text"} …
 //                                                           {"type":"result","id","credential"} | error
@@ -21,7 +22,9 @@
 // qr/ (libqrencode); the FIDO:/ URL itself is never sent, logged or put on a command line.
 //
 // Configuration: the desktop settings the bridges share (hybrid/settings.hpp: the config file and
-// the HYBRIDGATE_* environment overrides). HYBRIDGATE_NATIVE_HOST_LOG names a file for a
+// the HYBRIDGATE_* environment overrides). `phone` names a remembered phone (no QR code); `link`
+// true offers linking in the QR code, and a phone that agrees is remembered (the links file of the
+// settings). HYBRIDGATE_NATIVE_HOST_LOG names a file for a
 // diagnostic log (the browser hides the host's standard error); it never holds secrets.
 //
 // Why the C++ façade and not the C ABI: this bridge lives in the repository and needs the qr/
@@ -160,7 +163,7 @@ class Host {
       } else if (type == "check") {
         send({{"type", "checked"}, {"id", id}});
       } else {
-        start(id, kind, origin, std::move(*text), m.value("phone", ""));
+        start(id, kind, origin, std::move(*text), m.value("phone", ""), m.value("link", false));
       }
     } else if (type == "cancel") {
       std::lock_guard lock(mutex_);
@@ -203,7 +206,8 @@ class Host {
           {"defaultPhone", settings_.default_phone}});
   }
 
-  void start(const json& id, const std::string& kind, const std::string& origin, std::string text, std::string phone) {
+  void start(const json& id, const std::string& kind, const std::string& origin, std::string text, std::string phone,
+             bool link) {
     std::unique_lock lock(mutex_);
     if (running_) {
       lock.unlock();
@@ -212,10 +216,13 @@ class Host {
       return;
     }
     if (worker_.joinable()) worker_.join();  // the previous one has ended (running_ is null)
-    running_ = std::make_shared<hybrid::Desktop>(settings_.desktop);
+    hybrid::DesktopConfig config = settings_.desktop;
+    config.link_phone = config.link_phone || link;
+    running_ = std::make_shared<hybrid::Desktop>(std::move(config));
     running_id_ = id;
     auto desktop = running_;
-    log_("start " + kind + " for " + origin + (phone.empty() ? " (QR code)" : " (remembered phone)"));
+    log_("start " + kind + " for " + origin +
+         (phone.empty() ? (link ? " (QR code, offering to remember the phone)" : " (QR code)") : " (remembered phone)"));
     worker_ = std::thread([this, desktop, id, kind, origin, text = std::move(text), phone = std::move(phone)] {
       run(*desktop, id, kind, origin, text, phone);
     });
