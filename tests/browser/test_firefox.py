@@ -520,9 +520,30 @@ async def test_remembered_phone_signs_in_without_qr(h):
     check("start get for %s (remembered phone)" % h.server.origin in open(h.host_log).read(), "host log")
 
 
+@harnessed
+async def test_security_key_choice_falls_through_to_the_browser(h):
+    """"Use a security key or this browser's own method" hands the call back to the page's original
+    navigator.credentials: no ceremony in the host, the dialog closes, and the page gets the
+    browser's own answer (headless Firefox, with no authenticator, refuses with its own message)."""
+    since = h.events_now()
+    call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgGet(o)",
+                                           {"challenge": b64(os.urandom(32)), "timeout": 5000}, timeout=60))
+    try:
+        dlg = await h.dialog(since)
+        await h.click(dlg, "#fallback")
+        r = json.loads(await call)
+    finally:
+        call.cancel()
+    await h.closed(dlg, since)
+    check(r.get("error") == "NotAllowedError" and "CredentialsContainer" in r.get("message", ""),
+          "not Firefox's own answer: %r" % r)
+    check("start get" not in open(h.host_log).read(), "the host ran a ceremony after the security-key choice")
+
+
 if __name__ == "__main__":
     tests = [test_register_then_sign_in, test_lies_and_cross_origin_frames_are_refused,
-             test_tab_closed_mid_ceremony_cancels_on_the_phone, test_remembered_phone_signs_in_without_qr]
+             test_tab_closed_mid_ceremony_cancels_on_the_phone, test_remembered_phone_signs_in_without_qr,
+             test_security_key_choice_falls_through_to_the_browser]
     if ARGS.test:
         tests = [t for t in tests if t.__name__ == ARGS.test]
         if not tests:
