@@ -3,6 +3,8 @@
 // are set in both).
 #include "capi/config.hpp"
 
+#include "hybrid/settings.hpp"
+
 #include <chrono>
 #include <cstring>
 
@@ -126,6 +128,40 @@ int hg_config_set_timeout(hg_config* cfg, hg_timeout which, uint32_t millisecond
       case HG_TIMEOUT_IDLE: cfg->phone.idle = ms; return HG_OK;
     }
     return fail(err, Errc::invalid_argument, "unknown hg_timeout");
+  });
+}
+
+int hg_config_set_phone(hg_config* cfg, const char* name, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->desktop.phone = str_or_empty(name);
+    return HG_OK;
+  });
+}
+
+int hg_config_set_qr_url_file(hg_config* cfg, const char* path, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    cfg->desktop.qr_url_file = str_or_empty(path);
+    return HG_OK;
+  });
+}
+
+int hg_config_load(hg_config* cfg, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    auto r = hg::hybrid::load_desktop_config(cfg->desktop);
+    if (!r) return fail(err, r.error());
+    hg::hybrid::DesktopConfig& loaded = *r;
+    // Settings both sides share follow to the phone side, as the setters do.
+    cfg->phone.tunnel_url = loaded.tunnel_url;
+    cfg->phone.ca_file = loaded.ca_file;
+    cfg->phone.radio.kind = loaded.radio.kind;
+    cfg->phone.radio.adapter = loaded.radio.adapter;
+    cfg->phone.radio.loopback_dir = loaded.radio.loopback_dir;
+    cfg->phone.connect = loaded.deadlines.connect;
+    cfg->desktop = std::move(loaded);
+    return HG_OK;
   });
 }
 

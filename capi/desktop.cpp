@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -340,6 +342,98 @@ int hg_desktop_forget(hg_desktop* d, const char* name, int* forgotten, hg_error*
     if (forgotten != nullptr) *forgotten = *r ? 1 : 0;
     return HG_OK;
   });
+}
+
+}  // extern "C"
+
+// ------------------------------------------------------------------ raw CTAP: hg_connection
+
+struct hg_connection {
+  hg_desktop* desktop = nullptr;
+  std::unique_ptr<hg::hybrid::Connection> impl;
+};
+
+extern "C" {
+
+hg_connection* hg_desktop_connect(hg_desktop* d, hg_request_hint hint, const char* phone, hg_error* err) {
+  hg_connection* out = nullptr;
+  guarded(err, [&] {
+    if (d == nullptr) return no_desktop(err);
+    if (hint != HG_HINT_MAKE_CREDENTIAL && hint != HG_HINT_GET_ASSERTION)
+      return fail(err, Errc::invalid_argument, "unknown hg_request_hint");
+    const auto request_type = hint == HG_HINT_MAKE_CREDENTIAL ? hg::qr_payload::RequestType::make_credential
+                                                              : hg::qr_payload::RequestType::get_assertion;
+    const std::string ph = str_or_empty(phone);
+    const auto cb = d->callbacks(false);
+    auto c = std::make_unique<hg_connection>();
+    if (d->begin(false, err) != HG_OK) return HG_ERR;
+    hg::Result<std::unique_ptr<hg::hybrid::Connection>> r = hg::make_error(Errc::internal);
+    try {
+      r = d->impl->connect(request_type, cb, ph);
+    } catch (...) {
+      r = hg::capi::current_exception_error();
+    }
+    if (!r.ok()) {
+      std::lock_guard lock(d->mu);
+      d->running = false;
+      return fail(err, r.error());
+    }
+    // The desktop stays "running" (no other ceremony; hg_desktop_cancel reaches the connection)
+    // until hg_connection_close.
+    c->desktop = d;
+    c->impl = std::move(*r);
+    out = c.release();
+    return HG_OK;
+  });
+  return out;
+}
+
+int hg_connection_get_info(const hg_connection* c, const uint8_t** info, size_t* info_len, hg_error* err) {
+  if (info != nullptr) *info = nullptr;
+  if (info_len != nullptr) *info_len = 0;
+  return guarded(err, [&] {
+    if (c == nullptr || !c->impl) return fail(err, Errc::invalid_argument, "the hg_connection is NULL");
+    if (info == nullptr || info_len == nullptr) return fail(err, Errc::invalid_argument, "an out-pointer is NULL");
+    auto view = c->impl->get_info();
+    *info = view.data();
+    *info_len = view.size();
+    return HG_OK;
+  });
+}
+
+int hg_connection_transact(hg_connection* c, const uint8_t* request, size_t request_len, uint8_t** response,
+                           size_t* response_len, hg_error* err) {
+  if (response != nullptr) *response = nullptr;
+  if (response_len != nullptr) *response_len = 0;
+  return guarded(err, [&] {
+    if (c == nullptr || !c->impl) return fail(err, Errc::invalid_argument, "the hg_connection is NULL");
+    if (response == nullptr || response_len == nullptr)
+      return fail(err, Errc::invalid_argument, "an out-pointer is NULL");
+    if (request == nullptr || request_len == 0)
+      return fail(err, Errc::invalid_argument, "the request is empty (it starts with the CTAP2 command byte)");
+    auto r = c->impl->transact(hg::ByteView(request, request_len));
+    if (!r.ok()) return fail(err, r.error());
+    auto* buf = static_cast<uint8_t*>(std::malloc(r->empty() ? 1 : r->size()));
+    if (buf == nullptr) return fail(err, Errc::internal, "out of memory");
+    std::memcpy(buf, r->data(), r->size());
+    *response = buf;
+    *response_len = r->size();
+    return HG_OK;
+  });
+}
+
+void hg_connection_close(hg_connection** cp) {
+  if (cp == nullptr || *cp == nullptr) return;
+  hg_connection* c = *cp;
+  *cp = nullptr;
+  try {
+    c->impl.reset();  // closes the tunnel
+    std::lock_guard lock(c->desktop->mu);
+    c->desktop->running = false;
+  } catch (...) {
+    // A destructor or a mutex threw: nothing a C caller could do; the handle is gone either way.
+  }
+  delete c;
 }
 
 }  // extern "C"

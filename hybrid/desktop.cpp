@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "hybrid/links.hpp"
+#include "hybrid/private_file.hpp"
 #include "hybrid/run.hpp"
 #include "hybrid/session.hpp"
 #include "hybrid/webauthn.hpp"
@@ -34,34 +35,25 @@ std::string_view to_string(Stage s) {
 
 namespace {
 
-// The Connection handed to with_connection() users: blocking transact() over the session.
-class BlockingConnection final : public Connection {
- public:
-  BlockingConnection(Runner& runner, DesktopSession& session, const Events& events)
-      : runner_(runner), session_(session), events_(events) {}
-  ByteView get_info() const override { return session_.get_info(); }
-  Result<Bytes> transact(ByteView request) override {
-    Bytes req(request.begin(), request.end());
-    return runner_.run([](DesktopSession& s, Bytes r, const Events& ev) -> net::awaitable<Result<Bytes>> {
-      co_return co_await s.transact(r, ev);
-    }(session_, std::move(req), events_));
-  }
-
- private:
-  Runner& runner_;
-  DesktopSession& session_;
-  const Events& events_;
-};
-
 void notify(const DesktopCallbacks& cb, const std::string& sentence) {
   if (cb.notice) cb.notice(sentence);
 }
 
 }  // namespace
 
+// One open session with a phone, between connect and close.
+struct OpenSession {
+  DesktopCallbacks callbacks;
+  Events events;
+  std::unique_ptr<ble::Scanner> scanner;
+  std::optional<qr_payload::DesktopQr> qr;  // outlives the session (its key verifies linking info)
+  Connected connected;
+};
+
 struct Desktop::Impl {
   DesktopConfig config;
   Runner runner;
+  bool connection_open = false;  // a connect() object lives
 
   Result<std::filesystem::path> links_path() const {
     if (!config.links_file.empty()) return config.links_file;
@@ -70,57 +62,74 @@ struct Desktop::Impl {
 
   TunnelServer server(const std::string& url) const { return {url, config.ca_file}; }
 
-  // Connects to the phone (QR code or remembered phone), runs `use`, closes the session and
-  // remembers a phone that offered a verified link.
-  Status ceremony(qr_payload::RequestType hint, const DesktopCallbacks& cb, const std::string& phone,
-                  const std::function<Status(Connection&)>& use) {
-    Events events{cb.stage};
-    auto scanner = ble::make_scanner(runner.io(), config.radio);
-    if (!scanner) return scanner.error();
+  // Connects to the phone: the remembered phone `phone_arg` (or config.phone), else a QR code.
+  Result<std::unique_ptr<OpenSession>> open(qr_payload::RequestType hint, const DesktopCallbacks& cb,
+                                            const std::string& phone_arg) {
+    auto s = std::make_unique<OpenSession>();
+    s->callbacks = cb;
+    s->events = Events{cb.stage};
+    HG_TRY(s->scanner, ble::make_scanner(runner.io(), config.radio));
+    const std::string& phone = phone_arg.empty() ? config.phone : phone_arg;
 
-    std::optional<LinkStore> store;
-    std::optional<qr_payload::DesktopQr> qr;  // outlives the session (its key verifies linking info)
     std::optional<Result<Connected>> connected;
     if (!phone.empty()) {
       HG_TRY(auto path, links_path());
-      HG_TRY(auto s, LinkStore::open(path));
-      store.emplace(std::move(s));
-      const StoredLink* stored = store->find(phone);
+      HG_TRY(auto store, LinkStore::open(path));
+      const StoredLink* stored = store.find(phone);
       if (!stored) return make_error(Errc::invalid_argument, "no remembered phone named '" + phone + "'");
       notify(cb, "asking phone '" + phone + "' (no QR code)");
       const std::string url = config.tunnel_url.empty() ? stored->tunnel_url : config.tunnel_url;
-      connected.emplace(runner.run(connect_linked(**scanner, stored->link, hint, server(url), config.deadlines, events)));
+      connected.emplace(
+          runner.run(connect_linked(*s->scanner, stored->link, hint, server(url), config.deadlines, s->events)));
       if (!*connected && connected->error().code == Errc::tunnel_gone) {
-        (void)store->remove(phone);
+        (void)store.remove(phone);
         return make_error(Errc::tunnel_gone, "forgot '" + phone + "'; use a QR code to link it again");
       }
     } else {
-      qr.emplace(qr_payload::generate({.request_type = hint,
-                                       .supports_linking = config.link_phone,
-                                       .known_domains = 2,
-                                       .timestamp = uint64_t(std::time(nullptr))}));
-      if (cb.qr) cb.qr(qr->url);
-      events.emit(Stage::qr_shown);
-      connected.emplace(runner.run(connect_qr(**scanner, *qr, server(config.tunnel_url), config.deadlines, events)));
+      s->qr.emplace(qr_payload::generate({.request_type = hint,
+                                          .supports_linking = config.link_phone,
+                                          .known_domains = 2,
+                                          .timestamp = uint64_t(std::time(nullptr))}));
+      if (!config.qr_url_file.empty()) {
+        if (auto st = write_private_file(config.qr_url_file, s->qr->url + "\n"); !st)
+          return make_error(Errc::io, "cannot write the QR URL file " + config.qr_url_file.string() + ": " +
+                                          st.error().to_string());
+      }
+      if (cb.qr) cb.qr(s->qr->url);
+      s->events.emit(Stage::qr_shown);
+      connected.emplace(runner.run(connect_qr(*s->scanner, *s->qr, server(config.tunnel_url), config.deadlines, s->events)));
     }
     if (!*connected) return connected->error();
-    DesktopSession& session = *(*connected)->session;
-    BlockingConnection conn(runner, session, events);
-    Status st = use(conn);
-    // Close (shutdown + close frame) even after an error or a cancellation: the phone learns at once.
+    s->connected = std::move(**connected);
+    return s;
+  }
+
+  // Closes the session (shutdown + close frame, even after an error or a cancellation: the phone
+  // learns at once) and remembers a phone that offered a verified link.
+  void close(OpenSession& s, bool succeeded) {
+    DesktopSession& session = *s.connected.session;
     runner.reset_cancel();
-    (void)runner.run([](DesktopSession& s) -> net::awaitable<Result<Unit>> {
-      co_await s.close();
+    (void)runner.run([](DesktopSession& d) -> net::awaitable<Result<Unit>> {
+      co_await d.close();
       co_return Unit{};
     }(session));
-    if (st) {
+    if (succeeded) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                      (*connected)->found_at);
-      events.emit(Stage::done, "phone found → result in " + std::to_string(ms.count()) + " ms");
+                                                                      s.connected.found_at);
+      s.events.emit(Stage::done, "phone found → result in " + std::to_string(ms.count()) + " ms");
     }
-    remember(session, cb);
-    return st;
+    remember(session, s.callbacks);
   }
+
+  Result<Bytes> transact(OpenSession& s, ByteView request) {
+    Bytes req(request.begin(), request.end());
+    return runner.run([](DesktopSession& d, Bytes r, const Events& ev) -> net::awaitable<Result<Bytes>> {
+      co_return co_await d.transact(r, ev);
+    }(*s.connected.session, std::move(req), s.events));
+  }
+
+  Status ceremony(qr_payload::RequestType hint, const DesktopCallbacks& cb, const std::string& phone,
+                  const std::function<Status(Connection&)>& use);
 
   void remember(const DesktopSession& s, const DesktopCallbacks& cb) {
     if (s.linking_rejected())
@@ -162,6 +171,51 @@ struct Desktop::Impl {
   }
 };
 
+namespace {
+
+// The Connection of with_connection() and connect(): blocking transact() over the open session.
+class SessionConnection final : public Connection {
+ public:
+  SessionConnection(Desktop::Impl& impl, std::unique_ptr<OpenSession> s, bool owns_close)
+      : impl_(impl), s_(std::move(s)), owns_close_(owns_close) {}
+  ~SessionConnection() override {
+    if (owns_close_) finish();
+  }
+  ByteView get_info() const override { return s_->connected.session->get_info(); }
+  Result<Bytes> transact(ByteView request) override {
+    auto r = impl_.transact(*s_, request);
+    succeeded_ = succeeded_ || r.ok();
+    if (owns_close_) impl_.runner.reset_cancel();  // a cancel ends this request, not the next one
+    return r;
+  }
+  void finish() {
+    if (!s_) return;
+    impl_.close(*s_, succeeded_);
+    impl_.runner.reset_cancel();
+    impl_.connection_open = false;
+    s_.reset();
+  }
+
+ private:
+  Desktop::Impl& impl_;
+  std::unique_ptr<OpenSession> s_;
+  bool owns_close_;
+  bool succeeded_ = false;
+};
+
+}  // namespace
+
+Status Desktop::Impl::ceremony(qr_payload::RequestType hint, const DesktopCallbacks& cb, const std::string& phone,
+                               const std::function<Status(Connection&)>& use) {
+  if (connection_open) return make_error(Errc::invalid_argument, "a connection to a phone is open on this desktop");
+  HG_TRY(auto s, open(hint, cb, phone));
+  OpenSession& session = *s;
+  SessionConnection conn(*this, std::move(s), false);
+  Status st = use(conn);
+  close(session, st.ok());
+  return st;
+}
+
 Desktop::Desktop(DesktopConfig config) : impl_(std::make_unique<Impl>()) { impl_->config = std::move(config); }
 Desktop::~Desktop() = default;
 
@@ -191,6 +245,18 @@ Status Desktop::with_connection(qr_payload::RequestType hint, const DesktopCallb
   impl_->runner.reset_cancel();
   return st;
 }
+
+Result<std::unique_ptr<Connection>> Desktop::connect(qr_payload::RequestType hint, const DesktopCallbacks& callbacks,
+                                                     const std::string& phone) {
+  if (impl_->connection_open) return make_error(Errc::invalid_argument, "a connection to a phone is open on this desktop");
+  auto s = impl_->open(hint, callbacks, phone);
+  impl_->runner.reset_cancel();
+  if (!s) return s.error();
+  impl_->connection_open = true;
+  return std::unique_ptr<Connection>(std::make_unique<SessionConnection>(*impl_, std::move(*s), true));
+}
+
+const DesktopConfig& Desktop::config() const { return impl_->config; }
 
 Result<std::vector<RememberedPhone>> Desktop::phones() const {
   HG_TRY(auto path, impl_->links_path());

@@ -71,6 +71,8 @@ struct DesktopConfig {
   ble::RadioOptions radio;         // auto (BlueZ if usable, else loopback), bluez, loopback
   std::filesystem::path links_file;  // remembered phones; "" = $XDG_DATA_HOME/hybridgate/links.json
   bool link_phone = false;         // QR codes offer linking; a phone that agrees is remembered
+  std::string phone;               // a remembered phone used when a call names none ("" = QR code)
+  std::filesystem::path qr_url_file;  // also write the FIDO:/ URL here (0600, atomically); "" = no
   DesktopDeadlines deadlines;
 };
 
@@ -112,7 +114,8 @@ class Desktop {
   Desktop& operator=(const Desktop&) = delete;
 
   // navigator.credentials.create(): PublicKeyCredentialCreationOptionsJSON in (hybrid/webauthn.hpp),
-  // the registration's PublicKeyCredential JSON out. `phone` = a remembered phone's name (no QR).
+  // the registration's PublicKeyCredential JSON out. `phone` = a remembered phone's name (no QR);
+  // "" = config().phone, and when that is "" too, a QR code.
   Result<nlohmann::json> create(std::string_view options_json, std::string_view origin,
                                 const DesktopCallbacks& callbacks, const std::string& phone = {});
   // navigator.credentials.get(): PublicKeyCredentialRequestOptionsJSON in, the assertion out.
@@ -126,6 +129,18 @@ class Desktop {
   Status with_connection(qr_payload::RequestType hint, const DesktopCallbacks& callbacks, const std::string& phone,
                          const ConnectionUser& use);
 
+  // The same as an object, for callers whose requests arrive one by one (python-fido2's
+  // CtapDevice, the C ABI's hg_connection): connects now; the tunnel stays open until the object
+  // is destroyed (which closes it, so the phone learns at once, and remembers a phone that
+  // offered a link). The object uses this Desktop: destroy it before the Desktop, and start no
+  // other call on the Desktop while it lives (cancel() still ends a transact() in progress).
+  // The callbacks are copied.
+  Result<std::unique_ptr<Connection>> connect(qr_payload::RequestType hint, const DesktopCallbacks& callbacks,
+                                              const std::string& phone = {});
+
+  // The configuration this Desktop was made with.
+  const DesktopConfig& config() const;
+
   // Remembered phones.
   Result<std::vector<RememberedPhone>> phones() const;
   Result<bool> forget(const std::string& name);  // false: no phone of that name
@@ -133,8 +148,10 @@ class Desktop {
   // Ends the running call with session.cancelled. Any thread; idempotent.
   void cancel();
 
+ public:
+  struct Impl;  // implementation detail (hybrid/desktop.cpp)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

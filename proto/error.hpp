@@ -94,7 +94,8 @@ namespace hg {
   X(origin_insecure, "origin.insecure", "The origin must use https:// (http:// is allowed only for localhost and loopback addresses).") \
   X(rp_id_invalid, "rp_id.invalid", "The relying party ID is not a valid domain name (no IP addresses, ports or non-ASCII; use the xn-- form of an IDN).") \
   X(rp_id_mismatch, "rp_id.mismatch", "The relying party ID is neither the origin's host nor a parent domain of it.") \
-  X(rp_id_public_suffix, "rp_id.public_suffix", "The relying party ID is a public suffix (like com or github.io), which no site may claim.")
+  X(rp_id_public_suffix, "rp_id.public_suffix", "The relying party ID is a public suffix (like com or github.io), which no site may claim.") \
+  X(config_invalid, "config.invalid", "The hybridgate configuration (config file or HYBRIDGATE_* environment variable) is not valid.")
 
 enum class Errc {
 #define HG_X(e, n, s) e,

@@ -144,6 +144,29 @@ typedef enum hg_timeout {
 /* Sets one deadline, in milliseconds (1 .. 86400000). */
 int hg_config_set_timeout(hg_config *cfg, hg_timeout which, uint32_t milliseconds, hg_error *err);
 
+/* Desktop only: the remembered phone to use when a ceremony names none (NULL or "" = show a QR
+ * code; the default). */
+int hg_config_set_phone(hg_config *cfg, const char *name, hg_error *err);
+/* Desktop only: also write each QR code's FIDO:/ URL to this file (mode 0600, replaced atomically),
+ * for a GUI or a test to pick up. NULL or "" (the default) = no file. */
+int hg_config_set_qr_url_file(hg_config *cfg, const char *path, hg_error *err);
+
+/*
+ * Loads the desktop configuration every hybridgate program shares, on top of what cfg holds:
+ *   1. the config file: $HYBRIDGATE_CONFIG if set (it must exist), else
+ *      $XDG_CONFIG_HOME/hybridgate/config (default ~/.config/hybridgate/config; may be absent).
+ *      TOML `key = value` lines: tunnel_url, ca_file, radio, adapter, loopback_dir, links_file,
+ *      phone, qr_url_file, link_phone (true/false), advert_timeout, connect_timeout,
+ *      handshake_timeout, response_timeout (seconds). Relative paths are relative to the file.
+ *   2. the environment: HYBRIDGATE_TUNNEL_URL, HYBRIDGATE_CA_FILE, HYBRIDGATE_RADIO
+ *      (auto|bluez|loopback), HYBRIDGATE_PHONE, HYBRIDGATE_QR_URL_FILE.
+ * Call it first, then the setters for what the program's own options say. An unknown key, a
+ * malformed file or a bad value fails with "config.invalid" and leaves cfg unchanged. The settings
+ * both sides have (tunnel_url, ca_file, radio, adapter, loopback_dir, connect_timeout) apply to
+ * both, as with the setters; the phone's own settings are not read from it.
+ */
+int hg_config_load(hg_config *cfg, hg_error *err);
+
 /* Phone only: the tunnel domain ID to open tunnels at and to put in the advert (default 0). */
 int hg_config_set_domain_id(hg_config *cfg, uint16_t domain_id, hg_error *err);
 /* Phone only: the link state file (root secret, relay contact; mode 0600). NULL or "" (the
@@ -254,6 +277,48 @@ void hg_desktop_cancel(hg_desktop *d);
  */
 int hg_desktop_phones(hg_desktop *d, char **json, hg_error *err);
 int hg_desktop_forget(hg_desktop *d, const char *name, int *forgotten, hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Desktop: raw CTAP2 with a phone, for clients that build their own requests (an OpenSSH
+ * security-key provider, a PAM module, python-fido2)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct hg_connection hg_connection;
+
+/* What the QR code announces to the phone (it may choose its screen by it). */
+typedef enum hg_request_hint {
+  HG_HINT_MAKE_CREDENTIAL = 0,
+  HG_HINT_GET_ASSERTION = 1
+} hg_request_hint;
+
+/*
+ * Connects to a phone the way hg_desktop_create/get do (a QR code through the qr callback, or the
+ * remembered phone `phone`, or the configured one when phone is NULL or ""), on the calling thread,
+ * and returns the open, end-to-end encrypted connection. NO origin or RP ID rules apply: the caller
+ * builds the CTAP requests (and their clientDataHash) itself, so use this only for clients whose
+ * application ID is not a web origin (OpenSSH's "ssh:", a PAM module's own). While the connection
+ * is open no other ceremony can run on this desktop ("invalid_argument"); hg_desktop_cancel ends a
+ * connect or transact in progress with "session.cancelled". NULL on failure (err says why).
+ */
+hg_connection *hg_desktop_connect(hg_desktop *d, hg_request_hint hint, const char *phone, hg_error *err);
+
+/* The phone's authenticatorGetInfo response (CBOR map, no status byte), from the handshake: no
+ * round trip. *info stays valid until hg_connection_close. */
+int hg_connection_get_info(const hg_connection *c, const uint8_t **info, size_t *info_len, hg_error *err);
+
+/*
+ * One CTAP2 request (command byte || CBOR parameters) → the phone's response (status byte ||
+ * CBOR), in a buffer released with hg_free. A CTAP error status (e.g. 0x27 operation denied) is a
+ * response like any other: HG_OK. HG_ERR means the connection failed (the phone went away, the
+ * response deadline passed, cancelled); the connection is then of no further use. Requests go one
+ * at a time; callbacks (stage) run on the calling thread.
+ */
+int hg_connection_transact(hg_connection *c, const uint8_t *request, size_t request_len, uint8_t **response,
+                           size_t *response_len, hg_error *err);
+
+/* Closes the tunnel (the phone learns at once; a phone that offered to be remembered is stored)
+ * and frees *c, setting it to NULL; c and *c may be NULL. Before hg_desktop_free of its desktop. */
+void hg_connection_close(hg_connection **c);
 
 /* ---------------------------------------------------------------------------------------------
  * Phone: a software authenticator whose passkeys live in a file

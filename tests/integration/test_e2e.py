@@ -334,9 +334,57 @@ def test_choosing_among_several_accounts():
         wd.cleanup()
 
 
+def test_configuration_file_and_environment():
+    """The desktop commands take their settings from the shared configuration (config file +
+    HYBRIDGATE_* variables) when no flag gives them; a mistake in it is refused with config.invalid."""
+    import subprocess
+    wd = Workdir("config")
+    relay = Relay(BIN, wd)
+    try:
+        qr_file = wd.file("qr-from-config")
+        conf = wd.file("hybridgate.conf")
+        with open(conf, "w") as f:
+            f.write('radio = "bluez"\nqr_url_file = "qr-from-config"\nadvert_timeout = 30\n')
+        env = dict(wd.env, HYBRIDGATE_CONFIG=conf, HYBRIDGATE_TUNNEL_URL=relay.url, HYBRIDGATE_RADIO="loopback")
+        challenge = b64(os.urandom(32))
+        argv = [os.path.join(BIN, "hybridgate"), "register", "--rp-id", RP, "--origin", ORIGIN, "--user-name",
+                "carol", "--challenge=" + challenge, "--no-terminal-qr"]
+        out, err = open(wd.file("d.out"), "w"), open(wd.file("d.err"), "w")
+        d = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        wait_for(lambda: os.path.exists(qr_file) or d.poll() is not None, 20, "the QR URL file named in the config")
+        check(os.path.exists(qr_file), "no QR URL file: " + open(wd.file("d.err")).read())
+        check(oct(os.stat(qr_file).st_mode & 0o777) == "0o600", "the QR URL file is not mode 0600")
+        p = phone(BIN, wd, open(qr_file).read().strip(), relay.url, wd.file("store.json"), "--yes")
+        check(p.wait(60) == 0, "phone failed:\n" + p.stderr())
+        check(d.wait(60) == 0, "desktop failed:\n" + open(wd.file("d.err")).read())
+        out.close()
+        cred = __import__("json").load(open(wd.file("d.out")))
+        rc, _, verr = verify("register", cred, rp_id=RP, origin=ORIGIN, challenge=challenge)
+        check(rc == 0, "the verifier rejected the registration: " + verr)
+
+        # Mistakes: an unknown key in the file, a bad HYBRIDGATE_RADIO, a named file that is missing.
+        for conf_text, extra_env, what in (('tunnel_uri = "ws://x"\n', {}, "unknown key 'tunnel_uri'"),
+                                           ("", {"HYBRIDGATE_RADIO": "carrier-pigeon"}, "HYBRIDGATE_RADIO"),
+                                           (None, {}, "no such file")):
+            if conf_text is None:
+                os.unlink(conf)
+            else:
+                with open(conf, "w") as f:
+                    f.write(conf_text)
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=dict(env, **extra_env))
+            check(r.returncode != 0, "a bad configuration was accepted (%s)" % what)
+            check("config.invalid" in r.stderr and what in r.stderr,
+                  "the refusal does not say what is wrong (%s):\n%s" % (what, r.stderr))
+    finally:
+        relay.stop()
+        wd.cleanup()
+
+
 TESTS = [test_register_and_sign_in_over_the_bluez_double, test_register_then_sign_in_twice, test_packed_attestation_registration,
          test_sign_in_with_unknown_credential_reports_no_credentials, test_person_denies_on_the_phone, test_prf_extension,
-         test_library_example, test_choosing_among_several_accounts]
+         test_library_example, test_choosing_among_several_accounts,
+         test_configuration_file_and_environment]
+
 
 if __name__ == "__main__":
     selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]

@@ -17,6 +17,7 @@
 #include "hybrid/desktop.hpp"
 #include "hybrid/phone.hpp"
 #include "hybrid/private_file.hpp"
+#include "hybrid/settings.hpp"
 #include "interrupt.hpp"
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
@@ -33,7 +34,7 @@ using namespace hg;
 struct CommonOptions {
   std::string tunnel_url;  // every tunnel domain → this base URL (self-hosting, tests)
   std::string ca_file;
-  std::string radio = "auto";
+  std::string radio;  // "" = the configuration's (desktop) or auto (phone)
   std::string adapter;
   bool quiet = false;  // no progress lines on stderr
 };
@@ -121,7 +122,8 @@ struct DesktopOptions {
   bool prf = false;                           // register: ask for prf ({"prf": {}})
   std::string prf_first_b64, prf_second_b64;  // eval
   std::vector<std::string> prf_by_credential;  // sign-in: CREDENTIAL_ID:FIRST[:SECOND]
-  double advert_timeout = 120, response_timeout = 180, connect_timeout = 15, handshake_timeout = 15;
+  // Seconds; 0 = the configuration's (defaults 120, 180, 15, 15).
+  double advert_timeout = 0, response_timeout = 0, connect_timeout = 0, handshake_timeout = 0;
 };
 
 void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
@@ -139,11 +141,14 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
                 "Draw the terminal QR code dark on light (for terminals with a light background)");
   cmd->add_flag("--print-qr-url", o.print_qr_url,
                 "Also print the FIDO:/ URL on stderr (it holds the ceremony's secret: not for logs)");
-  cmd->add_option("--advert-timeout", o.advert_timeout, "Seconds to wait for the phone's advert (default 120)");
-  cmd->add_option("--connect-timeout", o.connect_timeout, "Seconds for connecting to the tunnel server (default 15)");
-  cmd->add_option("--handshake-timeout", o.handshake_timeout, "Seconds for the secure-channel handshake (default 15)");
+  cmd->add_option("--advert-timeout", o.advert_timeout, "Seconds to wait for the phone's advert (default 120)")->check(CLI::PositiveNumber);
+  cmd->add_option("--connect-timeout", o.connect_timeout, "Seconds for connecting to the tunnel server (default 15)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--handshake-timeout", o.handshake_timeout, "Seconds for the secure-channel handshake (default 15)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--response-timeout", o.response_timeout,
-                  "Seconds the person has to answer on the phone (default 180)");
+                  "Seconds the person has to answer on the phone (default 180)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--link-phone", o.link_phone,
                 "Offer the phone to be remembered (QR key 4); a phone that agrees is stored in the links file");
   cmd->add_option("--links", o.links_file, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
@@ -243,11 +248,8 @@ Result<std::string> options_text(const DesktopOptions& o, bool registration) {
 }
 
 // Shows the QR code: on the terminal (stderr) and in the files asked for (mode 0600).
+// (--qr-url-file is written by the library: DesktopConfig::qr_url_file.)
 Status show_qr(const DesktopOptions& o, const std::string& url) {
-  if (!o.qr_url_file.empty()) {
-    if (auto st = hybrid::write_private_file(o.qr_url_file, url + "\n"); !st)
-      return make_error(Errc::io, "cannot write " + o.qr_url_file + ": " + st.error().to_string());
-  }
   auto matrix = hg::qr::encode(url);
   if (!matrix) return matrix.error();
   if (!o.qr_png.empty()) {
@@ -265,24 +267,33 @@ Status show_qr(const DesktopOptions& o, const std::string& url) {
   return ok_status();
 }
 
-hybrid::DesktopConfig desktop_config(const DesktopOptions& o) {
-  hybrid::DesktopConfig c;
-  c.tunnel_url = o.common.tunnel_url;
-  c.ca_file = o.common.ca_file;
-  c.radio = radio_options(o.common);
-  c.links_file = o.links_file;
-  c.link_phone = o.link_phone;
-  c.deadlines.advert = secs(o.advert_timeout);
-  c.deadlines.connect = secs(o.connect_timeout);
-  c.deadlines.handshake = secs(o.handshake_timeout);
-  c.deadlines.response = secs(o.response_timeout);
+// The shared desktop configuration (config file, HYBRIDGATE_* variables; hybrid/settings.hpp)
+// with the flags given on top.
+Result<hybrid::DesktopConfig> desktop_config(const DesktopOptions& o) {
+  HG_TRY(hybrid::DesktopConfig c, hybrid::load_desktop_config());
+  if (!o.common.tunnel_url.empty()) c.tunnel_url = o.common.tunnel_url;
+  if (!o.common.ca_file.empty()) c.ca_file = o.common.ca_file;
+  const ble::RadioOptions flags = radio_options(o.common);
+  if (!o.common.radio.empty()) c.radio.kind = flags.kind;
+  if (!o.common.adapter.empty()) c.radio.adapter = o.common.adapter;
+  c.radio.notice = flags.notice;
+  if (!o.links_file.empty()) c.links_file = o.links_file;
+  if (o.link_phone) c.link_phone = true;
+  if (!o.phone.empty()) c.phone = o.phone;
+  if (!o.qr_url_file.empty()) c.qr_url_file = o.qr_url_file;
+  if (o.advert_timeout > 0) c.deadlines.advert = secs(o.advert_timeout);
+  if (o.connect_timeout > 0) c.deadlines.connect = secs(o.connect_timeout);
+  if (o.handshake_timeout > 0) c.deadlines.handshake = secs(o.handshake_timeout);
+  if (o.response_timeout > 0) c.deadlines.response = secs(o.response_timeout);
   return c;
 }
 
 int do_desktop(const DesktopOptions& o, bool registration) {
   auto text = options_text(o, registration);
   if (!text) return fail(text.error());
-  hybrid::Desktop desktop(desktop_config(o));
+  auto config = desktop_config(o);
+  if (!config) return fail(config.error());
+  hybrid::Desktop desktop(std::move(*config));
   CancelOnInterrupt on_interrupt([&desktop] { desktop.cancel(); });
   std::optional<Error> qr_error;
   hybrid::DesktopCallbacks cb;
@@ -296,7 +307,7 @@ int do_desktop(const DesktopOptions& o, bool registration) {
   cb.notice = [&o](const std::string& s) {
     if (!o.common.quiet) std::cerr << "hybridgate desktop: " << s << "\n";
   };
-  auto cred = registration ? desktop.create(*text, o.origin, cb, o.phone) : desktop.get(*text, o.origin, cb, o.phone);
+  auto cred = registration ? desktop.create(*text, o.origin, cb) : desktop.get(*text, o.origin, cb);
   if (qr_error) return fail(*qr_error);
   if (!cred) return fail(cred.error());
   print_json(*cred);
@@ -450,9 +461,10 @@ int do_phone(const PhoneCliOptions& o) {
 }
 
 int do_links(const std::string& file, const std::string& remove) {
-  hybrid::DesktopConfig c;
-  c.links_file = file;
-  hybrid::Desktop desktop(c);
+  auto c = hybrid::load_desktop_config();
+  if (!c) return fail(c.error());
+  if (!file.empty()) c->links_file = file;
+  hybrid::Desktop desktop(std::move(*c));
   if (!remove.empty()) {
     auto r = desktop.forget(remove);
     if (!r) return fail(r.error());

@@ -21,8 +21,9 @@
 // origin's host, as in a browser. The QR code goes to the extension as an SVG document rendered by
 // qr/ (libqrencode); the FIDO:/ URL itself is never sent, logged or put on a command line.
 //
-// Configuration: the desktop settings the bridges share (hybrid/settings.hpp: the config file and
-// the HYBRIDGATE_* environment overrides). `phone` names a remembered phone (no QR code); `link`
+// Configuration: the desktop settings the bridges share (hybrid::load_desktop_config: the config
+// file and the HYBRIDGATE_* environment overrides); its `phone` is not used unasked: it is listed
+// first in the dialog ("defaultPhone"), and the person chooses. `phone` names a remembered phone (no QR code); `link`
 // true offers linking in the QR code, and a phone that agrees is remembered (the links file of the
 // settings). HYBRIDGATE_NATIVE_HOST_LOG names a file for a
 // diagnostic log (the browser hides the host's standard error); it never holds secrets.
@@ -44,7 +45,7 @@
 
 #include "hybrid/desktop.hpp"
 #include "hybrid/origin.hpp"
-#include "hybrid/private_file.hpp"
+#include "hybrid/settings.hpp"
 #include "hybrid/webauthn.hpp"
 #include "messaging.hpp"
 #include "qr/render.hpp"
@@ -73,34 +74,19 @@ class Log {
   std::mutex mutex_;
 };
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
 struct Settings {
   hybrid::DesktopConfig desktop;
-  std::string default_phone;
-  std::filesystem::path qr_url_file;
+  std::string default_phone;  // listed first in the dialog; the person still chooses
 };
 
-// The shared desktop settings, from the environment overrides.
+// The desktop settings every bridge shares (hybrid/settings.hpp: config file, HYBRIDGATE_*).
 Result<Settings> load_settings(Log& log) {
+  HG_TRY(auto config, hybrid::load_desktop_config());
   Settings s;
-  s.desktop.tunnel_url = env("HYBRIDGATE_TUNNEL_URL");
-  s.desktop.ca_file = env("HYBRIDGATE_CA_FILE");
-  const std::string radio = env("HYBRIDGATE_RADIO");
-  if (radio == "bluez")
-    s.desktop.radio.kind = ble::RadioKind::bluez;
-  else if (radio == "loopback")
-    s.desktop.radio.kind = ble::RadioKind::loopback;
-  else if (radio.empty() || radio == "auto")
-    s.desktop.radio.kind = ble::RadioKind::automatic;
-  else
-    return make_error(Errc::invalid_argument, "HYBRIDGATE_RADIO must be auto, bluez or loopback");
-  s.desktop.radio.notice = [&log](const std::string& sentence) { log("radio: " + sentence); };
-  s.default_phone = env("HYBRIDGATE_PHONE");
-  s.qr_url_file = env("HYBRIDGATE_QR_URL_FILE");
+  s.default_phone = config.phone;
+  config.phone.clear();  // the person's choice in the dialog decides: QR code or a remembered phone
+  config.radio.notice = [&log](const std::string& sentence) { log("radio: " + sentence); };
+  s.desktop = std::move(config);
   return s;
 }
 
@@ -232,14 +218,7 @@ class Host {
            const std::string& text, const std::string& phone) {
     std::optional<Error> qr_error;
     hybrid::DesktopCallbacks cb;
-    cb.qr = [&](const std::string& url) {
-      if (!settings_.qr_url_file.empty()) {
-        if (auto st = hybrid::write_private_file(settings_.qr_url_file, url + "\n"); !st) {
-          qr_error = st.error();
-          desktop.cancel();
-          return;
-        }
-      }
+    cb.qr = [&](const std::string& url) {  // (the Desktop wrote qr_url_file, if configured)
       auto matrix = qr::encode(url);
       if (!matrix) {
         qr_error = matrix.error();

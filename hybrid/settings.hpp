@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// The desktop configuration every desktop program shares (the CLI's register / sign-in / links,
+// the OpenSSH provider, the PAM module, the Python package, the browser host):
+//
+//   1. the defaults of DesktopConfig;
+//   2. the config file: $HYBRIDGATE_CONFIG if set (it must exist), else
+//      $XDG_CONFIG_HOME/hybridgate/config (~/.config/hybridgate/config; optional);
+//   3. the environment: HYBRIDGATE_TUNNEL_URL, HYBRIDGATE_CA_FILE, HYBRIDGATE_RADIO
+//      (auto|bluez|loopback), HYBRIDGATE_PHONE, HYBRIDGATE_QR_URL_FILE;
+//   4. whatever the program's own options say (command-line flags, PAM options) — applied by the
+//      caller on top of the result.
+//
+// The config file is TOML (or INI) of `key = value` lines; '#' starts a comment:
+//
+//   tunnel_url = "wss://relay.example.org"
+//   ca_file = "/etc/ssl/relay-ca.pem"
+//   radio = "auto"              # auto | bluez | loopback
+//   adapter = "hci0"
+//   loopback_dir = "/run/user/1000/hybridgate-radio"
+//   links_file = "/home/alice/.local/share/hybridgate/links.json"
+//   phone = "Pixel 8"           # a remembered phone: ceremonies wake it instead of showing a QR code
+//   qr_url_file = "/run/user/1000/hybridgate-qr"   # the FIDO:/ URL is written here (0600)
+//   link_phone = true           # QR codes offer linking; a phone that agrees is remembered
+//   advert_timeout = 120        # seconds; also connect_timeout, handshake_timeout, response_timeout
+//
+// An unknown key, a malformed line or an out-of-range value is an error (config.invalid), never
+// silently ignored. Relative paths in the file are relative to the file's folder.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "hybrid/desktop.hpp"
+
+namespace hg::hybrid {
+
+// The config file the loader reads when HYBRIDGATE_CONFIG is not set.
+Result<std::filesystem::path> default_config_path();
+
+// Steps 2–3 above, on top of `base` (step 1 when it is the default).
+Result<DesktopConfig> load_desktop_config(DesktopConfig base = {});
+
+// Step 2 alone, on top of `config`: the named file (required = false: a missing file is no error).
+Status apply_config_file(DesktopConfig& config, const std::filesystem::path& file, bool required);
+// Step 3 alone, on top of `config`.
+Status apply_config_environment(DesktopConfig& config);
+
+// "auto" / "bluez" / "loopback" → the radio kind (config.invalid otherwise).
+Result<ble::RadioKind> parse_radio(const std::string& name);
+
+}  // namespace hg::hybrid

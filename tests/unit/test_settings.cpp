@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+// The shared desktop configuration: config file keys, relative paths, precedence of the
+// environment, and refusals (unknown keys, bad values, a named file that is missing).
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+
+#include "hybrid/settings.hpp"
+
+using namespace hg;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::filesystem::path tmp_dir() {
+  const char* d = std::getenv("HG_TEST_TMP");
+  auto p = std::filesystem::path(d ? d : "/tmp") / "settings-test";
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+std::filesystem::path write(const std::string& name, const std::string& text) {
+  auto p = tmp_dir() / name;
+  std::ofstream(p) << text;
+  return p;
+}
+
+// Clears the variables the loader reads, for the duration of a test.
+struct CleanEnv {
+  static void clear() {
+    for (const char* v : {"HYBRIDGATE_CONFIG", "HYBRIDGATE_TUNNEL_URL", "HYBRIDGATE_CA_FILE", "HYBRIDGATE_RADIO",
+                          "HYBRIDGATE_PHONE", "HYBRIDGATE_QR_URL_FILE", "XDG_CONFIG_HOME"})
+      ::unsetenv(v);
+  }
+  CleanEnv() { clear(); }
+  ~CleanEnv() { clear(); }
+  CleanEnv(const CleanEnv&) = delete;
+  CleanEnv& operator=(const CleanEnv&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("every key of the config file is read; relative paths are relative to the file") {
+  CleanEnv env;
+  auto file = write("all.toml",
+                    "# a comment\n"
+                    "tunnel_url = \"wss://relay.example.org\"\n"
+                    "ca_file = \"ca.pem\"\n"
+                    "radio = \"loopback\"\n"
+                    "adapter = \"hci1\"\n"
+                    "loopback_dir = \"/run/radio\"\n"
+                    "links_file = \"/home/a/links.json\"\n"
+                    "phone = \"Pixel 8\"\n"
+                    "qr_url_file = \"qr.txt\"\n"
+                    "link_phone = true\n"
+                    "advert_timeout = 30\n"
+                    "connect_timeout = 2.5\n"
+                    "handshake_timeout = 7\n"
+                    "response_timeout = 60\n");
+  hybrid::DesktopConfig c;
+  REQUIRE(hybrid::apply_config_file(c, file, true).ok());
+  CHECK(c.tunnel_url == "wss://relay.example.org");
+  CHECK(c.ca_file == (tmp_dir() / "ca.pem").string());
+  CHECK(c.radio.kind == ble::RadioKind::loopback);
+  CHECK(c.radio.adapter == "hci1");
+  CHECK(c.radio.loopback_dir == "/run/radio");
+  CHECK(c.links_file == "/home/a/links.json");
+  CHECK(c.phone == "Pixel 8");
+  CHECK(c.qr_url_file == tmp_dir() / "qr.txt");
+  CHECK(c.link_phone);
+  CHECK(c.deadlines.advert == 30s);
+  CHECK(c.deadlines.connect == 2500ms);
+  CHECK(c.deadlines.handshake == 7s);
+  CHECK(c.deadlines.response == 60s);
+}
+
+TEST_CASE("mistakes in the config file are refused with config.invalid") {
+  CleanEnv env;
+  for (const std::string text : {"tunel_url = \"ws://x\"\n",       // misspelt key
+                                 "radio = \"wifi\"\n",              // not a radio
+                                 "link_phone = maybe\n",            // not a bool
+                                 "advert_timeout = -1\n",           // not a duration
+                                 "advert_timeout = 10 minutes\n",   // not a number
+                                 "[desktop]\nphone = \"x\"\n"}) {  // sections are not used
+    INFO(text);
+    hybrid::DesktopConfig c;
+    auto st = hybrid::apply_config_file(c, write("bad.toml", text), true);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().code == Errc::config_invalid);
+  }
+}
+
+TEST_CASE("a missing default file is no error; a missing named file is") {
+  CleanEnv env;
+  hybrid::DesktopConfig c;
+  CHECK(hybrid::apply_config_file(c, tmp_dir() / "absent", false).ok());
+  auto st = hybrid::apply_config_file(c, tmp_dir() / "absent", true);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == Errc::config_invalid);
+
+  ::setenv("HYBRIDGATE_CONFIG", (tmp_dir() / "absent").c_str(), 1);
+  auto r = hybrid::load_desktop_config();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::config_invalid);
+}
+
+TEST_CASE("the environment overrides the file; the file overrides the defaults") {
+  CleanEnv env;
+  auto dir = tmp_dir() / "xdg";
+  std::filesystem::create_directories(dir / "hybridgate");
+  std::ofstream(dir / "hybridgate" / "config") << "tunnel_url = \"ws://from-file\"\nphone = \"file phone\"\n"
+                                                  "radio = \"bluez\"\n";
+  ::setenv("XDG_CONFIG_HOME", dir.c_str(), 1);
+  auto r = hybrid::load_desktop_config();
+  REQUIRE(r.ok());
+  CHECK(r->tunnel_url == "ws://from-file");
+  CHECK(r->phone == "file phone");
+  CHECK(r->radio.kind == ble::RadioKind::bluez);
+  CHECK(r->deadlines.advert == 120s);  // untouched default
+
+  ::setenv("HYBRIDGATE_TUNNEL_URL", "ws://from-env", 1);
+  ::setenv("HYBRIDGATE_RADIO", "loopback", 1);
+  ::setenv("HYBRIDGATE_PHONE", "env phone", 1);
+  ::setenv("HYBRIDGATE_QR_URL_FILE", "/run/qr", 1);
+  ::setenv("HYBRIDGATE_CA_FILE", "/etc/ca.pem", 1);
+  r = hybrid::load_desktop_config();
+  REQUIRE(r.ok());
+  CHECK(r->tunnel_url == "ws://from-env");
+  CHECK(r->radio.kind == ble::RadioKind::loopback);
+  CHECK(r->phone == "env phone");
+  CHECK(r->qr_url_file == "/run/qr");
+  CHECK(r->ca_file == "/etc/ca.pem");
+
+  ::setenv("HYBRIDGATE_RADIO", "carrier-pigeon", 1);
+  r = hybrid::load_desktop_config();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::config_invalid);
+}
