@@ -71,6 +71,15 @@ if(TARGET hybridgate_c)
   install(FILES ${PROJECT_BINARY_DIR}/hybridgate.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT development)
 endif()
 
+# The Python package's source (pure Python over libhybridgate.so.0): `pip install
+# PREFIX/share/hybridgate/python` works offline (its build backend is in the folder). docs/python.md.
+if(TARGET hybridgate_c)
+  install(FILES ${PROJECT_SOURCE_DIR}/python/pyproject.toml DESTINATION ${CMAKE_INSTALL_DATADIR}/hybridgate/python
+    COMPONENT development)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/hybridgate ${PROJECT_SOURCE_DIR}/python/_backend
+    DESTINATION ${CMAKE_INSTALL_DATADIR}/hybridgate/python COMPONENT development FILES_MATCHING PATTERN "*.py")
+endif()
+
 # Manual pages, the systemd unit, the example relay configuration, the licence.
 if(HYBRIDGATE_BUILD_PROGRAMS)
   install(FILES ${PROJECT_SOURCE_DIR}/man/hybridgate.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT programs)

@@ -180,6 +180,8 @@ def test_install_layout():
               "include/hybridgate/cxx/hybrid/desktop.hpp", "include/hybridgate/cxx/proto/error.hpp",
               "share/man/man1/hybridgate.1", "share/man/man8/hybridgate-relay.8",
               "share/doc/hybridgate/relay.conf.example", "share/doc/hybridgate/LICENSE",
+              "share/hybridgate/python/pyproject.toml", "share/hybridgate/python/hybridgate/__init__.py",
+              "share/hybridgate/python/_backend/hybridgate_build.py",
               "lib/systemd/system/hybridgate-relay.service"):
         check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)
     for f in ("pkgconfig/hybridgate.pc", "cmake/hybridgate/hybridgateConfig.cmake",

@@ -40,7 +40,7 @@ struct CleanEnv {
 
 }  // namespace
 
-TEST_CASE("every key of the config file is read; relative paths are relative to the file") {
+TEST_CASE("every key of the config file is read, relative paths are relative to the file") {
   CleanEnv env;
   auto file = write("all.toml",
                     "# a comment\n"
@@ -90,7 +90,7 @@ TEST_CASE("mistakes in the config file are refused with config.invalid") {
   }
 }
 
-TEST_CASE("a missing default file is no error; a missing named file is") {
+TEST_CASE("a missing default file is no error, a missing named file is") {
   CleanEnv env;
   hybrid::DesktopConfig c;
   CHECK(hybrid::apply_config_file(c, tmp_dir() / "absent", false).ok());
@@ -104,7 +104,7 @@ TEST_CASE("a missing default file is no error; a missing named file is") {
   CHECK(r.error().code == Errc::config_invalid);
 }
 
-TEST_CASE("the environment overrides the file; the file overrides the defaults") {
+TEST_CASE("the environment overrides the file, the file overrides the defaults") {
   CleanEnv env;
   auto dir = tmp_dir() / "xdg";
   std::filesystem::create_directories(dir / "hybridgate");
