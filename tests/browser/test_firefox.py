@@ -540,10 +540,49 @@ async def test_security_key_choice_falls_through_to_the_browser(h):
     check("start get" not in open(h.host_log).read(), "the host ran a ceremony after the security-key choice")
 
 
+@harnessed
+async def test_abort_signal_and_navigation_cancel(h):
+    """The page's AbortSignal fired while the QR code is shown ends the call with AbortError; a
+    navigation away while the QR code is shown ends the ceremony too. Each time the host is told
+    (cancel message) and the dialog closes."""
+    def cancels():
+        return open(h.host_log).read().count("cancel requested by the browser")
+
+    h.fresh_qr()
+    since = h.events_now()
+    call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgAbortableGet(o)", {"challenge": b64(os.urandom(32))},
+                                           timeout=60))
+    try:
+        dlg = await h.dialog(since)
+        await h.click(dlg, "#hybrid")
+        await h.qr_url()
+        await h.bidi.call(h.tab, "() => window.hgAbort()")
+        r = json.loads(await call)
+    finally:
+        call.cancel()
+    check(r.get("error") == "AbortError", "after abort(): %r" % r)
+    await h.closed(dlg, since)
+    await asyncio.to_thread(wait_for, lambda: cancels() == 1, 20, "the host to be told of the abort")
+
+    h.fresh_qr()
+    since = h.events_now()
+    call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32))}, timeout=60))
+    try:
+        dlg = await h.dialog(since)
+        await h.click(dlg, "#hybrid")
+        await h.qr_url()
+        await h.bidi.cmd("browsingContext.navigate", {"context": h.tab, "url": h.server.origin + "/index.html?next",
+                                                      "wait": "complete"})
+        await h.closed(dlg, since)
+        await asyncio.to_thread(wait_for, lambda: cancels() == 2, 20, "the host to be told of the navigation")
+    finally:
+        call.cancel()
+
+
 if __name__ == "__main__":
     tests = [test_register_then_sign_in, test_lies_and_cross_origin_frames_are_refused,
              test_tab_closed_mid_ceremony_cancels_on_the_phone, test_remembered_phone_signs_in_without_qr,
-             test_security_key_choice_falls_through_to_the_browser]
+             test_security_key_choice_falls_through_to_the_browser, test_abort_signal_and_navigation_cancel]
     if ARGS.test:
         tests = [t for t in tests if t.__name__ == ARGS.test]
         if not tests:

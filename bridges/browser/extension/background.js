@@ -198,6 +198,7 @@ async function onPageRequest(port, m) {
   const tabId = sender.tab.id;
   if (byTab.has(tabId)) return refuse(port, "NotAllowedError", "A request is already pending in this tab.");
   const c = new Ceremony(port, m.kind, m.options, origin, tabId);
+  c.frameId = sender.frameId || 0;
   byTab.set(tabId, c);  // reserved before the first await: one ceremony per tab
   if (!(await sameOriginWithAncestors(tabId, sender.frameId || 0, origin))) {
     byTab.delete(tabId);
@@ -228,6 +229,14 @@ api.runtime.onConnect.addListener((port) => {
 api.tabs.onRemoved.addListener((tabId) => {
   const c = byTab.get(tabId);
   if (c) c.cancel("NotAllowedError", "The tab was closed.");
+});
+
+// A new document in the calling frame (or in the whole tab) ends the ceremony: the calling
+// document is gone even when the browser keeps it in its back-forward cache.
+api.webNavigation.onCommitted.addListener((details) => {
+  const c = byTab.get(details.tabId);
+  if (c && (details.frameId === 0 || details.frameId === c.frameId))
+    c.cancel("NotAllowedError", "The page navigated away.");
 });
 
 api.windows.onRemoved.addListener((windowId) => {

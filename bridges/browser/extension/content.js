@@ -33,6 +33,15 @@
     port.postMessage({kind: req.kind, options: req.options});
   });
 
+  // The document is going away (navigation, closing; also into the back-forward cache, where the
+  // ports would otherwise stay open): end its ceremonies.
+  window.addEventListener("pagehide", () => {
+    for (const [rid, port] of ports) {
+      ports.delete(rid);
+      port.disconnect();
+    }
+  });
+
   document.addEventListener("hybridgate:abort", (e) => {
     if (typeof e.detail !== "string") return;
     let req;

@@ -61,3 +61,15 @@ window.hgFrame = (url) => new Promise((resolve) => {
   f.src = url;
   document.body.append(f);
 });
+
+// get() with an AbortSignal the test can fire (window.hgAbort()).
+window.hgAbortableGet = async (optionsJSON) => {
+  window.hgController = new AbortController();
+  try {
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(optionsJSON);
+    return describe(await navigator.credentials.get({publicKey, signal: window.hgController.signal}), "get");
+  } catch (e) {
+    return JSON.stringify({error: e.name, message: e.message});
+  }
+};
+window.hgAbort = () => { window.hgController.abort(); return true; };
