@@ -163,6 +163,9 @@ class Host {
     return true;
   }
 
+  // An error answer (through the one writer the ceremony thread shares).
+  void refuse(const json& id, const Error& e) { send(error_message(id, e)); }
+
   // The browser closed the port (tab closed, navigation, extension gone): cancel and wait.
   void finish() {
     {
@@ -287,7 +290,13 @@ int main(int argc, char** argv) {
       break;
     }
     if (!*m) break;  // the browser closed the port
-    if (!host.handle(**m)) break;
+    try {
+      if (!host.handle(**m)) break;
+    } catch (const nlohmann::json::exception&) {  // a member of the wrong JSON type
+      const json& msg = **m;
+      const json id = msg.contains("id") && msg["id"].is_string() ? msg["id"] : json(nullptr);
+      host.refuse(id, make_error(Errc::invalid_argument, "a member of the message has the wrong type"));
+    }
   }
   host.finish();
   log("exit");
