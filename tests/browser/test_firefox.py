@@ -70,6 +70,15 @@ QR_SHOWN = """(ms) => new Promise((resolve, reject) => {
   timer = setTimeout(() => { obs.disconnect(); reject(new Error("no QR code shown")); }, ms);
   done();
 })"""
+VISIBLE_TEXT = """(sel, ms) => new Promise((resolve, reject) => {
+  const text = () => { const e = document.querySelector(sel); return e && !e.closest("[hidden]") && e.textContent ? e.textContent : null; };
+  let obs, timer;
+  const done = () => { const t = text(); if (t) { obs.disconnect(); clearTimeout(timer); resolve(t); } };
+  obs = new MutationObserver(done);
+  obs.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+  timer = setTimeout(() => { obs.disconnect(); reject(new Error("nothing shown in " + sel)); }, ms);
+  done();
+})"""
 TEXT_OF = "(sel) => document.querySelector(sel) ? document.querySelector(sel).textContent : null"
 
 
@@ -579,10 +588,41 @@ async def test_abort_signal_and_navigation_cancel(h):
         call.cancel()
 
 
+@harnessed
+async def test_person_says_no_on_the_phone(h):
+    """The person denies on the phone: the page gets NotAllowedError with a message that does not
+    say why (as browsers do), the extension's dialog says it, and its Close button closes it."""
+    h.fresh_qr()
+    since = h.events_now()
+    call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgCreate(o)", creation_options(b64(os.urandom(32))),
+                                           timeout=120))
+    try:
+        dlg = await h.dialog(since)
+        await h.click(dlg, "#hybrid")
+        url = await h.qr_url()
+        with open(h.wd.file("no.txt"), "w+") as denial:
+            denial.write("n\n")
+            denial.flush()
+            denial.seek(0)
+            p = phone(BIN, h.wd, url, h.relay.url, h.store, name="denying-phone", stdin=denial)
+            r = json.loads(await call)
+            await asyncio.to_thread(p.wait, 60)
+    finally:
+        call.cancel()
+    check(r.get("error") == "NotAllowedError", "after a denial: %r" % r)
+    check("denied" not in r.get("message", "").lower(), "the page was told why: %r" % r)
+    shown = await h.bidi.call(dlg, VISIBLE_TEXT, "#error", 20000)
+    check("denied" in shown.lower(), "the dialog does not say the person said no: %r" % shown)
+    check(await h.click(dlg, "#cancel") == "Close", "the error view has no Close button")
+    await h.closed(dlg, since)
+    check("create failed: ctap.operation_denied" in open(h.host_log).read(), "host log")
+
+
 if __name__ == "__main__":
     tests = [test_register_then_sign_in, test_lies_and_cross_origin_frames_are_refused,
              test_tab_closed_mid_ceremony_cancels_on_the_phone, test_remembered_phone_signs_in_without_qr,
-             test_security_key_choice_falls_through_to_the_browser, test_abort_signal_and_navigation_cancel]
+             test_security_key_choice_falls_through_to_the_browser, test_abort_signal_and_navigation_cancel,
+             test_person_says_no_on_the_phone]
     if ARGS.test:
         tests = [t for t in tests if t.__name__ == ARGS.test]
         if not tests:
