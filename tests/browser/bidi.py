@@ -6,9 +6,7 @@ answer); events are queued per method so a test can wait on them with a deadline
 import asyncio
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 
 import websockets
 

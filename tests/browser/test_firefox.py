@@ -16,22 +16,21 @@ import argparse
 import asyncio
 import base64
 import functools
-import http.server
 import json
 import os
 import pty
 import shutil
-import ssl
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 from hgtest import Relay, TestFailure, Workdir, check, phone, run_tests, verify, wait_for  # noqa: E402
-from bidi import Bidi, BidiError, Firefox  # noqa: E402
+from bidi import Bidi, Firefox  # noqa: E402
+from webpage import (CLICK, QR_SHOWN, TEXT_OF, VISIBLE_TEXT, PageServer, b64, check_public_key,  # noqa: E402
+                     check_shape, creation_options)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("bin_dir")
@@ -42,72 +41,6 @@ ARGS = ap.parse_args()
 BIN = ARGS.bin_dir
 GECKO_ID = "browser@hybridgate.dev"
 RP = "localhost"
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-# Scripts run in the extension's dialog.
-CLICK = """(sel, ms) => new Promise((resolve, reject) => {
-  const ready = () => { const b = document.querySelector(sel); return b && !b.disabled && !b.closest("[hidden]") ? b : null; };
-  let obs, timer;
-  const go = (b) => { if (obs) obs.disconnect(); clearTimeout(timer); b.click(); resolve(b.textContent); };
-  const now = ready();
-  if (now) return go(now);
-  obs = new MutationObserver(() => { const b = ready(); if (b) go(b); });
-  obs.observe(document, {subtree: true, childList: true, attributes: true});
-  timer = setTimeout(() => { obs.disconnect(); reject(new Error("no enabled " + sel)); }, ms);
-})"""
-QR_SHOWN = """(ms) => new Promise((resolve, reject) => {
-  const img = document.getElementById("qr"), box = document.getElementById("qr-box");
-  const shown = () => !box.hidden && img.complete && img.naturalWidth > 0;
-  let obs, timer;
-  const done = () => { if (shown()) { obs.disconnect(); clearTimeout(timer); resolve(img.naturalWidth); } };
-  obs = new MutationObserver(done);
-  obs.observe(document, {subtree: true, childList: true, attributes: true});
-  img.addEventListener("load", done);
-  timer = setTimeout(() => { obs.disconnect(); reject(new Error("no QR code shown")); }, ms);
-  done();
-})"""
-VISIBLE_TEXT = """(sel, ms) => new Promise((resolve, reject) => {
-  const text = () => { const e = document.querySelector(sel); return e && !e.closest("[hidden]") && e.textContent ? e.textContent : null; };
-  let obs, timer;
-  const done = () => { const t = text(); if (t) { obs.disconnect(); clearTimeout(timer); resolve(t); } };
-  obs = new MutationObserver(done);
-  obs.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
-  timer = setTimeout(() => { obs.disconnect(); reject(new Error("nothing shown in " + sel)); }, ms);
-  done();
-})"""
-TEXT_OF = "(sel) => document.querySelector(sel) ? document.querySelector(sel).textContent : null"
-
-
-class PageServer:
-    """https://localhost:PORT (and https://127.0.0.1:PORT: another origin) serving tests/browser/page."""
-
-    def __init__(self, wd):
-        cert, key = wd.file("cert.pem"), wd.file("key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-        handler = functools.partial(QuietHandler, directory=os.path.join(HERE, "page"))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.origin = "https://localhost:%d" % self.port
-        self.other_origin = "https://127.0.0.1:%d" % self.port
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 class Harness:
@@ -238,47 +171,6 @@ def harnessed(fn):
                 await h.stop(failed)
         asyncio.run(main())
     return run
-
-
-def creation_options(challenge, **extra):
-    o = {"rp": {"name": "hybridgate test RP"},
-         "user": {"id": b64(b"user-ff-1"), "name": "alice@localhost", "displayName": "Alice"},
-         "challenge": challenge, "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
-         "authenticatorSelection": {"residentKey": "required", "userVerification": "preferred"},
-         "attestation": "none"}
-    o.update(extra)
-    return o
-
-
-def check_shape(d, kind):
-    check("error" not in d, "the page got an error: %r" % d)
-    check(d["isPublicKeyCredential"] and d["isResponse"], "not PublicKeyCredential-shaped: %r" % d)
-    check(d["rawIdIsArrayBuffer"] and d["clientDataIsArrayBuffer"], "binary fields are not ArrayBuffers")
-    j, fb = d["toJSON"], d["fromBuffers"]
-    check(j["id"] == fb["id"] == fb["rawId"] == j["rawId"], "id / rawId differ")
-    check(fb["type"] == "public-key" and fb["authenticatorAttachment"] == "cross-platform", "type / attachment")
-    for k, v in fb["response"].items():
-        check(j["response"].get(k) == v, "toJSON().response.%s differs from the ArrayBuffer" % k)
-    if kind == "create":
-        check(d["transports"] == ["hybrid"], "getTransports(): %r" % d["transports"])
-        check(j["response"]["transports"] == ["hybrid"], "toJSON transports: %r" % j["response"]["transports"])
-        check(d["publicKeyAlgorithm"] == -7, "getPublicKeyAlgorithm(): %r" % d["publicKeyAlgorithm"])
-        check(d["publicKey"] == j["response"]["publicKey"] and d["authenticatorData"] == j["response"]["authenticatorData"],
-              "getPublicKey() / getAuthenticatorData() differ from toJSON()")
-        check(d["extensionResults"] == {}, "getClientExtensionResults(): %r" % d["extensionResults"])
-
-
-def check_public_key(d):
-    """getPublicKey() (SPKI) is the key in the attestation object (python3-fido2 + cryptography)."""
-    from cryptography.hazmat.primitives.serialization import load_der_public_key
-    from fido2.ctap2 import AttestationObject
-    from fido2.utils import websafe_decode
-    att = AttestationObject(websafe_decode(d["fromBuffers"]["response"]["attestationObject"]))
-    cose = att.auth_data.credential_data.public_key
-    n = load_der_public_key(websafe_decode(d["publicKey"])).public_numbers()
-    check((n.x, n.y) == (int.from_bytes(cose[-2], "big"), int.from_bytes(cose[-3], "big")),
-          "getPublicKey() is not the attested key")
-    check(websafe_decode(d["authenticatorData"]) == bytes(att.auth_data), "getAuthenticatorData() differs")
 
 
 async def ceremony(h, kind, options, screenshot=None):

@@ -11,9 +11,7 @@ usage: test_native_host.py BIN_DIR [TEST_NAME]"""
 import base64
 import json
 import os
-import re
 import struct
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))

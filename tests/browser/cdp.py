@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A small Chrome DevTools Protocol client (python3-websockets) and a headless Chromium with a
+fresh user data dir and an unpacked extension. Commands may be in flight concurrently; sessions
+are flat (Target.attachToTarget flatten)."""
+
+import asyncio
+import json
+import os
+import subprocess
+
+import websockets
+
+from hgcheck import wait_for
+
+
+class CdpError(Exception):
+    pass
+
+
+class Cdp:
+    def __init__(self, ws):
+        self.ws = ws
+        self.next_id = 1
+        self.pending = {}
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def connect(cls, url):
+        return cls(await websockets.connect(url, max_size=64 << 20))
+
+    async def _read(self):
+        try:
+            async for text in self.ws:
+                msg = json.loads(text)
+                fut = self.pending.pop(msg.get("id"), None)
+                if fut and not fut.done():
+                    if "error" in msg:
+                        fut.set_exception(CdpError(str(msg["error"])))
+                    else:
+                        fut.set_result(msg.get("result"))
+        finally:
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(CdpError("the DevTools connection closed"))
+
+    async def cmd(self, method, params=None, session=None, timeout=60):
+        i = self.next_id
+        self.next_id += 1
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[i] = fut
+        m = {"id": i, "method": method, "params": params or {}}
+        if session:
+            m["sessionId"] = session
+        await self.ws.send(json.dumps(m))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            self.pending.pop(i, None)
+            raise CdpError("%s: no answer within %ss" % (method, timeout)) from None
+
+    async def call(self, session, fn, *args, timeout=60):
+        """Calls the function declaration `fn` with JSON arguments in the session's page; awaits a
+        returned promise; returns the value or raises CdpError on an exception."""
+        expr = "(%s)(...%s)" % (fn, json.dumps(json.dumps(list(args))).join(["JSON.parse(", ")"]))
+        r = await self.cmd("Runtime.evaluate", {"expression": expr, "awaitPromise": True, "returnByValue": True},
+                           session=session, timeout=timeout)
+        if "exceptionDetails" in r:
+            raise CdpError("script exception: %s" % r["exceptionDetails"].get("exception", {}).get("description"))
+        return r["result"].get("value")
+
+    async def targets(self):
+        return (await self.cmd("Target.getTargets"))["targetInfos"]
+
+    async def attach(self, target_id):
+        return (await self.cmd("Target.attachToTarget", {"targetId": target_id, "flatten": True}))["sessionId"]
+
+    async def close(self):
+        self.reader.cancel()
+        await self.ws.close()
+
+
+class Chromium:
+    """chromium --headless=new with a fresh user data dir, DevTools on a free port, an extension."""
+
+    def __init__(self, workdir, env, extension_dir, binary="/usr/bin/chromium"):
+        self.udd = os.path.join(workdir, "chromium-profile")
+        os.makedirs(self.udd, exist_ok=True)
+        self.log_path = os.path.join(workdir, "chromium.log")
+        self.log = open(self.log_path, "w")
+        argv = [binary, "--headless=new", "--user-data-dir=" + self.udd, "--remote-debugging-port=0",
+                "--ignore-certificate-errors", "--no-first-run", "--no-default-browser-check",
+                "--load-extension=" + extension_dir, "about:blank"]
+        if os.geteuid() == 0:
+            argv.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def devtools_url(self, timeout=60):
+        path = os.path.join(self.udd, "DevToolsActivePort")
+        wait_for(lambda: os.path.exists(path) and len(open(path).read().split()) == 2 or self.proc.poll() is not None,
+                 timeout, "Chromium's DevToolsActivePort")
+        if self.proc.poll() is not None:
+            raise CdpError("Chromium exited (%s):\n%s" % (self.proc.returncode, open(self.log_path).read()[-3000:]))
+        port, ws_path = open(path).read().split()
+        return "ws://127.0.0.1:%s%s" % (port, ws_path)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
