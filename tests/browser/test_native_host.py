@@ -29,13 +29,14 @@ def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def host(wd, relay):
+def host(wd, relay, **extra_env):
     env = dict(wd.env)
     env.update({"HYBRIDGATE_TUNNEL_URL": relay.url, "HYBRIDGATE_RADIO": "loopback",
                 "HYBRIDGATE_QR_URL_FILE": wd.file("qr.txt"), "HYBRIDGATE_NATIVE_HOST_LOG": wd.file("host.log"),
                 "XDG_DATA_HOME": wd.file("data"), "XDG_CONFIG_HOME": wd.file("config")})
     for k in ("HYBRIDGATE_PHONE", "HYBRIDGATE_CA_FILE", "HYBRIDGATE_CONFIG"):
         env.pop(k, None)
+    env.update(extra_env)
     return HostClient([HOST, "/fake/manifest.json", "browser@hybridgate.dev"], env)
 
 
@@ -84,6 +85,23 @@ def test_checks_before_any_ui():
         check(not os.path.exists(wd.file("qr.txt")), "a QR code was made for a refused request")
         h.close_input()
         check(h.wait() == 0, "the host did not exit 0 at the end of its input")
+        # The shared desktop settings: a config file (HYBRIDGATE_CONFIG) ...
+        conf = wd.file("config.toml")
+        with open(conf, "w") as f:
+            f.write('link_phone = true\nphone = "Pixel"\n')
+        h = host(wd, relay, HYBRIDGATE_CONFIG=conf)
+        h.send({"type": "hello"})
+        m = h.next()
+        check(m["linkPhone"] is True and m["defaultPhone"] == "Pixel", "hello with a config file: %r" % m)
+        h.close_input()
+        h.wait()
+        # ... and a bad one is reported, not ignored.
+        with open(conf, "w") as f:
+            f.write("no_such_key = 1\n")
+        h = host(wd, relay, HYBRIDGATE_CONFIG=conf)
+        m = h.next()
+        check(m["type"] == "error" and m["code"] == "config.invalid", "a bad config file: %r" % m)
+        check(h.wait() == 1, "the host did not exit 1 on a bad config file")
     finally:
         h.kill()
         relay.stop()
@@ -91,10 +109,15 @@ def test_checks_before_any_ui():
 
 
 def test_register_then_sign_in_verified():
+    """Also: the settings' remembered phone (HYBRIDGATE_PHONE, unknown here) is only a default for the
+    dialog: a request that names no phone shows a QR code instead of waking it."""
     wd = Workdir("nh-e2e")
     relay = Relay(BIN, wd)
-    h = host(wd, relay)
+    h = host(wd, relay, HYBRIDGATE_PHONE="Absent Phone")
     try:
+        h.send({"type": "hello"})
+        m = h.next()
+        check(m["defaultPhone"] == "Absent Phone" and m["linkPhone"] is False, "hello: %r" % m)
         store = wd.file("store.json")
         challenge = b64(os.urandom(32))
         h.send({"type": "create", "id": "c1", "origin": ORIGIN, "options": creation_options(challenge)})

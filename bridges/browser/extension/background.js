@@ -64,6 +64,7 @@ class Ceremony {
     this.windowId = null;
     this.phones = [];
     this.defaultPhone = "";
+    this.linkPhone = false;  // the settings' link_phone: "Remember this phone" starts ticked
     this.started = false;    // the host runs the ceremony
     this.ended = false;
     this.view = {state: "choose"};  // what the dialog shows (sent again when it connects)
@@ -86,6 +87,7 @@ class Ceremony {
     if (hello.type === "hello") {
       this.phones = hello.phones || [];
       this.defaultPhone = hello.defaultPhone || "";
+      this.linkPhone = hello.linkPhone === true;
     }
     const checked = await this.ask("checked", {type: "check", id: this.id, kind: this.kind, origin: this.origin,
                                                options: this.options});
@@ -136,7 +138,7 @@ class Ceremony {
   attachDialog(port) {
     this.dialog = port;
     port.postMessage({origin: this.origin, kind: this.kind, phones: this.phones, defaultPhone: this.defaultPhone,
-                      ...this.view});
+                      linkPhone: this.linkPhone, ...this.view});
     port.onMessage.addListener((m) => this.fromDialog(m));
     port.onDisconnect.addListener(() => {
       this.dialog = null;

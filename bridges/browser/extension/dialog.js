@@ -31,6 +31,7 @@ function build(m) {
   $("title").textContent = creating ? "Create a passkey" : "Sign in with a passkey";
   $("site").textContent = m.origin;
   $("hybrid").onclick = () => choose("");
+  $("remember").checked = m.linkPhone === true;
   $("fallback").onclick = () => port.postMessage({choice: "fallback"});
   const phones = (m.phones || []).slice().sort((a, b) => (b.name === m.defaultPhone) - (a.name === m.defaultPhone));
   for (const p of phones) {

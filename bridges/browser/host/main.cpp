@@ -4,7 +4,8 @@
 // speaks length-prefixed JSON on standard input/output (messaging.hpp). One ceremony at a time:
 //
 //   extension → host                                        host → extension
-//   {"type":"hello"}                                        {"type":"hello","version","phones":[…],"defaultPhone"}
+//   {"type":"hello"}                                        {"type":"hello","version","phones":[…],"defaultPhone",
+//                                                            "linkPhone"}
 //   {"type":"check","id","kind","origin","options"}         {"type":"checked","id"} | error
 //   {"type":"create"|"get","id","origin","options",         {"type":"qr","id","svg"}   (QR ceremonies)
 //    "phone","link"}
@@ -192,7 +193,7 @@ class Host {
       log_("cannot read the remembered phones: " + list.error().to_string());
     }
     send({{"type", "hello"}, {"version", HYBRIDGATE_VERSION}, {"phones", phones},
-          {"defaultPhone", settings_.default_phone}});
+          {"defaultPhone", settings_.default_phone}, {"linkPhone", settings_.desktop.link_phone}});
   }
 
   void start(const json& id, const std::string& kind, const std::string& origin, std::string text, std::string phone,
