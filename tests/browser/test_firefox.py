@@ -44,7 +44,7 @@ RP = "localhost"
 
 
 class Harness:
-    def __init__(self, name):
+    def __init__(self, name, **extra_env):
         self.wd = Workdir(name)
         self.relay = Relay(BIN, self.wd)
         self.server = PageServer(self.wd)
@@ -74,6 +74,7 @@ class Harness:
                     "XDG_CACHE_HOME": os.path.join(home, ".cache"), "MOZ_CRASHREPORTER_DISABLE": "1",
                     "HYBRIDGATE_TUNNEL_URL": self.relay.url, "HYBRIDGATE_RADIO": "loopback",
                     "HYBRIDGATE_QR_URL_FILE": self.qr_file, "HYBRIDGATE_NATIVE_HOST_LOG": self.host_log})
+        env.update(extra_env)
         self.firefox = Firefox(self.wd.path, env)
         self.store = self.wd.file("store.json")
         self.links_file = os.path.join(home, ".local", "share", "hybridgate", "links.json")  # the default
@@ -156,12 +157,16 @@ class Harness:
             os.unlink(self.qr_file)
 
 
-def harnessed(fn):
-    """Runs an async test body with a started Harness; prints the logs of a failing one."""
+def harnessed(fn=None, **extra_env):
+    """Runs an async test body with a started Harness; prints the logs of a failing one.
+    Keyword arguments are environment variables for Firefox (and so for the host)."""
+    if fn is None:
+        return lambda f: harnessed(f, **extra_env)
+
     @functools.wraps(fn)
     def run():
         async def main():
-            h = Harness(fn.__name__)
+            h = Harness(fn.__name__, **extra_env)
             failed = True
             try:
                 await h.start()
@@ -510,11 +515,28 @@ async def test_person_says_no_on_the_phone(h):
     check("create failed: ctap.operation_denied" in open(h.host_log).read(), "host log")
 
 
+BAD_CONFIG = os.path.join(HERE, "page", "bad-config.toml")
+
+
+@harnessed(HYBRIDGATE_CONFIG=BAD_CONFIG)
+async def test_a_broken_configuration_is_shown_in_the_dialog(h):
+    """The host cannot start (a mistake in the settings): the page gets NotAllowedError and the
+    extension opens its dialog to say what is wrong, rather than failing silently."""
+    since = h.events_now()
+    r = json.loads(await h.bidi.call(h.tab, "o => window.hgCreate(o)", creation_options(b64(os.urandom(32)))))
+    check(r.get("error") == "NotAllowedError", "with a broken configuration: %r" % r)
+    dlg = await h.dialog(since)
+    shown = await h.bidi.call(dlg, VISIBLE_TEXT, "#error", 20000)
+    check("no_such_key" in shown and "cannot start" in shown, "the dialog says: %r" % shown)
+    check(await h.click(dlg, "#cancel") == "Close", "no Close button")
+    await h.closed(dlg, since)
+
+
 if __name__ == "__main__":
     tests = [test_register_then_sign_in, test_lies_and_cross_origin_frames_are_refused,
              test_tab_closed_mid_ceremony_cancels_on_the_phone, test_remembered_phone_signs_in_without_qr,
              test_security_key_choice_falls_through_to_the_browser, test_abort_signal_and_navigation_cancel,
-             test_person_says_no_on_the_phone]
+             test_person_says_no_on_the_phone, test_a_broken_configuration_is_shown_in_the_dialog]
     if ARGS.test:
         tests = [t for t in tests if t.__name__ == ARGS.test]
         if not tests:

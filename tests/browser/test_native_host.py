@@ -99,8 +99,14 @@ def test_checks_before_any_ui():
         with open(conf, "w") as f:
             f.write("no_such_key = 1\n")
         h = host(wd, relay, HYBRIDGATE_CONFIG=conf)
+        h.send({"type": "hello"})
         m = h.next()
-        check(m["type"] == "error" and m["code"] == "config.invalid", "a bad config file: %r" % m)
+        check(m["type"] == "error" and m["code"] == "config.invalid" and "no_such_key" in m["detail"],
+              "a bad config file: %r" % m)
+        h.send({"type": "check", "id": "9", "kind": "get", "origin": ORIGIN, "options": {}})
+        m = h.next()
+        check(m.get("id") == "9" and m["code"] == "config.invalid", "a bad config file, second message: %r" % m)
+        h.close_input()
         check(h.wait() == 1, "the host did not exit 1 on a bad config file")
     finally:
         h.kill()

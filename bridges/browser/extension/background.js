@@ -65,6 +65,7 @@ class Ceremony {
     this.phones = [];
     this.defaultPhone = "";
     this.linkPhone = false;  // the settings' link_phone: "Remember this phone" starts ticked
+    this.startError = null;  // the host's error before it exited at start (settings)
     this.started = false;    // the host runs the ceremony
     this.ended = false;
     this.view = {state: "choose"};  // what the dialog shows (sent again when it connects)
@@ -80,15 +81,19 @@ class Ceremony {
       for (const resolve of this.waiters.values()) resolve({type: "error", code: "host", message: why});
       this.waiters.clear();
       if (!this.ended) this.finish({kind: "error", name: "NotAllowedError", message: "hybridgate's native host ended."},
-                                   "hybridgate-native-host is not available: " + why);
+                                   this.startError ? cannotStart(this.startError)
+                                                   : "hybridgate-native-host is not available: " + why);
     });
     const hello = await this.ask("hello", {type: "hello"});
     if (this.ended) return;
-    if (hello.type === "hello") {
-      this.phones = hello.phones || [];
-      this.defaultPhone = hello.defaultPhone || "";
-      this.linkPhone = hello.linkPhone === true;
+    if (hello.type !== "hello") {  // e.g. a mistake in the settings: say it in the dialog
+      this.finish({kind: "error", name: "NotAllowedError", message: "The operation either timed out or was not allowed."},
+                  cannotStart(hello));
+      return;
     }
+    this.phones = hello.phones || [];
+    this.defaultPhone = hello.defaultPhone || "";
+    this.linkPhone = hello.linkPhone === true;
     const checked = await this.ask("checked", {type: "check", id: this.id, kind: this.kind, origin: this.origin,
                                                options: this.options});
     if (this.ended) return;
@@ -96,20 +101,33 @@ class Ceremony {
       this.finish({kind: "error", ...exceptionFor(checked)});
       return;
     }
+    await this.openDialog();
+  }
+
+  async openDialog() {
+    if (this.opening) return;
+    this.opening = true;
     const w = await api.windows.create({url: api.runtime.getURL(`dialog.html?c=${this.id}`), type: "popup",
                                         width: 440, height: 620});
     this.windowId = w.id;
-    if (this.ended) api.windows.remove(w.id).catch(() => {});
+    if (this.ended && this.view.state !== "failed") this.closeDialog();
+  }
+
+  closeDialog() {
+    byDialog.delete(this.id);
+    if (this.windowId !== null) api.windows.remove(this.windowId).catch(() => {});
   }
 
   ask(type, message) {
     return new Promise((resolve) => {
+      if (!this.native) return resolve({type: "error", code: "host", message: "the native host ended"});
       this.waiters.set(type, resolve);
       this.native.postMessage(message);
     });
   }
 
   fromHost(m) {
+    if (m.type === "error" && (m.id === null || m.id === undefined)) this.startError = m;  // then it exits
     if (m.type === "error" && !this.started && this.waiters.size) {
       const [type, resolve] = [...this.waiters.entries()][0];
       this.waiters.delete(type);
@@ -142,6 +160,7 @@ class Ceremony {
     port.onMessage.addListener((m) => this.fromDialog(m));
     port.onDisconnect.addListener(() => {
       this.dialog = null;
+      if (this.ended) byDialog.delete(this.id);
       this.cancel("NotAllowedError", "The person closed the dialog.");
     });
   }
@@ -166,24 +185,30 @@ class Ceremony {
     this.finish({kind: "error", name, message});
   }
 
-  // Ends the ceremony: answers the page (if it is still there), closes the host port and, unless
-  // there is an error to show, the dialog.
+  // Ends the ceremony: answers the page (if it is still there) and closes the host port. With an
+  // error to show, the dialog shows it (opened for it if need be) until the person closes it;
+  // otherwise the dialog closes.
   finish(answer, errorForDialog) {
     if (this.ended) return;
     this.ended = true;
     byTab.delete(this.tabId);
-    byDialog.delete(this.id);
     try { this.page.postMessage(answer); } catch { /* the page is gone */ }
     if (this.native) {
       this.native.disconnect();
       this.native = null;
     }
-    if (errorForDialog && this.dialog) {
+    if (errorForDialog) {
       this.show({state: "failed", error: errorForDialog});
-    } else if (this.windowId !== null) {
-      api.windows.remove(this.windowId).catch(() => {});
+      if (this.windowId === null) this.openDialog().catch(() => byDialog.delete(this.id));
+    } else {
+      this.closeDialog();
     }
   }
+}
+
+// The sentence for the dialog when the host could not start (its error message, e.g. config.invalid).
+function cannotStart(error) {
+  return `hybridgate cannot start: ${error.message}${error.detail ? ` (${error.detail})` : ""}`;
 }
 
 function refuse(port, name, message) {
@@ -242,6 +267,9 @@ api.webNavigation.onCommitted.addListener((details) => {
 });
 
 api.windows.onRemoved.addListener((windowId) => {
-  for (const c of byDialog.values())
-    if (c.windowId === windowId) c.cancel("NotAllowedError", "The person closed the dialog.");
+  for (const c of byDialog.values()) {
+    if (c.windowId !== windowId) continue;
+    byDialog.delete(c.id);
+    c.cancel("NotAllowedError", "The person closed the dialog.");
+  }
 });

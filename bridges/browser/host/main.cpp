@@ -14,6 +14,7 @@
 //                                                           {"type":"result","id","credential"} | error
 //   {"type":"cancel","id"}                                  (the ceremony ends with session.cancelled)
 //   end of input (the browser closed the port)              the running ceremony is cancelled; exit
+//   (settings that cannot be loaded: every message is answered with that error; exit 1 at the end)
 //   error: {"type":"error","id","code","message","detail"}  (code: proto/error.hpp's stable names, or "busy")
 //
 // `origin` is the one the browser reported for the calling frame (the extension takes it from the
@@ -276,11 +277,17 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // a closed port is a write error, not a signal
   Log log;
   auto settings = load_settings(log);
-  bridge::Writer early(STDOUT_FILENO);
   if (!settings) {
+    // Every message gets the error (browsers may drop what a host writes just before it exits),
+    // so the extension can show it; exit 1 when the browser closes the port.
     log("configuration: " + settings.error().to_string());
-    (void)early.write(error_message(nullptr, settings.error()));
-    return 1;
+    bridge::Writer out(STDOUT_FILENO);
+    for (;;) {
+      auto m = bridge::read_message(STDIN_FILENO);
+      if (!m || !*m) return 1;
+      const json id = (*m)->contains("id") ? (**m)["id"] : json(nullptr);
+      (void)out.write(error_message(id, settings.error()));
+    }
   }
   log("started");
   Host host(std::move(*settings), log);
