@@ -16,7 +16,9 @@
 namespace hg::hybrid::webauthn_json {
 
 // From an authenticatorMakeCredential response: id/rawId from the attested credential data,
-// response.clientDataJSON, attestationObject, transports ["hybrid", "internal"]. With
+// response.clientDataJSON, attestationObject, authenticatorData, publicKeyAlgorithm (COSE),
+// publicKey (DER SubjectPublicKeyInfo; ES256 keys only, absent otherwise), transports
+// ["hybrid", "internal"] — WebAuthn L3's RegistrationResponseJSON. With
 // `prf_requested`, clientExtensionResults.prf = {enabled, ?results} from the phone's unsigned
 // extension outputs (enabled false when it sent none). Malformed prf outputs are an error.
 hg::Result<nlohmann::json> registration(const hg::ctap::MakeCredentialResponse& resp, std::string_view client_data_json,
