@@ -246,9 +246,12 @@ class Session : public Endpoint,
     info.revoke = hv("X-Hybridgate-Revoke");
     info.client_payload = hv("X-caBLE-Client-Payload");
     info.signal_connection = hv("X-caBLE-Signal-Connection");
-    Admission a = core_.admit(info, [self = this->shared_from_this()](Admission later) {
-      self->admitted(std::move(later));
-    });
+    // Only a contact request's answer can come later (a webhook); other paths get no callback (a
+    // std::function holding a shared_ptr is one allocation per upgrade).
+    AdmissionCallback later;
+    if (info.target.starts_with("/cable/contact/"))
+      later = [self = this->shared_from_this()](Admission b) { self->admitted(std::move(b)); };
+    Admission a = core_.admit(info, std::move(later));
     if (!a.deferred) admitted(std::move(a));
   }
 
