@@ -22,6 +22,22 @@ from hgcheck import TestFailure, check, wait_for  # noqa: E402,F401  (re-exporte
 
 
 
+def to_json(value):
+    """python-fido2's options (bytes, enums, None) in the WebAuthn JSON mapping: bytes → base64url,
+    enums → their value, None members dropped."""
+    import base64
+    from enum import Enum
+    if isinstance(value, (bytes, bytearray)):
+        return base64.urlsafe_b64encode(bytes(value)).rstrip(b"=").decode()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
 class Workdir:
     def __init__(self, name):
         self.path = tempfile.mkdtemp(prefix="hg-%s-" % name)

@@ -31,7 +31,7 @@ def test_doctor_reaches_a_live_relay_and_explains_a_dead_one():
     try:
         rc, rep = doctor(wd, relay.url)
         check(rc == 0 and rep["ok"], "doctor failed against a live relay: %s" % rep)
-        for prefix in ("tunnel_dns", "tunnel_tls", "tunnel_websocket"):
+        for prefix in ("tunnel_dns", "tunnel_tls", "tunnel_websocket", "tunnel_relay"):
             found = by_name(rep, prefix)
             check(found and all(c["status"] == "pass" for c in found), "%s did not pass: %s" % (prefix, found))
         dead = relay.url

@@ -19,7 +19,8 @@ import test_linking as tl
 
 BIN = sys.argv[1]
 HERE = os.path.dirname(os.path.abspath(__file__))
-TEMPLATE = os.path.join(HERE, "..", "..", "deploy", "nginx", "hybridgate-relay.conf.template")
+sys.path.insert(0, os.path.join(HERE, "..", "relay"))
+from nginxsite import write_config  # noqa: E402  (the shipped site file in a minimal nginx.conf)
 
 
 class Proxy:
@@ -28,8 +29,7 @@ class Proxy:
         s.bind(("127.0.0.1", 0))
         self.port = s.getsockname()[1]
         s.close()
-        conf = open(TEMPLATE).read()
-        subst = {"PREFIX": wd.path, "LISTEN": "127.0.0.1:%d" % self.port}
+        subst = {"LISTEN": "127.0.0.1:%d" % self.port}
         for i, r in enumerate(relays):
             n = i + 1
             subst["NODE%d_ADDR" % n] = "127.0.0.1:%d" % r.port
@@ -37,11 +37,8 @@ class Proxy:
             subst["NODE%d_PREFIX" % n] = subprocess.run(
                 [os.path.join(BIN, "hybridgate-relay"), "--routing-id", r.rid, "--print-contact-prefix"],
                 capture_output=True, text=True, timeout=10).stdout.strip()
-        for k, v in subst.items():
-            conf = conf.replace("{{%s}}" % k, v)
-        path = wd.file("nginx.conf")
-        with open(path, "w") as f:
-            f.write(conf)
+        path, left = write_config(wd.path, subst)
+        check(not left, "placeholders of the nginx site left unfilled: %r" % left)
         self.proc = subprocess.Popen(["/usr/sbin/nginx", "-p", wd.path, "-c", path, "-g", "daemon off;"],
                                      stderr=open(wd.file("nginx.err"), "w"))
         self.url = "ws://127.0.0.1:%d" % self.port

@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-from enum import Enum
 
 from fido2.attestation import PackedAttestation
 from fido2.client import ClientData
@@ -28,24 +27,11 @@ from fido2.ctap2 import AttestationObject, AuthenticatorData
 from fido2.server import Fido2Server
 from fido2.utils import websafe_decode, websafe_encode
 
-from hgtest import Proc, Relay, TestFailure, Workdir, check, phone, run_tests, wait_qr
+from hgtest import Proc, Relay, TestFailure, Workdir, check, phone, run_tests, to_json, wait_qr
 
 BIN = sys.argv[1]
 RP = {"id": "example.com", "name": "Example RP"}
 ORIGIN = "https://example.com"
-
-
-def to_json(value):
-    """python-fido2's JSON mapping: bytes → base64url, enums → value, None dropped."""
-    if isinstance(value, (bytes, bytearray)):
-        return websafe_encode(bytes(value))
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
 
 
 def desktop(wd, command, options, via_stdin, name):

@@ -17,12 +17,11 @@ import shutil
 import subprocess
 import sys
 import threading
-from enum import Enum
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from hgtest import Proc, Relay, TestFailure, Workdir, check, run_tests, wait_for  # noqa: E402
+from hgtest import Proc, Relay, TestFailure, Workdir, check, run_tests, to_json  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--bin", required=True)
@@ -41,19 +40,6 @@ def import_package():
     check(os.path.dirname(hybridgate.__file__) == os.path.join(ARGS.target, "hybridgate"),
           "imported hybridgate from %s, not from the installed copy" % hybridgate.__file__)
     return hybridgate
-
-
-def to_json(value):
-    from fido2.utils import websafe_encode
-    if isinstance(value, (bytes, bytearray)):
-        return websafe_encode(bytes(value))
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
 
 
 class Phone:

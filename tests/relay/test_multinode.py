@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 """Scale-out: three relay processes with distinct routing IDs behind the real nginx, configured
-from deploy/nginx/hybridgate-relay.conf.template. Tunnels whose two sides both arrive through the
+from the drop-in site deploy/nginx/hybridgate-relay.conf (nginxsite.py). Tunnels whose two sides both arrive through the
 proxy complete on every node; /cable/connect is routed by routing ID in either hex case. Linked phones: listeners that
 registered through the proxy's bare /cable/listen (spread over the nodes) are re-attached and
 reached by /cable/contact through the proxy on their own node, for every node."""
@@ -13,11 +13,11 @@ import sys
 import tempfile
 import time
 
+from nginxsite import write_config
 from linktest import client_payload, contact, listen, new_token, unb64url, wakeup
 from relaytest import Relay, check, closed_code, finish, new_tid, status_of, ws_connect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TEMPLATE = os.path.join(HERE, "..", "..", "deploy", "nginx", "hybridgate-relay.conf.template")
 NGINX = "/usr/sbin/nginx"
 
 
@@ -48,8 +48,7 @@ async def main(binary):
     relays = [Relay(binary, "--trusted-proxy", "127.0.0.1", routing_id=r) for r in rids]
     tmp = tempfile.mkdtemp(prefix="hg-nginx-")
     port = free_port()
-    conf = open(TEMPLATE).read()
-    subst = {"PREFIX": tmp, "LISTEN": "127.0.0.1:%d" % port}
+    subst = {"LISTEN": "127.0.0.1:%d" % port}
     for i, r in enumerate(relays):
         subst["NODE%d_ADDR" % (i + 1)] = "127.0.0.1:%d" % r.port
         subst["NODE%d_RID" % (i + 1)] = r.routing_id
@@ -57,12 +56,8 @@ async def main(binary):
                                 text=True, timeout=10).stdout.strip()
         check(len(prefix) == 12, "node %s: --print-contact-prefix gives 12 characters (%r)" % (r.routing_id, prefix))
         subst["NODE%d_PREFIX" % (i + 1)] = prefix
-    for k, v in subst.items():
-        conf = conf.replace("{{%s}}" % k, v)
-    check(all("{{" not in l for l in conf.splitlines() if not l.lstrip().startswith("#")), "every placeholder of the shipped nginx template is filled")
-    conf_path = os.path.join(tmp, "nginx.conf")
-    with open(conf_path, "w") as f:
-        f.write(conf)
+    conf_path, left = write_config(tmp, subst)
+    check(not left, "every placeholder of the shipped nginx site is filled (%r)" % left)
     nginx = subprocess.Popen([NGINX, "-p", tmp, "-c", conf_path, "-g", "daemon off;"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -94,7 +89,12 @@ async def main(binary):
         for r in relays:
             check(r.metric("hybridgate_relay_tunnels_paired_total") == 3, "node %s paired 3 tunnels" % r.routing_id)
         check(await status_of(base + "/cable/connect/0A0B09/" + new_tid()) == 404, "proxy: unknown routing ID -> 404")
-        check(await status_of(base + "/cable/connect/0A0B01/" + new_tid()) == 404, "proxy -> node: unknown tunnel -> 404")
+        # From 127.0.0.2 (nginx reaches the nodes from 127.0.0.1, their --trusted-proxy), with an
+        # X-Forwarded-For the client wrote itself: the site appends the address nginx saw, which is
+        # the entry the relay uses; the client's own entry to its left is never believed.
+        st = await status_of(base + "/cable/connect/0A0B01/" + new_tid(), local_addr=("127.0.0.2", 0),
+                             extra_headers={"X-Forwarded-For": "198.51.100.7"})
+        check(st == 404, "proxy -> node: unknown tunnel -> 404")
         # The relay's log is read by a thread: wait (bounded) for the line instead of assuming it arrived.
         deadline = time.monotonic() + 10
         ev = []
@@ -102,7 +102,8 @@ async def main(binary):
             ev = [j for j in list(relays[0].log) if j.get("event") == "rejected" and j.get("reason") == "unknown_tunnel"]
             if not ev:
                 time.sleep(0.01)
-        check(bool(ev) and ev[0].get("client") == "127.0.0.1", "X-Forwarded-For from the trusted proxy names the client")
+        check(bool(ev) and ev[0].get("client") == "127.0.0.2",
+              "X-Forwarded-For appended by the proxy names the client, not the entry it wrote (%r)" % (ev and ev[0].get("client")))
         await linking(base, relays)
     finally:
         nginx.terminate()

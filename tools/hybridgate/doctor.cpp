@@ -6,7 +6,8 @@
 // Checks: system bus; BlueZ and its version; adapters (powered, discovering), rfkill; LE
 // advertising (SupportedInstances); a passive scan listing caBLE adverts (and with --qr whether
 // they decrypt for that QR code); DNS, TCP+TLS and WebSocket reach of the tunnel servers (the
-// assigned domains or --tunnel-url); clock sanity.
+// assigned domains or --tunnel-url) and one test tunnel through each (paired, one message,
+// closed normally); clock sanity.
 // Asio 1.74's scheduler trips g++ 12's -Wnull-dereference (see tunnel/server/session.hpp).
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange without it
@@ -313,40 +314,103 @@ void network_checks(const DoctorOptions& o, std::vector<Check>& out) {
       }
       out.push_back({"tunnel_tls:" + t.host, "pass", std::string(t.tls ? "Verified TLS connection to " : "TCP connection to ") + hp + ".", "", "", json::object()});
     }
-    // WebSocket upgrade on /cable/new/<random tunnel ID> (what a phone does), closed at once.
+    // The tunnel round trip a sign-in makes, on a random tunnel ID: the phone's upgrade on
+    // /cable/new/<tunnel ID>, then the desktop's on /cable/connect/<routing ID>/<tunnel ID>, one
+    // message phone -> desktop, and the desktop closes with 1000, which the relay passes on to the
+    // phone. The relay sees a tunnel that paired and finished normally (outcome "closed"), not one
+    // whose phone gave up waiting ("abandoned", which is what closing after the first upgrade was).
     {
       asio::io_context wio;
       std::array<uint8_t, 16> tid{};
       RAND_bytes(tid.data(), int(tid.size()));
+      const std::string tid_hex = hg::hex_encode(tid, true);
+      const std::string base = t.url.substr(0, t.url.size() - std::string_view("/cable/new/").size());
       hg::tunnel::ConnectOptions co;
-      co.url = t.url + hg::hex_encode(tid, true);
+      co.url = t.url + tid_hex;
       co.timeout = timeout;
       co.ca_file = o.ca_file;
       std::optional<hg::Result<std::unique_ptr<hg::tunnel::WebSocket>>> result;
+      std::unique_ptr<hg::tunnel::WebSocket> phone, desktop;
+      std::optional<hg::Error> relay_error;  // the round trip after the phone's upgrade
+      bool relayed = false;
+      std::string rid;
       asio::co_spawn(
-          wio, [&]() -> asio::awaitable<void> { result.emplace(co_await hg::tunnel::connect(co)); },
+          wio,
+          [&]() -> asio::awaitable<void> {
+            result.emplace(co_await hg::tunnel::connect(co));
+            if (!result->ok()) co_return;
+            phone = std::move(**result);
+            const auto& r = phone->handshake().routing_id;
+            if (!r) co_return;
+            auto rid_bytes = hg::hex_decode_fixed<3>(*r);
+            if (!rid_bytes) {
+              relay_error = hg::make_error(hg::Errc::tunnel_protocol, "X-caBLE-Routing-ID is not 6 hex digits");
+              co_return;
+            }
+            rid = hg::hex_encode(*rid_bytes, true);
+            hg::tunnel::ConnectOptions dc = co;
+            dc.url = base + hg::tunnel_domain::connect_path(*rid_bytes, tid);
+            auto d = co_await hg::tunnel::connect(dc);
+            if (!d) {
+              relay_error = d.error();
+              co_return;
+            }
+            desktop = std::move(d).value();
+            static constexpr uint8_t kProbe[] = {'h', 'y', 'b', 'r', 'i', 'd', 'g', 'a', 't', 'e', ' ', 'd', 'o', 'c', 't', 'o', 'r'};
+            if (auto w = co_await phone->write(hg::ByteView(kProbe, sizeof kProbe)); !w) {
+              relay_error = w.error();
+              co_return;
+            }
+            auto got = co_await desktop->read();
+            if (!got) {
+              relay_error = got.error();
+              co_return;
+            }
+            if (!std::equal(got->begin(), got->end(), std::begin(kProbe), std::end(kProbe))) {
+              relay_error = hg::make_error(hg::Errc::tunnel_protocol, "the desktop side received another message than the phone sent");
+              co_return;
+            }
+            relayed = true;
+            co_await desktop->close(1000);
+            (void)co_await phone->read();  // the relay passes the desktop's 1000 on; this answers it
+          },
           [&](std::exception_ptr ep) {
             if (ep && !result) result.emplace(hg::make_error(hg::Errc::internal, "exception in WebSocket connect"));
           });
-      wio.run();
-      if (!result || !result->ok()) {
+      // Every step has its own deadline except the reads: bound the whole round trip.
+      wio.run_for(2 * timeout + std::chrono::seconds(4));
+      if (!wio.stopped()) {
+        if (phone) phone->cancel();
+        if (desktop) desktop->cancel();
+        if (!relay_error && result && result->ok() && !relayed)
+          relay_error = hg::make_error(hg::Errc::tunnel_unreachable, "no message through the tunnel in time");
+        wio.run_for(std::chrono::seconds(2));
+      }
+      if (!result || (!result->ok() && !phone)) {
         hg::Error e = result ? result->error() : hg::make_error(hg::Errc::tunnel_unreachable, "no result");
         out.push_back(from_error("tunnel_websocket:" + t.host, "fail", e, "The WebSocket upgrade at " + hp + " failed."));
+        out.push_back({"tunnel_relay:" + t.host, "skip", "Not checked: no WebSocket.", "", "", json::object()});
         continue;
       }
       Check c{"tunnel_websocket:" + t.host, "pass", "WebSocket upgrade at " + hp + " works (subprotocol fido.cable)", "", "", json::object()};
-      const auto& info = (**result)->handshake();
-      c.message += info.routing_id ? ", routing ID assigned." : ".";
-      if (!info.routing_id) {
+      const bool has_rid = phone && phone->handshake().routing_id;
+      c.message += has_rid ? ", routing ID assigned." : ".";
+      if (!has_rid) {
         c.status = "warn";
         c.fix = "The server did not assign a routing ID (X-caBLE-Routing-ID): it is not a caBLE tunnel server.";
         c.code = "tunnel.protocol";
       }
       out.push_back(std::move(c));
-      auto ws = std::move(**result);
-      asio::co_spawn(wio, ws->close(1000), [](std::exception_ptr) {});
-      wio.restart();
-      wio.run_for(std::chrono::seconds(2));
+      if (!has_rid) {
+        out.push_back({"tunnel_relay:" + t.host, "skip", "Not checked: no routing ID.", "", "", json::object()});
+      } else if (relay_error) {
+        out.push_back(from_error("tunnel_relay:" + t.host, "fail", *relay_error,
+                                 "A test tunnel at " + hp + " (routing ID " + rid + ") did not pair or relay."));
+      } else {
+        out.push_back({"tunnel_relay:" + t.host, "pass",
+                       "A test tunnel at " + hp + " paired (routing ID " + rid + ") and relayed a message.", "", "",
+                       json::object()});
+      }
     }
   }
 }

@@ -9,9 +9,72 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
+#include "proto/domains.hpp"
 #include "tunnel/server/relay.hpp"
+
+namespace {
+
+// `hybridgate-relay domains`: the host names browsers dial for tunnel domain IDs (docs/relay.md,
+// "Tunnel domains"). A phone puts the ID of its tunnel server in its BLE advert (2 bytes); the
+// desktop's browser turns the ID into a host name (proto/domains.cpp, Chromium's derivation) and
+// opens wss://<name>/cable/connect/... there. IDs 0 and 1 are the assigned cable.ua5v.com and
+// cable.auth.com, 2..255 are unassigned, 256..65535 are hashed to cable.<label>.{com,org,net,info}.
+struct DomainsOptions {
+  std::vector<int> ids;
+  int from = -1;
+  int count = 16;
+  std::string host;
+};
+
+int print_domain(uint16_t id) {
+  auto n = hg::tunnel_domain::name(id);
+  if (!n) {
+    std::fprintf(stderr, "hybridgate-relay: domain ID %u is unassigned (valid: 0, 1, 256-65535)\n", unsigned(id));
+    return 1;
+  }
+  std::printf("%u %s\n", unsigned(id), n->c_str());
+  return 0;
+}
+
+int run_domains(const DomainsOptions& o) {
+  int rc = 0;
+  if (!o.host.empty()) {  // which IDs give this host name: every ID is tried (65,282 SHA-256s)
+    std::string want = o.host;
+    for (auto& ch : want) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    while (!want.empty() && want.back() == '.') want.pop_back();  // a fully qualified "name."
+    bool found = false;
+    for (uint32_t id = 0; id <= 0xffff; ++id) {
+      if (!hg::tunnel_domain::valid_id(uint16_t(id))) continue;
+      auto n = hg::tunnel_domain::name(uint16_t(id));
+      if (n && *n == want) found = print_domain(uint16_t(id)) == 0;
+    }
+    if (!found) {
+      std::fprintf(stderr,
+                   "hybridgate-relay: no tunnel domain ID maps to %s: browsers reach a relay only under cable.ua5v.com, "
+                   "cable.auth.com or a hashed name (list some with --from 256)\n",
+                   o.host.c_str());
+      return 1;
+    }
+  }
+  for (int id : o.ids) rc |= print_domain(uint16_t(id));
+  if (o.from >= 0) {
+    for (int i = 0, id = o.from; i < o.count && id <= 0xffff; ++id) {
+      if (!hg::tunnel_domain::valid_id(uint16_t(id))) continue;
+      print_domain(uint16_t(id));
+      ++i;
+    }
+  }
+  if (o.host.empty() && o.ids.empty() && o.from < 0)
+    for (uint16_t id = 0; id < hg::tunnel_domain::kNumAssigned; ++id) print_domain(id);
+  return rc;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   hg::relay::Config c;
@@ -97,7 +160,20 @@ int main(int argc, char** argv) {
                  "Directory of the contact store (contacts.sqlite3); default $STATE_DIRECTORY (systemd), else contacts live in memory only");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
+  DomainsOptions dom;
+  auto* domains = app.add_subcommand(
+      "domains",
+      "Print the host names browsers dial for tunnel domain IDs, one \"ID NAME\" per line: a phone advertises the ID, "
+      "the desktop's browser derives the name (0 = cable.ua5v.com, 1 = cable.auth.com, 256-65535 = "
+      "cable.<hash>.{com,org,net,info}). Without options: the assigned IDs 0 and 1");
+  domains->add_option("--id", dom.ids, "Domain ID(s) to print the host name of (repeatable)")->check(CLI::Range(0, 65535));
+  domains->add_option("--from", dom.from, "List --count hashed IDs from this one on (candidates to register)")
+      ->check(CLI::Range(256, 65535));
+  domains->add_option("--count", dom.count, "How many IDs --from lists")->check(CLI::Range(1, 65536));
+  domains->add_option("--host", dom.host, "Find the domain ID(s) of this host name (tries every ID)");
+
   CLI11_PARSE(app, argc, argv);
+  if (domains->parsed()) return run_domains(dom);
   if (print_prefix) {
     auto p = hg::relay::contact_prefix(c.routing_id);
     if (p.empty()) {

@@ -61,7 +61,6 @@ void Charge::release() {
 Tunnel::Tunnel(Core& core, const TunnelId& id, bool signal_connection)
     : core_(core),
       id_(id),
-      tag_(tunnel_tag(id.data(), id.size())),
       signal_connection_(signal_connection),
       created_(Clock::now()),
       last_activity_(created_),
@@ -111,7 +110,7 @@ void Tunnel::setup_failed(int side, const char* outcome) {
 }
 
 void Tunnel::violation(int side, uint16_t code, const char* which) {
-  core_.limit_hit(which, {{"tunnel", tag_}, {"side", side == kFirst ? "first" : "second"}});
+  core_.limit_hit(which, {{"tunnel", tag()}, {"side", side == kFirst ? "first" : "second"}});
   end("violation", code, code, which);
 }
 
@@ -141,7 +140,7 @@ void Tunnel::pair() {
   }
   if (core_.log.enabled(Level::debug))
     core_.log.log(Level::debug, "tunnel_paired",
-                  {{"tunnel", tag_},
+                  {{"tunnel", tag()},
                    {"pairing_ms", std::chrono::duration<double, std::milli>(paired_at_ - opened_at_).count()}});
   arm();
 }
@@ -197,7 +196,7 @@ void Tunnel::left(int side, uint16_t code, bool vanished) {
 }
 
 void Tunnel::limit(const char* which) {
-  core_.limit_hit(which, {{"tunnel", tag_}, {"messages", messages_}, {"bytes", bytes_}});
+  core_.limit_hit(which, {{"tunnel", tag()}, {"messages", messages_}, {"bytes", bytes_}});
   end("limit", close_code::policy, close_code::policy, which);
 }
 
@@ -238,9 +237,10 @@ void Tunnel::maybe_finalize() {
   --core_.tunnels_live;
   timer_.cancel();
   ++core_.m.tunnels_finished[outcome_];
+  if (!core_.log.enabled(Level::info)) return;  // the fields are not built for a line nobody gets
   auto now = Clock::now();
   core_.log.log(Level::info, "tunnel_finished",
-                {{"tunnel", tag_},
+                {{"tunnel", tag()},
                  {"outcome", outcome_},
                  {"paired", paired_},
                  {"messages", messages_},
@@ -259,7 +259,10 @@ void Tunnel::arm() {
     if (!paired_) d = std::min(d, created_ + secs(c.wait_timeout));
     else d = std::min(d, last_activity_ + secs(c.idle_timeout));
   }
-  if (d == armed_for_) return;
+  // A pending wait that fires no later than `d` stays: on_timer checks every deadline against the
+  // current state and arms the next one. So the pairing (wait deadline -> idle deadline, later)
+  // costs no timer cancel and re-schedule; only an earlier deadline re-arms now.
+  if (armed_for_ != Clock::time_point{} && armed_for_ <= d) return;
   armed_for_ = d;
   timer_.expires_at(d);
   timer_.async_wait([self = shared_from_this(), d](const boost::system::error_code& ec) {
@@ -273,6 +276,7 @@ void Tunnel::on_timer() {
   auto now = Clock::now();
   const auto& c = core_.cfg;
   if (ended_) {
+    if (now < ended_at_ + secs(c.close_timeout)) return arm();  // an earlier wait that was kept
     // Sides that did not finish closing in time (slow readers, no close reply): drop them.
     for (int s : {kFirst, kSecond})
       if (ep_[s] && !released_[s]) ep_[s]->abort();

@@ -129,7 +129,11 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   static constexpr int kFirst = 0, kSecond = 1;
   Tunnel(Core& core, const TunnelId& id, bool signal_connection = false);
 
-  const std::string& tag() const { return tag_; }
+  // 8 hex digits of SHA-256 of the ID, computed when a log line first needs it (not per tunnel).
+  const std::string& tag() const {
+    if (tag_.empty()) tag_ = tunnel_tag(id_.data(), id_.size());
+    return tag_;
+  }
   const TunnelId& id() const { return id_; }
   bool ended() const { return ended_; }
   bool paired() const { return paired_; }
@@ -167,7 +171,7 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   Core& core_;
   std::shared_ptr<TunnelBudget> budget_ = std::make_shared<TunnelBudget>();
   TunnelId id_;
-  std::string tag_;
+  mutable std::string tag_;  // see tag()
   bool signal_connection_;
   std::shared_ptr<Endpoint> ep_[2];
   bool claimed_[2] = {false, false}, open_[2] = {false, false}, gone_[2] = {false, false},

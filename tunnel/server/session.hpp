@@ -246,9 +246,12 @@ class Session : public Endpoint,
     info.revoke = hv("X-Hybridgate-Revoke");
     info.client_payload = hv("X-caBLE-Client-Payload");
     info.signal_connection = hv("X-caBLE-Signal-Connection");
-    Admission a = core_.admit(info, [self = this->shared_from_this()](Admission later) {
-      self->admitted(std::move(later));
-    });
+    // Only a contact request's answer can come later (a webhook); other paths get no callback (a
+    // std::function holding a shared_ptr is one allocation per upgrade).
+    AdmissionCallback later;
+    if (info.target.starts_with("/cable/contact/"))
+      later = [self = this->shared_from_this()](Admission b) { self->admitted(std::move(b)); };
+    Admission a = core_.admit(info, std::move(later));
     if (!a.deferred) admitted(std::move(a));
   }
 
@@ -323,6 +326,11 @@ class Session : public Endpoint,
 
   // ---- listen connections (docs/linking.md): text wake-ups out, {"revoke": true} and pings in.
   void listen_opened() {
+    // Wake-ups are a few hundred bytes: a small kernel send buffer (not autotuned up to tcp_wmem's
+    // 4 MiB) bounds what a phone that stops reading costs in the kernel, and makes the write
+    // deadline and the queue bound below apply after ~100 unread wake-ups instead of ~20,000.
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::send_buffer_size(kListenerSendBuffer), ec);
     ws_.text(true);
     msg_limit_ = kListenMessageMax;
     ws_.read_message_max(msg_limit_);
@@ -528,6 +536,7 @@ class Session : public Endpoint,
   static constexpr size_t kFirstChunk = 512;       // first read of a message: uncharged
   static constexpr size_t kListenMessageMax = 4096;  // a listen connection's messages ({"revoke": true})
   static constexpr size_t kListenerQueue = 16;       // wake-ups queued to a listener that does not read
+  static constexpr int kListenerSendBuffer = 16384;  // SO_SNDBUF of a listen connection (the kernel doubles it)
   static constexpr const char* kCloseDeadline = "close_timeout";
   static constexpr const char* kWriteDeadline = "write_timeout";
 
