@@ -41,6 +41,20 @@ async def dialog(cdp, timeout=30):
         await asyncio.sleep(0.05)  # poll interval of a bounded wait (as wait_for)
 
 
+async def loaded(cdp, session, path, timeout=30):
+    """Waits until the session's document is `path`, loaded (the target may still show its initial
+    about:blank document, whose context goes away when the real one commits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if await cdp.call(session, "p => location.pathname === p && document.readyState === 'complete'", path):
+                return
+        except CdpError:  # the initial document's context went away
+            pass
+        check(time.monotonic() < deadline, "%s did not load" % path)
+        await asyncio.sleep(0.05)  # poll interval of a bounded wait (as wait_for)
+
+
 async def closed(cdp, target_id, timeout=20):
     deadline = time.monotonic() + timeout
     while any(t["targetId"] == target_id for t in await cdp.targets()):
@@ -57,6 +71,7 @@ async def ceremony(cdp, page, wd, relay, server, store, qr_file, kind, options):
     try:
         target = await dialog(cdp)
         dlg = await cdp.attach(target)
+        await loaded(cdp, dlg, "/dialog.html")
         await cdp.call(dlg, CLICK, "#hybrid", 20000)
         check(await cdp.call(dlg, TEXT_OF, "#site") == server.origin, "the dialog names another origin")
         url = await asyncio.to_thread(wait_for, lambda: os.path.exists(qr_file) and open(qr_file).read().strip(), 30,
@@ -108,15 +123,7 @@ def test_register_then_sign_in():
             page = await cdp.attach(page_target)
             await cdp.cmd("Runtime.enable", session=page)
             # The page has loaded when its script's function exists (bounded wait).
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if await cdp.call(page, "() => document.readyState === 'complete' && typeof window.hgCreate") == "function":
-                        break
-                except CdpError:  # the context of about:blank went away as the page loaded
-                    pass
-                check(time.monotonic() < deadline, "the test page did not load")
-                await asyncio.sleep(0.05)
+            await loaded(cdp, page, "/index.html")
             store = wd.file("store.json")
             challenge = b64(os.urandom(32))
             reg = await ceremony(cdp, page, wd, relay, server, store, qr_file, "create", creation_options(challenge))

@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 from hgtest import Relay, TestFailure, Workdir, check, phone, run_tests, verify, wait_for  # noqa: E402
-from bidi import Bidi, Firefox  # noqa: E402
+from bidi import Bidi, BidiError, Firefox  # noqa: E402
 from webpage import (CLICK, QR_SHOWN, TEXT_OF, VISIBLE_TEXT, PageServer, b64, check_public_key,  # noqa: E402
                      check_shape, creation_options)
 
@@ -127,7 +127,12 @@ class Harness:
             tree = await self.bidi.cmd("browsingContext.getTree", {"root": ctx})
             url = tree["contexts"][0]["url"]
             if url.startswith("moz-extension://") and "/dialog.html?" in url:
-                return ctx
+                try:  # the document itself, loaded (not the initial about:blank one, going away)
+                    if await self.bidi.call(ctx, "() => location.pathname === '/dialog.html' && "
+                                                 "document.readyState === 'complete'"):
+                        return ctx
+                except BidiError:
+                    pass
             if time.monotonic() > deadline:
                 raise TestFailure("the dialog context stayed at %s" % url)
             await asyncio.sleep(0.05)  # poll interval of a bounded wait on the tree (as wait_for)
