@@ -11,7 +11,7 @@
 #   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8
 #   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.service    (ExecStart points at the installed relay)
 #   share/doc/hybridgate/{relay.conf.example,LICENSE,README.md}
-#   bin/hybridgate-native-host, its Firefox and Chromium manifests and the browser extension
+#   bin/hybridgate-native-host, its manual page, Firefox and Chromium manifests and the browser extension
 #                                                          (component browser: bridges/browser/host/CMakeLists.txt)
 include(CMakePackageConfigHelpers)
 

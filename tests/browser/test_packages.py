@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""The browser component as `cmake --install --component browser` lays it out: the host, both
+"""The browser component as `cmake --install --component browser` lays it out: the host and its
+manual page, both
 host manifests naming it, the Firefox .xpi whose gecko ID is the one the Firefox manifest allows,
 and the Chromium zip whose manifest (service worker, no Firefox settings) carries the public key
 from which Chromium derives the very ID the Chromium manifest allows (computed here, independently:
@@ -62,6 +63,15 @@ def main():
               "the Chromium host manifest allows %r, the key gives %s" % (cr["allowed_origins"], ext_id))
         for k in ("content_scripts", "permissions", "host_permissions", "version"):
             check(cm[k] == xm[k], "the Chromium manifest's %s differs" % k)
+
+        # The manual page formats without groff warnings and man(1) renders it.
+        page = os.path.join(prefix, "share", "man", "man1", "hybridgate-native-host.1")
+        r = subprocess.run(["groff", "-man", "-ww", "-z", page], capture_output=True, text=True)
+        check(r.returncode == 0 and r.stderr == "", "groff warnings:\n" + r.stderr)
+        r = subprocess.run(["man", "-l", page], capture_output=True, text=True,
+                           env=dict(os.environ, MANWIDTH="200", LC_ALL="C.UTF-8"))
+        check(r.returncode == 0 and "SYNOPSIS" in r.stdout and "HYBRIDGATE_NATIVE_HOST_LOG" in r.stdout,
+              "man -l failed:\n" + r.stderr)
     print("PASS: the browser packages are consistent")
 
 
