@@ -316,6 +316,33 @@ def test_agent_and_resident_keys():
         e.cleanup()
 
 
+def test_no_touch_required_and_verify_required():
+    """-O no-touch-required: signatures are asked for with up=false, so a phone that refuses every
+    prompt still signs (sshd accepts it only with the no-touch-required key option); -O
+    verify-required: the UV flag is requested and sshd's verify-required option checks it."""
+    e = Env("flags")
+    try:
+        silent = e.wd.file("id_silent")
+        rc, kg, ph = e.enroll("ecdsa-sk", silent, "no-touch-required")
+        check(rc == 0, "enrolment failed (%d):\n%s\nphone:\n%s" % (rc, kg.stderr(), ph.stderr()))
+        e.sshd.authorize(silent + ".pub", "no-touch-required")
+        # No --yes and nothing on its stdin: any prompt would be refused.
+        rc, s, ph, _ = e.login(silent, phone_args=(), name="login-silent")
+        check(rc == 0, "no-touch-required login failed (%d):\n%s\nphone:\n%s\nsshd:\n%s"
+              % (rc, s.stderr(), ph.stderr(), e.sshd.text()))
+
+        uv = e.wd.file("id_uv")
+        rc, kg, ph = e.enroll("ed25519-sk", uv, "verify-required")
+        check(rc == 0, "enrolment failed (%d):\n%s\nphone:\n%s" % (rc, kg.stderr(), ph.stderr()))
+        e.sshd.authorize(uv + ".pub", "verify-required")
+        rc, s, ph, _ = e.login(uv, name="login-uv")
+        check(rc == 0, "verify-required login failed (%d):\n%s\nphone:\n%s\nsshd:\n%s"
+              % (rc, s.stderr(), ph.stderr(), e.sshd.text()))
+        check(e.sshd.text().count("Accepted publickey") == 2, "sshd did not log both logins:\n" + e.sshd.text())
+    finally:
+        e.cleanup()
+
+
 def enrolled_env(name, **settings):
     e = Env(name, **settings)
     key = e.wd.file("id_ecdsa_sk")
@@ -423,7 +450,7 @@ def test_remembered_phone_needs_no_qr_code():
 
 
 TESTS = [test_ecdsa_enrol_on_a_terminal_then_login, test_ed25519_enrol_and_login_and_a_phone_without_eddsa,
-         test_agent_and_resident_keys, test_a_phone_that_says_no, test_a_phone_that_never_answers,
+         test_agent_and_resident_keys, test_no_touch_required_and_verify_required, test_a_phone_that_says_no, test_a_phone_that_never_answers,
          test_a_relay_that_is_down, test_no_terminal_and_no_qr_file_is_refused,
          test_remembered_phone_needs_no_qr_code]
 
