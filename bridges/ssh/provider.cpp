@@ -418,14 +418,16 @@ class Phone {
     return false;
   }
 
-  // status byte || CBOR map. Fails on a CTAP error status (context names the request).
-  Cbor transact(const Bytes& request, const char* context) {
+  // status byte || CBOR map. Fails on a CTAP error status (context names the request), except
+  // that `quiet_status` (when not 0) is returned as a null item.
+  Cbor transact(const Bytes& request, const char* context, uint8_t quiet_status = 0) {
     hg_error err{};
     uint8_t* resp = nullptr;
     size_t resp_len = 0;
     if (hg_connection_transact(conn_.get(), request.data(), request.size(), &resp, &resp_len, &err) != HG_OK) fail_hg(err);
     std::unique_ptr<uint8_t, HgFree> own(resp);
     if (resp_len == 0) bad_answer("empty response");
+    if (resp[0] != 0 && resp[0] == quiet_status) return nullptr;
     if (resp[0] != 0) fail_status(resp[0], context);
     size_t used = 0;
     Cbor body = parse_cbor(resp + 1, resp_len - 1, &used);
@@ -807,7 +809,13 @@ int load_resident(sk_option** options, sk_resident_key*** out, size_t* nout) {
   std::vector<Assertion> found;
   const Bytes cdh1 = random32();
   {
-    Cbor body = phone.transact(get_assertion_request(app, cdh1, nullptr, true, false), "finding resident keys");
+    constexpr uint8_t kNoCredentials = 0x2E;
+    Cbor body = phone.transact(get_assertion_request(app, cdh1, nullptr, true, false), "finding resident keys",
+                               kNoCredentials);
+    if (!body) {
+      say("the phone holds no resident SSH keys (of the application ssh:)");
+      return 0;
+    }
     found.push_back(read_assertion(body.get(), rp_hash, nullptr));
   }
   const size_t total = found[0].count;

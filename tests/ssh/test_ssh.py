@@ -108,6 +108,9 @@ class Env:
             f.write("#!/bin/sh\necho\n")
         os.chmod(askpass, 0o700)
         self.env.update(SSH_ASKPASS=askpass, SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+        self.env.pop("HG_SSH_PRELOAD", None)
+        if os.environ.get("HG_SSH_PRELOAD"):  # the ASan build: OpenSSH's programs load an instrumented provider
+            self.env.update(LD_PRELOAD=os.environ["HG_SSH_PRELOAD"], ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
         self.n = 0
 
     def cleanup(self):
@@ -272,6 +275,14 @@ def test_agent_and_resident_keys():
     e = Env("agent")
     agent = None
     try:
+        # A phone with no resident key: ssh-keygen -K downloads nothing and says why.
+        k = e.start(["ssh-keygen", "-K", "-w", PROVIDER], "keygen-K-empty")
+        ph = e.phone("--yes", name="phone-K-empty")
+        k.wait(90)
+        ph.wait(60)
+        check("hybridgate: the phone holds no resident SSH keys" in k.stderr(), "no sentence:\n" + k.stderr())
+        check(not [f for f in os.listdir(e.wd.path) if f.startswith("id_")], "ssh-keygen -K wrote key files")
+
         key = e.wd.file("id_ecdsa_sk_rk")
         rc, kg, ph = e.enroll("ecdsa-sk", key, "resident", "user=alice")
         check(rc == 0, "resident enrolment failed (%d):\n%s\nphone:\n%s" % (rc, kg.stderr(), ph.stderr()))
