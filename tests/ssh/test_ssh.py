@@ -13,6 +13,7 @@ import fcntl
 import getpass
 import os
 import pty
+import shutil
 import signal
 import socket
 import subprocess
@@ -111,7 +112,7 @@ class Env:
         self.env.pop("HG_SSH_PRELOAD", None)
         if os.environ.get("HG_SSH_PRELOAD"):  # the ASan build: OpenSSH's programs load an instrumented provider
             self.env.update(LD_PRELOAD=os.environ["HG_SSH_PRELOAD"], ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
-        self.n = 0
+        self.last = None  # the OpenSSH command started last (whose QR code a phone scans)
 
     def cleanup(self):
         self.sshd.stop()
@@ -129,6 +130,7 @@ class Env:
         p.out, p.err = open(p.out_path, "w"), open(p.err_path, "w")
         p.argv = argv
         p.tty_text = []
+        self.last = p
         if not tty:
             p.proc = subprocess.Popen(argv, stdout=p.out, stderr=p.err, stdin=subprocess.DEVNULL, env=self.env,
                                       cwd=self.wd.path, start_new_session=True)
@@ -161,7 +163,14 @@ class Env:
     def phone(self, *args, name="phone", stdin=subprocess.DEVNULL):
         """`hybridgate phone` for the QR code the provider shows: it reads the URL from the QR file
         (never from argv)."""
-        wait_for(lambda: os.path.exists(self.qr_file), 30, "the QR URL file")
+        last = self.last
+        try:
+            wait_for(lambda: os.path.exists(self.qr_file) or (last and last.proc.poll() is not None), 30,
+                     "the QR URL file")
+        except TestFailure:
+            raise TestFailure("no QR URL file from %s; its stderr:\n%s" % (last.name, read(last.err_path)))
+        check(os.path.exists(self.qr_file), "%s ended (%s) without a QR code:\n%s"
+              % (last.name, last.proc.returncode, read(last.err_path)))
         argv = [HG, "phone", "--radio", "loopback", "--tunnel-url", self.relay.url, "--qr-file", self.qr_file,
                 "--store", self.store, *args]
         return Proc(argv, self.wd, name, stdin=stdin)
@@ -306,7 +315,14 @@ def test_agent_and_resident_keys():
         # The agent: ssh-add -S PROVIDER with the downloaded key, then a login that signs through it.
         sock = e.wd.file("agent.sock")
         pattern = os.path.join(os.path.dirname(PROVIDER), "*")
-        agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock, "-P", pattern], env=e.env,
+        agent_bin = "/usr/bin/ssh-agent"
+        if "LD_PRELOAD" in e.env:
+            # Debian's ssh-agent is setgid _ssh, so the loader drops LD_PRELOAD for it and its
+            # ssh-sk-helper; the ASan build runs a copy without the setgid bit.
+            agent_bin = e.wd.file("ssh-agent")
+            shutil.copyfile("/usr/bin/ssh-agent", agent_bin)
+            os.chmod(agent_bin, 0o755)
+        agent = subprocess.Popen([agent_bin, "-D", "-a", sock, "-P", pattern], env=e.env,
                                  stdout=open(e.wd.file("agent.out"), "w"), stderr=subprocess.STDOUT,
                                  start_new_session=True)
         wait_for(lambda: os.path.exists(sock) or agent.poll() is not None, 20, "the agent's socket")
