@@ -189,4 +189,25 @@ int hg_config_set_phone_name(hg_config* cfg, const char* name, hg_error* err) {
   });
 }
 
+int hg_config_get(const hg_config* cfg, const char* key, char** value, hg_error* err) {
+  if (value != nullptr) *value = nullptr;
+  return guarded(err, [&] {
+    if (cfg == nullptr) return fail(err, Errc::invalid_argument, "the hg_config is NULL");
+    if (key == nullptr || value == nullptr) return fail(err, Errc::invalid_argument, "the key or out-pointer is NULL");
+    const std::string_view k(key);
+    std::string v;
+    if (k == "tunnel_url") v = cfg->desktop.tunnel_url;
+    else if (k == "ca_file") v = cfg->desktop.ca_file;
+    else if (k == "links_file") v = cfg->desktop.links_file.string();
+    else if (k == "phone") v = cfg->desktop.phone;
+    else if (k == "qr_url_file") v = cfg->desktop.qr_url_file.string();
+    else if (k == "link_phone") v = cfg->desktop.link_phone ? "true" : "false";
+    else return fail(err, Errc::invalid_argument, "hg_config_get knows no key '" + std::string(k) + "'");
+    char* s = hg::capi::dup_string(v);
+    if (s == nullptr) return fail(err, Errc::internal, "out of memory");
+    *value = s;
+    return HG_OK;
+  });
+}
+
 }  // extern "C"

@@ -3,6 +3,8 @@
 #   bin/hybridgate, bin/hybridgate-relay                   the programs (HYBRIDGATE_BUILD_PROGRAMS)
 #   LIBDIR/libhybridgate.so.0.1.0, .so.0 (soname), .so     the C ABI
 #   LIBDIR/libhybridgate_cxx.a                             every layer, for C++ users
+#   LIBDIR/libhybridgate-sk.so                             the OpenSSH security-key provider
+#                                                          (bridges/ssh/CMakeLists.txt installs it)
 #   include/hybridgate/hybridgate.h                        the C header
 #   include/hybridgate/cxx/{proto,qr,ble,tunnel/client,hybrid}/*.hpp   the C++ headers
 #   LIBDIR/pkgconfig/hybridgate.pc                         pkg-config (the C ABI)

@@ -45,6 +45,7 @@ json to_json(const std::vector<CredentialRecord>& records) {
     c["sign_count"] = r.sign_count;
     c["created"] = r.created;
     c["discoverable"] = r.discoverable;
+    if (r.alg != ctap::cose::alg_es256) c["alg"] = r.alg;  // absent = ES256 (files from before EdDSA)
     creds.push_back(std::move(c));
   }
   json doc = json::object();
@@ -108,6 +109,13 @@ Result<CredentialRecord> record_from_json(const json& c) {
   auto disc = c.find("discoverable");
   if (disc == c.end() || !disc->is_boolean()) return make_error(Errc::store_corrupt, "field discoverable");
   r.discoverable = disc->get<bool>();
+  // "alg" came with EdDSA; a credential without it is ES256, as every credential was before.
+  if (auto alg = c.find("alg"); alg != c.end()) {
+    if (!alg->is_number_integer()) return make_error(Errc::store_corrupt, "field alg");
+    r.alg = alg->get<int64_t>();
+    if (r.alg != ctap::cose::alg_es256 && r.alg != ctap::cose::alg_edDSA)
+      return make_error(Errc::store_corrupt, "field alg names an unsupported algorithm");
+  }
   return r;
 }
 

@@ -23,11 +23,52 @@ Error fail(uint8_t s, std::string detail = {}) {
 
 bool same_id(ByteView a, ByteView b) { return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin()); }
 
-bool offers_es256(const std::vector<ctap::CredentialParameters>& params) {
-  return std::any_of(params.begin(), params.end(), [](const ctap::CredentialParameters& p) {
-    return p.type == ctap::kPublicKeyType && p.alg == ctap::cose::alg_es256;
-  });
+// The first algorithm of the caller's list (its order of preference) this authenticator offers
+// (CTAP 2.1 §6.1.2 step 3), or nullopt.
+std::optional<int64_t> choose_alg(const std::vector<ctap::CredentialParameters>& params, bool eddsa) {
+  for (const auto& p : params) {
+    if (p.type != ctap::kPublicKeyType) continue;
+    if (p.alg == ctap::cose::alg_es256 || (eddsa && p.alg == ctap::cose::alg_edDSA)) return p.alg;
+  }
+  return std::nullopt;
 }
+
+// A credential's key pair, ES256 or EdDSA.
+class CredentialKey {
+ public:
+  static CredentialKey generate(int64_t alg) {
+    if (alg == ctap::cose::alg_edDSA) return CredentialKey(crypto::Ed25519Key::generate());
+    return CredentialKey(crypto::P256Key::generate());
+  }
+  static std::optional<CredentialKey> load(const CredentialRecord& c) {
+    if (c.alg == ctap::cose::alg_edDSA) {
+      auto k = crypto::Ed25519Key::from_private(c.private_key.view());
+      if (!k) return std::nullopt;
+      return CredentialKey(std::move(*k));
+    }
+    if (c.alg != ctap::cose::alg_es256) return std::nullopt;
+    auto k = crypto::P256Key::from_private(c.private_key.view());
+    if (!k) return std::nullopt;
+    return CredentialKey(std::move(*k));
+  }
+  int64_t alg() const { return ed_ ? ctap::cose::alg_edDSA : ctap::cose::alg_es256; }
+  SecretBytes private_key() const { return ed_ ? ed_->private_seed() : p256_->private_scalar(); }
+  cbor::Map cose_public() const {
+    return ed_ ? ctap::cose_eddsa_encode(ed_->public_raw()) : ctap::cose_es256_encode(p256_->public_uncompressed());
+  }
+  // The WebAuthn signature over authData || clientDataHash (§6.3.3 step 11, §8.2 packed):
+  // ECDSA-SHA256 (DER) or Ed25519 (64 bytes).
+  Bytes sign_over(ByteView auth_data, const ctap::ClientDataHash& cdh) const {
+    const Bytes msg = concat({auth_data, cdh});
+    return ed_ ? ed_->sign(msg) : p256_->sign_sha256(msg);
+  }
+
+ private:
+  explicit CredentialKey(crypto::P256Key k) : p256_(std::move(k)) {}
+  explicit CredentialKey(crypto::Ed25519Key k) : ed_(std::move(k)) {}
+  std::optional<crypto::P256Key> p256_;
+  std::optional<crypto::Ed25519Key> ed_;
+};
 
 ctap::AuthenticatorData base_auth_data(const std::string& rp_id, uint8_t flags, uint32_t sign_count) {
   ctap::AuthenticatorData ad;
@@ -48,11 +89,6 @@ cbor::Map prf_outputs(const prf::Outputs& o) {
   cbor::Map m;
   m.set("prf", cbor::Value(prf::to_cbor(o)));
   return m;
-}
-
-// ECDSA-SHA256 over authData || clientDataHash (WebAuthn §6.3.3 step 11, §8.2 packed).
-Bytes sign_over(const crypto::P256Key& key, ByteView auth_data, const ctap::ClientDataHash& cdh) {
-  return key.sign_sha256(concat({auth_data, cdh}));
 }
 
 }  // namespace
@@ -108,6 +144,7 @@ ctap::GetInfoResponse SoftwareAuthenticator::get_info() const {
   info.options = std::vector<std::pair<std::string, bool>>{{"rk", true}, {"up", true}, {"uv", true}};
   info.transports = std::vector<std::string>{"hybrid", "internal"};
   info.algorithms = std::vector<ctap::CredentialParameters>{{std::string(ctap::kPublicKeyType), ctap::cose::alg_es256}};
+  if (config_.eddsa) info.algorithms->push_back({std::string(ctap::kPublicKeyType), ctap::cose::alg_edDSA});
   return info;
 }
 
@@ -187,7 +224,8 @@ Result<uint64_t> SoftwareAuthenticator::next_created(const std::string& rp_id) {
 
 Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   HG_TRY(auto req, ctap::make_credential_request_from_cbor(params));
-  if (!offers_es256(req.pub_key_cred_params)) return fail(ctap::status::unsupported_algorithm);
+  const auto alg = choose_alg(req.pub_key_cred_params, config_.eddsa);
+  if (!alg) return fail(ctap::status::unsupported_algorithm);
   // CTAP 2.1 §6.1.2 step 5: makeCredential with up=false is invalid.
   if (req.options.up && !*req.options.up) return fail(ctap::status::invalid_option, "up=false");
   std::optional<prf::Request> prf_request;
@@ -204,7 +242,7 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   }
   HG_CHECK(confirm(req.rp.id, user_name, Operation::make_credential));
 
-  auto key = crypto::P256Key::generate();
+  const auto key = CredentialKey::generate(*alg);
   CredentialRecord rec;
   rec.credential_id = crypto::random_bytes(kCredentialIdLen);
   rec.rp_id = req.rp.id;
@@ -212,23 +250,23 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   rec.user_id = req.user.id;
   rec.user_name = user_name;
   rec.display_name = req.user.display_name.value_or("");
-  rec.private_key = key.private_scalar();
+  rec.private_key = key.private_key();
+  rec.alg = key.alg();
   rec.sign_count = 0;
   HG_TRY(rec.created, next_created(req.rp.id));
   rec.discoverable = req.options.rk.value_or(false);
 
   // Flags: user present and verified (the phone's screen lock stands for UV), attested data.
   auto ad = base_auth_data(req.rp.id, ctap::flags::up | ctap::flags::uv, rec.sign_count);
-  ad.attested = ctap::AttestedCredentialData{config_.aaguid, rec.credential_id,
-                                             ctap::cose_es256_encode(key.public_uncompressed())};
+  ad.attested = ctap::AttestedCredentialData{config_.aaguid, rec.credential_id, key.cose_public()};
   const Bytes auth_data = ad.encode();
 
   ctap::MakeCredentialResponse resp;
   resp.auth_data = auth_data;
   if (config_.attestation == AttestationFormat::packed_self) {
     resp.fmt = "packed";
-    resp.att_stmt.set("alg", cbor::Value(ctap::cose::alg_es256));
-    resp.att_stmt.set("sig", sign_over(key, auth_data, req.client_data_hash));
+    resp.att_stmt.set("alg", cbor::Value(key.alg()));
+    resp.att_stmt.set("sig", key.sign_over(auth_data, req.client_data_hash));
   } else {
     resp.fmt = "none";
   }
@@ -305,7 +343,7 @@ Result<Bytes> SoftwareAuthenticator::get_assertion(const cbor::Map& params) {
     fl = ctap::flags::up | ctap::flags::uv;
   }
 
-  auto key = crypto::P256Key::from_private(cred.private_key.view());
+  const auto key = CredentialKey::load(cred);
   if (!key) return fail(ctap::status::other, "stored key is invalid");
 
   // The counter increases on every assertion and is persisted before the signature leaves.
@@ -318,7 +356,7 @@ Result<Bytes> SoftwareAuthenticator::get_assertion(const cbor::Map& params) {
   ctap::GetAssertionResponse resp;
   resp.credential = ctap::CredentialDescriptor{std::string(ctap::kPublicKeyType), cred.credential_id, std::nullopt};
   resp.auth_data = auth_data;
-  resp.signature = sign_over(*key, auth_data, req.client_data_hash);
+  resp.signature = key->sign_over(auth_data, req.client_data_hash);
   if (!from_allow_list) {
     // Chosen from the discoverable credentials: return the account and say the user picked it.
     resp.user = ctap::UserEntity{cred.user_id, cred.user_name, cred.display_name};

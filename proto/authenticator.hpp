@@ -29,7 +29,8 @@ struct CredentialRecord {
   Bytes user_id;
   std::string user_name;
   std::string display_name;
-  SecretBytes private_key;  // 32-byte big-endian P-256 scalar
+  SecretBytes private_key;  // ES256: 32-byte big-endian P-256 scalar; EdDSA: the 32-byte Ed25519 seed
+  int64_t alg = ctap::cose::alg_es256;  // COSE algorithm: ES256 (-7) or EdDSA (-8)
   uint32_t sign_count = 0;
   uint64_t created = 0;     // ordering value supplied by the authenticator (a clock or a counter)
   bool discoverable = false;  // made with options.rk = true
@@ -114,6 +115,9 @@ struct Config {
   // The prf extension (proto/prf.hpp): listed in getInfo and answered. false = behave like a phone
   // without it (not listed; "prf" inputs ignored, as CTAP requires for unsupported extensions).
   bool prf = true;
+  // EdDSA (Ed25519, COSE -8) besides ES256: listed in getInfo's algorithms and made when a
+  // makeCredential's pubKeyCredParams lists it before ES256. false = ES256 only.
+  bool eddsa = true;
 };
 
 // What the phone side of a hybrid ceremony answers with (hybrid/phone.hpp): any CTAP2
@@ -147,7 +151,7 @@ class SoftwareAuthenticator final : public Authenticator {
   using Authenticator::handle;
 
   // getInfo: versions FIDO_2_0/FIDO_2_1, extensions ["prf"] (proto/prf.hpp), aaguid, options rk/up/uv = true,
-  // transports ["hybrid","internal"], algorithms [ES256]. Also key 1 of the post-handshake message.
+  // transports ["hybrid","internal"], algorithms [ES256, EdDSA]. Also key 1 of the post-handshake message.
   ctap::GetInfoResponse get_info() const;
   Bytes get_info_cbor() override;
 

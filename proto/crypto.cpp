@@ -318,4 +318,58 @@ Bytes P256Key::sign_sha256(ByteView msg) const {
   return sig;
 }
 
+// ---------------------------------------------------------------- Ed25519
+
+namespace {
+std::shared_ptr<EVP_PKEY> ed25519_shared(EVP_PKEY* p) { return std::shared_ptr<EVP_PKEY>(p, EVP_PKEY_free); }
+
+void export_ed25519_public(EVP_PKEY* p, std::array<uint8_t, 32>& out) {
+  size_t len = out.size();
+  if (EVP_PKEY_get_raw_public_key(p, out.data(), &len) != 1 || len != 32) fatal("ed25519 public key export");
+}
+}  // namespace
+
+Ed25519Key Ed25519Key::generate() {
+  Ed25519Key k;
+  k.pkey_ = ed25519_shared(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (!k.pkey_) fatal("ed25519 keygen");
+  export_ed25519_public(k.pkey_.get(), k.pub_);
+  return k;
+}
+
+Result<Ed25519Key> Ed25519Key::from_private(ByteView seed32) {
+  if (seed32.size() != 32) return make_error(Errc::key_invalid, "Ed25519 private key must be 32 bytes");
+  Ed25519Key k;
+  k.pkey_ = ed25519_shared(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed32.data(), seed32.size()));
+  if (!k.pkey_) return make_error(Errc::key_invalid, "Ed25519 private key refused");
+  export_ed25519_public(k.pkey_.get(), k.pub_);
+  return k;
+}
+
+SecretBytes Ed25519Key::private_seed() const {
+  Bytes seed(32);
+  size_t len = seed.size();
+  if (EVP_PKEY_get_raw_private_key(pkey_.get(), seed.data(), &len) != 1 || len != 32) fatal("ed25519 private export");
+  return SecretBytes(std::move(seed));
+}
+
+Bytes Ed25519Key::sign(ByteView msg) const {
+  Own<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey_.get()) != 1) fatal("ed25519 sign init");
+  Bytes sig(64);
+  size_t len = sig.size();
+  if (EVP_DigestSign(ctx.get(), sig.data(), &len, msg.data(), msg.size()) != 1 || len != 64) fatal("ed25519 sign");
+  return sig;
+}
+
+bool ed25519_verify(ByteView pub32, ByteView msg, ByteView sig64) {
+  if (pub32.size() != 32 || sig64.size() != 64) return false;
+  std::shared_ptr<EVP_PKEY> pk =
+      ed25519_shared(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, pub32.data(), pub32.size()));
+  if (!pk) return false;
+  Own<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pk.get()) != 1) return false;
+  return EVP_DigestVerify(ctx.get(), sig64.data(), sig64.size(), msg.data(), msg.size()) == 1;
+}
+
 }  // namespace hg::crypto

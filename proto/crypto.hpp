@@ -93,4 +93,25 @@ class P256Key {
   PkeyPtr pkey_;
 };
 
+// An Ed25519 key pair (RFC 8032, through OpenSSL's EVP_PKEY_ED25519): COSE alg EdDSA (-8).
+class Ed25519Key {
+ public:
+  static Ed25519Key generate();
+  // From the 32-byte private key (the RFC 8032 seed).
+  static Result<Ed25519Key> from_private(ByteView seed32);
+
+  const std::array<uint8_t, 32>& public_raw() const { return pub_; }
+  SecretBytes private_seed() const;  // 32 bytes
+  // PureEdDSA signature (64 bytes) over msg.
+  Bytes sign(ByteView msg) const;
+
+ private:
+  Ed25519Key() = default;
+  std::array<uint8_t, 32> pub_{};
+  std::shared_ptr<EVP_PKEY> pkey_;
+};
+
+// Verifies a 64-byte Ed25519 signature with a 32-byte public key.
+bool ed25519_verify(ByteView pub32, ByteView msg, ByteView sig64);
+
 }  // namespace hg::crypto

@@ -342,6 +342,29 @@ Result<crypto::P256Public> cose_es256_parse(const cbor::Map& key) {
   return pub;
 }
 
+cbor::Map cose_eddsa_encode(const std::array<uint8_t, 32>& pub) {
+  cbor::Map m;
+  m.set(cose::key_kty, cose::kty_okp);
+  m.set(cose::key_alg, Value(cose::alg_edDSA));
+  m.set(Value(cose::key_crv), cose::crv_ed25519);
+  m.set(Value(cose::key_x), Bytes(pub.begin(), pub.end()));
+  return m;
+}
+
+Result<std::array<uint8_t, 32>> cose_eddsa_parse(const cbor::Map& key) {
+  const Value* kty = key.find(Value(cose::key_kty));
+  const Value* alg = key.find(Value(cose::key_alg));
+  const Value* crv = key.find(Value(cose::key_crv));
+  const Value* x = key.find(Value(cose::key_x));
+  if (!kty || !(*kty == Value(cose::kty_okp))) return invalid("COSE key is not OKP");
+  if (!alg || !(*alg == Value(cose::alg_edDSA))) return invalid("COSE key algorithm is not EdDSA");
+  if (!crv || !(*crv == Value(cose::crv_ed25519))) return invalid("COSE key curve is not Ed25519");
+  if (!x || !x->is_bytes() || x->as_bytes().size() != 32) return invalid("COSE key x must be 32 bytes");
+  std::array<uint8_t, 32> out{};
+  std::copy(x->as_bytes().begin(), x->as_bytes().end(), out.begin());
+  return out;
+}
+
 // ---------------------------------------------------------------- requests
 
 cbor::Map to_cbor(const MakeCredentialRequest& r) {

@@ -79,13 +79,19 @@ inline constexpr uint64_t kty_ec2 = 2;        // kty EC2
 inline constexpr uint64_t crv_p256 = 1;       // curve P-256
 inline constexpr int64_t alg_es256 = -7;      // ECDSA w/ SHA-256
 inline constexpr int64_t alg_rs256 = -257;    // RSASSA-PKCS1-v1_5 w/ SHA-256 (not supported here)
-inline constexpr int64_t alg_edDSA = -8;      // EdDSA (not supported here)
+inline constexpr int64_t alg_edDSA = -8;      // EdDSA (Ed25519 here)
+inline constexpr uint64_t kty_okp = 1;        // kty OKP (octet key pair, RFC 9053 §7.2)
+inline constexpr uint64_t crv_ed25519 = 6;    // OKP curve Ed25519
 }  // namespace cose
 
 // {1: 2, 3: -7, -1: 1, -2: x, -3: y} for a P-256 public key.
 cbor::Map cose_es256_encode(const crypto::P256Uncompressed& pub);
 // Parses an ES256 COSE key and validates the point. Errors: ctap_invalid_parameter.
 Result<crypto::P256Public> cose_es256_parse(const cbor::Map& key);
+// {1: 1, 3: -8, -1: 6, -2: x} for an Ed25519 public key (RFC 9053 §7.2).
+cbor::Map cose_eddsa_encode(const std::array<uint8_t, 32>& pub);
+// The 32-byte public key of an EdDSA/Ed25519 COSE key. Errors: ctap_invalid_parameter.
+Result<std::array<uint8_t, 32>> cose_eddsa_parse(const cbor::Map& key);
 
 // ---------------------------------------------------------------- common structures (WebAuthn §5)
 

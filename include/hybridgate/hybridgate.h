@@ -167,6 +167,14 @@ int hg_config_set_qr_url_file(hg_config *cfg, const char *path, hg_error *err);
  */
 int hg_config_load(hg_config *cfg, hg_error *err);
 
+/*
+ * One desktop setting as it stands (after hg_config_load and the setters), as text in *value
+ * (release with hg_free): "tunnel_url", "ca_file", "links_file", "phone", "qr_url_file" ("" when
+ * unset) or "link_phone" ("true"/"false"). A bridge asks, e.g., whether a QR URL file will carry
+ * the QR code where it has no terminal to draw it on. Another key fails with "invalid_argument".
+ */
+int hg_config_get(const hg_config *cfg, const char *key, char **value, hg_error *err);
+
 /* Phone only: the tunnel domain ID to open tunnels at and to put in the advert (default 0). */
 int hg_config_set_domain_id(hg_config *cfg, uint16_t domain_id, hg_error *err);
 /* Phone only: the link state file (root secret, relay contact; mode 0600). NULL or "" (the
@@ -319,6 +327,20 @@ int hg_connection_transact(hg_connection *c, const uint8_t *request, size_t requ
 /* Closes the tunnel (the phone learns at once; a phone that offered to be remembered is stored)
  * and frees *c, setting it to NULL; c and *c may be NULL. Before hg_desktop_free of its desktop. */
 void hg_connection_close(hg_connection **c);
+
+/* ---------------------------------------------------------------------------------------------
+ * Showing a QR code on a terminal
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * `text` (e.g. the FIDO:/ URL a qr callback received) as a QR code drawn with UTF-8 half blocks,
+ * two module rows per line, with a quiet zone of two modules; lines end with '\n'. dark_on_light
+ * 0 (the usual light-on-dark terminal) draws the light modules as blocks, nonzero the dark ones.
+ * *text_out is released with hg_free. The URL's secret is in the drawing: write it to the person's
+ * terminal only, never to a log. Fails with "invalid_argument" for an empty text or one too long
+ * for a QR code.
+ */
+int hg_qr_terminal(const char *text, int dark_on_light, char **text_out, hg_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Phone: a software authenticator whose passkeys live in a file

@@ -264,6 +264,29 @@ static int selftest(void) {
   CHECK(hg_config_set_tunnel_url(cfg, "ws://127.0.0.1:1", &err) == HG_OK, "tunnel url");
   CHECK(hg_config_set_links_file(cfg, links, &err) == HG_OK, "links file");
   CHECK(hg_config_set_timeout(cfg, HG_TIMEOUT_ADVERT, 60000, &err) == HG_OK, "advert timeout");
+  {
+    /* Settings read back as set; an unknown key is refused. */
+    char *v = NULL;
+    CHECK(hg_config_get(cfg, "tunnel_url", &v, &err) == HG_OK && v && strcmp(v, "ws://127.0.0.1:1") == 0,
+          "hg_config_get tunnel_url: %s", v ? v : err.message);
+    hg_free(v);
+    CHECK(hg_config_get(cfg, "qr_url_file", &v, &err) == HG_OK && v && v[0] == '\0', "qr_url_file not empty");
+    hg_free(v);
+    CHECK(hg_config_get(cfg, "link_phone", &v, &err) == HG_OK && v && strcmp(v, "false") == 0, "link_phone");
+    hg_free(v);
+    CHECK(hg_config_get(cfg, "password", &v, &err) == HG_ERR && v == NULL && strcmp(err.code, "invalid_argument") == 0,
+          "an unknown key was answered");
+    /* A QR code on a terminal: one line per two module rows, drawn with half blocks. */
+    CHECK(hg_qr_terminal("FIDO:/1234567890", 0, &v, &err) == HG_OK && v != NULL, "hg_qr_terminal: %s", err.message);
+    if (v) {
+      size_t lines = 0;
+      for (const char *c = v; *c; ++c) lines += *c == '\n';
+      /* Version 1 (21 modules) + 2 x 2 quiet zone = 25 rows -> 13 lines; larger versions more. */
+      CHECK(lines >= 13 && strstr(v, "\xe2\x96") != NULL, "a QR drawing of %zu lines without blocks", lines);
+    }
+    hg_free(v);
+    CHECK(hg_qr_terminal("", 0, &v, &err) == HG_ERR && v == NULL, "an empty QR text was drawn");
+  }
 
   d = hg_desktop_new(cfg, &err);
   hg_config_free(&cfg);

@@ -176,6 +176,15 @@ def test_install_layout():
     soname = re.search(r"SONAME\)?\s+Library soname: \[(.*)\]", run(["readelf", "-d", real], "readelf"))
     check(soname and soname.group(1) == "libhybridgate.so.0", "SONAME: %s" % (soname and soname.group(1)))
     check(os.path.exists(os.path.join(lib, "libhybridgate_cxx.a")), "no libhybridgate_cxx.a")
+    # The OpenSSH security-key provider, next to the library it loads (RUNPATH $ORIGIN), exporting
+    # OpenSSH's four middleware functions and nothing else.
+    sk = os.path.join(lib, "libhybridgate-sk.so")
+    check(os.path.isfile(sk) and not os.path.islink(sk), "no libhybridgate-sk.so")
+    dyn = run(["readelf", "-d", sk], "readelf")
+    check("libhybridgate.so.0" in dyn and "[$ORIGIN]" in dyn, "libhybridgate-sk.so: NEEDED/RUNPATH:\n" + dyn)
+    sk_syms = sorted(l.split()[-1] for l in run(["nm", "-D", "--defined-only", sk], "nm").splitlines())
+    check(sk_syms == ["sk_api_version", "sk_enroll", "sk_load_resident_keys", "sk_sign"],
+          "libhybridgate-sk.so exports %s" % sk_syms)
     for f in ("bin/hybridgate", "bin/hybridgate-relay", "include/hybridgate/hybridgate.h",
               "include/hybridgate/cxx/hybrid/desktop.hpp", "include/hybridgate/cxx/proto/error.hpp",
               "share/man/man1/hybridgate.1", "share/man/man8/hybridgate-relay.8",

@@ -41,15 +41,18 @@ int main(int argc, char** argv) {
   std::string rp_id = "example.com";
   std::string origin = "https://example.com";
   std::string attestation = "none";
+  std::string alg = "es256";
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (i + 1 >= argc) die("missing value after " + std::string(a));
     if (a == "--rp-id") rp_id = argv[++i];
     else if (a == "--origin") origin = argv[++i];
     else if (a == "--attestation") attestation = argv[++i];
+    else if (a == "--alg") alg = argv[++i];
     else die("unknown argument " + std::string(a));
   }
   if (attestation != "none" && attestation != "packed") die("--attestation must be none or packed");
+  if (alg != "es256" && alg != "eddsa") die("--alg must be es256 or eddsa");
 
   authenticator::MemoryCredentialStore store;
   authenticator::AlwaysConfirm yes;
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
   mc.rp = {rp_id, "Example"};
   mc.user = {crypto::random_bytes(16), "alice@example.com", "Alice"};
   mc.pub_key_cred_params = {{"public-key", ctap::cose::alg_es256}, {"public-key", ctap::cose::alg_rs256}};
+  if (alg == "eddsa") mc.pub_key_cred_params.insert(mc.pub_key_cred_params.begin(), {"public-key", ctap::cose::alg_edDSA});
   mc.options.rk = true;
   auto reg = ctap::decode_make_credential_response(phone.handle(ctap::encode_request(mc)));
   if (!reg) die("makeCredential failed: " + reg.error().to_string());

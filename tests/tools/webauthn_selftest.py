@@ -68,7 +68,7 @@ def expect_reject(name, proc):
     print("reject  %s  (%s)" % (name, proc.stderr.strip()))
 
 
-def check_sample(runner, sample, label):
+def check_sample(runner, sample, label, want_alg):
     rp = ["--rp-id", sample["rp_id"], "--origin", sample["origin"]]
     reg = sample["registration"]
     reg_args = ["register"] + rp + ["--challenge=" + reg["challenge"]]
@@ -78,6 +78,11 @@ def check_sample(runner, sample, label):
         return
     if stored["sign_count"] != 0 or not stored["user_verified"]:
         FAILURES.append(label + " register: unexpected stored credential %r" % stored)
+    # The key the verifier stored is of the algorithm asked for (COSE label 3: -7 ES256, -8 EdDSA).
+    from fido2 import cbor
+    cose = cbor.decode(b64d(stored["public_key_cose"]))
+    if cose.get(3) != want_alg:
+        FAILURES.append("%s register: the credential's algorithm is %r, not %d" % (label, cose.get(3), want_alg))
 
     # Registration tampering.
     bad = copy.deepcopy(reg["credential"])
@@ -155,12 +160,13 @@ def main():
     args = p.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     runner = Runner(args.verifier, args.workdir)
-    for attestation in ("none", "packed"):
-        out = subprocess.run([args.sample, "--attestation", attestation], capture_output=True, text=True)
+    for attestation, alg in (("none", "es256"), ("packed", "es256"), ("none", "eddsa"), ("packed", "eddsa")):
+        out = subprocess.run([args.sample, "--attestation", attestation, "--alg", alg], capture_output=True, text=True)
+        label = "%s, %s" % (attestation, alg)
         if out.returncode != 0:
-            FAILURES.append("sample (%s) failed: %s" % (attestation, out.stderr.strip()))
+            FAILURES.append("sample (%s) failed: %s" % (label, out.stderr.strip()))
             continue
-        check_sample(runner, json.loads(out.stdout), attestation)
+        check_sample(runner, json.loads(out.stdout), label, -8 if alg == "eddsa" else -7)
     if FAILURES:
         print("\nFAILED:\n  " + "\n  ".join(FAILURES))
         return 1

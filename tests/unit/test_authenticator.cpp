@@ -10,6 +10,8 @@
 #include <tuple>
 #include <vector>
 
+#include <openssl/evp.h>
+
 #include "proto/authenticator.hpp"
 #include "proto/ctap.hpp"
 
@@ -106,8 +108,9 @@ TEST_CASE("authenticator getInfo advertises hybrid ES256 rk uv up", "[authentica
   CHECK(info->option("up") == std::optional<bool>(true));
   CHECK(info->transports == std::optional<std::vector<std::string>>(std::vector<std::string>{"hybrid", "internal"}));
   REQUIRE(info->algorithms.has_value());
-  REQUIRE(info->algorithms->size() == 1);
+  REQUIRE(info->algorithms->size() == 2);
   CHECK(info->algorithms->at(0).alg == -7);
+  CHECK(info->algorithms->at(1).alg == -8);
   CHECK(Bytes(out.begin() + 1, out.end()) == a.get_info_cbor());
 
   CHECK(status_of(a.handle(Bytes{0x04, 0xa0})) == ctap::status::invalid_length);
@@ -292,10 +295,93 @@ TEST_CASE("makeCredential without ES256 is an unsupported algorithm", "[authenti
   ScriptedPresence presence;
   authenticator::SoftwareAuthenticator a(store, presence);
   auto req = mc("example.com", Bytes{1}, "alice", false);
-  req.pub_key_cred_params = {{"public-key", -257}, {"public-key", -8}, {"not-a-key", -7}};
+  req.pub_key_cred_params = {{"public-key", -257}, {"public-key", -35}, {"not-a-key", -7}};
   CHECK(status_of(a.handle(ctap::encode_request(req))) == ctap::status::unsupported_algorithm);
+  // EdDSA alone, on a phone configured without it: unsupported, and getInfo does not list it.
+  authenticator::Config no_eddsa;
+  no_eddsa.eddsa = false;
+  authenticator::SoftwareAuthenticator b(store, presence, no_eddsa);
+  req.pub_key_cred_params = {{"public-key", -8}};
+  CHECK(status_of(b.handle(ctap::encode_request(req))) == ctap::status::unsupported_algorithm);
+  auto info = ctap::decode_get_info_response(b.handle(Bytes{0x04}));
+  REQUIRE(info.ok());
+  REQUIRE(info->algorithms.has_value());
+  CHECK(info->algorithms->size() == 1);
   CHECK(presence.calls.empty());
   CHECK(store.records().empty());
+}
+
+namespace {
+
+// An independent Ed25519 verification: OpenSSL's EVP interface called here directly, not through
+// proto/crypto.
+bool openssl_ed25519_verify(ByteView pub, ByteView msg, ByteView sig) {
+  EVP_PKEY* pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, pub.data(), pub.size());
+  if (pk == nullptr) return false;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const bool ok = ctx != nullptr && EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pk) == 1 &&
+                  EVP_DigestVerify(ctx, sig.data(), sig.size(), msg.data(), msg.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pk);
+  return ok;
+}
+
+}  // namespace
+
+TEST_CASE("EdDSA: the caller's first supported algorithm is made, signed with Ed25519", "[authenticator]") {
+  authenticator::MemoryCredentialStore store;
+  authenticator::AlwaysConfirm yes;
+  authenticator::Config cfg;
+  cfg.attestation = AttestationFormat::packed_self;
+  authenticator::SoftwareAuthenticator a(store, yes, cfg);
+
+  auto req = mc("ssh:", Bytes{7}, "erin", true);
+  req.pub_key_cred_params = {{"public-key", -8}, {"public-key", -7}};
+  const Bytes out = a.handle(ctap::encode_request(req));
+  REQUIRE(status_of(out) == 0x00);
+  auto resp = ctap::decode_make_credential_response(out);
+  REQUIRE(resp.ok());
+  auto ad = ctap::AuthenticatorData::parse(resp->auth_data);
+  REQUIRE(ad.ok());
+  REQUIRE(ad->attested.has_value());
+  // The COSE key, checked label by label: kty OKP (1), alg EdDSA (-8), crv Ed25519 (6), x 32 bytes.
+  const auto& k = ad->attested->public_key;
+  CHECK(k.size() == 4);
+  REQUIRE(k.find(cbor::Value(1)) != nullptr);
+  CHECK(*k.find(cbor::Value(1)) == cbor::Value(1));
+  CHECK(*k.find(cbor::Value(3)) == cbor::Value(-8));
+  CHECK(*k.find(cbor::Value(-1)) == cbor::Value(6));
+  const cbor::Value* x = k.find(cbor::Value(-2));
+  REQUIRE(x != nullptr);
+  REQUIRE(x->is_bytes());
+  const Bytes pub = x->as_bytes();
+  REQUIRE(pub.size() == 32);
+  CHECK(ctap::cose_es256_parse(k).error().code == Errc::ctap_invalid_parameter);
+  REQUIRE(store.records().size() == 1);
+  CHECK(store.records()[0].alg == -8);
+
+  // Packed self attestation: alg -8, an Ed25519 signature over authData || clientDataHash.
+  CHECK(*resp->att_stmt.find(std::string_view("alg")) == cbor::Value(-8));
+  const Bytes att_sig = resp->att_stmt.find(std::string_view("sig"))->as_bytes();
+  CHECK(att_sig.size() == 64);
+  CHECK(openssl_ed25519_verify(pub, concat({resp->auth_data, req.client_data_hash}), att_sig));
+
+  // An assertion verifies with the attested key; one flipped bit does not.
+  auto g = ga("ssh:", std::vector<Bytes>{ad->attested->credential_id});
+  auto as = ctap::decode_get_assertion_response(a.handle(ctap::encode_request(g)));
+  REQUIRE(as.ok());
+  const Bytes signed_data = concat({as->auth_data, g.client_data_hash});
+  CHECK(as->signature.size() == 64);
+  CHECK(openssl_ed25519_verify(pub, signed_data, as->signature));
+  Bytes tampered = signed_data;
+  tampered[40] ^= 0x01;
+  CHECK_FALSE(openssl_ed25519_verify(pub, tampered, as->signature));
+
+  // ES256 first in the list: an ES256 credential, as before.
+  auto req2 = mc("ssh:", Bytes{8}, "erin2", false);
+  req2.pub_key_cred_params = {{"public-key", -7}, {"public-key", -8}};
+  register_ok(a, req2);
+  CHECK(store.records().back().alg == -7);
 }
 
 TEST_CASE("denied presence gives operation denied and changes nothing", "[authenticator]") {

@@ -98,3 +98,22 @@ TEST_CASE("AES-256-GCM rejects a tampered ciphertext") {
   CHECK_FALSE(crypto::aes256_gcm_open(key, nonce, {}, ct).ok());
   CHECK_FALSE(crypto::aes256_gcm_open(key, nonce, {}, Bytes(15)).ok());
 }
+
+TEST_CASE("Ed25519 matches RFC 8032 test 1 and refuses altered signatures") {
+  // RFC 8032 §7.1, TEST 1 (empty message).
+  auto key = crypto::Ed25519Key::from_private(unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
+  REQUIRE(key.ok());
+  CHECK(hex(key->public_raw()) == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  const Bytes sig = key->sign({});
+  CHECK(hex(sig) ==
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+  CHECK(crypto::ed25519_verify(key->public_raw(), {}, sig));
+  Bytes bad = sig;
+  bad[0] ^= 0x01;
+  CHECK_FALSE(crypto::ed25519_verify(key->public_raw(), {}, bad));
+  CHECK_FALSE(crypto::Ed25519Key::from_private(Bytes(31, 1)).ok());
+  auto fresh = crypto::Ed25519Key::generate();
+  auto again = crypto::Ed25519Key::from_private(fresh.private_seed().view());
+  REQUIRE(again.ok());
+  CHECK(again->public_raw() == fresh.public_raw());
+}

@@ -83,6 +83,7 @@ void check_same(const authenticator::CredentialRecord& a, const authenticator::C
   CHECK(a.sign_count == b.sign_count);
   CHECK(a.created == b.created);
   CHECK(a.discoverable == b.discoverable);
+  CHECK(a.alg == b.alg);
 }
 
 size_t files_in(const fs::path& dir) {
@@ -144,6 +145,54 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
   REQUIRE(one->has_value());
   CHECK((*one)->sign_count == 99);
   CHECK_FALSE((*reopened)->find_by_id(Bytes(16, 2))->has_value());
+}
+
+TEST_CASE("file store keeps EdDSA credentials and reads files from before EdDSA as ES256", "[file_store]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "credentials.json";
+  auto ed = sample_record(3);
+  ed.alg = ctap::cose::alg_edDSA;
+  {
+    auto store = hybrid::FileCredentialStore::open(p);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->add(sample_record(1)).ok());
+    REQUIRE((*store)->add(ed).ok());
+  }
+  {
+    auto store = hybrid::FileCredentialStore::open(p);
+    REQUIRE(store.ok());
+    auto found = (*store)->find_by_id(Bytes(16, 3));
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    check_same(**found, ed);
+    CHECK((*(*store)->find_by_id(Bytes(16, 1)))->alg == ctap::cose::alg_es256);
+  }
+  // A credential file written before EdDSA existed (no "alg" member), as the previous version
+  // wrote it: it loads, and its credential is ES256.
+  const std::string old_file = R"({"version": 1, "credentials": [{"id": "AQEBAQEBAQEBAQEBAQEBAQ",
+    "rp_id": "example.com", "rp_name": "Example", "user_id": "AP8B", "user_name": "alice",
+    "display_name": "Alice", "private_key": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE",
+    "sign_count": 7, "created": 1700000000001, "discoverable": true}]})";
+  write_file(p, old_file);
+  {
+    auto store = hybrid::FileCredentialStore::open(p);
+    REQUIRE(store.ok());
+    auto found = (*store)->find_by_id(Bytes(16, 1));
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->alg == ctap::cose::alg_es256);
+    CHECK((*found)->sign_count == 7);
+  }
+  // An algorithm this authenticator does not know is a damaged file, not a guess.
+  for (const char* bad_alg : {"-257", "\"EdDSA\"", "1.5"}) {
+    std::string text = old_file;
+    text.replace(text.find("\"discoverable\""), 0, std::string("\"alg\": ") + bad_alg + ", ");
+    INFO(text);
+    write_file(p, text);
+    auto r = hybrid::FileCredentialStore::open(p);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::store_corrupt);
+  }
 }
 
 TEST_CASE("file store refuses a file other users can read", "[file_store]") {

@@ -325,6 +325,7 @@ struct PhoneCliOptions {
   int domain_id = 0;
   std::string attestation = "none";
   bool no_prf = false;
+  bool no_eddsa = false;
   double desktop_timeout = 120, connect_timeout = 15;
   std::string user;  // which account to sign in with when several match
 };
@@ -415,6 +416,7 @@ int do_phone(const PhoneCliOptions& o) {
   cfg.attestation = o.attestation == "packed" ? authenticator::AttestationFormat::packed_self : authenticator::AttestationFormat::none;
   cfg.now = [] { return uint64_t(std::time(nullptr)); };
   cfg.prf = !o.no_prf;
+  cfg.eddsa = !o.no_eddsa;
   authenticator::SoftwareAuthenticator authn(**store, presence, cfg);
 
   hybrid::PhoneConfig pc;
@@ -521,6 +523,7 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   p->add_option("--domain-id", ph->domain_id, "Tunnel domain ID to put in the advert (default 0, cable.ua5v.com)")
       ->check(CLI::Range(0, 65535));
   p->add_flag("--no-prf", ph->no_prf, "Do not offer the WebAuthn PRF extension (act like a phone without it)");
+  p->add_flag("--no-eddsa", ph->no_eddsa, "Do not offer EdDSA (Ed25519) keys, only ES256 (act like a phone without them)");
   p->add_option("--attestation", ph->attestation, "none (default) or packed (self attestation)")
       ->check(CLI::IsMember({"none", "packed"}));
   p->add_option("--desktop-timeout", ph->desktop_timeout, "Seconds to wait for the desktop after advertising (default 120)");
