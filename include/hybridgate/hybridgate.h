@@ -321,6 +321,20 @@ int hg_connection_transact(hg_connection *c, const uint8_t *request, size_t requ
 void hg_connection_close(hg_connection **c);
 
 /* ---------------------------------------------------------------------------------------------
+ * Showing a QR code on a terminal
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * `text` (e.g. the FIDO:/ URL a qr callback received) as a QR code drawn with UTF-8 half blocks,
+ * two module rows per line, with a quiet zone of two modules; lines end with '\n'. dark_on_light
+ * 0 (the usual light-on-dark terminal) draws the light modules as blocks, nonzero the dark ones.
+ * *text_out is released with hg_free. The URL's secret is in the drawing: write it to the person's
+ * terminal only, never to a log. Fails with "invalid_argument" for an empty text or one too long
+ * for a QR code.
+ */
+int hg_qr_terminal(const char *text, int dark_on_light, char **text_out, hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
  * Phone: a software authenticator whose passkeys live in a file
  * ------------------------------------------------------------------------------------------- */
 
