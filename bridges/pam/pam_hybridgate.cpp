@@ -69,26 +69,26 @@ std::optional<Options> parse_options(pam_handle_t* pamh, int argc, const char** 
       o.uv = true;
     } else if (a == "dark_on_light") {
       o.dark_on_light = true;
-    } else if (auto v = value("authfile")) {
-      o.authfile = *v;
-    } else if (auto v = value("rp_id")) {
-      o.rp_id = *v;
-    } else if (auto v = value("tunnel_url")) {
-      o.tunnel_url = *v;
-    } else if (auto v = value("ca_file")) {
-      o.ca_file = *v;
-    } else if (auto v = value("radio")) {
-      o.radio = *v;
-    } else if (auto v = value("phone")) {
-      o.phone = *v;
-    } else if (auto v = value("links")) {
-      o.links = *v;
-    } else if (auto v = value("qr_url_file")) {
-      o.qr_url_file = *v;
-    } else if (auto v = value("timeout")) {
+    } else if (auto authfile_v = value("authfile")) {
+      o.authfile = *authfile_v;
+    } else if (auto rp_id_v = value("rp_id")) {
+      o.rp_id = *rp_id_v;
+    } else if (auto tunnel_url_v = value("tunnel_url")) {
+      o.tunnel_url = *tunnel_url_v;
+    } else if (auto ca_file_v = value("ca_file")) {
+      o.ca_file = *ca_file_v;
+    } else if (auto radio_v = value("radio")) {
+      o.radio = *radio_v;
+    } else if (auto phone_v = value("phone")) {
+      o.phone = *phone_v;
+    } else if (auto links_v = value("links")) {
+      o.links = *links_v;
+    } else if (auto qr_url_file_v = value("qr_url_file")) {
+      o.qr_url_file = *qr_url_file_v;
+    } else if (auto tv = value("timeout")) {
       unsigned t = 0;
-      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), t);
-      if (v->empty() || ec != std::errc() || end != v->data() + v->size() || t < 1 || t > kMaxTimeoutSeconds) {
+      auto [end, ec] = std::from_chars(tv->data(), tv->data() + tv->size(), t);
+      if (tv->empty() || ec != std::errc() || end != tv->data() + tv->size() || t < 1 || t > kMaxTimeoutSeconds) {
         pam_syslog(pamh, LOG_ERR, "timeout= takes 1 to %u seconds", kMaxTimeoutSeconds);
         return std::nullopt;
       }
@@ -158,7 +158,9 @@ class Attempt {
 // directory leads root elsewhere), else as is.
 int Attempt::file_access(const std::function<int()>& body) {
   if (!per_user_ || ::geteuid() != 0 || !pw_ || pw_->pw_uid == 0) return body();
-  PAM_MODUTIL_DEF_PRIVS(privs);
+  // PAM_MODUTIL_DEF_PRIVS, spelt out: its -1 initialisers are narrowing conversions in C++.
+  gid_t groups[PAM_MODUTIL_NGROUPS];
+  pam_modutil_privs privs{groups, PAM_MODUTIL_NGROUPS, 0, static_cast<gid_t>(-1), static_cast<uid_t>(-1), 0};
   if (pam_modutil_drop_priv(pamh_, &privs, &*pw_) != 0)
     return failed(PAM_AUTH_ERR, "cannot take the user's identity to read the authfile");
   const int r = body();
@@ -343,9 +345,12 @@ int Attempt::run() {
 
 }  // namespace
 
+// The module is built with hidden visibility; these two are its interface (pam.map lists them).
+#define HG_PAM_EXPORT __attribute__((visibility("default")))
+
 extern "C" {
 
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+PAM_EXTERN HG_PAM_EXPORT int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   try {
     auto o = parse_options(pamh, argc, argv);
     if (!o) return PAM_SERVICE_ERR;
@@ -359,6 +364,6 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc, cons
   }
 }
 
-PAM_EXTERN int pam_sm_setcred(pam_handle_t*, int, int, const char**) { return PAM_SUCCESS; }
+PAM_EXTERN HG_PAM_EXPORT int pam_sm_setcred(pam_handle_t*, int, int, const char**) { return PAM_SUCCESS; }
 
 }  // extern "C"

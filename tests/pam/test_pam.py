@@ -9,6 +9,7 @@ against the phone's own key), and a public key the test makes itself must be ref
 usage: test_pam.py BIN_DIR PAM_MODULE [TEST_NAME]"""
 
 import base64
+import ctypes
 import json
 import os
 import pwd
@@ -23,17 +24,26 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from fido2 import cbor  # noqa: E402
 from fido2.cose import CoseKey  # noqa: E402
 
-BIN, MODULE = sys.argv[1], sys.argv[2]
+BIN, MODULE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 HG = os.path.join(BIN, "hybridgate")
 USER = pwd.getpwuid(os.getuid()).pw_name
 PAM_WRAPPER = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
 RP = "pam:test"
 
-# pam_strerror() sentences pamtester prints (Linux-PAM).
-SUCCESS = "successfully authenticated"
-AUTH_ERR = "Authentication failure"
-AUTHINFO_UNAVAIL = "Authentication information cannot be recovered"
-USER_UNKNOWN = "User not known to the underlying authentication module"
+
+def pam_strerror(code):
+    """The sentence pamtester prints for a PAM result, from libpam itself (pam_strerror)."""
+    lib = ctypes.CDLL("libpam.so.0")
+    lib.pam_strerror.restype = ctypes.c_char_p
+    lib.pam_strerror.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    return lib.pam_strerror(None, code).decode()
+
+
+# Linux-PAM's result codes (security/_pam_types.h).
+SUCCESS = "successfully authenticated"  # pamtester's own line for PAM_SUCCESS
+AUTH_ERR = pam_strerror(7)  # PAM_AUTH_ERR
+AUTHINFO_UNAVAIL = pam_strerror(9)  # PAM_AUTHINFO_UNAVAIL
+USER_UNKNOWN = pam_strerror(10)  # PAM_USER_UNKNOWN
 SCAN = "Scan this QR code with your phone"
 
 
