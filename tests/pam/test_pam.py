@@ -137,8 +137,12 @@ class Setup:
         if os.path.exists(qr):
             os.unlink(qr)
         env = dict(self.wd.env)
-        env.update({"LD_PRELOAD": pam_wrapper_path(), "PAM_WRAPPER": "1", "PAM_WRAPPER_SERVICE_DIR": self.pamdir,
+        # An ASan build's module needs the sanitizer runtime loaded first (HG_PAM_PRELOAD, from CTest).
+        preload = [p for p in (os.environ.get("HG_PAM_PRELOAD", ""), pam_wrapper_path()) if p]
+        env.update({"LD_PRELOAD": " ".join(preload), "PAM_WRAPPER": "1", "PAM_WRAPPER_SERVICE_DIR": self.pamdir,
                     "HYBRIDGATE_RADIO": "loopback"})
+        if os.environ.get("HG_PAM_PRELOAD"):
+            env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
         env.pop("HYBRIDGATE_PHONE", None)
         p = Proc(["pamtester", "-v", service, user, "authenticate"], _WithEnv(self.wd, env), "pamtester-%d" % self.runs)
         p.qr_file = qr
