@@ -323,9 +323,15 @@ def test_unsafe_authfile_is_refused():
         real = s.wd.file("real_keys")
         os.rename(s.authfile, real)
         os.symlink(real, s.authfile)
-        pt = s.pamtester(svc)
+        # Without debug: the reason goes to the system log only (libpam_wrapper shows pam_syslog's
+        # LOG_ERR lines on stderr).
+        quiet = s.service("hg-perm-quiet", "auth required %s %s" % (MODULE, " ".join(s.args())))
+        pt = s.pamtester(quiet)
         out = verdict(pt, 60)
         check(AUTH_ERR in out and SUCCESS not in out, "a symlinked authfile was used:\n" + out)
+        check("refusing the authfile" in pt.stderr() and "symbolic links" in pt.stderr(),
+              "no log line names the symlink:\n" + pt.stderr())
+        check("hybridgate debug" not in pt.stdout(), "without debug, the person was told the details")
         check(not os.path.exists(pt.qr_file), "a QR code was shown for a symlinked authfile")
         check(open(real).read() == before, "the refused authfile changed")
     finally:
