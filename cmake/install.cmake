@@ -10,6 +10,8 @@
 #   LIBDIR/pkgconfig/hybridgate.pc                         pkg-config (the C ABI)
 #   LIBDIR/cmake/hybridgate/hybridgateConfig.cmake, ...ConfigVersion.cmake, targets
 #                                                          find_package(hybridgate [COMPONENTS cxx])
+#   HYBRIDGATE_PAM_MODULE_DIR/pam_hybridgate.so             the PAM module (default LIBDIR/security;
+#                                                          bridges/pam/CMakeLists.txt installs it)
 #   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8
 #   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.service    (ExecStart points at the installed relay)
 #   share/doc/hybridgate/{relay.conf.example,LICENSE,README.md}

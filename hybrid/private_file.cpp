@@ -65,12 +65,14 @@ Status fsync_dir(const std::filesystem::path& dir) {
   return ok_status();
 }
 
-// The file must be a regular file of ours that nobody else can read or write.
-Status check_permissions(int fd, const std::filesystem::path& p) {
+// The file must be a regular file of ours (or of `owner`, or root's when an owner is named) that
+// nobody else can read or write.
+Status check_permissions(int fd, const std::filesystem::path& p, FileOwner owner) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return make_error(Errc::io, errno_text("cannot stat", p));
   if (!S_ISREG(st.st_mode)) return make_error(Errc::store_corrupt, p.string() + " is not a regular file");
-  if (st.st_uid != ::geteuid()) return make_error(Errc::store_permissions, p.string() + " belongs to another user");
+  const bool owned = owner ? (st.st_uid == *owner || st.st_uid == 0) : st.st_uid == ::geteuid();
+  if (!owned) return make_error(Errc::store_permissions, p.string() + " belongs to another user");
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
@@ -109,7 +111,7 @@ void wipe_string(std::string& s) noexcept {
   if (!s.empty()) secure_wipe(s.data(), s.size());
 }
 
-Result<std::optional<std::string>> read_private_file(const std::filesystem::path& path) {
+Result<std::optional<std::string>> read_private_file(const std::filesystem::path& path, FileOwner owner) {
   // O_NONBLOCK: opening a FIFO planted at the path must not wait for a writer (it is then refused
   // as not a regular file).
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
@@ -117,7 +119,7 @@ Result<std::optional<std::string>> read_private_file(const std::filesystem::path
     if (errno == ENOENT) return std::optional<std::string>{};
     return make_error(Errc::io, errno_text("cannot open", path));
   }
-  HG_CHECK(check_permissions(fd.get(), path));
+  HG_CHECK(check_permissions(fd.get(), path, owner));
   HG_TRY(std::string text, read_all(fd.get(), path));
   return std::optional<std::string>(std::move(text));
 }
@@ -178,9 +180,9 @@ FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
-Status update_private_file(const std::filesystem::path& path, const FileChange& change) {
+Status update_private_file(const std::filesystem::path& path, const FileChange& change, FileOwner owner) {
   HG_TRY(FileLock lock, FileLock::acquire(path));
-  HG_TRY(auto current, read_private_file(path));
+  HG_TRY(auto current, read_private_file(path, owner));
   auto next = change(current);
   if (current) wipe_string(*current);
   if (!next) return next.error();

@@ -4,6 +4,8 @@
 // file + fsync + rename + fsync of the directory) so a crash mid-write loses nothing.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -16,10 +18,15 @@ namespace hg::hybrid {
 
 inline constexpr long kMaxPrivateFileSize = 16 << 20;
 
+// Who must own a private file: nullopt = the effective user (the default). A program running as
+// root on behalf of another user (a PAM module reading that user's file) names the user's uid;
+// a file owned by root is then accepted too.
+using FileOwner = std::optional<uid_t>;
+
 // The file's contents; nullopt when it does not exist. Refuses (store.permissions) a file that is
-// not ours or that group/others can access, and (store.corrupt) one that is not a regular file or
-// is larger than kMaxPrivateFileSize.
-Result<std::optional<std::string>> read_private_file(const std::filesystem::path& path);
+// not ours (see FileOwner) or that group/others can access, and (store.corrupt) one that is not a
+// regular file or is larger than kMaxPrivateFileSize.
+Result<std::optional<std::string>> read_private_file(const std::filesystem::path& path, FileOwner owner = std::nullopt);
 
 // Creates `path` with `text` unless it exists (O_EXCL, mode 0600). Losing a creation race is not
 // an error.
@@ -52,7 +59,8 @@ class FileLock {
 // nullopt to leave the file as it is. An error from `change` (e.g. a corrupt file) leaves the file
 // untouched. The new text replaces the file atomically (write_private_file).
 using FileChange = std::function<Result<std::optional<std::string>>(const std::optional<std::string>& current)>;
-Status update_private_file(const std::filesystem::path& path, const FileChange& change);
+Status update_private_file(const std::filesystem::path& path, const FileChange& change,
+                           FileOwner owner = std::nullopt);
 
 // Overwrites a string's bytes (for text that held secrets).
 void wipe_string(std::string& s) noexcept;

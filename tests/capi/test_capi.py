@@ -198,6 +198,16 @@ def test_install_layout():
         check(os.path.exists(os.path.join(lib, f)), "not installed: " + f)
     unit = open(os.path.join(PREFIX, "lib/systemd/system/hybridgate-relay.service")).read()
     check("ExecStart=%s/bin/hybridgate-relay --config" % PREFIX in unit, "the unit's ExecStart does not name the installed relay")
+    # The PAM module in LIBDIR/security (the PAM module directory for the prefix /usr), exporting
+    # the PAM service functions only, finding this prefix's libhybridgate.so.0 through its RUNPATH.
+    pam = os.path.join(lib, "security", "pam_hybridgate.so")
+    check(os.path.isfile(pam) and not os.path.islink(pam), "no security/pam_hybridgate.so")
+    pam_syms = sorted(l.split()[-1] for l in run(["nm", "-D", "--defined-only", pam], "nm").splitlines())
+    check(pam_syms == ["pam_sm_authenticate", "pam_sm_setcred"], "pam_hybridgate.so exports %s" % pam_syms)
+    ldd = run(["ldd", pam], "ldd")
+    check(re.search(r"libhybridgate\.so\.0 => " + re.escape(os.path.realpath(lib)), ldd) or
+          re.search(r"libhybridgate\.so\.0 => " + re.escape(lib), ldd),
+          "pam_hybridgate.so does not load the installed library:\n" + ldd)
     env = pkg_env()
     check(run(["pkg-config", "--modversion", "hybridgate"], "pkg-config", env).strip() == "0.1.0", "pkg-config version")
     cflags = run(["pkg-config", "--cflags", "hybridgate"], "pkg-config", env).split()
