@@ -10,7 +10,7 @@ the assertion is on its peak."""
 import asyncio
 import sys
 
-from relaytest import Relay, check, closed_code, finish, frame_header, new_tid, pair, raw_upgrade, ws_connect
+from relaytest import Relay, check, check_rss, closed_code, finish, frame_header, new_tid, pair, raw_upgrade, ws_connect
 
 MIB = 1 << 20
 
@@ -21,19 +21,6 @@ def rss(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-def sanitized(pid):
-    """An ASan build keeps freed memory in its quarantine: RSS says nothing about the budget there."""
-    with open("/proc/%d/maps" % pid) as f:
-        return "libasan" in f.read()
-
-
-def check_rss(pid, ok, what):
-    if sanitized(pid):
-        print("skip " + what + " (ASan build: RSS includes its quarantine; the budget checks still apply)")
-    else:
-        check(ok, what)
 
 
 class Sampler:
