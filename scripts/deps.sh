@@ -13,25 +13,5 @@ PACKAGES=(
   systemd strace groff-base man-db binutils zip openssh-client openssh-server
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-
-echo "hybridgate: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "hybridgate: these packages are missing and this is not root (no sudo): ${missing[*]}" >&2
-    exit 1
-  fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 # nginx-light's package starts a system nginx where systemd runs; the tests start their own.
+exec "$(dirname "$0")/apt-missing.sh" hybridgate "${PACKAGES[@]}"

@@ -8,21 +8,4 @@ set -euo pipefail
 
 PKGS=(firefox-esr chromium python3-websockets python3-fido2 zbar-tools openssl zip)
 
-missing=()
-for p in "${PKGS[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "browser test setup: all packages present"
-    exit 0
-fi
-
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-echo "browser test setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+exec "$(dirname "$0")/../../scripts/apt-missing.sh" "browser test setup" "${PKGS[@]}"
