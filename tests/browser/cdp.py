@@ -88,7 +88,7 @@ class Chromium:
         self.log_path = os.path.join(workdir, "chromium.log")
         self.log = open(self.log_path, "w")
         argv = [binary, "--headless=new", "--user-data-dir=" + self.udd, "--remote-debugging-port=0",
-                "--ignore-certificate-errors", "--no-first-run", "--no-default-browser-check",
+                "--no-first-run", "--no-default-browser-check",
                 "--load-extension=" + extension_dir, "about:blank"]
         if os.geteuid() == 0:
             argv.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox

@@ -4,7 +4,7 @@
 protocol, cdp.py): the browser component installed with `cmake --install --component browser`,
 the Chromium zip unpacked and loaded (--load-extension; its key gives the ID the installed
 Chromium host manifest allows), that manifest placed in the profile's NativeMessagingHosts; a
-page on https://localhost:PORT calls create() then get(); the phone is chosen in the extension's
+page on http://localhost:PORT calls create() then get(); the phone is chosen in the extension's
 window; `hybridgate phone` answers through our relay on the loopback radio; python3-fido2 verifies.
 
 usage: test_chromium.py BIN_DIR BUILD_DIR"""
@@ -91,7 +91,7 @@ def test_register_then_sign_in():
     async def main():
         wd = Workdir("chromium")
         relay = Relay(BIN, wd)
-        server = PageServer(wd)
+        server = PageServer()
         chromium = None
         cdp = None
         failed = True

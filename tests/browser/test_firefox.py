@@ -4,11 +4,11 @@
 WebDriver BiDi (bidi.py). Per test: the browser component is installed with `cmake --install
 --component browser` into a temporary prefix; its Firefox host manifest goes into
 $HOME/.mozilla/native-messaging-hosts of a temporary HOME; a fresh profile; the .xpi installed
-temporarily (webExtension.install archivePath); a page on https://localhost:PORT served here
-(self-signed certificate, acceptInsecureCerts) calls navigator.credentials; the test picks the phone
-in the extension's own window; `hybridgate phone` answers through our relay on the loopback radio
-(it reads the QR URL from HYBRIDGATE_QR_URL_FILE); python3-fido2 verifies the page's results.
-https because python3-fido2 0.9's verifier accepts https origins only.
+temporarily (webExtension.install archivePath); a page on http://localhost:PORT served here
+calls navigator.credentials; the test picks the phone in the extension's own window; `hybridgate phone` answers through our relay on the loopback radio
+(it reads the QR URL from HYBRIDGATE_QR_URL_FILE); python3-fido2 verifies the page's results
+(tests/tools/webauthn_verify.py: python3-fido2 0.9 knows https origins only, so the tool checks an
+http://localhost origin as its https form for the RP ID localhost).
 
 usage: test_firefox.py BIN_DIR BUILD_DIR TEST_NAME [--screenshot PNG]"""
 
@@ -47,7 +47,7 @@ class Harness:
     def __init__(self, name, **extra_env):
         self.wd = Workdir(name)
         self.relay = Relay(BIN, self.wd)
-        self.server = PageServer(self.wd)
+        self.server = PageServer()
         self.qr_file = self.wd.file("qr.txt")
         self.host_log = self.wd.file("host.log")
         # The browser component as `cmake --install` lays it out.
@@ -82,7 +82,7 @@ class Harness:
 
     async def start(self):
         self.bidi = await Bidi.connect(self.firefox.port())
-        await self.bidi.cmd("session.new", {"capabilities": {"alwaysMatch": {"acceptInsecureCerts": True}}})
+        await self.bidi.cmd("session.new", {"capabilities": {}})
         r = await self.bidi.cmd("webExtension.install", {"extensionData": {"type": "archivePath", "path": self.xpi}})
         check(r["extension"] == GECKO_ID, "installed extension: %r" % r)
         await self.bidi.cmd("session.subscribe", {"events": ["browsingContext.contextCreated",
@@ -285,7 +285,7 @@ async def test_lies_and_cross_origin_frames_are_refused(h):
               "options": {"challenge": b64(os.urandom(32)), "rpId": "example.com"}}
     r = json.loads(await h.bidi.call(h.tab, "d => window.hgForged(d)", forged))
     check(r.get("kind") == "error" and r.get("name") == "SecurityError", "forged origin + rpId: %r" % r)
-    # A cross-origin iframe (https://127.0.0.1:PORT inside https://localhost:PORT).
+    # A cross-origin iframe (http://127.0.0.1:PORT inside http://localhost:PORT).
     await h.bidi.call(h.tab, "u => window.hgFrame(u)", h.server.other_origin + "/index.html")
     frame = await child_frame(h, h.tab)
     r = json.loads(await h.bidi.call(frame, "o => window.hgCreate(o)", creation_options(b64(os.urandom(32)))))

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What the browser tests share: the test relying party's https server (tests/browser/page), the
+"""What the browser tests share: the test relying party's web server (tests/browser/page), the
 options it asks for, the checks of what a page got, and the scripts run in the extension's dialog
 (promises with deadlines that wait on the dialog's DOM)."""
 
@@ -7,8 +7,6 @@ import base64
 import functools
 import http.server
 import os
-import subprocess
-import ssl
 import threading
 
 from hgcheck import check
@@ -55,21 +53,15 @@ TEXT_OF = "(sel) => document.querySelector(sel) ? document.querySelector(sel).te
 
 
 class PageServer:
-    """https://localhost:PORT (and https://127.0.0.1:PORT: another origin) serving tests/browser/page."""
+    """http://localhost:PORT (and http://127.0.0.1:PORT: another origin) serving tests/browser/page.
+    Both are secure contexts for the browsers (loopback), as WebAuthn requires."""
 
-    def __init__(self, wd):
-        cert, key = wd.file("cert.pem"), wd.file("key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    def __init__(self):
         handler = functools.partial(QuietHandler, directory=os.path.join(HERE, "page"))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.origin = "https://localhost:%d" % self.port
-        self.other_origin = "https://127.0.0.1:%d" % self.port
+        self.origin = "http://localhost:%d" % self.port
+        self.other_origin = "http://127.0.0.1:%d" % self.port
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def stop(self):
