@@ -18,7 +18,7 @@ VECTORS = os.path.join(HERE, "..", "vectors", "vectors.json")
 OUT = os.path.join(HERE, "corpus")
 
 TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",
-           "post_handshake", "ctap"]
+           "post_handshake", "ctap", "sk_answers"]
 
 
 # ------------------------------------------------------------------ a tiny canonical CBOR writer
@@ -207,6 +207,32 @@ def main():
                                                          3: b"\x30\x06\x02\x01\x01\x02\x01\x01",
                                                          4: {"id": b"\x01\x02\x03\x04", "name": "alice"}, 5: 1}))
     add("ctap", "response_error", h("27"))
+
+    # ---- the OpenSSH provider's readers: selector byte || answer (fuzz_sk_answers.cpp)
+    ssh_hash = hashlib.sha256(b"ssh:").digest()
+    gx = h("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296")  # the P-256 base point
+    gy = h("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
+    cred = bytes(range(16))
+    def attested(cose):
+        return ssh_hash + b"\x45" + (0).to_bytes(4, "big") + bytes(16) + len(cred).to_bytes(2, "big") + cred + cbor(cose)
+    es256 = {1: 2, 3: -7, -1: 1, -2: gx, -3: gy}
+    ed = {1: 1, 3: -8, -1: 6, -2: bytes(range(32))}
+    add("sk_answers", "enrol_ecdsa", b"\x00\x00" + cbor({1: "none", 2: attested(es256), 3: {}}))
+    add("sk_answers", "enrol_ecdsa_packed", b"\x00\x00" + cbor({1: "packed", 2: attested(es256),
+                                                                3: {"alg": -7, "sig": b"\x30\x06\x02\x01\x01\x02\x01\x01",
+                                                                    "x5c": [b"\x30\x00"]}}))
+    add("sk_answers", "enrol_ed25519", b"\x01\x00" + cbor({1: "none", 2: attested(ed), 3: {}}))
+    ssh_ad = ssh_hash + b"\x05" + (9).to_bytes(4, "big")
+    der = b"\x30\x44\x02\x20" + gx + b"\x02\x20" + gy
+    add("sk_answers", "assertion_expected", b"\x02\x00" + cbor({1: {"id": bytes([0xAB]) * 16, "type": "public-key"},
+                                                                 2: ssh_ad, 3: der}))
+    add("sk_answers", "assertion_resident", b"\x03\x00" + cbor({1: {"id": cred, "type": "public-key"}, 2: ssh_ad,
+                                                                 3: der, 4: {"id": b"alice" + bytes(27)}, 5: 2}))
+    add("sk_answers", "get_info_eddsa", b"\x04" + cbor({1: ["FIDO_2_0"], 3: bytes(16),
+                                                        10: [{"alg": -7, "type": "public-key"},
+                                                             {"alg": -8, "type": "public-key"}]}))
+    add("sk_answers", "signature_der", b"\x05" + der)
+    add("sk_answers", "signature_ed25519", b"\x05" + bytes(64))
 
     # ---- write
     for t in TARGETS:
