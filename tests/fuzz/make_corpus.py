@@ -7,6 +7,7 @@ Run from anywhere:  /usr/bin/python3 tests/fuzz/make_corpus.py
 The output is committed; re-running it is idempotent (files are rewritten, never appended).
 Seeds are small (< 4 KiB) valid or nearly valid messages so that the fuzzers start deep.
 """
+import base64
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ VECTORS = os.path.join(HERE, "..", "vectors", "vectors.json")
 OUT = os.path.join(HERE, "corpus")
 
 TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",
-           "post_handshake", "ctap", "sk_answers"]
+           "post_handshake", "ctap", "sk_answers", "pam_core"]
 
 
 # ------------------------------------------------------------------ a tiny canonical CBOR writer
@@ -233,6 +234,23 @@ def main():
                                                              {"alg": -8, "type": "public-key"}]}))
     add("sk_answers", "signature_der", b"\x05" + der)
     add("sk_answers", "signature_ed25519", b"\x05" + bytes(64))
+
+    # ---- the PAM module's authfile and answer checks: selector byte || input (fuzz_pam_core.cpp)
+    pam_hash = hashlib.sha256(b"pam:hybridgate").digest()
+    def b64u(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    cose_line = b64u(cbor(es256))
+    add("pam_core", "authfile", b"\x00" + ("# hybridgate pam_keys\nalice:%s,%s,7,up\n\nbob:%s,%s,0\n"
+                                          % (b64u(cred), cose_line, b64u(b"\x01" * 32), cose_line)).encode())
+    add("pam_core", "authfile_bad_counter", b"\x00" + ("alice:%s,%s,-1,up+uv\n" % (b64u(cred), cose_line)).encode())
+    add("pam_core", "enrolment", b"\x01\x00" + cbor({1: "none", 2: pam_hash + b"\x45" + (0).to_bytes(4, "big") + bytes(16)
+                                                      + len(cred).to_bytes(2, "big") + cred + cbor(es256), 3: {}}))
+    pam_ad = pam_hash + b"\x05" + (9).to_bytes(4, "big")
+    add("pam_core", "assertion", b"\x02\x00" + cbor({1: {"id": bytes([0xAB]) * 16, "type": "public-key"}, 2: pam_ad,
+                                                      3: der}))
+    add("pam_core", "assertion_uv", b"\x03\x00" + cbor({1: {"id": bytes([0xAB]) * 16, "type": "public-key"}, 2: pam_ad,
+                                                         3: der}))
+    add("pam_core", "assertion_denied", b"\x02\x27")
 
     # ---- write
     for t in TARGETS:
