@@ -19,7 +19,7 @@ VECTORS = os.path.join(HERE, "..", "vectors", "vectors.json")
 OUT = os.path.join(HERE, "corpus")
 
 TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",
-           "post_handshake", "ctap", "sk_answers", "pam_core"]
+           "post_handshake", "ctap", "sk_answers", "pam_core", "native_messaging"]
 
 
 # ------------------------------------------------------------------ a tiny canonical CBOR writer
@@ -251,6 +251,17 @@ def main():
     add("pam_core", "assertion_uv", b"\x03\x00" + cbor({1: {"id": bytes([0xAB]) * 16, "type": "public-key"}, 2: pam_ad,
                                                          3: der}))
     add("pam_core", "assertion_denied", b"\x02\x27")
+
+    # ---- the browser host's native messaging input: 32-bit native-order length || JSON
+    def nm(obj):
+        text = json.dumps(obj).encode()
+        return len(text).to_bytes(4, sys.byteorder) + text
+    add("native_messaging", "hello", nm({"kind": "hello"}))
+    add("native_messaging", "create_then_cancel", nm({"rid": "r1", "kind": "create", "origin": "https://example.com",
+                                                      "options": {"challenge": "AAAA", "rp": {"id": "example.com"}}})
+        + nm({"rid": "r1", "kind": "cancel"}))
+    add("native_messaging", "truncated", nm({"kind": "get"})[:-3])
+    add("native_messaging", "not_an_object", nm([1, 2, 3]))
 
     # ---- write
     for t in TARGETS:
