@@ -70,15 +70,6 @@ std::function<void(hybrid::Stage, const std::string&)> progress(const CommonOpti
 
 std::chrono::milliseconds secs(double s) { return std::chrono::milliseconds(int64_t(s * 1000)); }
 
-int fail(const Error& e) {
-  std::cerr << "hybridgate: " << e.sentence();
-  if (!e.detail.empty()) std::cerr << " (" << e.detail << ")";
-  std::cerr << " [" << e.name() << "]\n";
-  const int printed = print_error(e);
-  if (e.code == Errc::session_cancelled && interrupted()) return kExitInterrupted;
-  return printed;
-}
-
 // Reads a whole file, or standard input for "-", bounded.
 Result<std::string> read_input(const std::string& path, size_t max_size, const char* what) {
   std::string text;

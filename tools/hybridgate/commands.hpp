@@ -21,5 +21,8 @@ void add_pam(CLI::App& app, int& exit_code);  // pam.cpp: `hybridgate pam enroll
 int print_error(const hg::Error& e);
 int print_error(std::string_view code, const std::string& message);
 void print_json(const nlohmann::json& j);
+// A failed command: the error as a sentence on stderr ("WHO: sentence (detail) [code]") and as
+// JSON on stdout (print_error); returns the exit code, 130 when the person interrupted it.
+int fail(const hg::Error& e, std::string_view who = "hybridgate");
 
 }  // namespace hgcli

@@ -20,6 +20,15 @@ int print_error(const hg::Error& e) {
   return print_error(e.name(), msg);
 }
 
+int fail(const hg::Error& e, std::string_view who) {
+  std::cerr << who << ": " << e.sentence();
+  if (!e.detail.empty()) std::cerr << " (" << e.detail << ")";
+  std::cerr << " [" << e.name() << "]\n";
+  const int printed = print_error(e);
+  if (e.code == hg::Errc::session_cancelled && interrupted()) return kExitInterrupted;
+  return printed;
+}
+
 }  // namespace hgcli
 
 int main(int argc, char** argv) {

@@ -28,14 +28,7 @@ struct EnrollOptions {
   double advert_timeout = 0, response_timeout = 0;
 };
 
-int fail_with(const Error& e) {
-  std::cerr << "hybridgate pam enroll: " << e.sentence();
-  if (!e.detail.empty()) std::cerr << " (" << e.detail << ")";
-  std::cerr << " [" << e.name() << "]\n";
-  const int printed = print_error(e);
-  if (e.code == Errc::session_cancelled && interrupted()) return kExitInterrupted;
-  return printed;
-}
+int fail_with(const Error& e) { return fail(e, "hybridgate pam enroll"); }
 
 struct Account {
   std::string name;
