@@ -18,7 +18,7 @@ VERIFIER = os.path.join(ROOT, "tests", "tools", "webauthn_verify.py")
 PYTHON = "/usr/bin/python3"
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
-from hgcheck import TestFailure, check, wait_for  # noqa: E402,F401  (re-exported to the tests)
+from hgcheck import TestFailure, check, free_port, wait_for  # noqa: E402,F401  (re-exported to the tests)
 
 
 

@@ -15,28 +15,19 @@ import os
 import pty
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import termios
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
-from hgtest import Proc, Relay, TestFailure, Workdir, check, run_tests, wait_for  # noqa: E402
+from hgtest import Proc, Relay, TestFailure, Workdir, check, free_port, run_tests, wait_for  # noqa: E402
 
 BIN = sys.argv[1]
 PROVIDER = os.path.abspath(sys.argv[2])
 HG = os.path.join(BIN, "hybridgate")
 USER = getpass.getuser()
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Sshd:
