@@ -25,7 +25,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from hgtest import Proc, Relay, Workdir, check, phone, run_tests, verify, wait_for  # noqa: E402
+from hgtest import Proc, Relay, Workdir, check, phone, run_selected, verify, wait_for  # noqa: E402
 
 from fido2.cose import CoseKey  # noqa: E402
 from fido2 import cbor  # noqa: E402
@@ -440,7 +440,5 @@ TESTS = [test_install, test_install_layout, test_exports, test_headers_compile_a
          test_pkgconfig_consumer, test_cmake_consumer, test_remembered_phone, test_c_phone]
 
 if __name__ == "__main__":
-    selected = [t for t in TESTS if (ARGS.test is None and t is not test_install) or t.__name__ == ARGS.test]
-    if not selected:
-        raise SystemExit("no such test: %s" % ARGS.test)
-    run_tests(selected)
+    # Without a name: every test but the install fixture.
+    run_selected(TESTS if ARGS.test is not None else [t for t in TESTS if t is not test_install], ARGS.test)
