@@ -8,58 +8,37 @@ import json
 import os
 import subprocess
 
-import websockets
+import remote
 
 
 class BidiError(Exception):
     pass
 
 
-class Bidi:
+class Bidi(remote.Client):
+    Error = BidiError
+    closed = "the BiDi connection closed"
+
     def __init__(self, ws):
-        self.ws = ws
-        self.next_id = 1
-        self.pending = {}
         self.events = []  # (method, params), in arrival order
         self.event_cond = asyncio.Condition()
-        self.reader = asyncio.get_running_loop().create_task(self._read())
+        super().__init__(ws)
 
     @classmethod
     async def connect(cls, port):
-        ws = await websockets.connect("ws://127.0.0.1:%d/session" % port, max_size=64 << 20)
-        return cls(ws)
+        return await super().connect("ws://127.0.0.1:%d/session" % port)
 
-    async def _read(self):
-        try:
-            async for text in self.ws:
-                msg = json.loads(text)
-                if "id" in msg and msg["id"] in self.pending:
-                    fut = self.pending.pop(msg["id"])
-                    if not fut.done():
-                        if msg.get("type") == "error":
-                            fut.set_exception(BidiError("%s: %s" % (msg.get("error"), msg.get("message"))))
-                        else:
-                            fut.set_result(msg.get("result"))
-                elif msg.get("type") == "event":
-                    async with self.event_cond:
-                        self.events.append((msg["method"], msg["params"]))
-                        self.event_cond.notify_all()
-        finally:
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(BidiError("the BiDi connection closed"))
+    def error_of(self, msg):
+        return "%s: %s" % (msg.get("error"), msg.get("message")) if msg.get("type") == "error" else None
+
+    async def on_message(self, msg):
+        if msg.get("type") == "event":
+            async with self.event_cond:
+                self.events.append((msg["method"], msg["params"]))
+                self.event_cond.notify_all()
 
     async def cmd(self, method, params=None, timeout=60):
-        i = self.next_id
-        self.next_id += 1
-        fut = asyncio.get_running_loop().create_future()
-        self.pending[i] = fut
-        await self.ws.send(json.dumps({"id": i, "method": method, "params": params or {}}))
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            self.pending.pop(i, None)
-            raise BidiError("%s: no answer within %ss" % (method, timeout)) from None
+        return await self.send_command(method, {"method": method, "params": params or {}}, timeout)
 
     async def wait_event(self, method, pred=lambda p: True, timeout=30, since=0):
         """The first event `method` (index >= since) whose params satisfy pred, waited for."""
@@ -80,10 +59,6 @@ class Bidi:
             return await asyncio.wait_for(waiter(), timeout)
         except asyncio.TimeoutError:
             raise BidiError("no %s event within %ss" % (method, timeout)) from None
-
-    async def close(self):
-        self.reader.cancel()
-        await self.ws.close()
 
     # -- helpers
     async def call(self, context, fn, *args, await_promise=True, timeout=60):
@@ -166,11 +141,4 @@ class Firefox:
             return json.load(f)["ws_port"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        remote.stop_browser(self.proc, self.log)

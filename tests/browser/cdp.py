@@ -3,13 +3,11 @@
 fresh user data dir and an unpacked extension. Commands may be in flight concurrently; sessions
 are flat (Target.attachToTarget flatten)."""
 
-import asyncio
 import json
 import os
 import subprocess
 
-import websockets
-
+import remote
 from hgcheck import wait_for
 
 
@@ -17,46 +15,18 @@ class CdpError(Exception):
     pass
 
 
-class Cdp:
-    def __init__(self, ws):
-        self.ws = ws
-        self.next_id = 1
-        self.pending = {}
-        self.reader = asyncio.get_running_loop().create_task(self._read())
+class Cdp(remote.Client):
+    Error = CdpError
+    closed = "the DevTools connection closed"
 
-    @classmethod
-    async def connect(cls, url):
-        return cls(await websockets.connect(url, max_size=64 << 20))
-
-    async def _read(self):
-        try:
-            async for text in self.ws:
-                msg = json.loads(text)
-                fut = self.pending.pop(msg.get("id"), None)
-                if fut and not fut.done():
-                    if "error" in msg:
-                        fut.set_exception(CdpError(str(msg["error"])))
-                    else:
-                        fut.set_result(msg.get("result"))
-        finally:
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(CdpError("the DevTools connection closed"))
+    def error_of(self, msg):
+        return str(msg["error"]) if "error" in msg else None
 
     async def cmd(self, method, params=None, session=None, timeout=60):
-        i = self.next_id
-        self.next_id += 1
-        fut = asyncio.get_running_loop().create_future()
-        self.pending[i] = fut
-        m = {"id": i, "method": method, "params": params or {}}
+        m = {"method": method, "params": params or {}}
         if session:
             m["sessionId"] = session
-        await self.ws.send(json.dumps(m))
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            self.pending.pop(i, None)
-            raise CdpError("%s: no answer within %ss" % (method, timeout)) from None
+        return await self.send_command(method, m, timeout)
 
     async def call(self, session, fn, *args, timeout=60):
         """Calls the function declaration `fn` with JSON arguments in the session's page; awaits a
@@ -73,10 +43,6 @@ class Cdp:
 
     async def attach(self, target_id):
         return (await self.cmd("Target.attachToTarget", {"targetId": target_id, "flatten": True}))["sessionId"]
-
-    async def close(self):
-        self.reader.cancel()
-        await self.ws.close()
 
 
 class Chromium:
@@ -104,11 +70,4 @@ class Chromium:
         return "ws://127.0.0.1:%s%s" % (port, ws_path)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        remote.stop_browser(self.proc, self.log)

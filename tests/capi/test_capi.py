@@ -25,7 +25,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from hgtest import Proc, Relay, Workdir, check, phone, run_tests, verify, wait_for  # noqa: E402
+from hgtest import Proc, Relay, Workdir, check, phone, run_selected, to_json, verify, wait_for  # noqa: E402
 
 from fido2.cose import CoseKey  # noqa: E402
 from fido2 import cbor  # noqa: E402
@@ -72,20 +72,7 @@ def pkg_env():
     return env
 
 
-# ---- options from a relying-party library (python-fido2 0.9) as WebAuthn JSON ----------------------
-
-def to_json(v):
-    """python-fido2 0.9's option objects -> PublicKeyCredential*OptionsJSON (bytes -> base64url)."""
-    if isinstance(v, (bytes, bytearray)):
-        return b64(bytes(v))
-    if hasattr(v, "value") and not isinstance(v, (dict, list, str, int)):  # an Enum
-        return v.value
-    if isinstance(v, dict):
-        return {k: to_json(x) for k, x in v.items() if x is not None}
-    if isinstance(v, (list, tuple)):
-        return [to_json(x) for x in v]
-    return v
-
+# ---- options from a relying-party library (python-fido2 0.9) as WebAuthn JSON (hgtest.to_json) -----
 
 def rp_server():
     return Fido2Server(PublicKeyCredentialRpEntity(RP, "Example"), verify_origin=lambda o: o == ORIGIN)
@@ -440,7 +427,5 @@ TESTS = [test_install, test_install_layout, test_exports, test_headers_compile_a
          test_pkgconfig_consumer, test_cmake_consumer, test_remembered_phone, test_c_phone]
 
 if __name__ == "__main__":
-    selected = [t for t in TESTS if (ARGS.test is None and t is not test_install) or t.__name__ == ARGS.test]
-    if not selected:
-        raise SystemExit("no such test: %s" % ARGS.test)
-    run_tests(selected)
+    # Without a name: every test but the install fixture.
+    run_selected(TESTS if ARGS.test is not None else [t for t in TESTS if t is not test_install], ARGS.test)

@@ -18,7 +18,7 @@ VERIFIER = os.path.join(ROOT, "tests", "tools", "webauthn_verify.py")
 PYTHON = "/usr/bin/python3"
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
-from hgcheck import TestFailure, check, wait_for  # noqa: E402,F401  (re-exported to the tests)
+from hgcheck import TestFailure, check, free_port, wait_for  # noqa: E402,F401  (re-exported to the tests)
 
 
 
@@ -165,3 +165,12 @@ def run_tests(tests):
             print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e), flush=True)
     print("%d passed, %d failed" % (len(tests) - failed, failed))
     sys.exit(1 if failed else 0)
+
+
+def run_selected(tests, name=None):
+    """run_tests() of `tests`, or of the one called `name` (a script's optional TEST_NAME argument);
+    a name that matches none is an error."""
+    selected = [t for t in tests if name is None or t.__name__ == name]
+    if not selected:
+        raise SystemExit("no such test: %s" % name)
+    run_tests(selected)

@@ -9,7 +9,7 @@ import base64
 import os
 import sys
 
-from hgtest import (Relay, Workdir, check, desktop, phone, run_tests, verify, wait_qr, wait_for)
+from hgtest import (Relay, Workdir, check, desktop, phone, run_selected, verify, wait_qr, wait_for)
 
 BIN = sys.argv[1]
 RP = "example.com"
@@ -387,7 +387,4 @@ TESTS = [test_register_and_sign_in_over_the_bluez_double, test_register_then_sig
 
 
 if __name__ == "__main__":
-    selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]
-    if not selected:
-        raise SystemExit("no such test: " + sys.argv[2])
-    run_tests(selected)
+    run_selected(TESTS, sys.argv[2] if len(sys.argv) > 2 else None)

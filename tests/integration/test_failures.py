@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from hgtest import (PYTHON, HERE, Proc, Relay, Workdir, check, desktop, phone, run_tests, wait_for, wait_qr)
+from hgtest import (PYTHON, HERE, Proc, Relay, Workdir, check, desktop, phone, run_selected, wait_for, wait_qr)
 
 BIN = sys.argv[1]
 RP_ARGS = ("--rp-id", "example.com", "--origin", "https://example.com", "--user-name", "carol")
@@ -285,7 +285,4 @@ TESTS = [test_phone_quits_mid_handshake, test_stale_qr_times_out_with_no_matchin
          test_misbehaving_relays_are_reported_as_what_they_did]
 
 if __name__ == "__main__":
-    selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]
-    if not selected:
-        raise SystemExit("no such test: " + sys.argv[2])
-    run_tests(selected)
+    run_selected(TESTS, sys.argv[2] if len(sys.argv) > 2 else None)

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from hgtest import (Proc, Relay, Workdir, check, desktop, phone, run_tests, verify, wait_for, wait_qr)
+from hgtest import (Proc, Relay, Workdir, check, desktop, phone, run_selected, verify, wait_for, wait_qr)
 
 BIN = sys.argv[1]
 RP, ORIGIN = "example.com", "https://example.com"
@@ -123,7 +123,4 @@ TESTS = [test_qr_link_then_sign_in_without_qr, test_unlink_gives_410_and_the_des
          test_forged_linking_signature_is_rejected]
 
 if __name__ == "__main__":
-    selected = [t for t in TESTS if len(sys.argv) < 3 or t.__name__ == sys.argv[2]]
-    if not selected:
-        raise SystemExit("no such test: " + sys.argv[2])
-    run_tests(selected)
+    run_selected(TESTS, sys.argv[2] if len(sys.argv) > 2 else None)

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 
-from hgtest import Relay, Workdir, check, run_tests, verify, wait_for
+from hgtest import Relay, Workdir, check, free_port, run_tests, verify, wait_for
 import test_linking as tl
 
 BIN = sys.argv[1]
@@ -25,10 +25,7 @@ from nginxsite import write_config  # noqa: E402  (the shipped site file in a mi
 
 class Proxy:
     def __init__(self, wd, relays):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
+        self.port = free_port()
         subst = {"LISTEN": "127.0.0.1:%d" % self.port}
         for i, r in enumerate(relays):
             n = i + 1

@@ -18,7 +18,7 @@ import signal
 import stat
 import sys
 
-from hgtest import Proc, Relay, Workdir, check, desktop, phone, run_tests, verify, wait_for, wait_qr
+from hgtest import Proc, Relay, Workdir, check, desktop, phone, run_selected, verify, wait_for, wait_qr
 
 BIN = sys.argv[1]
 WRITER = sys.argv[2]
@@ -127,7 +127,4 @@ def test_eight_phones_and_a_listener_share_one_store():
 TESTS = [test_killed_writers_never_lose_or_corrupt_the_store, test_eight_phones_and_a_listener_share_one_store]
 
 if __name__ == "__main__":
-    selected = [t for t in TESTS if len(sys.argv) < 4 or t.__name__ == sys.argv[3]]
-    if not selected:
-        raise SystemExit("no such test: " + sys.argv[3])
-    run_tests(selected)
+    run_selected(TESTS, sys.argv[3] if len(sys.argv) > 3 else None)

@@ -21,7 +21,7 @@ import threading
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from hgtest import Proc, Relay, TestFailure, Workdir, check, run_tests, to_json  # noqa: E402
+from hgtest import Proc, Relay, TestFailure, Workdir, check, run_selected, to_json  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--bin", required=True)
@@ -229,7 +229,4 @@ TESTS = [test_install, test_fido2_client_make_credential_and_get_assertion, test
          test_errors_carry_the_library_code]
 
 if __name__ == "__main__":
-    selected = [t for t in TESTS if ARGS.test is None or t.__name__ == ARGS.test]
-    if not selected:
-        raise SystemExit("no such test: %s" % ARGS.test)
-    run_tests(selected)
+    run_selected(TESTS, ARGS.test)

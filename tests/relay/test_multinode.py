@@ -19,14 +19,8 @@ from relaytest import Relay, check, closed_code, finish, new_tid, status_of, ws_
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NGINX = "/usr/sbin/nginx"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))
+from hgcheck import free_port  # noqa: E402  (only that: the relay tests keep relaytest's check())
 
 
 def wait_listening(port, proc, timeout=10):

@@ -15,28 +15,19 @@ import os
 import pty
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import termios
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
-from hgtest import Proc, Relay, TestFailure, Workdir, check, run_tests, wait_for  # noqa: E402
+from hgtest import Proc, Relay, TestFailure, Workdir, check, free_port, run_selected, wait_for  # noqa: E402
 
 BIN = sys.argv[1]
 PROVIDER = os.path.abspath(sys.argv[2])
 HG = os.path.join(BIN, "hybridgate")
 USER = getpass.getuser()
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Sshd:
@@ -482,7 +473,4 @@ TESTS = [test_ecdsa_enrol_on_a_terminal_then_login, test_ed25519_enrol_and_login
          test_remembered_phone_needs_no_qr_code]
 
 if __name__ == "__main__":
-    selected = [t for t in TESTS if len(sys.argv) < 4 or t.__name__ == sys.argv[3]]
-    if not selected:
-        raise SystemExit("no such test: " + sys.argv[3])
-    run_tests(selected)
+    run_selected(TESTS, sys.argv[3] if len(sys.argv) > 3 else None)
