@@ -18,7 +18,7 @@ import signal
 import stat
 import sys
 
-from hgtest import Proc, Relay, Workdir, check, desktop, phone, run_selected, verify, wait_for, wait_qr
+from hgtest import Proc, Relay, Workdir, check, desktop, phone, run_selected, wait_for, wait_qr
 
 BIN = sys.argv[1]
 WRITER = sys.argv[2]

@@ -14,7 +14,6 @@ import getpass
 import os
 import pty
 import shutil
-import signal
 import subprocess
 import sys
 import termios
