@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
-./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo >build.log 2>&1 || { tail -50 build.log; exit 1; }
+./scripts/build.sh build >build.log 2>&1 || { tail -50 build.log; exit 1; }
 exec /usr/bin/python3 scripts/demo.py build/bin

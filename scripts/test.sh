@@ -55,11 +55,13 @@ build() {  # name dir cmake-args...
   fi
 }
 
-if build "normal build" build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHG_WERROR=ON; then
+if build "normal build" build; then  # the normal build (scripts/build.sh), shared with scripts/demo.sh
   run_suite "normal build" build
 fi
 if [ "${HG_SKIP_ASAN:-0}" != 1 ]; then
-  if build "ASan+UBSan build" build-asan -DCMAKE_BUILD_TYPE=Debug -DHG_SANITIZE=ON -DHG_WERROR=ON; then
+  # -g1: sanitizer reports keep file:line; full -g only made the build slower.
+  if build "ASan+UBSan build" build-asan -DCMAKE_BUILD_TYPE=Debug -DHG_SANITIZE=ON -DHG_WERROR=ON \
+    "-DCMAKE_CXX_FLAGS_DEBUG=-g1" "-DCMAKE_C_FLAGS_DEBUG=-g1"; then
     run_suite "ASan+UBSan build" build-asan
   fi
 fi
