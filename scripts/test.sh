@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 ./tests/interop/setup.sh || exit 1
 # The browser bridge's tests need firefox-esr (headless, WebDriver BiDi) and zbar-tools.
 ./tests/browser/setup.sh || exit 1
+# The real-kernel tests (CTest label vm) need QEMU, Debian's kernel, busybox-static and BlueZ.
+./tests/vm/setup.sh || exit 1
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
