@@ -279,8 +279,10 @@ std::optional<Millis> CtapHid::next_wakeup() const {
   return t;
 }
 
-void CtapHid::set_status(uint64_t id, Keepalive status) {
-  if (tx_ && tx_->id == id) tx_->status = status;
+void CtapHid::set_status(uint64_t id, Keepalive status, Millis now) {
+  if (!tx_ || tx_->id != id) return;
+  tx_->status = status;
+  tx_->next_keepalive = std::min(tx_->next_keepalive, now);
 }
 
 std::vector<Report> CtapHid::complete(uint64_t id, ByteView response, Millis now) {

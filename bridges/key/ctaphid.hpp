@@ -109,8 +109,9 @@ class CtapHid {
   // The Backend's answer to request `id` (CTAP2 status byte ‖ CBOR). Returns the reports to send
   // (none if the host cancelled or resynchronised meanwhile); the device is free again.
   std::vector<Report> complete(uint64_t id, ByteView response, Millis now);
-  // The Backend's progress for request `id`: what the next keepalives say.
-  void set_status(uint64_t id, Keepalive status);
+  // The Backend's progress for request `id`: what the keepalives say from now on; the next one
+  // is due at once (tick(now) sends it), so the host learns of the change without delay.
+  void set_status(uint64_t id, Keepalive status, Millis now);
 
   // The host went away (its last reader closed the device): cancels the request in progress and
   // forgets every channel.

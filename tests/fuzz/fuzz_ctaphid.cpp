@@ -172,7 +172,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         break;
       case 5:
-        if (backend.outstanding) hid.set_status(*backend.outstanding, (s.byte() & 1) ? Keepalive::upneeded : Keepalive::processing);
+        if (backend.outstanding) hid.set_status(*backend.outstanding, (s.byte() & 1) ? Keepalive::upneeded : Keepalive::processing,
+                         now);
         break;
       case 6:
         hid.host_gone();

@@ -119,7 +119,7 @@ TEST_CASE("PING echoes a message spread over continuation packets", "[ctaphid]")
   CHECK(echoed == msg);
 }
 
-TEST_CASE("CBOR goes whole to the backend; keepalives while it works; its answer is framed", "[ctaphid]") {
+TEST_CASE("CBOR goes whole to the backend, keepalives while it works, its answer is framed", "[ctaphid]") {
   Fixture f;
   uint32_t cid = f.open_channel();
   CHECK(f.send(init_packet(cid, 0x10, 1, {0x04})).empty());
@@ -138,10 +138,13 @@ TEST_CASE("CBOR goes whole to the backend; keepalives while it works; its answer
   CHECK(ka[0][4] == 0xBB);
   CHECK(len_of(ka[0]) == 1);
   CHECK(ka[0][7] == 1);
-  f.hid.set_status(id, Keepalive::upneeded);
-  ka = f.hid.tick(*f.hid.next_wakeup());
+  // A new status is sent at once, then at the interval again.
+  const Millis changed = *f.hid.next_wakeup() - 30ms;
+  f.hid.set_status(id, Keepalive::upneeded, changed);
+  ka = f.hid.tick(changed);
   REQUIRE(ka.size() == 1);
   CHECK(ka[0][7] == 2);
+  CHECK(*f.hid.next_wakeup() == changed + CtapHidConfig{}.keepalive_interval);
 
   Bytes response(100, 0xab);
   response[0] = 0x00;
@@ -154,7 +157,7 @@ TEST_CASE("CBOR goes whole to the backend; keepalives while it works; its answer
   CHECK_FALSE(f.hid.next_wakeup().has_value());  // idle: no wake-ups
 }
 
-TEST_CASE("One transaction at a time: another channel gets CHANNEL_BUSY, INIT still works", "[ctaphid]") {
+TEST_CASE("One transaction at a time - another channel gets CHANNEL_BUSY, INIT still works", "[ctaphid]") {
   Fixture f;
   uint32_t a = f.open_channel();
   uint32_t b = f.open_channel();
@@ -182,7 +185,7 @@ TEST_CASE("CANCEL tells the backend, the request is answered, CANCEL itself gets
   CHECK(out[0][7] == 0x2d);
 }
 
-TEST_CASE("INIT on a busy channel resynchronises it: request cancelled, its answer dropped", "[ctaphid]") {
+TEST_CASE("INIT on a busy channel resynchronises it - request cancelled, its answer dropped", "[ctaphid]") {
   Fixture f;
   uint32_t cid = f.open_channel();
   f.send(init_packet(cid, 0x10, 1, {0x01}));
@@ -279,7 +282,7 @@ TEST_CASE("WINK answers empty and reaches the backend", "[ctaphid]") {
   CHECK(f.backend.winks == 1);
 }
 
-TEST_CASE("An INIT flood cannot grow the channel table; the busy channel survives it", "[ctaphid]") {
+TEST_CASE("An INIT flood cannot grow the channel table, the busy channel survives it", "[ctaphid]") {
   Fixture f;
   uint32_t busy = f.open_channel();
   f.send(init_packet(busy, 0x10, 1, {0x01}));

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test helper: the security key's device core (KeyDevice) on a pipe instead of /dev/uhid. Reads
+// the host's 64-byte reports from standard input, writes the device's 64-byte reports to
+// standard output; end of input = the host went away (a ceremony in progress is cancelled), then
+// it exits. The desktop side is configured from the HYBRIDGATE_* environment like every desktop
+// program. Log lines (no secrets) go to standard error. Used by tests/key/test_key.py with
+// python-fido2's CtapHidDevice over a custom CtapHidConnection.
+#include <unistd.h>
+
+#include <cerrno>
+#include <iostream>
+
+#include "bridges/key/key_device.hpp"
+#include "hybrid/settings.hpp"
+
+using namespace hg;
+
+namespace {
+
+bool read_full(int fd, uint8_t* p, size_t n) {
+  while (n) {
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= size_t(r);
+  }
+  return true;
+}
+
+void write_full(int fd, const uint8_t* p, size_t n) {
+  while (n) {
+    ssize_t r = ::write(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return;  // the host is gone; input's end follows
+    p += r;
+    n -= size_t(r);
+  }
+}
+
+}  // namespace
+
+int main() {
+  auto config = hybrid::load_desktop_config();
+  if (!config) {
+    std::cerr << "key_pipe_device: " << config.error().to_string() << "\n";
+    return 2;
+  }
+  hybrid::Desktop desktop(*config);
+  key::KeyCallbacks cb;
+  cb.log = [](const std::string& line) { std::cerr << "key: " << line << std::endl; };
+  key::KeyDevice device(desktop, [](const key::Report& r) { write_full(STDOUT_FILENO, r.data(), r.size()); }, cb);
+  std::cerr << "key_pipe_device: ready" << std::endl;
+  key::Report report;
+  while (read_full(STDIN_FILENO, report.data(), report.size())) device.receive(report);
+  std::cerr << "key_pipe_device: the host went away" << std::endl;
+  device.host_gone();
+  return 0;
+}
