@@ -323,7 +323,49 @@ def test_python_fido2_host_gone():
         s.stop()
 
 
+# ---- the /dev/uhid events (no kernel here: the layout of include/uapi/linux/uhid.h by hand) -------
+
+UHID_DESTROY, UHID_OUTPUT, UHID_CREATE2, UHID_INPUT2 = 1, 6, 11, 12
+UHID_OUTPUT_REPORT = 1
+BUS_USB = 0x03
+
+
+def codec(mode, data=b""):
+    r = subprocess.run([PIPE_DEVICE, mode], input=data, capture_output=True, timeout=30)
+    check(r.returncode == 0, "%s failed: %r" % (mode, r.stderr))
+    return r.stdout
+
+
+def test_uhid_events():
+    """UHID_CREATE2 names a FIDO device python-fido2's own descriptor parser accepts (usage page
+    0xF1D0, 64-byte reports), no one else's vendor/product ID; UHID_INPUT2 carries a report;
+    UHID_OUTPUT as hidraw delivers it (report ID 0 first) gives back the host's 64 bytes."""
+    import struct
+    from fido2.hid.base import parse_report_descriptor
+    ev = codec("--uhid-create2")
+    # type (4) + struct uhid_create2_req (4372); the whole struct uhid_event is 4380 (8-aligned union)
+    check(len(ev) >= 4376, "UHID_CREATE2 event of %d bytes" % len(ev))
+    (etype,) = struct.unpack_from("<I", ev, 0)
+    name, phys, uniq = (ev[4:132].split(b"\0")[0], ev[132:196].split(b"\0")[0], ev[196:260].split(b"\0")[0])
+    rd_size, bus, vendor, product, version, country = struct.unpack_from("<HHIIII", ev, 260)
+    check(etype == UHID_CREATE2, "event type %d" % etype)
+    check(b"hybridgate" in name, "name %r" % name)
+    check(bus == BUS_USB and vendor == 0 and product == 0, "bus/vendor/product %r" % ((bus, vendor, product),))
+    check(parse_report_descriptor(ev[280:280 + rd_size]) == (64, 64),
+          "python-fido2 does not read a 64/64-byte FIDO device from the descriptor")
+    report = bytes(range(64))
+    ev = codec("--uhid-input2", report)
+    (etype, size) = struct.unpack_from("<IH", ev, 0)
+    check(etype == UHID_INPUT2 and size == 64 and ev[6:70] == report, "UHID_INPUT2 %r" % ev[:8])
+    for data in (b"\0" + report, report):  # as hidraw passes it (report ID 0 first), and without
+        out = struct.pack("<I", UHID_OUTPUT) + data.ljust(4096, b"\0") + struct.pack("<HB", len(data), UHID_OUTPUT_REPORT)
+        out = out.ljust(4380, b"\0")
+        check(codec("--uhid-parse", out) == report, "UHID_OUTPUT of %d bytes not read back" % len(data))
+    out = struct.pack("<I", UHID_OUTPUT) + (b"\0" * 4096) + struct.pack("<HB", 10, UHID_OUTPUT_REPORT)
+    check(codec("--uhid-parse", out.ljust(4380, b"\0")) == b"", "a 10-byte output became a report")
+
+
 if __name__ == "__main__":
     run_selected([test_libfido2_local, test_libfido2_register_and_sign_in, test_libfido2_cancel,
                   test_python_fido2_local, test_python_fido2_register_and_sign_in, test_python_fido2_cancel,
-                  test_python_fido2_host_gone], sys.argv[4] if len(sys.argv) > 4 else None)
+                  test_python_fido2_host_gone, test_uhid_events], sys.argv[4] if len(sys.argv) > 4 else None)
