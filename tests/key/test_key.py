@@ -365,7 +365,30 @@ def test_uhid_events():
     check(codec("--uhid-parse", out.ljust(4380, b"\0")) == b"", "a 10-byte output became a report")
 
 
+def test_user_unit():
+    """deploy/key/hybridgate-key.service passes `systemd-analyze verify --user` (ExecStart pointed
+    at the built hybridgate) with no warning, and runs `hybridgate key`."""
+    import tempfile
+    root = os.path.dirname(os.path.dirname(HERE))
+    with open(os.path.join(root, "deploy", "key", "hybridgate-key.service")) as f:
+        unit = f.read()
+    check("ExecStart=/usr/local/bin/hybridgate key " in unit, "ExecStart does not run `hybridgate key`")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "hybridgate-key.service")
+        with open(path, "w") as f:
+            f.write(unit.replace("/usr/local/bin/hybridgate", HG))
+        rt = os.path.join(d, "run")
+        os.mkdir(rt, 0o700)
+        env = dict(os.environ, XDG_RUNTIME_DIR=rt)
+        r = subprocess.run(["systemd-analyze", "verify", "--user", path], capture_output=True, text=True, env=env,
+                           timeout=60)
+        check(r.returncode == 0 and not r.stderr.strip() and not r.stdout.strip(),
+              "systemd-analyze verify: rc %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+    r = subprocess.run([HG, "key", "--help"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and "--no-terminal-qr" in r.stdout, "hybridgate key --help:\n" + r.stdout + r.stderr)
+
+
 if __name__ == "__main__":
     run_selected([test_libfido2_local, test_libfido2_register_and_sign_in, test_libfido2_cancel,
                   test_python_fido2_local, test_python_fido2_register_and_sign_in, test_python_fido2_cancel,
-                  test_python_fido2_host_gone, test_uhid_events], sys.argv[4] if len(sys.argv) > 4 else None)
+                  test_python_fido2_host_gone, test_uhid_events, test_user_unit], sys.argv[4] if len(sys.argv) > 4 else None)
