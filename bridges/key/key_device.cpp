@@ -267,6 +267,11 @@ class KeyDevice::Core final : public Backend {
     }
   }
 
+  bool cancelled(uint64_t id) {
+    std::lock_guard lk(m_);
+    return job_ && job_->id == id && job_->cancelled;
+  }
+
   Bytes run_ceremony(uint64_t id, const Bytes& request, std::unique_ptr<hybrid::Connection>& connection) {
     const bool registration = request[0] == uint8_t(ctap::Command::make_credential);
     log(registration ? "a host asks to register a credential: asking the phone"
@@ -294,15 +299,14 @@ class KeyDevice::Core final : public Backend {
       log("the request failed: " + e.to_string());
       return Bytes{status_for_ceremony_error(e)};
     };
-    auto conn = desktop_.connect(registration ? qr_payload::RequestType::make_credential
-                                              : qr_payload::RequestType::get_assertion,
-                                 dc);
+    const auto hint = registration ? qr_payload::RequestType::make_credential : qr_payload::RequestType::get_assertion;
+    auto conn = desktop_.connect(hint, dc);
+    // A cancel of the previous request that arrived just after its Desktop call had returned is
+    // still queued in the Desktop and ends this call at once: not this host's wish, so once more.
+    if (!conn && conn.error().code == Errc::session_cancelled && !cancelled(id)) conn = desktop_.connect(hint, dc);
     if (!conn) return fail(conn.error());
     connection = std::move(*conn);
-    {
-      std::lock_guard lk(m_);
-      if (job_ && job_->id == id && job_->cancelled) return Bytes{st::keepalive_cancel};
-    }
+    if (cancelled(id)) return Bytes{st::keepalive_cancel};
     auto response = connection->transact(request);
     if (!response) return fail(response.error());
     if (response->empty()) return Bytes{st::other};
