@@ -117,6 +117,29 @@ def test_libfido2_cancel():
         s.stop()
 
 
+def test_libfido2_no_phone_answers():
+    """No phone scans the QR code, then a phone that never decides: each time the host gets
+    CTAP2_ERR_USER_ACTION_TIMEOUT when the configured deadline passes (2 s here)."""
+    s = Setup("lf-timeout")
+    try:
+        config = s.wd.file("config.toml")
+        with open(config, "w") as f:
+            f.write("advert_timeout = 2\nresponse_timeout = 2\n")
+        s.wd.env["HYBRIDGATE_CONFIG"] = config
+        h = s.host("timeout", name="no-phone")
+        check(h.wait(60) == 0, "no phone:\n" + h.stderr())
+        check("session.no_advert" in h.stderr(), "the log does not say that no phone answered:\n" + h.stderr())
+        os.unlink(s.qr)
+        h = s.host("timeout", name="undecided")
+        ph = s.phone(stdin=subprocess.PIPE, name="phone-undecided")
+        check(h.wait(60) == 0, "undecided phone:\n" + h.stderr() + "\nphone:\n" + ph.stderr())
+        check("waiting_for_user" in h.stderr(), "the request never reached the phone:\n" + h.stderr())
+        ph.kill()
+        sys.stdout.write(h.stderr())
+    finally:
+        s.stop()
+
+
 # ---- python-fido2 --------------------------------------------------------------------------------
 
 class PipeConnection(CtapHidConnection):
@@ -390,5 +413,6 @@ def test_user_unit():
 
 if __name__ == "__main__":
     run_selected([test_libfido2_local, test_libfido2_register_and_sign_in, test_libfido2_cancel,
+                  test_libfido2_no_phone_answers,
                   test_python_fido2_local, test_python_fido2_register_and_sign_in, test_python_fido2_cancel,
                   test_python_fido2_host_gone, test_uhid_events, test_user_unit], sys.argv[4] if len(sys.argv) > 4 else None)
