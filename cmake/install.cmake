@@ -15,12 +15,23 @@
 #   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8
 #   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.service    (ExecStart points at the installed relay)
 #   share/doc/hybridgate/{relay.conf.example,LICENSE,README.md}
+#   HYBRIDGATE_SYSTEMD_USERUNITDIR/hybridgate-key.service   `hybridgate key` as a user unit
+#   HYBRIDGATE_UDEV_RULESDIR/70-hybridgate-uhid.rules       /dev/uhid for the seat's user
+#   HYBRIDGATE_MODULES_LOAD_DIR/hybridgate-uhid.conf        load uhid at boot
+#                                                          (udev and modules-load.d read only /usr/lib
+#                                                          and /etc: give absolute paths, or prefix /usr)
 #   bin/hybridgate-native-host, its manual page, Firefox and Chromium manifests and the browser extension
 #                                                          (component browser: bridges/browser/host/CMakeLists.txt)
 include(CMakePackageConfigHelpers)
 
 set(HYBRIDGATE_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
     "Where the systemd unit goes; relative paths are relative to the install prefix (systemd reads /usr/lib/systemd/system and /usr/local/lib/systemd/system)")
+set(HYBRIDGATE_SYSTEMD_USERUNITDIR "lib/systemd/user" CACHE STRING
+    "Where the user unit of `hybridgate key` goes (relative to the prefix unless absolute)")
+set(HYBRIDGATE_UDEV_RULESDIR "lib/udev/rules.d" CACHE STRING
+    "Where the udev rule for /dev/uhid goes (udev reads /usr/lib/udev/rules.d and /etc/udev/rules.d)")
+set(HYBRIDGATE_MODULES_LOAD_DIR "lib/modules-load.d" CACHE STRING
+    "Where the modules-load.d file for uhid goes (read from /usr/lib/modules-load.d and /etc/modules-load.d)")
 set(HG_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/hybridgate)
 
 # Programs.
@@ -100,5 +111,20 @@ if(HYBRIDGATE_BUILD_PROGRAMS)
     file(INSTALL DESTINATION \"\${_unitdir}\" TYPE FILE FILES \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\")
   " COMPONENT programs)
   install(FILES ${PROJECT_SOURCE_DIR}/deploy/relay.conf.example DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT programs)
+  # hybridgate key: its user unit (ExecStart: the installed hybridgate), udev rule, modules-load file.
+  install(CODE "
+    set(_unitdir \"${HYBRIDGATE_SYSTEMD_USERUNITDIR}\")
+    if(NOT IS_ABSOLUTE \"\${_unitdir}\")
+      set(_unitdir \"\${CMAKE_INSTALL_PREFIX}/\${_unitdir}\")
+    endif()
+    file(READ \"${PROJECT_SOURCE_DIR}/deploy/key/hybridgate-key.service\" _unit)
+    string(REPLACE \"/usr/local/bin/hybridgate\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/hybridgate\" _unit \"\${_unit}\")
+    file(WRITE \"${PROJECT_BINARY_DIR}/hybridgate-key.service\" \"\${_unit}\")
+    file(INSTALL DESTINATION \"\${_unitdir}\" TYPE FILE FILES \"${PROJECT_BINARY_DIR}/hybridgate-key.service\")
+  " COMPONENT programs)
+  install(FILES ${PROJECT_SOURCE_DIR}/deploy/key/70-hybridgate-uhid.rules DESTINATION ${HYBRIDGATE_UDEV_RULESDIR}
+    COMPONENT programs)
+  install(FILES ${PROJECT_SOURCE_DIR}/deploy/key/hybridgate-uhid.conf DESTINATION ${HYBRIDGATE_MODULES_LOAD_DIR}
+    COMPONENT programs)
 endif()
 install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)

@@ -178,13 +178,16 @@ def test_install_layout():
               "share/doc/hybridgate/relay.conf.example", "share/doc/hybridgate/LICENSE",
               "share/hybridgate/python/pyproject.toml", "share/hybridgate/python/hybridgate/__init__.py",
               "share/hybridgate/python/_backend/hybridgate_build.py",
-              "lib/systemd/system/hybridgate-relay.service"):
+              "lib/systemd/system/hybridgate-relay.service", "lib/systemd/user/hybridgate-key.service",
+              "lib/udev/rules.d/70-hybridgate-uhid.rules", "lib/modules-load.d/hybridgate-uhid.conf"):
         check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)
     for f in ("pkgconfig/hybridgate.pc", "cmake/hybridgate/hybridgateConfig.cmake",
               "cmake/hybridgate/hybridgateConfigVersion.cmake"):
         check(os.path.exists(os.path.join(lib, f)), "not installed: " + f)
     unit = open(os.path.join(PREFIX, "lib/systemd/system/hybridgate-relay.service")).read()
     check("ExecStart=%s/bin/hybridgate-relay --config" % PREFIX in unit, "the unit's ExecStart does not name the installed relay")
+    unit = open(os.path.join(PREFIX, "lib/systemd/user/hybridgate-key.service")).read()
+    check("ExecStart=%s/bin/hybridgate key " % PREFIX in unit, "the key unit's ExecStart does not name the installed hybridgate")
     # The PAM module in LIBDIR/security (the PAM module directory for the prefix /usr), exporting
     # the PAM service functions only, finding this prefix's libhybridgate.so.0 through its RUNPATH.
     pam = os.path.join(lib, "security", "pam_hybridgate.so")
@@ -274,7 +277,7 @@ def test_man_pages():
         check(r.stderr.strip() == "", "man -l %s warns:\n%s" % (page, r.stderr))
     text = subprocess.run(["man", "-l", os.path.join(PREFIX, "share/man/man1/hybridgate.1")], capture_output=True,
                           text=True, env=dict(os.environ, MANWIDTH="200")).stdout
-    for sub in ("register", "sign-in", "phone", "links", "doctor", "inspect", "--options-json"):
+    for sub in ("register", "sign-in", "phone", "links", "doctor", "inspect", "--options-json", "key", "--uhid"):
         check(sub in text, "hybridgate(1) does not mention %s" % sub)
 
 

@@ -19,7 +19,8 @@ VECTORS = os.path.join(HERE, "..", "vectors", "vectors.json")
 OUT = os.path.join(HERE, "corpus")
 
 TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",
-           "post_handshake", "ctap", "sk_answers", "pam_core", "native_messaging"]
+           "post_handshake", "ctap", "sk_answers", "pam_core", "native_messaging",
+           "ctaphid"]
 
 
 # ------------------------------------------------------------------ a tiny canonical CBOR writer
@@ -262,6 +263,33 @@ def main():
         + nm({"rid": "r1", "kind": "cancel"}))
     add("native_messaging", "truncated", nm({"kind": "get"})[:-3])
     add("native_messaging", "not_an_object", nm([1, 2, 3]))
+
+    # ---- the security key's CTAPHID machine: a script of operations (fuzz_ctaphid.cpp's header)
+    def hid_init(nonce=b"\x11" * 8):
+        return b"\x00" + nonce
+    def hid_pkt(k, command, length, payload):  # an initialization packet on handed-out channel #k
+        return bytes([1, k, command, length >> 8, length & 0xff, len(payload)]) + payload
+    def hid_cont(k, seq, payload):
+        return bytes([2, k, seq, len(payload)]) + payload
+    ping = bytes(range(200))
+    add("ctaphid", "init", hid_init())
+    add("ctaphid", "ping_short", hid_init() + hid_pkt(0, 0x01, 5, b"hello"))
+    add("ctaphid", "ping_four_packets", hid_init() + hid_pkt(0, 0x01, 200, ping[:57]) + hid_cont(0, 0, ping[57:116])
+        + hid_cont(0, 1, ping[116:175]) + hid_cont(0, 2, ping[175:]))
+    add("ctaphid", "get_info_keepalive_answer", hid_init() + hid_pkt(0, 0x10, 1, b"\x04") + b"\x03\x0c\x05\x01\x03\x0c"
+        + b"\x04\x00\x10")
+    add("ctaphid", "wrong_seq", hid_init() + hid_pkt(0, 0x01, 100, ping[:57]) + hid_cont(0, 5, ping[57:100]))
+    add("ctaphid", "msg_timeout", hid_init() + hid_pkt(0, 0x10, 100, ping[:57]) + b"\x03\xff\x03\xff")
+    add("ctaphid", "channel_busy", hid_init() + hid_init(b"\x22" * 8) + hid_pkt(0, 0x10, 1, b"\x01")
+        + hid_pkt(1, 0x01, 1, b"\xaa"))
+    add("ctaphid", "cancel", hid_init() + hid_pkt(0, 0x10, 1, b"\x01") + hid_pkt(0, 0x11, 0, b"") + b"\x04\x00\x01")
+    add("ctaphid", "lock", hid_init() + hid_pkt(0, 0x04, 1, b"\x05") + hid_init(b"\x22" * 8) + hid_pkt(1, 0x01, 1, b"\xaa"))
+    add("ctaphid", "init_flood", b"".join(hid_init(bytes([i]) * 8) for i in range(12)))
+    add("ctaphid", "host_gone", hid_init() + hid_pkt(0, 0x10, 1, b"\x01") + b"\x06" + b"\x04\x00\x01")
+    add("ctaphid", "broadcast_cbor", hid_pkt(0xff, 0x10, 1, b"\x04"))
+    add("ctaphid", "resync_busy", hid_init() + hid_pkt(0, 0x10, 1, b"\x02") + hid_pkt(0, 0x06, 8, b"\x33" * 8)
+        + b"\x04\x00\x01")
+    add("ctaphid", "raw_report", b"\x07" + b"\xff" * 4 + b"\x86\x00\x08" + b"\x44" * 8 + b"\x00" * 49)
 
     # ---- write
     for t in TARGETS:

@@ -16,6 +16,7 @@ void add_qr(CLI::App& app, int& exit_code);
 void add_doctor(CLI::App& app, int& exit_code);
 void add_ceremonies(CLI::App& app, int& exit_code);
 void add_pam(CLI::App& app, int& exit_code);  // pam.cpp: `hybridgate pam enroll`
+void add_key(CLI::App& app, int& exit_code);  // key.cpp: `hybridgate key` (the phone as a security key)
 
 // Prints {"error": {"code", "message"}} to stdout and returns the exit code 1.
 int print_error(const hg::Error& e);

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   hgcli::add_doctor(app, exit_code);
   hgcli::add_ceremonies(app, exit_code);
   hgcli::add_pam(app, exit_code);
+  hgcli::add_key(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

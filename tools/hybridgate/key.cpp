@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// `hybridgate key`: the phone as a FIDO security key. Creates a CTAP-HID device through /dev/uhid
+// (bridges/key/uhid) and serves it with the device core (bridges/key/key_device) until SIGINT or
+// SIGTERM; the device disappears when it exits. Reads the desktop settings every other part
+// reads (hybrid/settings.hpp); the options below override them. docs/security-key.md.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "bridges/key/key_device.hpp"
+#include "bridges/key/uhid.hpp"
+#include "commands.hpp"
+#include "hybrid/desktop.hpp"
+#include "hybrid/settings.hpp"
+#include "interrupt.hpp"
+#include "qr/render.hpp"
+
+namespace hgcli {
+namespace {
+
+using namespace hg;
+
+struct KeyOptions {
+  std::string uhid = "/dev/uhid", name = "hybridgate phone as security key";
+  std::string tunnel_url, ca_file, radio, links, phone, qr_url_file;
+  bool link_phone = false, no_terminal_qr = false, quiet = false;
+  double advert_timeout = 0, response_timeout = 0;
+};
+
+int fail_with(const Error& e) { return fail(e, "hybridgate key"); }
+
+int serve(const KeyOptions& o) {
+  auto config = hybrid::load_desktop_config();
+  if (!config) return fail_with(config.error());
+  if (!o.tunnel_url.empty()) config->tunnel_url = o.tunnel_url;
+  if (!o.ca_file.empty()) config->ca_file = o.ca_file;
+  if (!o.radio.empty()) {
+    auto kind = hybrid::parse_radio(o.radio);
+    if (!kind) return fail_with(kind.error());
+    config->radio.kind = *kind;
+  }
+  if (!o.links.empty()) config->links_file = o.links;
+  if (o.link_phone) config->link_phone = true;
+  if (!o.phone.empty()) config->phone = o.phone;
+  if (!o.qr_url_file.empty()) config->qr_url_file = o.qr_url_file;
+  // With no window (yet) and no terminal, the QR URL file is where the person finds the code.
+  if (config->qr_url_file.empty()) {
+    if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run && *run)
+      config->qr_url_file = std::filesystem::path(run) / "hybridgate-key-qr-url";
+  }
+  if (o.advert_timeout > 0) config->deadlines.advert = std::chrono::milliseconds(int64_t(o.advert_timeout * 1000));
+  if (o.response_timeout > 0) config->deadlines.response = std::chrono::milliseconds(int64_t(o.response_timeout * 1000));
+  std::mutex log_mutex;
+  auto log = [&](const std::string& line) {
+    if (o.quiet) return;
+    std::lock_guard lk(log_mutex);
+    std::cerr << "hybridgate key: " << line << std::endl;
+  };
+  config->radio.notice = log;
+
+  auto uhid = key::Uhid::create({.name = o.name, .uniq = {}, .device = o.uhid});
+  if (!uhid) return fail_with(uhid.error());
+  hybrid::Desktop desktop(std::move(*config));
+  key::KeyCallbacks cb;
+  cb.log = log;
+  const bool terminal_qr = !o.no_terminal_qr && ::isatty(STDERR_FILENO);
+  cb.qr = [&, terminal_qr](const std::string& url) {
+    if (!terminal_qr) return;
+    auto m = qr::encode(url);
+    if (!m) return;
+    std::lock_guard lk(log_mutex);
+    std::cerr << qr::to_terminal(*m, {}) << "Scan this QR code with your phone.\n";
+  };
+  key::KeyDevice device(desktop, [&](const key::Report& r) {
+    if (auto st = (*uhid)->send(r); !st) log(st.error().to_string());
+  }, cb);
+  CancelOnInterrupt on_interrupt([&] { (*uhid)->stop(); });
+  log("serving the security key \"" + o.name + "\" (" + o.uhid + "); stop with Ctrl-C or SIGTERM");
+  Status st = (*uhid)->run({.output = [&](ByteView r) { device.receive(r); },
+                            .opened = [&] { log("a host opened the key"); },
+                            .closed = [&] {
+                              log("the last host closed the key");
+                              device.host_gone();
+                            }});
+  if (!st) return fail_with(st.error());
+  log("stopping; the device goes away");
+  return 0;
+}
+
+}  // namespace
+
+void add_key(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<KeyOptions>();
+  auto* k = app.add_subcommand("key", "Be a FIDO security key (CTAP-HID over /dev/uhid) whose credentials live on the phone");
+  k->add_option("--uhid", o->uhid, "The uhid device (default /dev/uhid)");
+  k->add_option("--name", o->name, "The HID device name (must contain \"hybridgate\")");
+  k->add_flag("--link-phone", o->link_phone, "Offer phones to be remembered, so later requests need no QR code");
+  k->add_option("--links", o->links, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
+  k->add_option("--phone", o->phone, "Wake this remembered phone instead of showing a QR code");
+  k->add_option("--tunnel-url", o->tunnel_url, "Use this tunnel server for every domain");
+  k->add_option("--ca-file", o->ca_file, "Extra trusted CA certificate (PEM) for a wss:// tunnel server");
+  k->add_option("--radio", o->radio, "Radio: auto, bluez, loopback")->check(CLI::IsMember({"auto", "bluez", "loopback"}));
+  k->add_option("--qr-url-file", o->qr_url_file,
+                "Write each FIDO:/ URL to this file (mode 0600; default: $XDG_RUNTIME_DIR/hybridgate-key-qr-url)");
+  k->add_flag("--no-terminal-qr", o->no_terminal_qr, "Do not draw QR codes on stderr (drawn only when it is a terminal)");
+  k->add_option("--advert-timeout", o->advert_timeout, "Seconds to wait for the phone's advert (default 120)")
+      ->check(CLI::PositiveNumber);
+  k->add_option("--response-timeout", o->response_timeout, "Seconds the person has to answer (default 180)")
+      ->check(CLI::PositiveNumber);
+  k->add_flag("--quiet", o->quiet, "No log lines on stderr");
+  k->callback([&exit_code, o] { exit_code = serve(*o); });
+}
+
+}  // namespace hgcli
