@@ -696,6 +696,9 @@ Error map_dbus_error(const std::string& name, const std::string& message, Errc f
   if (name == "org.bluez.Error.Blocked" || lower(message).find("rfkill") != std::string::npos)
     return make_error(Errc::ble_rfkill, detail);
   if (name == "org.bluez.Error.NotReady") return make_error(Errc::ble_adapter_off, detail);
+  // bluetoothd's RegisterAdvertisement when every controller instance is taken.
+  if (lower(message).find("maximum advertisements reached") != std::string::npos)
+    return make_error(Errc::ble_advertising_busy, detail);
   if (name == "org.freedesktop.DBus.Error.Disconnected" || name == "org.freedesktop.DBus.Error.NoServer" ||
       name == "org.freedesktop.DBus.Error.FileNotFound" || name == "System.Error.ENOENT" ||
       name == "System.Error.ECONNREFUSED" || name == "System.Error.ECONNRESET" || name == "System.Error.ENOTCONN")
@@ -764,7 +767,12 @@ Result<AdapterInfo> choose_adapter(const SystemInfo& sys, const std::string& wan
   }
   if (for_advertising) {
     if (!pick->has_advertising_manager) return make_error(Errc::ble_no_advertising, pick->name + " has no org.bluez.LEAdvertisingManager1");
-    if (pick->supported_instances == 0) return make_error(Errc::ble_no_advertising, pick->name + " has no free advertising instance (SupportedInstances 0)");
+    if (pick->supported_instances == 0) {
+      if (pick->active_instances > 0)  // real BlueZ counts down SupportedInstances as slots are taken
+        return make_error(Errc::ble_advertising_busy, pick->name + " has no free advertising instance (" +
+                                                          std::to_string(pick->active_instances) + " in use)");
+      return make_error(Errc::ble_no_advertising, pick->name + " has no free advertising instance (SupportedInstances 0)");
+    }
   }
   return *pick;
 }

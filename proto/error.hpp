@@ -79,6 +79,7 @@ namespace hg {
   X(ble_rfkill, "ble.rfkill", "Bluetooth is blocked by rfkill (airplane mode?). Unblock it with 'rfkill unblock bluetooth'.") \
   X(ble_permission, "ble.permission", "Permission to use Bluetooth over D-Bus was denied. Check the D-Bus policy or the sandbox.") \
   X(ble_no_advertising, "ble.no_advertising", "This Bluetooth adapter cannot send LE adverts.") \
+  X(ble_advertising_busy, "ble.advertising_busy", "Every advertising slot of this Bluetooth adapter is taken by other programs. Stop one of them (another hybridgate phone, a beacon) and try again.") \
   X(ble_failed, "ble.failed", "A Bluetooth operation failed.") \
   X(tunnel_unreachable, "tunnel.unreachable", "The tunnel server could not be reached. Check the network connection.") \
   X(tunnel_refused, "tunnel.refused", "The tunnel server refused the connection.") \

@@ -24,6 +24,18 @@ Additions on the main object "/" (interface org.bluez.Mock):
                                       adds a Device1 carrying ServiceData {uuid: data} (AddObject +
                                       InterfacesAdded with correct a{sv} typing).
 Template parameter {"bridge": true} turns bridge mode on at start.
+
+Where real bluetoothd 5.66 behaves otherwise than dbusmock's template, this double follows
+bluetoothd (checked against it by tests/vm/radio_transcript.py, CTest vm.bluez.double_matches_real):
+  - Adapter1 has Roles ["central", "peripheral"];
+  - a registered advert takes an instance: ActiveInstances counts up and SupportedInstances (the
+    free ones) down; with none free RegisterAdvertisement fails with NotPermitted "Maximum
+    advertisements reached"; an advert whose client leaves the bus is dropped;
+  - in bridge mode an advert registered on one adapter is seen by the *other* adapters (a
+    controller does not receive its own adverts; with a single adapter it is shown there, standing
+    for a second controller on the air); its Device1 has ServicesResolved false;
+    ServiceData's PropertiesChanged comes when the bytes change (rotation), not again for the same
+    bytes (bluetoothd 5.66 on btvirt's air does not repeat it either).
 '''
 
 import time
@@ -48,7 +60,7 @@ def _root():
 
 def load(mock, parameters):
     _bluez5.load(mock, parameters)
-    mock.hg_adverts = {}      # (sender, path) -> {'adapter': path, 'props': dict, 'device': path|None}
+    mock.hg_adverts = {}      # (sender, path) -> {'adapter': path, 'props': dict, 'devices': [Device1 paths]}
     mock.hg_bridge = bool(parameters.get('bridge', False)) if parameters else False
     mock.hg_next_device = 1
     mock.hg_errors = {}       # (path, iface, method) -> (name, message)
@@ -56,6 +68,49 @@ def load(mock, parameters):
     mock.connection.add_signal_receiver(
         _on_advert_properties_changed, signal_name='PropertiesChanged',
         dbus_interface=dbus.PROPERTIES_IFACE, sender_keyword='sender', path_keyword='path')
+    # Like bluetoothd: an advertising client that leaves the bus loses its adverts.
+    mock.connection.add_signal_receiver(
+        _on_name_owner_changed, signal_name='NameOwnerChanged', dbus_interface='org.freedesktop.DBus',
+        bus_name='org.freedesktop.DBus')
+
+
+@dbus.service.method(_MOCK, in_signature='ss', out_signature='s')
+def AddAdapter(self, device_name, system_name):
+    path = _bluez5.AddAdapter(self, device_name, system_name)
+    adapter = mockobject.objects[path]
+    adapter.props['org.bluez.Adapter1']['Roles'] = dbus.Array(['central', 'peripheral'], signature='s')
+    return path
+
+
+def _on_name_owner_changed(name, old, new):
+    root = _root()
+    if new or not name.startswith(':'):
+        return
+    for key in [k for k in root.hg_adverts if k[0] == name]:
+        _drop_advert(key)
+
+
+def _drop_advert(key):
+    root = _root()
+    entry = root.hg_adverts.pop(key, None)
+    if entry is None:
+        return None
+    for dev in entry.get('devices', []):
+        _remove_device(dev)
+    _count_instances(entry['adapter'], -1)
+    root.log('advert dropped %s %s' % key)
+    return entry
+
+
+def _count_instances(adapter_path, delta):
+    adapter = mockobject.objects[adapter_path]
+    props = adapter.props[LEADV_MGR_IFACE]
+    active = int(props['ActiveInstances']) + delta
+    free = int(props['SupportedInstances']) - delta
+    adapter.UpdateProperties(LEADV_MGR_IFACE, {'ActiveInstances': dbus.Byte(max(active, 0)),
+                                               'SupportedInstances': dbus.Byte(max(free, 0))})
+
+
 
 
 def _log_call(obj, name, args):
@@ -80,6 +135,7 @@ def _cable_props(adapter_path, address, uuid, data):
         'LegacyPairing': dbus.Boolean(False),
         'RSSI': dbus.Int16(-50),
         'UUIDs': dbus.Array([], signature='s'),
+        'ServicesResolved': dbus.Boolean(False),
         'ServiceData': dbus.Dictionary({dbus.String(uuid): dbus.Array([dbus.Byte(b) for b in data], signature='y')},
                                        signature='sv'),
     }
@@ -127,13 +183,18 @@ def _bridge_publish(key):
     uuid, data = _service_data_of(entry['props'])
     if uuid is None:
         return
-    if entry.get('device') and entry['device'] in mockobject.objects:
-        _set_device_service_data(entry['device'], uuid, data)
+    if entry.get('devices'):
+        for dev in entry['devices']:
+            if dev in mockobject.objects:
+                _set_device_service_data(dev, uuid, data)
         return
     n = root.hg_next_device
     root.hg_next_device += 1
     address = 'C0:FF:EE:%02X:%02X:%02X' % ((n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
-    entry['device'] = _add_cable_device(entry['adapter'], address, uuid, data)
+    adapters = sorted(p for p, o in mockobject.objects.items()
+                      if p.count('/') == 3 and 'org.bluez.Adapter1' in o.props)
+    receivers = [a for a in adapters if a != entry['adapter']] or [entry['adapter']]
+    entry['devices'] = [_add_cable_device(a, address, uuid, data) for a in receivers]
 
 
 def _on_advert_properties_changed(interface, changed, invalidated, sender=None, path=None):
@@ -169,6 +230,9 @@ def _make_manager_methods(adapter_path):
         if key in root.hg_adverts:
             err(dbus.exceptions.DBusException('Already Exists', name='org.bluez.Error.AlreadyExists'))
             return
+        if int(mockobject.objects[adapter_path].props[LEADV_MGR_IFACE]['SupportedInstances']) == 0:
+            err(dbus.exceptions.DBusException('Maximum advertisements reached', name='org.bluez.Error.NotPermitted'))
+            return
         obj = self.connection.get_object(sender, adv_path, introspect=False)
 
         def got(props):
@@ -176,7 +240,8 @@ def _make_manager_methods(adapter_path):
                 err(dbus.exceptions.DBusException('Failed to parse advertisement.',
                                                   name='org.bluez.Error.InvalidArguments'))
                 return
-            root.hg_adverts[key] = {'adapter': adapter_path, 'props': dict(props), 'device': None}
+            root.hg_adverts[key] = {'adapter': adapter_path, 'props': dict(props), 'devices': []}
+            _count_instances(adapter_path, +1)
             root.log('advert registered %s %s' % key)
             _bridge_publish(key)
             ok()
@@ -193,11 +258,8 @@ def _make_manager_methods(adapter_path):
         _log_call(self, 'UnregisterAdvertisement', [adv_path])
         root = _root()
         key = (str(sender), str(adv_path))
-        entry = root.hg_adverts.pop(key, None)
-        if entry is None:
+        if _drop_advert(key) is None:
             raise dbus.exceptions.DBusException('Does Not Exist', name='org.bluez.Error.DoesNotExist')
-        if entry.get('device'):
-            _remove_device(entry['device'])
 
     return RegisterAdvertisement, UnregisterAdvertisement
 
@@ -227,13 +289,11 @@ def GetAdvertisements(self):
 
 @dbus.service.method(_MOCK, in_signature='', out_signature='')
 def ReleaseAdvertisements(self):
-    for (sender, path), entry in list(self.hg_adverts.items()):
+    for (sender, path) in list(self.hg_adverts):
         obj = self.connection.get_object(sender, path, introspect=False)
         obj.Release(dbus_interface=LEADV_IFACE, reply_handler=lambda: None,
                     error_handler=lambda e: None)
-        if entry.get('device'):
-            _remove_device(entry['device'])
-    self.hg_adverts.clear()
+        _drop_advert((sender, path))
 
 
 @dbus.service.method(_MOCK, in_signature='b', out_signature='')

@@ -9,6 +9,7 @@ asserts on what the double saw (GetCalls, registered advertisement objects).
 
 import contextlib
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -260,7 +261,7 @@ def faults(client):
             double.mock.SetMethodError('/org/bluez/hci2', 'org.bluez.LEAdvertisingManager1', 'RegisterAdvertisement',
                                        'org.bluez.Error.NotPermitted', 'Maximum advertisements reached')
             rc, out, _ = run([client, 'advertise', '--adapter', 'hci2', '--hex', P1.hex()], bus.env())
-            check(out.startswith('ERROR ble.') and 'Maximum advertisements' in out, 'register refused: %r' % out)
+            check(out.startswith('ERROR ble.advertising_busy') and 'Maximum advertisements' in out, 'register refused: %r' % out)
 
     # Permission: the bus policy denies talking to BlueZ.
     with bluez(DENY_BLUEZ) as (bus, double):
@@ -349,6 +350,22 @@ def doctor(client, hybridgate):
             # Text output for people.
             rc, out, _ = run([hybridgate, 'doctor', '--no-network', '--scan-seconds', '1', '--qr', QR], bus.env())
             check('PASS  scan:' in out and 'matches the QR code' in out, 'text output: %r' % out)
+            # Every advertising instance taken by other programs: a warning that says so (as real BlueZ, vm.bluez.doctor_states).
+            holders = []
+            for i in range(4):
+                h = subprocess.Popen([client, 'advertise', '--adapter', 'hci0', '--hex', '%02x' % i * 20], env=bus.env(),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                check(h.stdout.readline().strip() == 'REGISTERED', 'advertiser %d registered' % i)
+                holders.append(h)
+            rc, c, _ = _doctor(hybridgate, bus.env())
+            _expect(c, 'le_advertising', 'warn', 'ble.advertising_busy')
+            check('in use' in c['le_advertising']['message'], 'busy sentence: %r' % c['le_advertising'])
+            rc, out, _ = run([client, 'advertise', '--adapter', 'hci0', '--hex', P1.hex()], bus.env())
+            check(out.startswith('ERROR ble.advertising_busy'), 'a fifth advert: %r' % out)
+            for h in holders:
+                h.stdin.close()
+                h.wait(20)
+            wait_for(lambda: not double.adverts(), 10, 'the adverts gone when their clients exit')
 
     with bluez(DENY_BLUEZ) as (bus, double):
             double.adapter('hci0')

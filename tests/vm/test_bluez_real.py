@@ -153,10 +153,11 @@ def test_advertising_removed():
         for sig, name in ((signal.SIGINT, "sigint"), (signal.SIGTERM, "sigterm"), (signal.SIGKILL, "sigkill")):
             p = _waiting_phone(wd, relay, name)
             wait_for(lambda: vmlib.active_instances("hci1") == 1, 20, "the phone's advert registered (%s)" % name)
-            scanner = subprocess.run(["btmgmt", "--index", "0", "find", "-l"], capture_output=True, text=True,
-                                     timeout=60, stdin=subprocess.DEVNULL)
-            check("f9ff" in scanner.stdout.lower() or "fff9" in scanner.stdout.lower(),
-                  "btmgmt on hci0 does not see the phone's caBLE service data (%s):\n%s" % (name, scanner.stdout))
+            scanner = vmlib.Scanner("hci0")
+            try:
+                wait_for(lambda: scanner.seen(), 30, "the phone's caBLE advert seen from hci0 (%s)" % name)
+            finally:
+                scanner.stop()
             p.proc.send_signal(sig)
             rc = p.wait(60)
             if sig != signal.SIGKILL:
@@ -276,15 +277,20 @@ def test_doctor_states():
         vmlib.set_soft_block("hci0", False)
         vmlib.set_powered("hci0", True)
 
-        # Every advertising instance taken (by btmgmt, as another program would).
+        # Every advertising instance taken by other programs (BlueZ advertisers on the bus).
         free = vmlib.supported_instances("hci0")
-        for i in range(1, free + 1):
-            rc_, out = vmlib.btmgmt("--index", "0", "add-adv", "-d", "020106", str(i))
-            check(rc_ == 0, "btmgmt add-adv %d: %s" % (i, out))
+        holders = []
+        for i in range(free):
+            h = subprocess.Popen([os.path.join(BIN, "ble_bluez_client"), "advertise", "--adapter", "hci0", "--hex",
+                                  "%02x" % i * 20], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            check(h.stdout.readline().strip() == "REGISTERED", "advertiser %d did not register" % i)
+            holders.append(h)
         wait_for(lambda: vmlib.supported_instances("hci0") == 0, 20, "no free advertising instance on hci0")
         rc, c, _ = doctor(wd, "--adapter", "hci0", name="advertising-full")
         expect(c, "le_advertising", "warn", "ble.advertising_busy")
-        vmlib.btmgmt("--index", "0", "clr-adv")
+        for h in holders:
+            h.stdin.close()
+            h.wait(30)
         wait_for(lambda: vmlib.supported_instances("hci0") == free, 20, "hci0's instances free again")
 
         vmlib.stop_bluetoothd()

@@ -118,3 +118,35 @@ def rfkill_dir(adapter):
 def set_soft_block(adapter, blocked):
     with open(os.path.join(rfkill_dir(adapter), "soft"), "w") as f:
         f.write("1" if blocked else "0")
+
+
+class Scanner:
+    """ble_bluez_client scan on ADAPTER (our BlueZ scanner, the desktop's): SEEN lines as they come."""
+
+    def __init__(self, adapter):
+        self.proc = subprocess.Popen([os.path.join(BIN, "ble_bluez_client"), "scan", "--adapter", adapter],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)
+        self.lines = []
+        import threading
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.strip())
+
+    def seen(self, uuid_prefix="fff9"):
+        return [l for l in self.lines if l.startswith("SEEN " + uuid_prefix)]
+
+    def stop(self):
+        try:
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

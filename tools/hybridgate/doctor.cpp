@@ -129,7 +129,10 @@ void bluetooth_checks(const DoctorOptions& o, std::vector<Check>& out, std::opti
       out.push_back(std::move(c));
     } else {
       // Only the phone side advertises: a desktop works without it.
-      out.push_back(from_error("le_advertising", "warn", adv.error(), "This adapter cannot send LE adverts; the desktop side still works, the phone side does not."));
+      out.push_back(from_error("le_advertising", "warn", adv.error(),
+                               adv.error().code == hg::Errc::ble_advertising_busy
+                                   ? "Every advertising slot of this adapter is in use by other programs; the desktop side still works, the phone side cannot advertise now."
+                                   : "This adapter cannot send LE adverts; the desktop side still works, the phone side does not."));
     }
   }
   sys_out = std::move(sys).value();
