@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hybrid/desktop.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <ctime>
+#include <system_error>
 
 #include "hybrid/links.hpp"
 #include "hybrid/private_file.hpp"
@@ -90,6 +92,10 @@ struct Desktop::Impl {
                                           .supports_linking = config.link_phone,
                                           .known_domains = 2,
                                           .timestamp = uint64_t(std::time(nullptr))}));
+      if (!cb.qr && config.qr_url_file.empty())
+        return make_error(Errc::invalid_argument,
+                          "there is nowhere to show the QR code: give a QR callback or a QR URL file, or name a "
+                          "remembered phone");
       if (!config.qr_url_file.empty()) {
         if (auto st = write_private_file(config.qr_url_file, s->qr->url + "\n"); !st)
           return make_error(Errc::io, "cannot write the QR URL file " + config.qr_url_file.string() + ": " +
@@ -98,6 +104,12 @@ struct Desktop::Impl {
       if (cb.qr) cb.qr(s->qr->url);
       s->events.emit(Stage::qr_shown);
       connected.emplace(runner.run(connect_qr(*s->scanner, *s->qr, server(config.tunnel_url), config.deadlines, s->events)));
+      // The QR code has done its work (a phone answered it, or the attempt is over): a script
+      // watching the file must never pick up a stale one.
+      if (!config.qr_url_file.empty()) {
+        std::error_code ignored;
+        std::filesystem::remove(config.qr_url_file, ignored);
+      }
     }
     if (!*connected) return connected->error();
     s->connected = std::move(**connected);
@@ -154,6 +166,27 @@ struct Desktop::Impl {
     const std::string name = link.name;
     if (auto st = store->add(std::move(link)); !st) return fail(st.error());
     notify(cb, "remembered phone '" + name + "'");
+  }
+
+  // Runs `f` (blocking calls on this Desktop's runner) with the relying party's `timeout` over the
+  // whole of it: when it passes, the ceremony is cancelled (tunnel closed, scan and advert stopped)
+  // and ends with session.deadline. No timeout (or 0): the per-stage deadlines alone.
+  template <typename F>
+  auto within(std::optional<std::chrono::milliseconds> timeout, F f) -> decltype(f()) {
+    if (!timeout || timeout->count() <= 0) return f();
+    auto timed_out = std::make_shared<bool>(false);
+    net::steady_timer timer(runner.io(), *timeout);
+    timer.async_wait([this, timed_out](const boost::system::error_code& ec) {
+      if (ec) return;
+      *timed_out = true;
+      runner.cancel();
+    });
+    auto r = f();
+    timer.cancel();
+    if (*timed_out && !r)
+      return make_error(Errc::session_deadline,
+                        "the relying party's timeout of " + std::to_string(timeout->count()) + " ms passed");
+    return r;
   }
 
   template <typename Prepared>
@@ -223,7 +256,9 @@ Result<nlohmann::json> Desktop::create(std::string_view options_json, std::strin
                                        const DesktopCallbacks& callbacks, const std::string& phone) {
   HG_TRY(auto options, webauthn::parse_creation_options(options_json));
   HG_TRY(auto prepared, webauthn::prepare(options, origin));
-  auto response = impl_->run_prepared(prepared, qr_payload::RequestType::make_credential, callbacks, phone);
+  auto response = impl_->within(options.timeout, [&] {
+    return impl_->run_prepared(prepared, qr_payload::RequestType::make_credential, callbacks, phone);
+  });
   impl_->runner.reset_cancel();
   if (!response) return response.error();
   return webauthn::registration_json(prepared, *response);
@@ -233,7 +268,9 @@ Result<nlohmann::json> Desktop::get(std::string_view options_json, std::string_v
                                     const DesktopCallbacks& callbacks, const std::string& phone) {
   HG_TRY(auto options, webauthn::parse_request_options(options_json));
   HG_TRY(auto prepared, webauthn::prepare(options, origin));
-  auto response = impl_->run_prepared(prepared, qr_payload::RequestType::get_assertion, callbacks, phone);
+  auto response = impl_->within(options.timeout, [&] {
+    return impl_->run_prepared(prepared, qr_payload::RequestType::get_assertion, callbacks, phone);
+  });
   impl_->runner.reset_cancel();
   if (!response) return response.error();
   return webauthn::assertion_json(prepared, *response);

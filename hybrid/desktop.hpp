@@ -72,7 +72,9 @@ struct DesktopConfig {
   std::filesystem::path links_file;  // remembered phones; "" = $XDG_DATA_HOME/hybridgate/links.json
   bool link_phone = false;         // QR codes offer linking; a phone that agrees is remembered
   std::string phone;               // a remembered phone used when a call names none ("" = QR code)
-  std::filesystem::path qr_url_file;  // also write the FIDO:/ URL here (0600, atomically); "" = no
+  // Also write the FIDO:/ URL here (0600, atomically); "" = no. Removed again once a phone has
+  // answered the QR code or the attempt has ended, so nobody picks up a stale one.
+  std::filesystem::path qr_url_file;
   DesktopDeadlines deadlines;
 };
 
@@ -114,7 +116,9 @@ class Desktop {
   Desktop& operator=(const Desktop&) = delete;
 
   // navigator.credentials.create(): PublicKeyCredentialCreationOptionsJSON in (hybrid/webauthn.hpp),
-  // the registration's PublicKeyCredential JSON out. `phone` = a remembered phone's name (no QR);
+  // the registration's PublicKeyCredential JSON out. The options' `timeout` (ms) bounds the whole
+  // call: when it passes the ceremony is cancelled and ends with session.deadline. A QR ceremony
+  // with no `qr` callback and no qr_url_file fails at once (invalid_argument): nobody could scan it. `phone` = a remembered phone's name (no QR);
   // "" = config().phone, and when that is "" too, a QR code.
   Result<nlohmann::json> create(std::string_view options_json, std::string_view origin,
                                 const DesktopCallbacks& callbacks, const std::string& phone = {});

@@ -231,7 +231,8 @@ void hg_desktop_set_callbacks(hg_desktop *d, hg_qr_cb *qr, hg_stage_cb *stage, h
  *                 (binary members base64url; a {"publicKey": {...}} wrapper is accepted). rp.id /
  *                 rpId are required. Honoured: excludeCredentials / allowCredentials,
  *                 authenticatorSelection (residentKey, userVerification), attestation,
- *                 extensions.prf, timeout.
+ *                 extensions.prf, timeout (milliseconds: bounds the whole call, which then
+ *                 ends with "session.deadline").
  *   origin        the origin the clientDataJSON names, e.g. "https://example.com".
  *   phone         NULL: show a QR code (the qr callback). A name from hg_desktop_phones: use that
  *                 remembered phone (no QR code; the relay wakes it).

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -200,7 +201,12 @@ def test_errors_carry_the_library_code():
 
         # Nobody scans the QR code: python-fido2's Fido2Client sees our error, not a CTAP one.
         expect("session.no_advert", lambda: Fido2Client(
-            hybridgate.HybridDevice(tunnel_url=wd.relay.url, radio="loopback", advert_timeout=0.5), ORIGIN))
+            hybridgate.HybridDevice(tunnel_url=wd.relay.url, radio="loopback", advert_timeout=0.5,
+                                    on_qr=lambda url: None), ORIGIN))
+        # Nowhere to show a QR code (no on_qr, no QR URL file, no remembered phone): refused at once.
+        start = time.monotonic()
+        expect("invalid_argument", lambda: hybridgate.register(opts, ORIGIN, **common))
+        check(time.monotonic() - start < 2, "refusing a ceremony nobody can scan took %.1f s" % (time.monotonic() - start))
 
         # A threading.Event cancels (as python-fido2's clients use it).
         event = threading.Event()

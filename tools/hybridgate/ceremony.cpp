@@ -288,12 +288,15 @@ int do_desktop(const DesktopOptions& o, bool registration) {
   CancelOnInterrupt on_interrupt([&desktop] { desktop.cancel(); });
   std::optional<Error> qr_error;
   hybrid::DesktopCallbacks cb;
-  cb.qr = [&](const std::string& url) {
-    if (auto st = show_qr(o, url); !st) {
-      qr_error = st.error();
-      desktop.cancel();
-    }
-  };
+  // Only a QR callback that shows something: with none (and no --qr-url-file) the library refuses
+  // at once instead of waiting for a phone nobody can point at a QR code.
+  if (!o.no_terminal_qr || !o.qr_png.empty() || o.print_qr_url)
+    cb.qr = [&](const std::string& url) {
+      if (auto st = show_qr(o, url); !st) {
+        qr_error = st.error();
+        desktop.cancel();
+      }
+    };
   cb.stage = progress(o.common, "desktop");
   cb.notice = [&o](const std::string& s) {
     if (!o.common.quiet) std::cerr << "hybridgate desktop: " << s << "\n";
