@@ -114,12 +114,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-tunnel-buffer", c.max_tunnel_buffer,
                  "Message buffer bytes one tunnel may hold, partial messages included (0 = 2 x --max-message-size + --max-pending-bytes); over -> close 1008");
   app.add_option("--max-buffered-bytes", c.max_buffered_bytes,
-                 "Message buffer bytes the whole relay may hold, partial messages included; a tunnel that needs more -> close 1008")
+                 "Message buffer bytes the whole relay may hold, partial messages included; when full, the tunnels of the "
+                 "client holding the most are closed first (1008), else the tunnel that needs more -> close 1008")
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-client-buffer", c.max_client_buffer,
+                 "Share of --max-buffered-bytes one client prefix may hold, connections before their request included "
+                 "(0 = 1/8 of it, at least --max-tunnel-buffer); over -> close 1008 / connection dropped");
   app.add_option("--wait-timeout", c.wait_timeout, "Time a phone waits for its desktop; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--tunnel-lifetime", c.tunnel_lifetime, "Longest life of a tunnel; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--idle-timeout", c.idle_timeout, "Longest time without a message either way; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--upgrade-timeout", c.upgrade_timeout, "Deadline from TCP accept to the 101 (TLS handshake + HTTP request)")->check(CLI::PositiveNumber);
+  app.add_option("--request-timeout", c.request_timeout,
+                 "Deadline from TCP accept to the complete HTTP request header (TLS handshake included); over -> connection closed")
+      ->check(CLI::PositiveNumber);
   app.add_option("--close-timeout", c.close_timeout, "Time to flush and finish the WebSocket close handshake before dropping the connection")->check(CLI::PositiveNumber);
   app.add_option("--drain-timeout", c.drain_timeout, "SIGTERM: time tunnels get to finish before they are closed with 1001")->check(CLI::NonNegativeNumber);
   app.add_option("--max-header-size", c.max_header_size, "Largest HTTP request header in bytes; larger -> 431")->check(CLI::PositiveNumber);
@@ -131,7 +138,8 @@ int main(int argc, char** argv) {
   app.add_option("--rate-connect-burst", c.rate_connect_burst, "Burst allowance for --rate-connect")->check(CLI::PositiveNumber);
   app.add_option("--rate-table-size", c.rate_table_size, "Client IPs the rate limiter tracks at most")->check(CLI::PositiveNumber);
   app.add_option("--max-connections-per-client", c.max_connections_per_client,
-                 "Open connections per client prefix (counted from its HTTP request on); more -> 503")->check(CLI::PositiveNumber);
+                 "Open connections per client prefix (counted from its HTTP request on; more -> 503), and connections "
+                 "one peer prefix may have before their request (more -> dropped)")->check(CLI::PositiveNumber);
   app.add_option("--max-waiting-per-client", c.max_waiting_per_client,
                  "Tunnels waiting for their second side per client prefix (/cable/new, /cable/contact); more -> 503")
       ->check(CLI::PositiveNumber);

@@ -31,10 +31,25 @@ size_t TunnelIdHash::operator()(const TunnelId& id) const noexcept {
 // ---------------------------------------------------------------------------------------------
 // Memory budget
 
-const char* Charge::grow(size_t n) {
+Charge::Charge(Core* core, std::shared_ptr<TunnelBudget> t, ClientCounts* client)
+    : core_(core), t_(std::move(t)), c_(client) {
+  if (c_) ++c_->charges;
+}
+
+void Charge::unbind() {
+  if (!c_) return;
+  --c_->charges;
+  if (c_->charges == 0) core_->client_maybe_erase(*c_);
+  c_ = nullptr;
+}
+
+const char* Charge::grow(size_t n, bool may_reclaim) {
   if (!core_ || n == 0) return nullptr;
-  if (core_->buffered + n > core_->cfg.max_buffered_bytes) return "buffer_budget";
   if (t_ && t_->used + n > core_->max_tunnel_buffer) return "tunnel_buffer";
+  if (c_ && c_->buffered + n > core_->max_client_buffer) return "client_buffer";
+  if (core_->buffered + n > core_->cfg.max_buffered_bytes &&
+      !(may_reclaim && core_->reclaim(n, c_, t_.get())))
+    return "buffer_budget";
   grow_unchecked(n);
   return nullptr;
 }
@@ -45,6 +60,10 @@ void Charge::grow_unchecked(size_t n) {
   core_->buffered += n;
   core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
   if (t_) t_->used += n;
+  if (c_) {
+    if (c_->holder_pos == SIZE_MAX) core_->holder_add(c_);
+    c_->buffered += n;
+  }
 }
 
 void Charge::release() {
@@ -52,7 +71,52 @@ void Charge::release() {
   core_->buffered -= n_;
   core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
   if (t_) t_->used -= n_;
+  if (c_) c_->buffered -= n_;
   n_ = 0;
+}
+
+void Core::holder_add(ClientCounts* c) {
+  c->holder_pos = holders.size();
+  holders.push_back(c);
+}
+
+void Core::holder_remove(ClientCounts* c) {
+  if (c->holder_pos == SIZE_MAX) return;
+  const size_t i = c->holder_pos;
+  holders[i] = holders.back();
+  holders[i]->holder_pos = i;
+  holders.pop_back();
+  c->holder_pos = SIZE_MAX;
+}
+
+bool Core::reclaim(size_t need, const ClientCounts* mine, const TunnelBudget* own) {
+  const size_t floor = (mine ? mine->buffered : 0) + need;
+  for (int round = 0; buffered + need > cfg.max_buffered_bytes; ++round) {
+    if (round == 64) return false;  // bounded work for one request
+    ClientCounts* top = nullptr;
+    for (size_t i = 0; i < holders.size();) {
+      ClientCounts* h = holders[i];
+      if (h->buffered == 0) {
+        holder_remove(h);  // swaps the last one in at i
+        continue;
+      }
+      if (!top || h->buffered > top->buffered) top = h;
+      ++i;
+    }
+    if (!top || top == mine || top->buffered <= floor) return false;
+    Endpoint* victim = nullptr;
+    size_t most = 0;
+    for (Endpoint* e : top->endpoints) {
+      const TunnelBudget* b = e->budget_in_use();
+      if (b && b != own && b->used > most) {
+        most = b->used;
+        victim = e;
+      }
+    }
+    if (!victim) return false;
+    victim->evict();
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,6 +264,13 @@ void Tunnel::limit(const char* which) {
   end("limit", close_code::policy, close_code::policy, which);
 }
 
+void Tunnel::evict() {
+  auto self = shared_from_this();
+  limit("buffer_pressure");
+  for (int s : {kFirst, kSecond})
+    if (ep_[s] && !released_[s]) ep_[s]->shed();
+}
+
 void Tunnel::end(const char* outcome, uint16_t code_first, uint16_t code_second, const char* why) {
   if (ended_) return;
   ended_ = true;
@@ -300,6 +371,8 @@ Core::Core(boost::asio::io_context& io, Config c)
       contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
   max_tunnel_buffer = cfg.max_tunnel_buffer ? cfg.max_tunnel_buffer
                                             : 2 * cfg.max_message_size + cfg.max_pending_bytes;
+  max_client_buffer = cfg.max_client_buffer ? cfg.max_client_buffer
+                                            : std::max(cfg.max_buffered_bytes / 8, max_tunnel_buffer);
   max_connections = cfg.max_connections;
   if (max_connections == 0) {
     rlimit rl{};
@@ -310,14 +383,48 @@ Core::Core(boost::asio::io_context& io, Config c)
 
 void Core::client_count(const std::string& key, size_t ClientCounts::*field, int delta) {
   if (delta > 0) {
-    clients[key].*field += static_cast<size_t>(delta);
+    client_entry(key).*field += static_cast<size_t>(delta);
     return;
   }
   auto it = clients.find(key);
   if (it == clients.end()) return;
   auto& c = it->second;
   c.*field -= std::min(c.*field, static_cast<size_t>(-delta));
-  if (c.connections == 0 && c.waiting == 0 && c.contacts == 0) clients.erase(it);
+  client_maybe_erase(c);
+}
+
+ClientCounts& Core::client_entry(const std::string& key) {
+  auto [it, added] = clients.try_emplace(key);
+  if (added) it->second.key = &it->first;
+  return it->second;
+}
+
+ClientCounts* Core::client_find(const std::string& key) {
+  auto it = clients.find(key);
+  return it == clients.end() ? nullptr : &it->second;
+}
+
+void Core::client_maybe_erase(ClientCounts& c) {
+  if (!c.empty() || !c.endpoints.empty()) return;
+  holder_remove(&c);
+  clients.erase(*c.key);
+}
+
+void Core::client_attach(ClientCounts& c, Endpoint* e) {
+  e->client_entry = &c;
+  e->client_pos = c.endpoints.size();
+  c.endpoints.push_back(e);
+}
+
+void Core::client_detach(Endpoint* e) {
+  ClientCounts* c = e->client_entry;
+  if (!c) return;
+  auto& v = c->endpoints;
+  v[e->client_pos] = v.back();
+  v[e->client_pos]->client_pos = e->client_pos;
+  v.pop_back();
+  e->client_entry = nullptr;
+  client_maybe_erase(*c);
 }
 
 size_t Core::client_value(const std::string& key, size_t ClientCounts::*field) const {

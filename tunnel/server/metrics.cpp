@@ -32,7 +32,8 @@ Metrics::Metrics() {
                         "listener_queue", "close_timeout", "write_timeout", "header_size", "upgrade_timeout",
                         "max_waiting_tunnels", "max_connections", "rate_new", "rate_connect", "rate_reattach",
                         "accept_failed", "max_contacts", "listen_idle_timeout", "client_connections",
-                        "client_waiting_tunnels", "client_contacts", "webhook_in_flight"})
+                        "client_waiting_tunnels", "client_contacts", "webhook_in_flight", "client_buffer",
+                        "buffer_pressure", "client_handshakes", "handshake_budget", "request_timeout"})
     limit_hits[l] = 0;
   for (uint16_t c : {1000, 1001, 1003, 1008, 1009}) close_codes[c] = 0;
   for (const char* c : {"listen", "webhook"}) wakeups[c] = 0;
@@ -171,6 +172,10 @@ std::string Metrics::render() const {
   labelled("limit_hits_total", "Limits hit, by limit.", "limit", limit_hits);
   labelled("close_codes_sent_total", "WebSocket close codes the relay sent, by code.", "code", close_codes);
   counter("tls_handshake_failures_total", "TLS handshakes that failed.", tls_handshake_failures);
+  gauge("handshaking_connections", "Connections whose TLS handshake or HTTP request is not complete yet.",
+        handshaking);
+  counter("malloc_trims_total", "Times the relay returned freed heap memory to the system (malloc_trim).",
+          malloc_trims);
   head(o, p + "tls_reloads_total", "counter", "TLS certificate reloads (SIGHUP), by result.");
   line(o, p + "tls_reloads_total", "result=\"ok\"", tls_reloads_ok);
   line(o, p + "tls_reloads_total", "result=\"failed\"", tls_reloads_failed);

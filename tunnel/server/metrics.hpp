@@ -30,12 +30,14 @@ struct Metrics {
   int64_t connections_open = 0;
   bool draining = false;
   int64_t buffered_bytes = 0;  // message buffers charged to the memory budget
+  int64_t handshaking = 0;     // connections before their complete HTTP request
   // counters
   uint64_t connections_total = 0;
   uint64_t upgrades_new = 0, upgrades_connect = 0;
   uint64_t tunnels_paired = 0;
   uint64_t messages_relayed = 0, bytes_relayed = 0;
   uint64_t tls_handshake_failures = 0;
+  uint64_t malloc_trims = 0;
   uint64_t tls_reloads_ok = 0, tls_reloads_failed = 0;
   std::map<std::string, uint64_t> tunnels_finished;  // by outcome
   std::map<std::string, uint64_t> rejections;        // HTTP rejections by reason
