@@ -586,7 +586,7 @@ Status Core::load_contacts() {
       return;
     }
     if (c.revoked) ++contacts_revoked;
-    if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, +1);
+    else if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, +1);  // the cap counts live ones
     contacts.emplace(std::move(s.id), std::move(c));
   }));
   for (auto& id : expired) HG_CHECK(store.remove(id));
@@ -597,7 +597,7 @@ Status Core::load_contacts() {
 
 void Core::erase_contact(std::unordered_map<std::string, Contact>::iterator it) {
   if (it->second.revoked) --contacts_revoked;
-  if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
+  else if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
   if (store.is_open()) {
     auto st = store.remove(it->first);
     if (!st) {
@@ -612,11 +612,39 @@ Contact* Core::find_contact(const std::string& key) {
   auto it = contacts.find(key);
   if (it == contacts.end()) return nullptr;
   if (contact_expired(it->second, Clock::now())) {
+    if (!it->second.revoked) {
+      expire_contact(it);
+      return &it->second;
+    }
     erase_contact(it);
     set_contact_gauges();
     return nullptr;
   }
   return &it->second;
+}
+
+// An expired contact is not forgotten at once: it stays, revoked, for another --contact-ttl, so
+// desktops asking for it learn that it is gone (410) instead of getting "unknown" (404, which
+// they do not treat as revoked). Its owner's cap no longer counts it.
+void Core::expire_contact(std::unordered_map<std::string, Contact>::iterator it) {
+  Contact& c = it->second;
+  c.revoked = true;
+  c.last_seen = Clock::now();
+  ++contacts_revoked;
+  if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, -1);
+  persist(it->first, c);
+  set_contact_gauges();
+  log.log(Level::info, "contact_expired", {{"contact", contact_tag(it->first)}});
+}
+
+bool Core::forget_one_revoked() {
+  auto oldest = contacts.end();
+  for (auto it = contacts.begin(); it != contacts.end(); ++it)
+    if (it->second.revoked && (oldest == contacts.end() || it->second.last_seen < oldest->second.last_seen)) oldest = it;
+  if (oldest == contacts.end()) return false;
+  erase_contact(oldest);
+  set_contact_gauges();
+  return true;
 }
 
 void Core::set_contact_gauges() {
@@ -629,7 +657,9 @@ void Core::sweep_contacts() {
   const bool batch = store.is_open() && store.begin();  // one transaction (one fsync) for the sweep
   for (auto it = contacts.begin(); it != contacts.end();) {
     auto cur = it++;
-    if (contact_expired(cur->second, now)) erase_contact(cur);
+    if (!contact_expired(cur->second, now)) continue;
+    if (cur->second.revoked) erase_contact(cur);
+    else expire_contact(cur);
   }
   if (batch) store.commit();
   set_contact_gauges();
@@ -671,6 +701,9 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
       return refuse(503, "client_contacts");
     }
     if (contacts.size() >= cfg.max_contacts) sweep_contacts();
+    // Still full: forget the oldest revoked or expired contact (its desktops then get 404, which
+    // keeps their link, instead of 410).
+    if (contacts.size() >= cfg.max_contacts) forget_one_revoked();
     if (contacts.size() >= cfg.max_contacts) {
       limit_hit("max_contacts", {{"contacts", contacts.size()}});
       return refuse(503, "max_contacts");
@@ -723,12 +756,13 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     }
     if (c->revoked) return refuse(410, "contact_revoked");
   } else {
-    // Unknown (never registered, expired, or registered on a relay without --state-dir): never
-    // bound to whatever token arrives first — the phone registers anew.
-    return refuse(410, "unknown_contact");
+    // Unknown (never registered, forgotten, or registered on a relay that lost its store): never
+    // bound to whatever token arrives first; 404, not 410: only a contact this relay knows it
+    // revoked or expired is answered 410.
+    return refuse(404, "unknown_contact");
   }
   if (revoke_now) {
-    revoke(id, "header");
+    if (!revoke(id, "header")) return refuse(503, "contact_store_failed");  // not durable: not revoked
     a.revoke = true;
   }
   a.contact_b64 = base64url_encode(as_bytes(id));
@@ -774,20 +808,32 @@ void Core::listener_text(const std::string& key, const Listener* l, std::string_
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_object() && j.contains("revoke") && j["revoke"] == true) {
     auto it = contacts.find(key);
-    if (it != contacts.end() && it->second.listener_id == l) revoke(key, "message");
+    if (it != contacts.end() && it->second.listener_id == l && !revoke(key, "message")) {
+      // Not durable, so not revoked: 1011, not the 1000 that confirms a revocation.
+      if (auto live = it->second.listener.lock()) live->close(close_code::internal_error, "contact store failed");
+    }
     return;
   }
   log.log_throttled(Level::debug, "listener_unknown_message", "listener_unknown_message", {{"contact", contact_tag(key)}});
 }
 
-void Core::revoke(const std::string& key, const char* how) {
+bool Core::revoke(const std::string& key, const char* how) {
   auto it = contacts.find(key);
-  if (it == contacts.end()) return;
+  if (it == contacts.end()) return true;
   Contact& c = it->second;
+  {
+    // Durable first: a revocation that cannot be written is not made (the phone is told so).
+    Contact copy = c;
+    copy.revoked = true;
+    copy.last_seen = Clock::now();
+    copy.listener.reset();
+    if (!persist(key, copy)) return false;
+  }
   if (!c.revoked) {
     c.revoked = true;
     ++contacts_revoked;
     ++m.contacts_revoked_total;
+    if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, -1);  // the cap counts live ones
     set_contact_gauges();
   }
   c.last_seen = Clock::now();
@@ -798,9 +844,9 @@ void Core::revoke(const std::string& key, const char* how) {
     c.attached_stored = false;
     --m.listeners_open;
   }
-  persist(key, c);
   log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
   if (l) l->close(close_code::normal, "contact revoked");
+  return true;
 }
 
 Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later) {
@@ -825,7 +871,7 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   std::shared_ptr<Listener> listener = c ? c->listener.lock() : nullptr;
   if (!listener && !webhook) {
     if (c) return refuse(503, "contact_unreachable");
-    return refuse(410, "unknown_contact");
+    return refuse(404, "unknown_contact");  // not 410: desktops keep their link (docs/linking.md)
   }
   if (waiting_or_reserved >= cfg.max_waiting_tunnels) {
     limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});

@@ -117,7 +117,7 @@ inline Clock::duration secs(double s) {
 // Close codes (RFC 6455 §7.4.1) the relay uses.
 namespace close_code {
 inline constexpr uint16_t normal = 1000, going_away = 1001, unsupported_data = 1003, policy = 1008,
-                          too_big = 1009;
+                          too_big = 1009, internal_error = 1011;
 }
 
 // One upgraded WebSocket connection, as the tunnel sees it.
@@ -336,8 +336,10 @@ struct Core {
   void listener_opened(const std::string& contact, const std::shared_ptr<Listener>& l, bool revoked_at_admission);
   void listener_text(const std::string& contact, const Listener* l, std::string_view text);
   void listener_closed(const std::string& contact, const Listener* l);
-  void revoke(const std::string& contact, const char* how);
-  Contact* find_contact(const std::string& contact);  // nullptr if unknown or expired
+  bool revoke(const std::string& contact, const char* how);  // false: could not be made durable (not revoked)
+  Contact* find_contact(const std::string& contact);  // nullptr if unknown (an expired one turns revoked)
+  void expire_contact(std::unordered_map<std::string, Contact>::iterator it);
+  bool forget_one_revoked();  // the table is full: erase the oldest revoked contact
   bool contact_expired(const Contact& c, Clock::time_point now) const;
   void erase_contact(std::unordered_map<std::string, Contact>::iterator it);
   // Contacts on disk (--state-dir): every change is committed before the relay answers.

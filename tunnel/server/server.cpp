@@ -136,12 +136,17 @@ Status Relay::Impl::start() {
   Level lvl;
   if (!parse_level(cfg.log_level, lvl)) return make_error(Errc::invalid_argument, "bad --log-level " + cfg.log_level);
   core->log.set_level(lvl);
-  if (cfg.routing_id.empty()) {
+  if (!cfg.routing_id.empty() && !hex_decode_fixed<3>(cfg.routing_id))
+    return make_error(Errc::invalid_argument, "--routing-id must be 6 hex digits");
+  bool rid_kept = false;  // <state-dir>/routing-id existed: this relay has had an identity (and contacts)
+  if (!cfg.state_dir.empty()) {
+    // The routing ID is generated once and kept with the contacts: every contact ID carries it.
+    HG_TRY(auto kept, keep_routing_id(cfg.state_dir, cfg.routing_id, rid_kept));
+    core->rid = *hex_decode_fixed<3>(kept);
+  } else if (cfg.routing_id.empty()) {
     core->rid = crypto::random_array<3>();
   } else {
-    auto r = hex_decode_fixed<3>(cfg.routing_id);
-    if (!r) return make_error(Errc::invalid_argument, "--routing-id must be 6 hex digits");
-    core->rid = *r;
+    core->rid = *hex_decode_fixed<3>(cfg.routing_id);
   }
   core->rid_hex = hex_encode(core->rid, true);
   core->contact_prefix_bytes = "hg" + core->rid_hex + ".";
@@ -171,11 +176,17 @@ Status Relay::Impl::start() {
   if (cfg.client_prefix_v4 < 0 || cfg.client_prefix_v4 > 32 || cfg.client_prefix_v6 < 0 || cfg.client_prefix_v6 > 128)
     return make_error(Errc::invalid_argument, "--client-prefix-v4 must be 0..32 and --client-prefix-v6 0..128");
   if (!cfg.state_dir.empty()) {
+    const std::string db = cfg.state_dir + "/contacts.sqlite3";
+    if (rid_kept && ::access(db.c_str(), F_OK) != 0)
+      return make_error(Errc::io, "the state directory " + cfg.state_dir + " keeps this relay's routing ID but " + db +
+                                      " is missing: starting empty would make every linked phone unknown. Restore it "
+                                      "from a backup (with its -wal file), or remove the state directory to start a new "
+                                      "identity (every linked phone must link again)");
     HG_CHECK(core->store.open(cfg.state_dir));
     HG_CHECK(core->load_contacts());
   } else {
     core->log.log(Level::warn, "contacts_in_memory",
-                  {{"note", "no --state-dir: linked phones' contacts are lost at restart"}});
+                  {{"note", "no --state-dir: the routing ID and linked phones' contacts are lost at restart"}});
   }
   if (!(cfg.unused_contact_ttl > 0)) return make_error(Errc::invalid_argument, "--unused-contact-ttl must be > 0");
   if (cfg.max_buffered_bytes == 0 || cfg.max_unpaired_message_size == 0)
@@ -366,6 +377,7 @@ void Relay::Impl::poll_drain() {
 
 void Relay::Impl::stop() {
   stopping = true;
+  core->store.close_clean();
   boost::system::error_code ec;
   if (acceptor) acceptor->close(ec);
   if (admin_acceptor) admin_acceptor->close(ec);

@@ -28,6 +28,12 @@ struct StoredContact {
   int64_t last_seen_ms = 0;             // wall clock (Unix ms)
 };
 
+// The relay's routing ID kept in <dir>/routing-id (6 upper-case hex digits): read if it exists,
+// else `configured` (or a random one when empty) written there (atomically, fsync'd). A
+// `configured` ID that differs from the kept one is refused: the contacts carry the kept one.
+// `existed` tells whether the file was there before.
+Result<std::string> keep_routing_id(const std::string& dir, const std::string& configured, bool& existed);
+
 class ContactStore {
  public:
   ContactStore() = default;
@@ -35,8 +41,14 @@ class ContactStore {
   ContactStore(const ContactStore&) = delete;
   ContactStore& operator=(const ContactStore&) = delete;
 
-  // Opens (creating) <dir>/contacts.sqlite3.
+  // Opens (creating) <dir>/contacts.sqlite3. Refuses, with a sentence, a store that fails SQLite's
+  // quick_check, and one whose last relay did not stop cleanly while its write-ahead log
+  // (contacts.sqlite3-wal, which holds the changes since the last checkpoint) is gone: a copy of
+  // the database file alone, or a deleted log, would silently lose registrations and revocations.
+  // From here until close_clean() the store is marked "in use" (checkpointed into the file).
   Status open(const std::string& dir);
+  // Marks the store cleanly closed and checkpoints everything into the database file.
+  void close_clean();
   bool is_open() const { return db_ != nullptr; }
   Status load(const std::function<void(StoredContact&&)>& each);
   Status put(const StoredContact& c);  // insert or replace
