@@ -456,6 +456,13 @@ void Core::drain_all() {
   for (auto& t : all) t->end("drained", close_code::going_away, close_code::going_away, "relay shutting down");
 }
 
+void Core::close_listeners() {
+  std::vector<std::shared_ptr<Listener>> all;
+  for (auto& [id, c] : contacts)
+    if (auto l = c.listener.lock()) all.push_back(std::move(l));
+  for (auto& l : all) l->close(close_code::service_restart, "relay restarting");
+}
+
 Admission Core::refuse(const RequestInfo& r, int status, const char* reason) {
   Admission a;
   a.status = status;
@@ -798,8 +805,12 @@ void Core::listener_closed(const std::string& key, const Listener* l) {
   it->second.listener.reset();
   it->second.listener_id = nullptr;
   it->second.last_seen = Clock::now();
-  persist(key, it->second);
-  it->second.attached_stored = false;
+  // While draining the relay is going away: the store keeps "attached", so the contact's TTL
+  // starts afresh at the next start, the same outcome without one fsync per listener.
+  if (!draining) {
+    persist(key, it->second);
+    it->second.attached_stored = false;
+  }
   --m.listeners_open;
   log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
 }

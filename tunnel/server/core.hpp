@@ -117,7 +117,7 @@ inline Clock::duration secs(double s) {
 // Close codes (RFC 6455 §7.4.1) the relay uses.
 namespace close_code {
 inline constexpr uint16_t normal = 1000, going_away = 1001, unsupported_data = 1003, policy = 1008,
-                          too_big = 1009, internal_error = 1011;
+                          too_big = 1009, internal_error = 1011, service_restart = 1012;
 }
 
 // One upgraded WebSocket connection, as the tunnel sees it.
@@ -355,6 +355,9 @@ struct Core {
   void sent_close(uint16_t code) { ++m.close_codes[code]; }
   // Drain deadline: end every tunnel with 1001.
   void drain_all();
+  // Drain start: tell every listener the relay is restarting (1012): the phone reconnects, to
+  // another node or to this one once it is back.
+  void close_listeners();
 
  private:
   Admission admit_listen(const RequestInfo& r, std::string_view rest);

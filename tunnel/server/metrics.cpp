@@ -35,7 +35,7 @@ Metrics::Metrics() {
                         "client_waiting_tunnels", "client_contacts", "webhook_in_flight", "client_buffer",
                         "buffer_pressure", "client_handshakes", "handshake_budget", "request_timeout"})
     limit_hits[l] = 0;
-  for (uint16_t c : {1000, 1001, 1003, 1008, 1009, 1011}) close_codes[c] = 0;
+  for (uint16_t c : {1000, 1001, 1003, 1008, 1009, 1011, 1012}) close_codes[c] = 0;
   for (const char* c : {"listen", "webhook"}) wakeups[c] = 0;
   for (const char* s : {"101", "400", "404", "410", "429", "503"}) contact_requests[s] = 0;
   for (const char* r : {"delivered", "gone", "refused", "failed"}) webhook_results[r] = 0;

@@ -363,11 +363,16 @@ void Relay::Impl::begin_drain() {
   core->drain_deadline = Clock::now() + secs(cfg.drain_timeout);
   core->log.log(Level::info, "draining",
                 {{"tunnels", core->tunnels.size()}, {"drain_timeout_s", cfg.drain_timeout}});
+  core->close_listeners();
   poll_drain();
 }
 
 void Relay::Impl::poll_drain() {
-  if (core->tunnels_live == 0) return stop();
+  // Listeners got 1012 at the start: wait for their close handshakes too (each bounded by
+  // --close-timeout), so the close frame reaches the phone before the process exits.
+  if (core->tunnels_live == 0 &&
+      (core->m.listeners_open == 0 || Clock::now() >= core->drain_deadline + secs(cfg.close_timeout)))
+    return stop();
   if (Clock::now() >= core->drain_deadline && !core->tunnels.empty()) core->drain_all();
   drain_timer->expires_after(std::chrono::milliseconds(50));
   drain_timer->async_wait([this](boost::system::error_code ec) {
