@@ -463,6 +463,17 @@ void Core::close_listeners() {
   for (auto& l : all) l->close(close_code::service_restart, "relay restarting");
 }
 
+// A rate limiter said no: over the client's rate (429), or its table is full (it fails closed:
+// 503, counted as limit rate_table_full).
+Admission Core::rate_refused(const RequestInfo& r, const RateLimiter& rl, const char* which, nlohmann::json fields) {
+  if (rl.table_full()) {
+    limit_hit("rate_table_full", std::move(fields));
+    return refuse(r, 503, "rate_table_full");
+  }
+  limit_hit(which, std::move(fields));
+  return refuse(r, 429, "rate_limited");
+}
+
 Admission Core::refuse(const RequestInfo& r, int status, const char* reason) {
   Admission a;
   a.status = status;
@@ -489,8 +500,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   if (is_new) {
     if (draining) return refuse(503, "draining");
     if (!rl_new.allow(r.client_key)) {
-      limit_hit("rate_new", {{"client", r.client_ip}});
-      return refuse(429, "rate_limited");
+      return rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
     }
     if (waiting_or_reserved >= cfg.max_waiting_tunnels) {
       limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
@@ -512,8 +522,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   }
   if (path->routing_id != rid) return refuse(404, "wrong_routing_id");
   if (!rl_connect.allow(r.client_key)) {
-    limit_hit("rate_connect", {{"client", r.client_ip}});
-    return refuse(429, "rate_limited");
+    return rate_refused(r, rl_connect, "rate_connect", {{"client", r.client_ip}});
   }
   auto it = tunnels.find(path->tunnel_id);
   if (it == tunnels.end()) return refuse(draining ? 503 : 404, draining ? "draining" : "unknown_tunnel");
@@ -700,8 +709,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   // allowance and a slot in the bounded table.
   auto refuse_new_contact = [&]() -> std::optional<Admission> {
     if (!rl_new.allow(r.client_key)) {
-      limit_hit("rate_new", {{"client", r.client_ip}});
-      return refuse(429, "rate_limited");
+      return rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
     }
     if (client_value(r.client_key, &ClientCounts::contacts) >= cfg.max_contacts_per_client) {
       limit_hit("client_contacts", {{"client", r.client_ip}});
@@ -751,8 +759,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   std::string id = to_string(*id_bytes);
   if (id.size() != kContactIdSize || !id.starts_with(contact_prefix_bytes)) return refuse(404, "wrong_routing_id");
   if (!rl_reattach.allow(id)) {  // per contact: re-attaching replaces the listener, so it is not free
-    limit_hit("rate_reattach", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
-    return refuse(429, "rate_limited");
+    return rate_refused(r, rl_reattach, "rate_reattach", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
   }
   Contact* c = find_contact(id);
   if (c) {
@@ -869,8 +876,9 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
   if (draining) return refuse(503, "draining");
   if (!rl_new.allow(r.client_key)) {
-    limit_hit("rate_new", {{"client", r.client_ip}});
-    return refuse(429, "rate_limited");
+    Admission a = rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
+    ++m.contact_requests[std::to_string(a.status)];
+    return a;
   }
   auto payload = messages::parse_client_payload_header(r.client_payload);
   auto payload_bytes = hex_decode(r.client_payload);

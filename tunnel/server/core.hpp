@@ -352,7 +352,17 @@ struct Core {
   void reject(const char* reason, int status, const std::string& ip);
   void limit_hit(const char* which, nlohmann::json fields);
   void unregister(Tunnel& t);
-  void sent_close(uint16_t code) { ++m.close_codes[code]; }
+  // Counted by code; a code outside the set the relay itself uses (a peer's code passed on) is
+  // counted as "other", so clients cannot create label values.
+  void sent_close(uint16_t code) {
+    switch (code) {
+      case 1000: case 1001: case 1003: case 1008: case 1009: case 1011: case 1012:
+        ++m.close_codes[code];
+        return;
+      default:
+        ++m.close_codes[0];
+    }
+  }
   // Drain deadline: end every tunnel with 1001.
   void drain_all();
   // Drain start: tell every listener the relay is restarting (1012): the phone reconnects, to
@@ -363,6 +373,7 @@ struct Core {
   Admission admit_listen(const RequestInfo& r, std::string_view rest);
   Admission admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later);
   Admission refuse(const RequestInfo& r, int status, const char* reason);
+  Admission rate_refused(const RequestInfo& r, const RateLimiter& rl, const char* which, nlohmann::json fields);
 };
 
 // 8 hex digits of SHA-256 of a contact ID: how logs name a contact.

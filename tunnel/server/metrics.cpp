@@ -25,7 +25,8 @@ Metrics::Metrics() {
                         "wrong_contact_token", "contact_revoked", "unknown_contact", "contact_unreachable",
                         "bad_client_payload", "wake_failed", "max_contacts", "revoke_without_contact",
                         "header_too_large", "request_body", "client_connections", "client_waiting_tunnels",
-                        "client_contacts", "webhook_busy", "contact_store_failed"})
+                        "client_contacts", "webhook_busy", "contact_store_failed", "rate_table_full", "client_handshakes",
+                        "handshake_budget"})
     rejections[r] = 0;
   for (const char* l : {"message_size", "text_message", "tunnel_messages", "tunnel_bytes", "pending_buffer",
                         "wait_timeout", "idle_timeout", "tunnel_lifetime", "tunnel_buffer", "buffer_budget",
@@ -33,9 +34,9 @@ Metrics::Metrics() {
                         "max_waiting_tunnels", "max_connections", "rate_new", "rate_connect", "rate_reattach",
                         "accept_failed", "max_contacts", "listen_idle_timeout", "client_connections",
                         "client_waiting_tunnels", "client_contacts", "webhook_in_flight", "client_buffer",
-                        "buffer_pressure", "client_handshakes", "handshake_budget", "request_timeout"})
+                        "buffer_pressure", "client_handshakes", "handshake_budget", "request_timeout", "rate_table_full"})
     limit_hits[l] = 0;
-  for (uint16_t c : {1000, 1001, 1003, 1008, 1009, 1011, 1012}) close_codes[c] = 0;
+  for (uint16_t c : {0, 1000, 1001, 1003, 1008, 1009, 1011, 1012}) close_codes[c] = 0;
   for (const char* c : {"listen", "webhook"}) wakeups[c] = 0;
   for (const char* s : {"101", "400", "404", "410", "429", "503"}) contact_requests[s] = 0;
   for (const char* r : {"delivered", "gone", "refused", "failed"}) webhook_results[r] = 0;
@@ -149,6 +150,7 @@ std::string Metrics::render() const {
     for (auto& [k, v] : m) {
       std::string key;
       if constexpr (std::is_same_v<std::decay_t<decltype(k)>, std::string>) key = k;
+      else if constexpr (std::is_same_v<std::decay_t<decltype(k)>, uint16_t>) key = k ? std::to_string(k) : "other";
       else key = std::to_string(k);
       line(o, p + n, std::string(label) + "=\"" + key + "\"", v);
     }

@@ -42,7 +42,7 @@ struct Metrics {
   std::map<std::string, uint64_t> tunnels_finished;  // by outcome
   std::map<std::string, uint64_t> rejections;        // HTTP rejections by reason
   std::map<std::string, uint64_t> limit_hits;        // every limit hit, by limit
-  std::map<uint16_t, uint64_t> close_codes;          // close codes the relay sent
+  std::map<uint16_t, uint64_t> close_codes;          // close codes the relay sent (0: "other")
   Histogram pairing_latency;                         // phone open -> desktop open, seconds
   // linked phones (docs/linking.md)
   uint64_t upgrades_contact = 0, upgrades_listen = 0;
