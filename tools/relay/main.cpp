@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include <string>
@@ -72,6 +73,40 @@ int run_domains(const DomainsOptions& o) {
   if (o.host.empty() && o.ids.empty() && o.from < 0)
     for (uint16_t id = 0; id < hg::tunnel_domain::kNumAssigned; ++id) print_domain(id);
   return rc;
+}
+
+// A config file error: name the file, the line and the key (CLI11 says only "INI was not able to
+// parse KEY"). The line is found by looking for the key at the start of a line; the file itself
+// is parsed by CLI11 alone.
+int config_error(CLI::App& app, const CLI::ConfigError& e, int argc, char** argv) {
+  std::string file;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) file = argv[i + 1];
+    else if (a.rfind("--config=", 0) == 0) file = a.substr(9);
+  }
+  const std::string what = e.what();
+  const std::string marker = "not able to parse ";
+  const auto at = what.find(marker);
+  if (file.empty() || at == std::string::npos) return app.exit(e);
+  const std::string key = what.substr(at + marker.size());
+  std::ifstream in(file);
+  std::string line;
+  int n = 0, found = 0;
+  while (found == 0 && std::getline(in, line)) {
+    ++n;
+    const auto b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line.compare(b, key.size(), key) != 0) continue;
+    const auto after = line.find_first_not_of(" \t", b + key.size());
+    if (after != std::string::npos && (line[after] == '=' || line[after] == ':')) found = n;
+  }
+  if (found)
+    std::fprintf(stderr, "hybridgate-relay: %s:%d: unknown key '%s' (not an option of hybridgate-relay; see --help)\n",
+                 file.c_str(), found, key.c_str());
+  else
+    std::fprintf(stderr, "hybridgate-relay: %s: unknown key '%s' (not an option of hybridgate-relay; see --help)\n",
+                 file.c_str(), key.c_str());
+  return 2;
 }
 
 }  // namespace
@@ -180,7 +215,13 @@ int main(int argc, char** argv) {
   domains->add_option("--count", dom.count, "How many IDs --from lists")->check(CLI::Range(1, 65536));
   domains->add_option("--host", dom.host, "Find the domain ID(s) of this host name (tries every ID)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ConfigError& e) {
+    return config_error(app, e, argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   if (domains->parsed()) return run_domains(dom);
   if (print_prefix) {
     auto p = hg::relay::contact_prefix(c.routing_id);
@@ -199,7 +240,11 @@ int main(int argc, char** argv) {
   hg::relay::Relay relay(c);
   auto st = relay.start();
   if (!st) {
-    std::fprintf(stderr, "hybridgate-relay: %s\n", st.error().to_string().c_str());
+    // The relay's details are whole sentences naming what failed (a file, an address, an option);
+    // the code's generic sentence ("A file could not be read or written.") would only mislead.
+    const auto& err = st.error();
+    std::fprintf(stderr, "hybridgate-relay: %s [%s]\n", err.detail.empty() ? err.to_string().c_str() : err.detail.c_str(),
+                 std::string(err.name()).c_str());
     return 1;
   }
   return relay.run();

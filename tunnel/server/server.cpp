@@ -8,7 +8,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -74,12 +76,24 @@ Result<std::shared_ptr<net::ssl::context>> load_tls(const Config& cfg) {
                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
                    net::ssl::context::single_dh_use);
   boost::system::error_code ec;
+  // Say which file and why: unreadable (the system's reason) or not usable (OpenSSL's reason).
+  for (const std::string* f : {&cfg.tls_cert, &cfg.tls_key}) {
+    std::FILE* fp = std::fopen(f->c_str(), "r");
+    if (!fp)
+      return make_error(Errc::io, std::string("cannot read the TLS ") + (f == &cfg.tls_cert ? "certificate " : "key ") + *f +
+                                      ": " + std::strerror(errno));
+    std::fclose(fp);
+  }
   ctx->use_certificate_chain_file(cfg.tls_cert, ec);
-  if (ec) return make_error(Errc::io, "TLS certificate " + cfg.tls_cert + ": " + ec.message());
+  if (ec)
+    return make_error(Errc::io, "the TLS certificate " + cfg.tls_cert +
+                                    " is not a PEM certificate chain OpenSSL can use (OpenSSL: " + ec.message() + ")");
   ctx->use_private_key_file(cfg.tls_key, net::ssl::context::pem, ec);
-  if (ec) return make_error(Errc::io, "TLS key " + cfg.tls_key + ": " + ec.message());
+  if (ec)
+    return make_error(Errc::io, "the TLS key " + cfg.tls_key + " is not a PEM private key OpenSSL can use (OpenSSL: " +
+                                    ec.message() + ")");
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
-    return make_error(Errc::io, "TLS key does not match the certificate");
+    return make_error(Errc::io, "the TLS key " + cfg.tls_key + " does not match the certificate " + cfg.tls_cert);
   SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);  // smaller idle TLS connections
   return ctx;
 }
@@ -209,7 +223,7 @@ Status Relay::Impl::start() {
   if (!ec) acceptor->listen(4096, ec);
   if (ec == net::error::address_in_use)
     return make_error(Errc::io, "cannot listen on " + cfg.listen + ": the address is in use (another process listens there)");
-  if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + ": " + ec.message());
+  if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + " (bind failed): " + ec.message());
   port = acceptor->local_endpoint().port();
   if (!cfg.admin_listen.empty()) {
     HG_TRY(auto aep, parse_endpoint(cfg.admin_listen));
@@ -220,7 +234,7 @@ Status Relay::Impl::start() {
     if (!ec) admin_acceptor->listen(64, ec);
     if (ec == net::error::address_in_use)
       return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + ": the address is in use (another process listens there)");
-    if (ec) return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + ": " + ec.message());
+    if (ec) return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + " (bind failed): " + ec.message());
     admin_port = admin_acceptor->local_endpoint().port();
   }
   signals = std::make_unique<net::signal_set>(*ioc, SIGTERM, SIGINT, SIGHUP);
