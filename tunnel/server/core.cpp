@@ -487,7 +487,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   if (!r.is_get) return refuse(405, "method_not_allowed");
   constexpr std::string_view kListen = "/cable/listen";
   if (r.target.starts_with(kListen) && (r.target.size() == kListen.size() || r.target[kListen.size()] == '/'))
-    return admit_listen(r, r.target.substr(kListen.size()));
+    return admit_listen(r, r.target.substr(kListen.size()), std::move(later));
   auto path = tunnel_domain::parse_path(r.target);
   if (!path) return refuse(404, "unknown_path");
   if (path->kind == tunnel_domain::TunnelPath::Kind::Contact)
@@ -565,8 +565,11 @@ int64_t wall_ms(Clock::time_point t) {
 }
 }  // namespace
 
-bool Core::persist(const std::string& id, const Contact& c) {
-  if (!store.is_open()) return true;
+void Core::persist(const std::string& id, const Contact& c, std::function<void(bool)> done) {
+  if (!writer) {  // no --state-dir: memory only, "durable" at once
+    if (done) done(true);
+    return;
+  }
   StoredContact s;
   s.id = id;
   s.token_hash = c.token_hash;
@@ -575,11 +578,15 @@ bool Core::persist(const std::string& id, const Contact& c) {
   s.attached = !c.listener.expired();
   s.owner = c.owner;
   s.last_seen_ms = wall_ms(c.last_seen);
-  auto st = store.put(s);
-  if (st) return true;
+  writer->put(std::move(s), [this, tag = contact_tag(id), done = std::move(done)](bool ok) {
+    if (!ok) store_failed(tag);
+    if (done) done(ok);
+  });
+}
+
+void Core::store_failed(const std::string& tag) {
   ++m.store_errors;
-  log.log(Level::error, "contact_store_failed", {{"contact", contact_tag(id)}, {"error", st.error().to_string()}});
-  return false;
+  log.log(Level::error, "contact_store_failed", {{"contact", tag}, {"error", "the change could not be committed"}});
 }
 
 Status Core::load_contacts() {
@@ -614,13 +621,10 @@ Status Core::load_contacts() {
 void Core::erase_contact(std::unordered_map<std::string, Contact>::iterator it) {
   if (it->second.revoked) --contacts_revoked;
   else if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
-  if (store.is_open()) {
-    auto st = store.remove(it->first);
-    if (!st) {
-      ++m.store_errors;
-      log.log(Level::error, "contact_store_failed", {{"contact", contact_tag(it->first)}, {"error", st.error().to_string()}});
-    }
-  }
+  if (writer)
+    writer->remove(it->first, [this, tag = contact_tag(it->first)](bool ok) {
+      if (!ok) store_failed(tag);
+    });
   contacts.erase(it);
 }
 
@@ -670,14 +674,13 @@ void Core::set_contact_gauges() {
 
 void Core::sweep_contacts() {
   const auto now = Clock::now();
-  const bool batch = store.is_open() && store.begin();  // one transaction (one fsync) for the sweep
+  // The writer commits the sweep's changes together (group commit).
   for (auto it = contacts.begin(); it != contacts.end();) {
     auto cur = it++;
     if (!contact_expired(cur->second, now)) continue;
     if (cur->second.revoked) erase_contact(cur);
     else expire_contact(cur);
   }
-  if (batch) store.commit();
   set_contact_gauges();
 }
 
@@ -691,7 +694,7 @@ void Core::start_contact_sweeper() {
   });
 }
 
-Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
+Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, AdmissionCallback later) {
   auto refuse = [&](int status, const char* reason) { return this->refuse(r, status, reason); };
   // rest: "" (new registration) or "/<b64url contact ID>"
   if (rest == "/") return refuse(404, "unknown_path");
@@ -725,17 +728,25 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     }
     return std::nullopt;
   };
-  auto add_contact = [&](const std::string& id) {
+  // With a store, the answer waits until the change is durable (deferred: `later` gets it); a
+  // change that cannot be written is a 503, never a 101.
+  auto store_refusal = [this, ip = r.client_ip]() {
+    Admission b;
+    b.status = 503;
+    b.reason = "contact_store_failed";
+    reject(b.reason, b.status, ip);
+    return b;
+  };
+  auto add_contact = [&](const std::string& id, std::function<void(bool)> done) {
     Contact c;
     c.token_hash = hash;
     c.last_seen = Clock::now();
     c.owner = r.client_key;
-    if (!persist(id, c)) return false;
-    client_count(r.client_key, &ClientCounts::contacts, +1);
+    persist(id, c, std::move(done));
+    client_count(r.client_key, &ClientCounts::contacts, +1);  // counted (and in the table) while it is written
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
     log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
-    return true;
   };
   Admission a;
   a.kind = Admission::Kind::listen;
@@ -746,10 +757,26 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     std::string id = contact_prefix_bytes;
     const auto rnd = crypto::random_array<16>();
     id.append(reinterpret_cast<const char*>(rnd.data()), rnd.size());
-    if (!add_contact(id)) return refuse(503, "contact_store_failed");
     a.contact_b64 = base64url_encode(as_bytes(id));
-    a.contact = std::move(id);
-    return a;
+    a.contact = id;
+    if (!writer || !later) {
+      add_contact(id, nullptr);
+      return a;
+    }
+    add_contact(id, [this, id, a, later, store_refusal](bool ok) mutable {
+      if (ok) return later(std::move(a));
+      // Not durable: not registered.
+      auto it = contacts.find(id);
+      if (it != contacts.end()) {
+        client_count(it->second.owner, &ClientCounts::contacts, -1);
+        contacts.erase(it);
+        set_contact_gauges();
+      }
+      later(store_refusal());
+    });
+    Admission pending;
+    pending.deferred = true;
+    return pending;
   }
   rest.remove_prefix(1);
   for (char ch : rest)
@@ -775,12 +802,22 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     // revoked or expired is answered 410.
     return refuse(404, "unknown_contact");
   }
-  if (revoke_now) {
-    if (!revoke(id, "header")) return refuse(503, "contact_store_failed");  // not durable: not revoked
-    a.revoke = true;
-  }
   a.contact_b64 = base64url_encode(as_bytes(id));
-  a.contact = std::move(id);
+  a.contact = id;
+  if (revoke_now) {
+    a.revoke = true;
+    if (!writer || !later) {
+      revoke(id, "header");
+      return a;
+    }
+    revoke(id, "header", [a, later, store_refusal](bool ok) mutable {
+      if (ok) later(std::move(a));
+      else later(store_refusal());  // not durable: not revoked
+    });
+    Admission pending;
+    pending.deferred = true;
+    return pending;
+  }
   return a;
 }
 
@@ -797,7 +834,14 @@ void Core::listener_opened(const std::string& key, const std::shared_ptr<Listene
   c.listener = l;
   c.listener_id = l.get();
   c.last_seen = Clock::now();
-  if (!c.attached_stored) c.attached_stored = persist(key, c);
+  if (!c.attached_stored) {
+    c.attached_stored = true;
+    persist(key, c, [this, key](bool ok) {
+      if (ok) return;
+      auto found = contacts.find(key);
+      if (found != contacts.end()) found->second.attached_stored = false;
+    });
+  }
   if (old && old.get() != l.get()) {
     log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
     old->close(close_code::normal, "replaced by a newer listener");
@@ -826,27 +870,40 @@ void Core::listener_text(const std::string& key, const Listener* l, std::string_
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_object() && j.contains("revoke") && j["revoke"] == true) {
     auto it = contacts.find(key);
-    if (it != contacts.end() && it->second.listener_id == l && !revoke(key, "message")) {
+    if (it == contacts.end() || it->second.listener_id != l) return;
+    revoke(key, "message", [this, key, l](bool ok) {
+      if (ok) return;
       // Not durable, so not revoked: 1011, not the 1000 that confirms a revocation.
-      if (auto live = it->second.listener.lock()) live->close(close_code::internal_error, "contact store failed");
-    }
+      auto c = contacts.find(key);
+      if (c == contacts.end() || c->second.listener_id != l) return;
+      if (auto live = c->second.listener.lock()) live->close(close_code::internal_error, "contact store failed");
+    });
     return;
   }
   log.log_throttled(Level::debug, "listener_unknown_message", "listener_unknown_message", {{"contact", contact_tag(key)}});
 }
 
-bool Core::revoke(const std::string& key, const char* how) {
+void Core::revoke(const std::string& key, const char* how, std::function<void(bool)> done) {
   auto it = contacts.find(key);
-  if (it == contacts.end()) return true;
-  Contact& c = it->second;
-  {
-    // Durable first: a revocation that cannot be written is not made (the phone is told so).
-    Contact copy = c;
-    copy.revoked = true;
-    copy.last_seen = Clock::now();
-    copy.listener.reset();
-    if (!persist(key, copy)) return false;
+  if (it == contacts.end()) {
+    if (done) done(true);
+    return;
   }
+  // Durable first: a revocation that cannot be written is not made (the phone is told so).
+  Contact copy = it->second;
+  copy.revoked = true;
+  copy.last_seen = Clock::now();
+  copy.listener.reset();
+  persist(key, copy, [this, key, how = std::string(how), done = std::move(done)](bool ok) {
+    if (ok) apply_revocation(key, how);
+    if (done) done(ok);
+  });
+}
+
+void Core::apply_revocation(const std::string& key, const std::string& how) {
+  auto it = contacts.find(key);
+  if (it == contacts.end()) return;
+  Contact& c = it->second;
   if (!c.revoked) {
     c.revoked = true;
     ++contacts_revoked;
@@ -864,7 +921,6 @@ bool Core::revoke(const std::string& key, const char* how) {
   }
   log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
   if (l) l->close(close_code::normal, "contact revoked");
-  return true;
 }
 
 Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later) {

@@ -336,15 +336,22 @@ struct Core {
   void listener_opened(const std::string& contact, const std::shared_ptr<Listener>& l, bool revoked_at_admission);
   void listener_text(const std::string& contact, const Listener* l, std::string_view text);
   void listener_closed(const std::string& contact, const Listener* l);
-  bool revoke(const std::string& contact, const char* how);  // false: could not be made durable (not revoked)
+  // Revokes once the revocation is durable; done(false): it could not be written (not revoked).
+  void revoke(const std::string& contact, const char* how, std::function<void(bool)> done = nullptr);
+  void apply_revocation(const std::string& contact, const std::string& how);
   Contact* find_contact(const std::string& contact);  // nullptr if unknown (an expired one turns revoked)
   void expire_contact(std::unordered_map<std::string, Contact>::iterator it);
   bool forget_one_revoked();  // the table is full: erase the oldest revoked contact
   bool contact_expired(const Contact& c, Clock::time_point now) const;
   void erase_contact(std::unordered_map<std::string, Contact>::iterator it);
-  // Contacts on disk (--state-dir): every change is committed before the relay answers.
+  // Contacts on disk (--state-dir): the writer thread commits changes (group commit); an answer
+  // that depends on a change (a registration's 101, a revocation's) waits until it is durable.
   ContactStore store;
-  bool persist(const std::string& id, const Contact& c);  // false (logged, counted) if the write failed
+  std::unique_ptr<StoreWriter> writer;  // set once the contacts are loaded (--state-dir only)
+  // Queues the contact's current state; done(ok) once durable or failed (a failure is logged and
+  // counted). Without a store done(true) runs at once.
+  void persist(const std::string& id, const Contact& c, std::function<void(bool)> done = nullptr);
+  void store_failed(const std::string& tag);
   Status load_contacts();
   void sweep_contacts();
   void start_contact_sweeper();
@@ -370,7 +377,7 @@ struct Core {
   void close_listeners();
 
  private:
-  Admission admit_listen(const RequestInfo& r, std::string_view rest);
+  Admission admit_listen(const RequestInfo& r, std::string_view rest, AdmissionCallback later);
   Admission admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later);
   Admission refuse(const RequestInfo& r, int status, const char* reason);
   Admission rate_refused(const RequestInfo& r, const RateLimiter& rl, const char* which, nlohmann::json fields);

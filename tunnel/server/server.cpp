@@ -110,6 +110,7 @@ struct Relay::Impl {
     drain_timer.reset();  // every I/O object must go before the io_context (ASan: use after free)
     watchdog.reset();
     trim_timer.reset();
+    if (core && core->writer) core->writer->stop();  // no result may be posted to a destroyed io_context
     if (core) {
       core->contact_sweep_timer.reset();
       core->tunnels.clear();  // their timers too (tunnels left only if run() ended early)
@@ -198,6 +199,10 @@ Status Relay::Impl::start() {
                                       "identity (every linked phone must link again)");
     HG_CHECK(core->store.open(cfg.state_dir));
     HG_CHECK(core->load_contacts());
+    // From here on the store is the writer thread's; its results come back through the loop.
+    core->writer = std::make_unique<StoreWriter>(core->store, [ioc = ioc.get()](std::function<void()> f) {
+      net::post(*ioc, std::move(f));
+    });
   } else {
     core->log.log(Level::warn, "contacts_in_memory",
                   {{"note", "no --state-dir: the routing ID and linked phones' contacts are lost at restart"}});
@@ -396,6 +401,7 @@ void Relay::Impl::poll_drain() {
 
 void Relay::Impl::stop() {
   stopping = true;
+  if (core->writer) core->writer->stop();  // commits what is queued, then the store is ours again
   core->store.close_clean();
   boost::system::error_code ec;
   if (acceptor) acceptor->close(ec);

@@ -313,10 +313,11 @@ class Session : public Endpoint,
     info.revoke = hv("X-Hybridgate-Revoke");
     info.client_payload = hv("X-caBLE-Client-Payload");
     info.signal_connection = hv("X-caBLE-Signal-Connection");
-    // Only a contact request's answer can come later (a webhook); other paths get no callback (a
+    // Only a contact request's answer (a webhook) and a listen request's (a registration or
+    // revocation waits until it is durable) can come later; other paths get no callback (a
     // std::function holding a shared_ptr is one allocation per upgrade).
     AdmissionCallback later;
-    if (info.target.starts_with("/cable/contact/"))
+    if (info.target.starts_with("/cable/contact/") || info.target.starts_with("/cable/listen"))
       later = [self = this->shared_from_this()](Admission b) { self->admitted(std::move(b)); };
     Admission a = core_.admit(info, std::move(later));
     if (!a.deferred) admitted(std::move(a));

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <vector>
 
 #include "proto/bytes.hpp"
 #include "proto/crypto.hpp"
@@ -187,7 +188,82 @@ void ContactStore::close_clean() {
 }
 
 bool ContactStore::begin() { return sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK; }
-void ContactStore::commit() { sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr); }
+bool ContactStore::commit() {
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return true;
+  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  return false;
+}
+
+StoreWriter::StoreWriter(ContactStore& store, Post post) : store_(store), post_(std::move(post)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+StoreWriter::~StoreWriter() { stop(); }
+
+void StoreWriter::put(StoredContact row, std::function<void(bool)> done) {
+  submit(Op{false, std::move(row), std::move(done)});
+}
+
+void StoreWriter::remove(std::string id, std::function<void(bool)> done) {
+  Op op;
+  op.remove = true;
+  op.row.id = std::move(id);
+  op.done = std::move(done);
+  submit(std::move(op));
+}
+
+void StoreWriter::submit(Op op) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(op));
+  }
+  cv_.notify_one();
+}
+
+void StoreWriter::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StoreWriter::run() {
+  constexpr size_t kMaxBatch = 4096;  // one transaction's writes at most
+  for (;;) {
+    std::deque<Op> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything was written
+      if (queue_.size() <= kMaxBatch) {
+        batch.swap(queue_);
+      } else {
+        for (size_t i = 0; i < kMaxBatch; ++i) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+    }
+    std::vector<char> ok(batch.size(), 0);
+    const bool began = store_.begin();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& op = batch[i];
+      ok[i] = static_cast<char>(began && (op.remove ? store_.remove(op.row.id) : store_.put(op.row)).ok());
+    }
+    const bool committed = began && store_.commit();
+    ++batches_;
+    // One post per batch: the callbacks run on the event loop in submission order.
+    auto results = std::make_shared<std::pair<std::deque<Op>, std::vector<char>>>(std::move(batch), std::move(ok));
+    post_([results, committed] {
+      auto& [ops, oks] = *results;
+      for (size_t i = 0; i < ops.size(); ++i)
+        if (ops[i].done) ops[i].done(committed && oks[i]);
+    });
+  }
+}
 
 Status ContactStore::remove(const std::string& id) {
   sqlite3_reset(del_);

@@ -6,10 +6,15 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "proto/error.hpp"
 
@@ -54,7 +59,7 @@ class ContactStore {
   Status put(const StoredContact& c);  // insert or replace
   Status remove(const std::string& id);
   bool begin();   // a transaction around several writes
-  void commit();
+  bool commit();  // false: not durable (the transaction is rolled back)
 
  private:
   Status exec(const char* sql);
@@ -63,6 +68,46 @@ class ContactStore {
   sqlite3_stmt* put_ = nullptr;
   sqlite3_stmt* del_ = nullptr;
   std::string path_;
+};
+
+// Contact-store writes off the event loop (docs/relay.md, "Contacts on disk"): one writer thread
+// takes every write queued since its last commit and commits them as one transaction (group
+// commit: one fsync for many changes), then reports each write's outcome through `post` (which
+// runs the callback on the event loop). A change is reported done only once it is durable; a
+// transaction that cannot be committed reports every write in it as failed. Writes are applied
+// in the order they were submitted. The ContactStore is used only by this thread from start() on
+// until stop().
+class StoreWriter {
+ public:
+  using Post = std::function<void(std::function<void()>)>;
+  StoreWriter(ContactStore& store, Post post);
+  ~StoreWriter();  // stop()
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // done(ok) runs on the event loop once the write is durable (ok) or failed; may be empty.
+  void put(StoredContact row, std::function<void(bool)> done);
+  void remove(std::string id, std::function<void(bool)> done);
+  // Commits what is queued and ends the thread (no more callbacks run after the event loop stops).
+  void stop();
+  size_t batches() const { return batches_; }
+
+ private:
+  struct Op {
+    bool remove = false;
+    StoredContact row;  // remove: row.id only
+    std::function<void(bool)> done;
+  };
+  void submit(Op op);
+  void run();
+  ContactStore& store_;
+  Post post_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Op> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+  std::atomic<size_t> batches_{0};
 };
 
 }  // namespace hg::relay
