@@ -257,7 +257,9 @@ void StoreWriter::run() {
     ++batches_;
     // One post per batch: the callbacks run on the event loop in submission order.
     auto results = std::make_shared<std::pair<std::deque<Op>, std::vector<char>>>(std::move(batch), std::move(ok));
-    post_([results, committed] {
+    // Moved, not copied: the callbacks (and what they hold, sessions included) must be destroyed
+    // on the event loop, never on this thread.
+    post_([results = std::move(results), committed] {
       auto& [ops, oks] = *results;
       for (size_t i = 0; i < ops.size(); ++i)
         if (ops[i].done) ops[i].done(committed && oks[i]);
