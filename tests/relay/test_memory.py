@@ -133,7 +133,10 @@ async def one_ip_flood(binary):
         await asyncio.gather(*tasks)
         growth = await s.settle(r)
         print("     one-IP flood: %d pairs, RSS %.1f MB -> peak %.1f MB" % (len(sides) // 2, s.base / 1e6, s.peak / 1e6))
-        check(len(sides) >= 2 * 120, "the flood paired at least 120 tunnels (%d)" % (len(sides) // 2))
+        # Enough pairs to fill its share (16 MiB at ~2 MiB per pair); how many more it gets depends
+        # on how fast its tunnels' 1008s free the share again (its new connections are dropped while
+        # it is at its share).
+        check(len(sides) >= 2 * 8, "the flood paired at least 8 tunnels, enough to fill its share (%d)" % (len(sides) // 2))
         check_rss(r.pid, growth < 16 * MIB + 40 * MIB,
                   "one-IP flood of 1 MiB partial frames: RSS growth %.1f MB < its share 16 MiB + 40 MiB" % (growth / 1e6))
         check(r.metric('hybridgate_relay_limit_hits_total{limit="client_buffer"}') >= 1,
