@@ -57,11 +57,20 @@ async def reaches(base, rid, cid, token):
 
 async def routing_id_kept(binary):
     state = tempfile.mkdtemp(prefix="hg-state-")
+    r = Relay(binary)
+    try:
+        st, body = r.admin("/readyz")
+        check(st == 200 and "ephemeral" in body, "a relay without --state-dir says in /readyz that it is ephemeral (%r)" % body)
+        check(any(j.get("event") == "contacts_in_memory" and "routing ID" in j.get("note", "") for j in r.log),
+              "... and at start (contacts_in_memory)")
+    finally:
+        r.stop()
     r = start(binary, state)
     rid = r.routing_id
     base = "ws://127.0.0.1:%d" % r.port
     token = new_token()
     try:
+        check(r.admin("/readyz") == (200, "ready\n"), "with --state-dir /readyz says just ready")
         l1, cid = await listen(base, token, ping_interval=None)
         await l1.close()
         with open(os.path.join(state, "routing-id")) as f:
