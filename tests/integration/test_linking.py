@@ -132,6 +132,9 @@ def test_listener_reconnects_after_relay_restart():
         store, links = wd.file("store.json"), wd.file("links.json")
         stored, _ = link_by_qr(wd, relay, store, links)
         listener = listen(wd, relay, store)
+        # The stage line, not the banner "listening for linked desktops": the connection is up.
+        wait_for(lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None, 20,
+                 "the phone's listen connection")
         relay.proc.send_signal(signal.SIGTERM)
         check(relay.proc.wait(20) == 0, "the relay did not drain and exit 0")
         wait_for(lambda: "reconnecting" in listener.stderr() or listener.proc.poll() is not None, 20,
