@@ -31,6 +31,7 @@ std::string_view to_string(Stage s) {
     case Stage::request_served: return "request_served";
     case Stage::listening: return "listening";
     case Stage::woken: return "woken";
+    case Stage::reconnecting: return "reconnecting";
   }
   return "unknown";
 }

@@ -48,6 +48,7 @@ enum class Stage {
   request_served,     // a CTAP request was answered
   listening,          // the listen connection to the relay is up (linked phone)
   woken,              // the relay forwarded a contact request
+  reconnecting,       // the listen connection ended; reconnecting after a backoff (detail: why, when)
 };
 std::string_view to_string(Stage s);
 

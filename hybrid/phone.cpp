@@ -3,6 +3,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "hybrid/links.hpp"
 #include "hybrid/run.hpp"
 #include "hybrid/session.hpp"
@@ -85,6 +93,25 @@ Result<PhoneResult> Phone::serve_qr(std::string_view fido_url, bool link, const 
   return finish(d.runner.run(run_phone_qr(**advertiser, *qr, d.authenticator, o, events)));
 }
 
+namespace {
+// Whether a listen connection's end is worth reconnecting after (see Phone::listen).
+bool listen_retryable(const Error& e) {
+  const std::string& d = e.detail;
+  switch (e.code) {
+    case Errc::tunnel_unreachable:
+      return true;
+    case Errc::tunnel_closed:
+      return d != "close 1000";
+    case Errc::tunnel_refused:  // busy or restarting: 502/503/504 and 429 pass; 403/404 do not
+      for (const char* st : {"HTTP 429", "HTTP 502", "HTTP 503", "HTTP 504"})
+        if (d.find(st) != std::string::npos) return true;
+      return false;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 Result<ListenResult> Phone::listen(int max_wakeups, const Events& events) {
   auto& d = *impl_;
   auto finish = [&d](Result<ListenResult> r) {
@@ -98,7 +125,9 @@ Result<ListenResult> Phone::listen(int max_wakeups, const Events& events) {
   PhoneOptions o = d.options(state->tunnel_url);
   LinkedPhone me{state->root_secret, *state->contact_id};
   ListenResult result;
+  int handled = 0;  // wake-ups handled, over every connection
   auto handler = [&](const messages::WakeUp& wake) -> net::awaitable<Status> {
+    ++handled;
     auto r = co_await run_phone_linked(**advertiser, wake, me, d.authenticator, o, events);
     if (r) {
       result.requests_served += r->requests_served;
@@ -107,9 +136,38 @@ Result<ListenResult> Phone::listen(int max_wakeups, const Events& events) {
     ++result.failed;
     co_return r.error();
   };
-  auto n = d.runner.run(listen_for_wakeups(o.server, state->token_hex, *state->contact_id, max_wakeups, handler, events));
-  if (!n) return finish(n.error());
-  result.wakeups = *n;
+  // The relay going away (1012 when it restarts, 1001, a dropped connection) or not answering
+  // yet is retried with backoff, 1 s doubling to 60 s, reset once a connection was up; a
+  // revoked (410), unknown (404) or refused contact, and the relay closing it with 1000
+  // (revoked, or replaced by a newer listener), end the listener (docs/linking.md).
+  auto backoff = std::chrono::seconds(1);
+  for (;;) {
+    const int before = handled;
+    bool was_up = false;
+    Events ev{[&](Stage st, const std::string& detail) {
+      if (st == Stage::listening) was_up = true;
+      events.emit(st, detail);
+    }};
+    if (d.runner.io().stopped()) d.runner.io().restart();
+    auto n = d.runner.run(listen_for_wakeups(o.server, state->token_hex, *state->contact_id,
+                                             max_wakeups == 0 ? 0 : max_wakeups - before, handler, ev));
+    if (n) break;  // served what was asked
+    if (!listen_retryable(n.error()) || d.runner.cancelled()) return finish(n.error());
+    if (was_up) backoff = std::chrono::seconds(1);
+    events.emit(Stage::reconnecting, n.error().to_string() + "; again in " + std::to_string(backoff.count()) + " s");
+    if (d.runner.io().stopped()) d.runner.io().restart();  // the last run used up its work
+    auto slept = d.runner.run([](std::chrono::seconds wait) -> net::awaitable<Result<Unit>> {
+      net::steady_timer t(co_await net::this_coro::executor, wait);
+      OnCancel on_cancel(co_await net::this_coro::executor, [&t] { t.cancel(); });
+      boost::system::error_code ec;
+      co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
+      if (cancel_requested(co_await net::this_coro::executor)) co_return make_error(Errc::session_cancelled);
+      co_return Unit{};
+    }(backoff));
+    if (!slept) return finish(slept.error());
+    backoff = std::min(backoff * 2, std::chrono::seconds(60));
+  }
+  result.wakeups = handled;
   return finish(result);
 }
 

@@ -195,7 +195,7 @@ typedef void hg_qr_cb(void *user, const char *fido_url);
  *   desktop, in order: "qr_shown", "scanning", "phone_found", "tunnel_connected",
  *                      "secure_channel", "waiting_for_user", "done"
  *   phone:             "tunnel_opened", "advertising", "desktop_connected", "request_served",
- *                      "listening", "woken"
+ *                      "listening", "woken", "reconnecting" (the listen connection ended; again after a backoff)
  * Stages may be skipped (a remembered phone shows no QR code); new names may be added in minor
  * versions, so ignore names you do not know.
  */

@@ -54,12 +54,12 @@ class Workdir:
 
 
 class Relay:
-    def __init__(self, bin_dir, wd, *args):
+    def __init__(self, bin_dir, wd, *args, listen="127.0.0.1:0"):
         self.wd = wd
         port_file = wd.file("relay-%d.port" % id(self))
         self.log = open(wd.file("relay-%d.log" % id(self)), "w")
         self.proc = subprocess.Popen(
-            [os.path.join(bin_dir, "hybridgate-relay"), "--listen", "127.0.0.1:0", "--port-file", port_file, *args],
+            [os.path.join(bin_dir, "hybridgate-relay"), "--listen", listen, "--port-file", port_file, *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=wd.env)
         wait_for(lambda: os.path.exists(port_file) and open(port_file).read().strip(), 20, "the relay's port file")
         self.port = int(open(port_file).read().strip())

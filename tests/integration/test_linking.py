@@ -10,6 +10,7 @@ usage: test_linking.py BIN_DIR [TEST_NAME]"""
 import base64
 import json
 import os
+import signal
 import sys
 
 from hgtest import (Proc, Relay, Workdir, check, desktop, phone, run_selected, verify, wait_for, wait_qr)
@@ -119,8 +120,48 @@ def test_forged_linking_signature_is_rejected():
         wd.cleanup()
 
 
+def test_listener_reconnects_after_relay_restart():
+    """The relay restarts (SIGTERM: its listeners get 1012) with its state directory: the phone's
+    `--listen` reconnects with backoff, and a linked sign-in afterwards works without a QR code."""
+    wd = Workdir("restart")
+    state = wd.file("relay-state")
+    os.makedirs(state)
+    relay = Relay(BIN, wd, "--state-dir", state)
+    relay2 = None
+    try:
+        store, links = wd.file("store.json"), wd.file("links.json")
+        stored, _ = link_by_qr(wd, relay, store, links)
+        listener = listen(wd, relay, store)
+        # The stage line, not the banner "listening for linked desktops": the connection is up.
+        wait_for(lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None, 20,
+                 "the phone's listen connection")
+        relay.proc.send_signal(signal.SIGTERM)
+        check(relay.proc.wait(20) == 0, "the relay did not drain and exit 0")
+        wait_for(lambda: "reconnecting" in listener.stderr() or listener.proc.poll() is not None, 20,
+                 "the phone noticing the restart")
+        check(listener.proc.poll() is None, "the listener exited at the relay's restart:\n" + listener.stderr())
+        check("1012" in listener.stderr(), "the listener was not told 1012:\n" + listener.stderr())
+        relay2 = Relay(BIN, wd, "--state-dir", state, listen="127.0.0.1:%d" % relay.port)
+        wait_for(lambda: listener.stderr().count("phone: listening\n") >= 2 or listener.proc.poll() is not None, 30,
+                 "the phone's listen connection to the restarted relay")
+        check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
+        d2, challenge = linked_sign_in(wd, relay2, links)
+        check(d2.wait(60) == 0, "linked sign-in after the restart failed:\n" + d2.stderr() + "\nphone:\n" + listener.stderr())
+        check(listener.wait(30) == 0, "the phone's linked session failed:\n" + listener.stderr())
+        with open(wd.file("stored.json"), "w") as f:
+            json.dump(stored, f)
+        rc, out, err = verify("authenticate", d2.json(), rp_id=RP, origin=ORIGIN, challenge=challenge,
+                              stored=wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+        check(rc == 0, "the verifier rejected the linked assertion: " + err)
+    finally:
+        relay.stop()
+        if relay2:
+            relay2.stop()
+        wd.cleanup()
+
+
 TESTS = [test_qr_link_then_sign_in_without_qr, test_unlink_gives_410_and_the_desktop_forgets,
-         test_forged_linking_signature_is_rejected]
+         test_forged_linking_signature_is_rejected, test_listener_reconnects_after_relay_restart]
 
 if __name__ == "__main__":
     run_selected(TESTS, sys.argv[2] if len(sys.argv) > 2 else None)

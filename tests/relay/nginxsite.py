@@ -29,10 +29,10 @@ http {{
 
 def write_config(prefix, subst):
     """Fills the site's {{placeholders}} from subst (LISTEN, NODEn_ADDR, NODEn_RID, NODEn_PREFIX;
-    SERVER_NAME defaults to 127.0.0.1), writes it and the wrapping nginx.conf under prefix, and
+    SERVER_NAME defaults to 127.0.0.1, ACCESS_LOG to prefix/access.log), writes it and the wrapping nginx.conf under prefix, and
     returns (path of nginx.conf, list of placeholders left unfilled outside comments)."""
     site = open(SITE).read()
-    subst = dict({"SERVER_NAME": "127.0.0.1"}, **subst)
+    subst = dict({"SERVER_NAME": "127.0.0.1", "ACCESS_LOG": os.path.join(prefix, "access.log")}, **subst)
     for k, v in subst.items():
         site = site.replace("{{%s}}" % k, v)
     left = [l for l in site.splitlines() if "{{" in l and not l.lstrip().startswith("#")]

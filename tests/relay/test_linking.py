@@ -3,7 +3,7 @@
 """Linked phones, relay side (docs/linking.md, issue 6): /cable/listen registration and re-attach
 (token binding, contact ID format, replacement, revoke by message and by header, idle close, TTL,
 bounded table) and /cable/contact (wake-up JSON, pairing through /cable/connect, the 0x00 signal,
-410/403/503/400), metrics, and logs free of tokens and contact IDs."""
+410 revoked or expired, 404 unknown, 403/503/400), metrics, and logs free of tokens and contact IDs."""
 import asyncio
 import hashlib
 import subprocess
@@ -107,9 +107,10 @@ async def scenario(r):
     check(await contact_status(base, cid, client_payload("xx")) == 400, "client payload with a bad hint -> 400")
     check(await contact_status(base, cid, None) == 400, "no client payload -> 400")
     unknown = b64url(PREFIX + b"\x01" * 16)
-    check(await contact_status(base, unknown, client_payload()) == 410, "unknown contact -> 410")
-    check(await contact_status(base, b64url(b"not a hybridgate contact"), client_payload()) == 410,
-          "foreign contact ID (no webhook) -> 410")
+    check(await contact_status(base, unknown, client_payload()) == 404,
+          "unknown contact -> 404 (not 410, which makes a desktop forget its link)")
+    check(await contact_status(base, b64url(b"not a hybridgate contact"), client_payload()) == 404,
+          "foreign contact ID (no webhook) -> 404")
     check(await status_of(base + "/cable/listen", extra_headers={}) == 400, "listen without a token -> 400")
     check(await status_of(base + "/cable/listen", extra_headers={"X-Hybridgate-Contact-Token": "abc"}) == 400,
           "listen with a malformed token -> 400")
@@ -173,9 +174,9 @@ async def scenario(r):
     TOKENS.append(token4)
     cid4 = b64url(PREFIX + b"\x42" * 16)
     CONTACTS.append(cid4)
-    check(await status_of(base + "/cable/listen/" + cid4, extra_headers={"X-Hybridgate-Contact-Token": token4}) == 410,
-          "re-attach with an unknown contact ID of this node -> 410 (not bound to the token presented)")
-    check(await contact_status(base, cid4, client_payload()) == 410, "... and it stays unknown")
+    check(await status_of(base + "/cable/listen/" + cid4, extra_headers={"X-Hybridgate-Contact-Token": token4}) == 404,
+          "re-attach with an unknown contact ID of this node -> 404 (not bound to the token presented)")
+    check(await contact_status(base, cid4, client_payload()) == 404, "... and it stays unknown")
     l4, cid4 = await listen(base, token4)
     CONTACTS.append(cid4)
     await l4.close()
@@ -186,7 +187,8 @@ async def scenario(r):
     m = r.metric
     check(m('hybridgate_relay_wakeups_sent_total{channel="listen"}') == 5, "wakeups_sent_total{channel=listen} = 5")
     check(m('hybridgate_relay_contact_requests_total{status="101"}') == 5, "contact_requests_total{status=101} = 5")
-    check(m('hybridgate_relay_contact_requests_total{status="410"}') >= 4, "contact_requests_total{status=410} counted")
+    check(m('hybridgate_relay_contact_requests_total{status="410"}') >= 2, "contact_requests_total{status=410} counted")
+    check(m('hybridgate_relay_contact_requests_total{status="404"}') >= 3, "contact_requests_total{status=404} counted")
     check(m('hybridgate_relay_contact_requests_total{status="503"}') == 1, "contact_requests_total{status=503} = 1")
     check(m('hybridgate_relay_contact_requests_total{status="400"}') == 4, "contact_requests_total{status=400} = 4")
     check(m('hybridgate_relay_upgrades_total{kind="contact"}') == 5, "upgrades_total{kind=contact} = 5")

@@ -7,11 +7,14 @@ registered through the proxy's bare /cable/listen (spread over the nodes) are re
 reached by /cable/contact through the proxy on their own node, for every node."""
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+import websockets
 
 from nginxsite import write_config
 from linktest import client_payload, contact, listen, new_token, unb64url, wakeup
@@ -61,8 +64,10 @@ async def main(binary):
         check(ok, "nginx is listening on 127.0.0.1:%d" % port)
         base = "ws://127.0.0.1:%d" % port
         seen = {}
+        ids = []  # every tunnel and contact ID that went through nginx: none may reach its access log
         for i in range(9):
             tid = new_tid()
+            ids.append(tid)
             phone = await ws_connect(base + "/cable/new/" + tid)
             rid = phone.response_headers.get("X-caBLE-Routing-ID")
             seen[rid] = seen.get(rid, 0) + 1
@@ -98,7 +103,14 @@ async def main(binary):
                 time.sleep(0.01)
         check(bool(ev) and ev[0].get("client") == "127.0.0.2",
               "X-Forwarded-For appended by the proxy names the client, not the entry it wrote (%r)" % (ev and ev[0].get("client")))
-        await linking(base, relays)
+        ids += await linking(base, relays)
+        await drained_node(base, relays)
+        with open(os.path.join(tmp, "access.log")) as f:
+            log = f.read()
+        check("/cable/new/-" in log and "/cable/contact/-" in log and "/cable/listen" in log,
+              "the access log records the requests (%d lines)" % log.count("\n"))
+        leaked = [i for i in ids if i.lower() in log.lower()]
+        check(not leaked, "the access log holds no tunnel or contact ID (%d of %d found)" % (len(leaked), len(ids)))
     finally:
         nginx.terminate()
         try:
@@ -110,11 +122,14 @@ async def main(binary):
 
 
 async def linking(base, relays):
-    """Listeners registered through the proxy, one per node; contact requests through the proxy."""
+    """Listeners registered through the proxy, one per node; contact requests through the proxy.
+    Returns the contact and tunnel IDs used."""
+    ids = []
     by_rid = {}
     for _ in range(12):  # round robin over three nodes: a few registrations cover every node
         token = new_token()
         ws, cid = await listen(base, token)
+        ids.append(cid)
         rid = unb64url(cid)[2:8].decode()
         if rid in by_rid:
             await ws.close()
@@ -139,6 +154,7 @@ async def linking(base, relays):
         desktop = await asyncio.wait_for(desk_task, 10)
         check(desktop.response_headers.get("X-caBLE-Signal-Connection") == "true",
               "node %s: X-caBLE-Signal-Connection passes the proxy both ways" % r.routing_id)
+        ids.append(wake["caBLE.tunnelID"])
         phone = await ws_connect(base + "/cable/connect/%s/%s" % (wake["caBLE.routingID"], wake["caBLE.tunnelID"]))
         first = await asyncio.wait_for(desktop.recv(), 10)
         await phone.send(b"hello via proxy")
@@ -149,6 +165,33 @@ async def linking(base, relays):
         await ws2.close()
         check(r.metric('hybridgate_relay_wakeups_sent_total{channel="listen"}') == 1,
               "node %s: the wake-up was sent by that node" % r.routing_id)
+    return ids
+
+
+async def drained_node(base, relays):
+    """One node drains (SIGTERM) while a tunnel keeps it draining: nginx retries new tunnels and
+    new registrations that it answers 503 on the other nodes, so none fails."""
+    node = relays[1]
+    tid = new_tid()
+    held_phone = await ws_connect(node.url("/cable/new/" + tid))
+    held_desktop = await ws_connect(node.url("/cable/connect/%s/%s" % (node.routing_id, tid)))
+    node.signal(signal.SIGTERM)
+    check(node.wait_event("draining") is not None, "node %s drains" % node.routing_id)
+    statuses = [await status_of(base + "/cable/new/" + new_tid()) for _ in range(12)]
+    check(statuses == [101] * 12, "while one node drains, 12 new tunnels through nginx all get 101 (%s)" % statuses)
+    regs = []
+    for _ in range(6):
+        try:
+            ws, _ = await listen(base, new_token())
+            regs.append(101)
+            await ws.close()
+        except websockets.exceptions.InvalidStatusCode as e:
+            regs.append(e.status_code)
+    check(regs == [101] * 6, "... and 6 new registrations too (%s)" % regs)
+    check(node.metric('hybridgate_relay_rejections_total{reason="draining"}') >= 1,
+          "the draining node did refuse some (nginx retried them elsewhere)")
+    await held_phone.close()
+    await held_desktop.wait_closed()
 
 
 if __name__ == "__main__":

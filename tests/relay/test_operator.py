@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""Operator items (issue 13): --version; an unknown config key is an error; a bind failure says the
-address is in use; Prometheus names and series (..._bytes_total, labelled series present at 0 from
+"""Operator items (issue 13, 21): --version; an unknown config key is an error naming the file and
+line; a bind failure says the address is in use, or that the bind failed; an unusable TLS key names
+the file and OpenSSL's reason; Prometheus names and series (..._bytes_total, labelled series present at 0 from
 the start, process_* metrics, build_info); sd_notify READY/WATCHDOG/STOPPING on a NOTIFY_SOCKET the
 test binds; log lines carry journald priorities when stdout is the journal's stream."""
 import asyncio
@@ -31,12 +32,30 @@ def cli(binary):
         f.write('listen = "127.0.0.1:0"\nmax-mesage-size = 10\n')  # misspelt
     p = run(binary, "--config", conf)
     check(p.returncode != 0 and "max-mesage-size" in p.stderr, "an unknown config key is an error naming it (%r)" % p.stderr[-200:])
+    check(conf + ":2:" in p.stderr, "... with the file and line (%r)" % p.stderr.strip()[-200:])
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     s.listen(1)
     p = run(binary, "--listen", "127.0.0.1:%d" % s.getsockname()[1])
     check(p.returncode != 0 and "in use" in p.stderr, "a bind failure says the address is in use (%r)" % p.stderr.strip())
+    check("could not be read or written" not in p.stderr, "... and not that a file could not be read or written")
     s.close()
+    # 192.0.2.1 (TEST-NET-1) is no address of this host: the bind fails and says so.
+    p = run(binary, "--listen", "192.0.2.1:0")
+    check(p.returncode != 0 and "cannot listen on 192.0.2.1:0 (bind failed)" in p.stderr,
+          "a bind failure says which address and that the bind failed (%r)" % p.stderr.strip()[-200:])
+    # A TLS key that is not a key: the file and OpenSSL's reason, not just "asio.ssl error".
+    cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=op"], check=True, capture_output=True)
+    bad = os.path.join(d, "bad.pem")
+    with open(bad, "w") as f:
+        f.write("not a key\n")
+    p = run(binary, "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", bad)
+    check(p.returncode != 0 and ("the TLS key " + bad + " is not a PEM private key") in p.stderr and "OpenSSL:" in p.stderr,
+          "an unusable TLS key names the file and the reason (%r)" % p.stderr.strip()[-200:])
+    p = run(binary, "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", cert)
+    check(p.returncode != 0 and cert in p.stderr, "a certificate given as the key names the file (%r)" % p.stderr.strip()[-200:])
 
 
 def metrics(binary):

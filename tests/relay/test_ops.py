@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 
+from linktest import listen, new_token
 from relaytest import Relay, check, closed_code, finish, new_tid, pair, status_of, ws_connect
 
 
@@ -33,8 +34,11 @@ async def drain(binary):
         phone, desktop, _ = await pair(r)
         waiting_tid = new_tid()
         waiting = await ws_connect(r.url("/cable/new/" + waiting_tid))
+        listener, _ = await listen("ws://127.0.0.1:%d" % r.port, new_token(), ping_interval=None)
         r.signal(signal.SIGTERM)
         check(r.wait_event("draining") is not None, "SIGTERM logs draining")
+        check(await closed_code(listener, 5) == 1012 and phone.open,
+              "a phone's listen connection gets 1012 (service restart) at the start of the drain, before the tunnels end")
         check(r.admin("/readyz")[0] == 503, "/readyz 503 while draining")
         check(r.admin("/healthz")[0] == 200, "/healthz still 200 while draining")
         check(await status_of(r.url("/cable/new/" + new_tid())) == 503, "new /cable/new while draining -> 503")

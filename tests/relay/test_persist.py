@@ -59,9 +59,9 @@ async def main(binary):
               "a contact request before the phone re-attached -> 503 (not 410)")
         check(await listen_status(base, cid, new_token()) == 403, "re-attach with another token -> 403 (no takeover)")
         unknown = b64url(unb64url(cid)[:9] + secrets.token_bytes(16))
-        check(await listen_status(base, unknown, new_token()) == 410,
-              "re-attach to an unknown contact ID of this node -> 410, not bound to the token presented")
-        check(await listen_status(base, unknown, new_token()) == 410, "... and still unknown afterwards")
+        check(await listen_status(base, unknown, new_token()) == 404,
+              "re-attach to an unknown contact ID of this node -> 404, not bound to the token presented")
+        check(await listen_status(base, unknown, new_token()) == 404, "... and still unknown afterwards")
         check(await contact_status(base, cid_rv, client_payload()) == 410, "the revocation survived (410)")
         check(await listen_status(base, cid_rv, token_rv) == 410, "a revoked contact cannot be re-attached (410)")
         l1, got = await listen(base, token, cid, ping_interval=None)

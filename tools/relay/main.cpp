@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include <string>
@@ -74,6 +75,40 @@ int run_domains(const DomainsOptions& o) {
   return rc;
 }
 
+// A config file error: name the file, the line and the key (CLI11 says only "INI was not able to
+// parse KEY"). The line is found by looking for the key at the start of a line; the file itself
+// is parsed by CLI11 alone.
+int config_error(CLI::App& app, const CLI::ConfigError& e, int argc, char** argv) {
+  std::string file;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) file = argv[i + 1];
+    else if (a.rfind("--config=", 0) == 0) file = a.substr(9);
+  }
+  const std::string what = e.what();
+  const std::string marker = "not able to parse ";
+  const auto at = what.find(marker);
+  if (file.empty() || at == std::string::npos) return app.exit(e);
+  const std::string key = what.substr(at + marker.size());
+  std::ifstream in(file);
+  std::string line;
+  int n = 0, found = 0;
+  while (found == 0 && std::getline(in, line)) {
+    ++n;
+    const auto b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line.compare(b, key.size(), key) != 0) continue;
+    const auto after = line.find_first_not_of(" \t", b + key.size());
+    if (after != std::string::npos && (line[after] == '=' || line[after] == ':')) found = n;
+  }
+  if (found)
+    std::fprintf(stderr, "hybridgate-relay: %s:%d: unknown key '%s' (not an option of hybridgate-relay; see --help)\n",
+                 file.c_str(), found, key.c_str());
+  else
+    std::fprintf(stderr, "hybridgate-relay: %s: unknown key '%s' (not an option of hybridgate-relay; see --help)\n",
+                 file.c_str(), key.c_str());
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,12 +149,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-tunnel-buffer", c.max_tunnel_buffer,
                  "Message buffer bytes one tunnel may hold, partial messages included (0 = 2 x --max-message-size + --max-pending-bytes); over -> close 1008");
   app.add_option("--max-buffered-bytes", c.max_buffered_bytes,
-                 "Message buffer bytes the whole relay may hold, partial messages included; a tunnel that needs more -> close 1008")
+                 "Message buffer bytes the whole relay may hold, partial messages included; when full, the tunnels of the "
+                 "client holding the most are closed first (1008), else the tunnel that needs more -> close 1008")
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-client-buffer", c.max_client_buffer,
+                 "Share of --max-buffered-bytes one client prefix may hold, connections before their request included "
+                 "(0 = 1/8 of it, at least --max-tunnel-buffer); over -> close 1008 / connection dropped");
   app.add_option("--wait-timeout", c.wait_timeout, "Time a phone waits for its desktop; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--tunnel-lifetime", c.tunnel_lifetime, "Longest life of a tunnel; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--idle-timeout", c.idle_timeout, "Longest time without a message either way; over -> close 1008")->check(CLI::PositiveNumber);
   app.add_option("--upgrade-timeout", c.upgrade_timeout, "Deadline from TCP accept to the 101 (TLS handshake + HTTP request)")->check(CLI::PositiveNumber);
+  app.add_option("--request-timeout", c.request_timeout,
+                 "Deadline from TCP accept to the complete HTTP request header (TLS handshake included); over -> connection closed")
+      ->check(CLI::PositiveNumber);
   app.add_option("--close-timeout", c.close_timeout, "Time to flush and finish the WebSocket close handshake before dropping the connection")->check(CLI::PositiveNumber);
   app.add_option("--drain-timeout", c.drain_timeout, "SIGTERM: time tunnels get to finish before they are closed with 1001")->check(CLI::NonNegativeNumber);
   app.add_option("--max-header-size", c.max_header_size, "Largest HTTP request header in bytes; larger -> 431")->check(CLI::PositiveNumber);
@@ -131,7 +173,8 @@ int main(int argc, char** argv) {
   app.add_option("--rate-connect-burst", c.rate_connect_burst, "Burst allowance for --rate-connect")->check(CLI::PositiveNumber);
   app.add_option("--rate-table-size", c.rate_table_size, "Client IPs the rate limiter tracks at most")->check(CLI::PositiveNumber);
   app.add_option("--max-connections-per-client", c.max_connections_per_client,
-                 "Open connections per client prefix (counted from its HTTP request on); more -> 503")->check(CLI::PositiveNumber);
+                 "Open connections per client prefix (counted from its HTTP request on; more -> 503), and connections "
+                 "one peer prefix may have before their request (more -> dropped)")->check(CLI::PositiveNumber);
   app.add_option("--max-waiting-per-client", c.max_waiting_per_client,
                  "Tunnels waiting for their second side per client prefix (/cable/new, /cable/contact); more -> 503")
       ->check(CLI::PositiveNumber);
@@ -172,7 +215,13 @@ int main(int argc, char** argv) {
   domains->add_option("--count", dom.count, "How many IDs --from lists")->check(CLI::Range(1, 65536));
   domains->add_option("--host", dom.host, "Find the domain ID(s) of this host name (tries every ID)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ConfigError& e) {
+    return config_error(app, e, argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   if (domains->parsed()) return run_domains(dom);
   if (print_prefix) {
     auto p = hg::relay::contact_prefix(c.routing_id);
@@ -191,7 +240,11 @@ int main(int argc, char** argv) {
   hg::relay::Relay relay(c);
   auto st = relay.start();
   if (!st) {
-    std::fprintf(stderr, "hybridgate-relay: %s\n", st.error().to_string().c_str());
+    // The relay's details are whole sentences naming what failed (a file, an address, an option);
+    // the code's generic sentence ("A file could not be read or written.") would only mislead.
+    const auto& err = st.error();
+    std::fprintf(stderr, "hybridgate-relay: %s [%s]\n", err.detail.empty() ? err.to_string().c_str() : err.detail.c_str(),
+                 std::string(err.name()).c_str());
     return 1;
   }
   return relay.run();

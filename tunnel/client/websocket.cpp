@@ -15,7 +15,9 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <algorithm>
 #include <cctype>
+#include <limits>
 
 namespace hg::tunnel {
 
@@ -31,6 +33,34 @@ namespace {
 
 constexpr std::string_view kSubprotocol = "fido.cable";
 constexpr std::chrono::seconds kCloseWait{2};
+
+// Everything the server sends before the WebSocket is up (TLS handshake, the HTTP answer to the
+// upgrade and any error body) is read within this many bytes: a relay that answers with a huge
+// error body costs this much, not the 8 MB Beast's response parser would accept. A stream rate
+// policy (Beast's hook for bounding reads) stops reading at the bound; the upgrade's deadline then
+// ends the attempt, reported as an answer over the bound.
+constexpr size_t kUpgradeReadMax = 64 * 1024;
+
+class UpgradeReadBound {
+  friend class beast::rate_policy_access;
+  static constexpr size_t kAll = (std::numeric_limits<size_t>::max)();
+  size_t available_read_bytes() const noexcept { return bounded_ ? left_ : kAll; }
+  size_t available_write_bytes() const noexcept { return kAll; }
+  void transfer_read_bytes(size_t n) noexcept {
+    if (bounded_) left_ -= std::min(n, left_);
+  }
+  void transfer_write_bytes(size_t) const noexcept {}
+  void on_timer() const noexcept {}
+
+ public:
+  void lift() noexcept { bounded_ = false; }  // the WebSocket is up
+  bool exhausted() const noexcept { return bounded_ && left_ == 0; }
+
+ private:
+  size_t left_ = kUpgradeReadMax;
+  bool bounded_ = true;
+};
+using TcpStream = beast::basic_stream<tcp, net::any_io_executor, UpgradeReadBound>;
 
 template <typename Stream>
 class Impl final : public WebSocket {
@@ -138,6 +168,9 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<
   info.status = res.result_int();
   // Say what the server actually did: nothing, hung up, another HTTP answer, or garbage. (The
   // response's status reads 200 when no response arrived at all: look at ec first.)
+  if (beast::get_lowest_layer(ws).rate_policy().exhausted())
+    co_return make_error(Errc::tunnel_protocol, "the server's answer to the WebSocket upgrade is over " +
+                                                    std::to_string(kUpgradeReadMax / 1024) + " KiB; not read further");
   if (ec == beast::error::timeout)
     co_return make_error(Errc::tunnel_unreachable, "the server did not answer the WebSocket upgrade within " +
                                                        std::to_string(opts.timeout.count() / 1000) + " s");
@@ -163,6 +196,7 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<
     if (beast::iequals(field.name_string(), "X-caBLE-Signal-Connection")) info.signal_connection = true;
   }
   if (info.routing_id_count != 1) info.routing_id.reset();
+  beast::get_lowest_layer(ws).rate_policy().lift();
   // From now on a close handshake (either side's) waits at most kCloseWait for the other side's
   // close frame and TCP close: a peer that sends a close frame and keeps TCP open is let go then.
   ws.set_option(websocket::stream_base::timeout{kCloseWait,
@@ -184,7 +218,7 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> connect(const ConnectOptions&
   auto endpoints = co_await resolver.async_resolve(u->host, u->port, net::redirect_error(use_awaitable, ec));
   if (ec) co_return make_error(Errc::tunnel_unreachable, "cannot resolve " + u->host + ": " + ec.message());
 
-  beast::tcp_stream tcp_stream(ex);
+  TcpStream tcp_stream(ex);
   tcp_stream.expires_after(opts.timeout);
   co_await tcp_stream.async_connect(endpoints, net::redirect_error(use_awaitable, ec));
   if (ec) co_return make_error(Errc::tunnel_unreachable, "cannot connect to " + u->host + ":" + u->port + ": " + ec.message());
@@ -192,18 +226,18 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> connect(const ConnectOptions&
 
   if (!u->tls) {
     tcp_stream.expires_never();
-    auto impl = std::make_unique<Impl<beast::tcp_stream>>(std::move(tcp_stream));
+    auto impl = std::make_unique<Impl<TcpStream>>(std::move(tcp_stream));
     co_return co_await upgrade(std::move(impl), *u, opts);
   }
 
   auto ctx = make_client_tls(opts.ca_file, CaFile::adds_to_system_store, "the CA file");
   if (!ctx) co_return make_error(Errc::tunnel_unreachable, ctx.error().detail);
-  beast::ssl_stream<beast::tcp_stream> tls(std::move(tcp_stream), **ctx);
+  beast::ssl_stream<TcpStream> tls(std::move(tcp_stream), **ctx);
   if (auto st = prepare_client_stream(tls, u->host); !st) co_return st.error();
   co_await tls.async_handshake(ssl::stream_base::client, net::redirect_error(use_awaitable, ec));
   if (ec) co_return make_error(Errc::tunnel_unreachable, "TLS handshake with " + u->host + " failed: " + ec.message());
   beast::get_lowest_layer(tls).expires_never();
-  auto impl = std::make_unique<Impl<beast::ssl_stream<beast::tcp_stream>>>(std::move(tls), *ctx);
+  auto impl = std::make_unique<Impl<beast::ssl_stream<TcpStream>>>(std::move(tls), *ctx);
   co_return co_await upgrade(std::move(impl), *u, opts);
 }
 

@@ -49,7 +49,11 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
       res_.body() = "ok\n";
     } else if (path == "/readyz") {
       res_.result(core_.draining ? http::status::service_unavailable : http::status::ok);
-      res_.body() = core_.draining ? "draining\n" : "ready\n";
+      // Ready either way; an ephemeral relay (no --state-dir) says what a restart loses.
+      res_.body() = core_.draining ? "draining\n"
+                    : core_.cfg.state_dir.empty()
+                        ? "ready (ephemeral: no --state-dir; a restart loses the routing ID and every linked phone's contact)\n"
+                        : "ready\n";
     } else if (path == "/metrics") {
       res_.result(http::status::ok);
       res_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

@@ -31,10 +31,25 @@ size_t TunnelIdHash::operator()(const TunnelId& id) const noexcept {
 // ---------------------------------------------------------------------------------------------
 // Memory budget
 
-const char* Charge::grow(size_t n) {
+Charge::Charge(Core* core, std::shared_ptr<TunnelBudget> t, ClientCounts* client)
+    : core_(core), t_(std::move(t)), c_(client) {
+  if (c_) ++c_->charges;
+}
+
+void Charge::unbind() {
+  if (!c_) return;
+  --c_->charges;
+  if (c_->charges == 0) core_->client_maybe_erase(*c_);
+  c_ = nullptr;
+}
+
+const char* Charge::grow(size_t n, bool may_reclaim) {
   if (!core_ || n == 0) return nullptr;
-  if (core_->buffered + n > core_->cfg.max_buffered_bytes) return "buffer_budget";
   if (t_ && t_->used + n > core_->max_tunnel_buffer) return "tunnel_buffer";
+  if (c_ && c_->buffered + n > core_->max_client_buffer) return "client_buffer";
+  if (core_->buffered + n > core_->cfg.max_buffered_bytes &&
+      !(may_reclaim && core_->reclaim(n, c_, t_.get())))
+    return "buffer_budget";
   grow_unchecked(n);
   return nullptr;
 }
@@ -45,6 +60,10 @@ void Charge::grow_unchecked(size_t n) {
   core_->buffered += n;
   core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
   if (t_) t_->used += n;
+  if (c_) {
+    if (c_->holder_pos == SIZE_MAX) core_->holder_add(c_);
+    c_->buffered += n;
+  }
 }
 
 void Charge::release() {
@@ -52,7 +71,52 @@ void Charge::release() {
   core_->buffered -= n_;
   core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
   if (t_) t_->used -= n_;
+  if (c_) c_->buffered -= n_;
   n_ = 0;
+}
+
+void Core::holder_add(ClientCounts* c) {
+  c->holder_pos = holders.size();
+  holders.push_back(c);
+}
+
+void Core::holder_remove(ClientCounts* c) {
+  if (c->holder_pos == SIZE_MAX) return;
+  const size_t i = c->holder_pos;
+  holders[i] = holders.back();
+  holders[i]->holder_pos = i;
+  holders.pop_back();
+  c->holder_pos = SIZE_MAX;
+}
+
+bool Core::reclaim(size_t need, const ClientCounts* mine, const TunnelBudget* own) {
+  const size_t floor = (mine ? mine->buffered : 0) + need;
+  for (int round = 0; buffered + need > cfg.max_buffered_bytes; ++round) {
+    if (round == 64) return false;  // bounded work for one request
+    ClientCounts* top = nullptr;
+    for (size_t i = 0; i < holders.size();) {
+      ClientCounts* h = holders[i];
+      if (h->buffered == 0) {
+        holder_remove(h);  // swaps the last one in at i
+        continue;
+      }
+      if (!top || h->buffered > top->buffered) top = h;
+      ++i;
+    }
+    if (!top || top == mine || top->buffered <= floor) return false;
+    Endpoint* victim = nullptr;
+    size_t most = 0;
+    for (Endpoint* e : top->endpoints) {
+      const TunnelBudget* b = e->budget_in_use();
+      if (b && b != own && b->used > most) {
+        most = b->used;
+        victim = e;
+      }
+    }
+    if (!victim) return false;
+    victim->evict();
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,6 +264,13 @@ void Tunnel::limit(const char* which) {
   end("limit", close_code::policy, close_code::policy, which);
 }
 
+void Tunnel::evict() {
+  auto self = shared_from_this();
+  limit("buffer_pressure");
+  for (int s : {kFirst, kSecond})
+    if (ep_[s] && !released_[s]) ep_[s]->shed();
+}
+
 void Tunnel::end(const char* outcome, uint16_t code_first, uint16_t code_second, const char* why) {
   if (ended_) return;
   ended_ = true;
@@ -300,6 +371,8 @@ Core::Core(boost::asio::io_context& io, Config c)
       contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
   max_tunnel_buffer = cfg.max_tunnel_buffer ? cfg.max_tunnel_buffer
                                             : 2 * cfg.max_message_size + cfg.max_pending_bytes;
+  max_client_buffer = cfg.max_client_buffer ? cfg.max_client_buffer
+                                            : std::max(cfg.max_buffered_bytes / 8, max_tunnel_buffer);
   max_connections = cfg.max_connections;
   if (max_connections == 0) {
     rlimit rl{};
@@ -310,14 +383,48 @@ Core::Core(boost::asio::io_context& io, Config c)
 
 void Core::client_count(const std::string& key, size_t ClientCounts::*field, int delta) {
   if (delta > 0) {
-    clients[key].*field += static_cast<size_t>(delta);
+    client_entry(key).*field += static_cast<size_t>(delta);
     return;
   }
   auto it = clients.find(key);
   if (it == clients.end()) return;
   auto& c = it->second;
   c.*field -= std::min(c.*field, static_cast<size_t>(-delta));
-  if (c.connections == 0 && c.waiting == 0 && c.contacts == 0) clients.erase(it);
+  client_maybe_erase(c);
+}
+
+ClientCounts& Core::client_entry(const std::string& key) {
+  auto [it, added] = clients.try_emplace(key);
+  if (added) it->second.key = &it->first;
+  return it->second;
+}
+
+ClientCounts* Core::client_find(const std::string& key) {
+  auto it = clients.find(key);
+  return it == clients.end() ? nullptr : &it->second;
+}
+
+void Core::client_maybe_erase(ClientCounts& c) {
+  if (!c.empty() || !c.endpoints.empty()) return;
+  holder_remove(&c);
+  clients.erase(*c.key);
+}
+
+void Core::client_attach(ClientCounts& c, Endpoint* e) {
+  e->client_entry = &c;
+  e->client_pos = c.endpoints.size();
+  c.endpoints.push_back(e);
+}
+
+void Core::client_detach(Endpoint* e) {
+  ClientCounts* c = e->client_entry;
+  if (!c) return;
+  auto& v = c->endpoints;
+  v[e->client_pos] = v.back();
+  v[e->client_pos]->client_pos = e->client_pos;
+  v.pop_back();
+  e->client_entry = nullptr;
+  client_maybe_erase(*c);
 }
 
 size_t Core::client_value(const std::string& key, size_t ClientCounts::*field) const {
@@ -349,6 +456,24 @@ void Core::drain_all() {
   for (auto& t : all) t->end("drained", close_code::going_away, close_code::going_away, "relay shutting down");
 }
 
+void Core::close_listeners() {
+  std::vector<std::shared_ptr<Listener>> all;
+  for (auto& [id, c] : contacts)
+    if (auto l = c.listener.lock()) all.push_back(std::move(l));
+  for (auto& l : all) l->close(close_code::service_restart, "relay restarting");
+}
+
+// A rate limiter said no: over the client's rate (429), or its table is full (it fails closed:
+// 503, counted as limit rate_table_full).
+Admission Core::rate_refused(const RequestInfo& r, const RateLimiter& rl, const char* which, nlohmann::json fields) {
+  if (rl.table_full()) {
+    limit_hit("rate_table_full", std::move(fields));
+    return refuse(r, 503, "rate_table_full");
+  }
+  limit_hit(which, std::move(fields));
+  return refuse(r, 429, "rate_limited");
+}
+
 Admission Core::refuse(const RequestInfo& r, int status, const char* reason) {
   Admission a;
   a.status = status;
@@ -362,7 +487,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   if (!r.is_get) return refuse(405, "method_not_allowed");
   constexpr std::string_view kListen = "/cable/listen";
   if (r.target.starts_with(kListen) && (r.target.size() == kListen.size() || r.target[kListen.size()] == '/'))
-    return admit_listen(r, r.target.substr(kListen.size()));
+    return admit_listen(r, r.target.substr(kListen.size()), std::move(later));
   auto path = tunnel_domain::parse_path(r.target);
   if (!path) return refuse(404, "unknown_path");
   if (path->kind == tunnel_domain::TunnelPath::Kind::Contact)
@@ -375,8 +500,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   if (is_new) {
     if (draining) return refuse(503, "draining");
     if (!rl_new.allow(r.client_key)) {
-      limit_hit("rate_new", {{"client", r.client_ip}});
-      return refuse(429, "rate_limited");
+      return rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
     }
     if (waiting_or_reserved >= cfg.max_waiting_tunnels) {
       limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
@@ -398,8 +522,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   }
   if (path->routing_id != rid) return refuse(404, "wrong_routing_id");
   if (!rl_connect.allow(r.client_key)) {
-    limit_hit("rate_connect", {{"client", r.client_ip}});
-    return refuse(429, "rate_limited");
+    return rate_refused(r, rl_connect, "rate_connect", {{"client", r.client_ip}});
   }
   auto it = tunnels.find(path->tunnel_id);
   if (it == tunnels.end()) return refuse(draining ? 503 : 404, draining ? "draining" : "unknown_tunnel");
@@ -442,8 +565,11 @@ int64_t wall_ms(Clock::time_point t) {
 }
 }  // namespace
 
-bool Core::persist(const std::string& id, const Contact& c) {
-  if (!store.is_open()) return true;
+void Core::persist(const std::string& id, const Contact& c, std::function<void(bool)> done) {
+  if (!writer) {  // no --state-dir: memory only, "durable" at once
+    if (done) done(true);
+    return;
+  }
   StoredContact s;
   s.id = id;
   s.token_hash = c.token_hash;
@@ -452,11 +578,15 @@ bool Core::persist(const std::string& id, const Contact& c) {
   s.attached = !c.listener.expired();
   s.owner = c.owner;
   s.last_seen_ms = wall_ms(c.last_seen);
-  auto st = store.put(s);
-  if (st) return true;
+  writer->put(std::move(s), [this, tag = contact_tag(id), done = std::move(done)](bool ok) {
+    if (!ok) store_failed(tag);
+    if (done) done(ok);
+  });
+}
+
+void Core::store_failed(const std::string& tag) {
   ++m.store_errors;
-  log.log(Level::error, "contact_store_failed", {{"contact", contact_tag(id)}, {"error", st.error().to_string()}});
-  return false;
+  log.log(Level::error, "contact_store_failed", {{"contact", tag}, {"error", "the change could not be committed"}});
 }
 
 Status Core::load_contacts() {
@@ -479,7 +609,7 @@ Status Core::load_contacts() {
       return;
     }
     if (c.revoked) ++contacts_revoked;
-    if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, +1);
+    else if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, +1);  // the cap counts live ones
     contacts.emplace(std::move(s.id), std::move(c));
   }));
   for (auto& id : expired) HG_CHECK(store.remove(id));
@@ -490,14 +620,11 @@ Status Core::load_contacts() {
 
 void Core::erase_contact(std::unordered_map<std::string, Contact>::iterator it) {
   if (it->second.revoked) --contacts_revoked;
-  if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
-  if (store.is_open()) {
-    auto st = store.remove(it->first);
-    if (!st) {
-      ++m.store_errors;
-      log.log(Level::error, "contact_store_failed", {{"contact", contact_tag(it->first)}, {"error", st.error().to_string()}});
-    }
-  }
+  else if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
+  if (writer)
+    writer->remove(it->first, [this, tag = contact_tag(it->first)](bool ok) {
+      if (!ok) store_failed(tag);
+    });
   contacts.erase(it);
 }
 
@@ -505,11 +632,39 @@ Contact* Core::find_contact(const std::string& key) {
   auto it = contacts.find(key);
   if (it == contacts.end()) return nullptr;
   if (contact_expired(it->second, Clock::now())) {
+    if (!it->second.revoked) {
+      expire_contact(it);
+      return &it->second;
+    }
     erase_contact(it);
     set_contact_gauges();
     return nullptr;
   }
   return &it->second;
+}
+
+// An expired contact is not forgotten at once: it stays, revoked, for another --contact-ttl, so
+// desktops asking for it learn that it is gone (410) instead of getting "unknown" (404, which
+// they do not treat as revoked). Its owner's cap no longer counts it.
+void Core::expire_contact(std::unordered_map<std::string, Contact>::iterator it) {
+  Contact& c = it->second;
+  c.revoked = true;
+  c.last_seen = Clock::now();
+  ++contacts_revoked;
+  if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, -1);
+  persist(it->first, c);
+  set_contact_gauges();
+  log.log(Level::info, "contact_expired", {{"contact", contact_tag(it->first)}});
+}
+
+bool Core::forget_one_revoked() {
+  auto oldest = contacts.end();
+  for (auto it = contacts.begin(); it != contacts.end(); ++it)
+    if (it->second.revoked && (oldest == contacts.end() || it->second.last_seen < oldest->second.last_seen)) oldest = it;
+  if (oldest == contacts.end()) return false;
+  erase_contact(oldest);
+  set_contact_gauges();
+  return true;
 }
 
 void Core::set_contact_gauges() {
@@ -519,12 +674,13 @@ void Core::set_contact_gauges() {
 
 void Core::sweep_contacts() {
   const auto now = Clock::now();
-  const bool batch = store.is_open() && store.begin();  // one transaction (one fsync) for the sweep
+  // The writer commits the sweep's changes together (group commit).
   for (auto it = contacts.begin(); it != contacts.end();) {
     auto cur = it++;
-    if (contact_expired(cur->second, now)) erase_contact(cur);
+    if (!contact_expired(cur->second, now)) continue;
+    if (cur->second.revoked) erase_contact(cur);
+    else expire_contact(cur);
   }
-  if (batch) store.commit();
   set_contact_gauges();
 }
 
@@ -538,7 +694,7 @@ void Core::start_contact_sweeper() {
   });
 }
 
-Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
+Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, AdmissionCallback later) {
   auto refuse = [&](int status, const char* reason) { return this->refuse(r, status, reason); };
   // rest: "" (new registration) or "/<b64url contact ID>"
   if (rest == "/") return refuse(404, "unknown_path");
@@ -556,31 +712,41 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   // allowance and a slot in the bounded table.
   auto refuse_new_contact = [&]() -> std::optional<Admission> {
     if (!rl_new.allow(r.client_key)) {
-      limit_hit("rate_new", {{"client", r.client_ip}});
-      return refuse(429, "rate_limited");
+      return rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
     }
     if (client_value(r.client_key, &ClientCounts::contacts) >= cfg.max_contacts_per_client) {
       limit_hit("client_contacts", {{"client", r.client_ip}});
       return refuse(503, "client_contacts");
     }
     if (contacts.size() >= cfg.max_contacts) sweep_contacts();
+    // Still full: forget the oldest revoked or expired contact (its desktops then get 404, which
+    // keeps their link, instead of 410).
+    if (contacts.size() >= cfg.max_contacts) forget_one_revoked();
     if (contacts.size() >= cfg.max_contacts) {
       limit_hit("max_contacts", {{"contacts", contacts.size()}});
       return refuse(503, "max_contacts");
     }
     return std::nullopt;
   };
-  auto add_contact = [&](const std::string& id) {
+  // With a store, the answer waits until the change is durable (deferred: `later` gets it); a
+  // change that cannot be written is a 503, never a 101.
+  auto store_refusal = [this, ip = r.client_ip]() {
+    Admission b;
+    b.status = 503;
+    b.reason = "contact_store_failed";
+    reject(b.reason, b.status, ip);
+    return b;
+  };
+  auto add_contact = [&](const std::string& id, std::function<void(bool)> done) {
     Contact c;
     c.token_hash = hash;
     c.last_seen = Clock::now();
     c.owner = r.client_key;
-    if (!persist(id, c)) return false;
-    client_count(r.client_key, &ClientCounts::contacts, +1);
+    persist(id, c, std::move(done));
+    client_count(r.client_key, &ClientCounts::contacts, +1);  // counted (and in the table) while it is written
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
     log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
-    return true;
   };
   Admission a;
   a.kind = Admission::Kind::listen;
@@ -591,10 +757,26 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     std::string id = contact_prefix_bytes;
     const auto rnd = crypto::random_array<16>();
     id.append(reinterpret_cast<const char*>(rnd.data()), rnd.size());
-    if (!add_contact(id)) return refuse(503, "contact_store_failed");
     a.contact_b64 = base64url_encode(as_bytes(id));
-    a.contact = std::move(id);
-    return a;
+    a.contact = id;
+    if (!writer || !later) {
+      add_contact(id, nullptr);
+      return a;
+    }
+    add_contact(id, [this, id, a, later, store_refusal](bool ok) mutable {
+      if (ok) return later(std::move(a));
+      // Not durable: not registered.
+      auto it = contacts.find(id);
+      if (it != contacts.end()) {
+        client_count(it->second.owner, &ClientCounts::contacts, -1);
+        contacts.erase(it);
+        set_contact_gauges();
+      }
+      later(store_refusal());
+    });
+    Admission pending;
+    pending.deferred = true;
+    return pending;
   }
   rest.remove_prefix(1);
   for (char ch : rest)
@@ -604,8 +786,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
   std::string id = to_string(*id_bytes);
   if (id.size() != kContactIdSize || !id.starts_with(contact_prefix_bytes)) return refuse(404, "wrong_routing_id");
   if (!rl_reattach.allow(id)) {  // per contact: re-attaching replaces the listener, so it is not free
-    limit_hit("rate_reattach", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
-    return refuse(429, "rate_limited");
+    return rate_refused(r, rl_reattach, "rate_reattach", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
   }
   Contact* c = find_contact(id);
   if (c) {
@@ -616,16 +797,27 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest) {
     }
     if (c->revoked) return refuse(410, "contact_revoked");
   } else {
-    // Unknown (never registered, expired, or registered on a relay without --state-dir): never
-    // bound to whatever token arrives first — the phone registers anew.
-    return refuse(410, "unknown_contact");
-  }
-  if (revoke_now) {
-    revoke(id, "header");
-    a.revoke = true;
+    // Unknown (never registered, forgotten, or registered on a relay that lost its store): never
+    // bound to whatever token arrives first; 404, not 410: only a contact this relay knows it
+    // revoked or expired is answered 410.
+    return refuse(404, "unknown_contact");
   }
   a.contact_b64 = base64url_encode(as_bytes(id));
-  a.contact = std::move(id);
+  a.contact = id;
+  if (revoke_now) {
+    a.revoke = true;
+    if (!writer || !later) {
+      revoke(id, "header");
+      return a;
+    }
+    revoke(id, "header", [a, later, store_refusal](bool ok) mutable {
+      if (ok) later(std::move(a));
+      else later(store_refusal());  // not durable: not revoked
+    });
+    Admission pending;
+    pending.deferred = true;
+    return pending;
+  }
   return a;
 }
 
@@ -642,7 +834,14 @@ void Core::listener_opened(const std::string& key, const std::shared_ptr<Listene
   c.listener = l;
   c.listener_id = l.get();
   c.last_seen = Clock::now();
-  if (!c.attached_stored) c.attached_stored = persist(key, c);
+  if (!c.attached_stored) {
+    c.attached_stored = true;
+    persist(key, c, [this, key](bool ok) {
+      if (ok) return;
+      auto found = contacts.find(key);
+      if (found != contacts.end()) found->second.attached_stored = false;
+    });
+  }
   if (old && old.get() != l.get()) {
     log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
     old->close(close_code::normal, "replaced by a newer listener");
@@ -657,8 +856,12 @@ void Core::listener_closed(const std::string& key, const Listener* l) {
   it->second.listener.reset();
   it->second.listener_id = nullptr;
   it->second.last_seen = Clock::now();
-  persist(key, it->second);
-  it->second.attached_stored = false;
+  // While draining the relay is going away: the store keeps "attached", so the contact's TTL
+  // starts afresh at the next start, the same outcome without one fsync per listener.
+  if (!draining) {
+    persist(key, it->second);
+    it->second.attached_stored = false;
+  }
   --m.listeners_open;
   log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
 }
@@ -667,13 +870,37 @@ void Core::listener_text(const std::string& key, const Listener* l, std::string_
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_object() && j.contains("revoke") && j["revoke"] == true) {
     auto it = contacts.find(key);
-    if (it != contacts.end() && it->second.listener_id == l) revoke(key, "message");
+    if (it == contacts.end() || it->second.listener_id != l) return;
+    revoke(key, "message", [this, key, l](bool ok) {
+      if (ok) return;
+      // Not durable, so not revoked: 1011, not the 1000 that confirms a revocation.
+      auto c = contacts.find(key);
+      if (c == contacts.end() || c->second.listener_id != l) return;
+      if (auto live = c->second.listener.lock()) live->close(close_code::internal_error, "contact store failed");
+    });
     return;
   }
   log.log_throttled(Level::debug, "listener_unknown_message", "listener_unknown_message", {{"contact", contact_tag(key)}});
 }
 
-void Core::revoke(const std::string& key, const char* how) {
+void Core::revoke(const std::string& key, const char* how, std::function<void(bool)> done) {
+  auto it = contacts.find(key);
+  if (it == contacts.end()) {
+    if (done) done(true);
+    return;
+  }
+  // Durable first: a revocation that cannot be written is not made (the phone is told so).
+  Contact copy = it->second;
+  copy.revoked = true;
+  copy.last_seen = Clock::now();
+  copy.listener.reset();
+  persist(key, copy, [this, key, how = std::string(how), done = std::move(done)](bool ok) {
+    if (ok) apply_revocation(key, how);
+    if (done) done(ok);
+  });
+}
+
+void Core::apply_revocation(const std::string& key, const std::string& how) {
   auto it = contacts.find(key);
   if (it == contacts.end()) return;
   Contact& c = it->second;
@@ -681,6 +908,7 @@ void Core::revoke(const std::string& key, const char* how) {
     c.revoked = true;
     ++contacts_revoked;
     ++m.contacts_revoked_total;
+    if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, -1);  // the cap counts live ones
     set_contact_gauges();
   }
   c.last_seen = Clock::now();
@@ -691,7 +919,6 @@ void Core::revoke(const std::string& key, const char* how) {
     c.attached_stored = false;
     --m.listeners_open;
   }
-  persist(key, c);
   log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
   if (l) l->close(close_code::normal, "contact revoked");
 }
@@ -705,8 +932,9 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
   if (draining) return refuse(503, "draining");
   if (!rl_new.allow(r.client_key)) {
-    limit_hit("rate_new", {{"client", r.client_ip}});
-    return refuse(429, "rate_limited");
+    Admission a = rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
+    ++m.contact_requests[std::to_string(a.status)];
+    return a;
   }
   auto payload = messages::parse_client_payload_header(r.client_payload);
   auto payload_bytes = hex_decode(r.client_payload);
@@ -718,7 +946,7 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   std::shared_ptr<Listener> listener = c ? c->listener.lock() : nullptr;
   if (!listener && !webhook) {
     if (c) return refuse(503, "contact_unreachable");
-    return refuse(410, "unknown_contact");
+    return refuse(404, "unknown_contact");  // not 410: desktops keep their link (docs/linking.md)
   }
   if (waiting_or_reserved >= cfg.max_waiting_tunnels) {
     limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});

@@ -47,41 +47,58 @@ namespace hg::relay {
 using Clock = std::chrono::steady_clock;
 
 struct Core;
+struct ClientCounts;
 
 // Memory budget (docs/relay.md, "Memory"): every message buffer's capacity is charged to the
-// global budget (--max-buffered-bytes) and, for tunnel traffic, to its tunnel's
+// global budget (--max-buffered-bytes), to the share of the client (prefix) whose connection
+// allocated it (--max-client-buffer) and, for tunnel traffic, to its tunnel's
 // (--max-tunnel-buffer) from the moment it is allocated (a message still being read included)
-// until it is freed. A Charge is that claim; it is released when it is destroyed.
+// until it is freed. A connection that has not completed its HTTP request (TLS handshake
+// included) is charged a fixed cost the same way. A Charge is that claim; it is released when it
+// is destroyed. While a Charge is bound to a client entry, the entry stays in Core::clients.
 struct TunnelBudget {
   size_t used = 0;
 };
 class Charge {
  public:
   Charge() = default;
-  Charge(Core* core, std::shared_ptr<TunnelBudget> t) : core_(core), t_(std::move(t)) {}
-  Charge(Charge&& o) noexcept : core_(o.core_), t_(std::move(o.t_)), n_(o.n_) { o.n_ = 0; }
+  Charge(Core* core, std::shared_ptr<TunnelBudget> t, ClientCounts* client = nullptr);
+  Charge(Charge&& o) noexcept : core_(o.core_), t_(std::move(o.t_)), c_(o.c_), n_(o.n_) {
+    o.n_ = 0;
+    o.c_ = nullptr;
+  }
   Charge& operator=(Charge&& o) noexcept {
     if (this != &o) {
       release();
+      unbind();
       core_ = o.core_;
       t_ = std::move(o.t_);
+      c_ = o.c_;
       n_ = o.n_;
       o.n_ = 0;
+      o.c_ = nullptr;
     }
     return *this;
   }
   Charge(const Charge&) = delete;
   Charge& operator=(const Charge&) = delete;
-  ~Charge() { release(); }
+  ~Charge() {
+    release();
+    unbind();
+  }
   size_t bytes() const { return n_; }
-  // Charges `n` more bytes if both budgets allow it; nullptr on success, else the limit's name.
-  const char* grow(size_t n);
+  // Charges `n` more bytes if every budget allows it; nullptr on success, else the limit's name.
+  // When only the global budget is short, `may_reclaim` lets the relay close the tunnels of the
+  // client holding the most first (Core::reclaim) if that client holds more than this one.
+  const char* grow(size_t n, bool may_reclaim = true);
   void grow_unchecked(size_t n);
   void release();
 
  private:
+  void unbind();
   Core* core_ = nullptr;
   std::shared_ptr<TunnelBudget> t_;
+  ClientCounts* c_ = nullptr;
   size_t n_ = 0;
 };
 
@@ -100,7 +117,7 @@ inline Clock::duration secs(double s) {
 // Close codes (RFC 6455 §7.4.1) the relay uses.
 namespace close_code {
 inline constexpr uint16_t normal = 1000, going_away = 1001, unsupported_data = 1003, policy = 1008,
-                          too_big = 1009;
+                          too_big = 1009, internal_error = 1011, service_restart = 1012;
 }
 
 // One upgraded WebSocket connection, as the tunnel sees it.
@@ -112,6 +129,15 @@ class Endpoint {
   virtual void abort() = 0;                                     // drop the TCP connection now
   virtual void resume_reading() = 0;                            // the peer drained what we sent it
   virtual void paired() = 0;                                    // lift the before-pairing message limit
+  // Memory pressure (Core::reclaim): the budget of this side's tunnel (nullptr if none, or ended);
+  // evict() ends that tunnel (Tunnel::evict), whose sides shed(): release their charges now and
+  // drop the connection (the buffers go when the session finishes, within this turn of the loop).
+  virtual const TunnelBudget* budget_in_use() const = 0;
+  virtual void evict() = 0;
+  virtual void shed() = 0;
+  // Core's bookkeeping: the client entry this connection is listed in, and where.
+  ClientCounts* client_entry = nullptr;
+  size_t client_pos = 0;
 };
 
 // A phone's listen connection (/cable/listen), as the contact table sees it.
@@ -159,6 +185,8 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   void violation(int side, uint16_t code, const char* which);
   // A limit ended the tunnel: count it, log it once, close both sides with 1008.
   void limit(const char* which);
+  // Memory pressure: limit("buffer_pressure"), then both sides release their charges and drop.
+  void evict();
 
  private:
   void pair();
@@ -236,9 +264,19 @@ struct Contact {
   bool used = false;                  // a desktop contacted it (else --unused-contact-ttl applies)
 };
 
-// What one client (key: its prefix) holds; an entry exists only while a count is above 0.
+// What one client (key: its prefix) holds; an entry exists only while a count is above 0 or a
+// Charge is bound to it (Core::client_maybe_erase).
 struct ClientCounts {
   size_t connections = 0, waiting = 0, contacts = 0;
+  size_t handshaking = 0;  // connections (by TCP peer) whose HTTP request is not complete yet
+  size_t buffered = 0;     // bytes of the memory budget charged to this client
+  size_t charges = 0;      // Charge objects bound to this entry
+  std::vector<Endpoint*> endpoints;  // its open WebSocket connections (Core::reclaim picks from them)
+  size_t holder_pos = SIZE_MAX;      // index in Core::holders, or SIZE_MAX
+  const std::string* key = nullptr;  // the map's key
+  bool empty() const {
+    return connections == 0 && waiting == 0 && contacts == 0 && handshaking == 0 && charges == 0;
+  }
 };
 
 // The wake-up webhook (webhook.cpp): POSTs `body` to cfg.wake_webhook and calls `done` with the
@@ -260,6 +298,21 @@ struct Core {
   // Adjusts one count of a client (delta +1/-1); the entry goes when every count is 0.
   void client_count(const std::string& key, size_t ClientCounts::*field, int delta);
   size_t client_value(const std::string& key, size_t ClientCounts::*field) const;
+  ClientCounts& client_entry(const std::string& key);  // creates it (empty) if needed
+  ClientCounts* client_find(const std::string& key);
+  void client_maybe_erase(ClientCounts& c);            // erases it if empty()
+  void client_attach(ClientCounts& c, Endpoint* e);    // lists e in c.endpoints
+  void client_detach(Endpoint* e);
+  // Clients that may hold budget bytes (listed when their charge grows from 0; pruned lazily).
+  std::vector<ClientCounts*> holders;
+  void holder_add(ClientCounts* c);
+  void holder_remove(ClientCounts* c);
+  // Frees `need` bytes of the global budget for a client holding `mine` by evicting the tunnels of
+  // the client that holds the most, largest tunnel first, while that client holds more than
+  // `mine + need`; never the tunnel `own`. True if the bytes are free now.
+  bool reclaim(size_t need, const ClientCounts* mine, const TunnelBudget* own);
+  size_t max_client_buffer = 0;  // cfg.max_client_buffer, or its automatic value
+  size_t conn_peak = 0;          // connections_open's high-water mark since the last malloc_trim
   bool draining = false;
   Clock::time_point drain_deadline{};
   size_t max_connections = 0;
@@ -283,13 +336,22 @@ struct Core {
   void listener_opened(const std::string& contact, const std::shared_ptr<Listener>& l, bool revoked_at_admission);
   void listener_text(const std::string& contact, const Listener* l, std::string_view text);
   void listener_closed(const std::string& contact, const Listener* l);
-  void revoke(const std::string& contact, const char* how);
-  Contact* find_contact(const std::string& contact);  // nullptr if unknown or expired
+  // Revokes once the revocation is durable; done(false): it could not be written (not revoked).
+  void revoke(const std::string& contact, const char* how, std::function<void(bool)> done = nullptr);
+  void apply_revocation(const std::string& contact, const std::string& how);
+  Contact* find_contact(const std::string& contact);  // nullptr if unknown (an expired one turns revoked)
+  void expire_contact(std::unordered_map<std::string, Contact>::iterator it);
+  bool forget_one_revoked();  // the table is full: erase the oldest revoked contact
   bool contact_expired(const Contact& c, Clock::time_point now) const;
   void erase_contact(std::unordered_map<std::string, Contact>::iterator it);
-  // Contacts on disk (--state-dir): every change is committed before the relay answers.
+  // Contacts on disk (--state-dir): the writer thread commits changes (group commit); an answer
+  // that depends on a change (a registration's 101, a revocation's) waits until it is durable.
   ContactStore store;
-  bool persist(const std::string& id, const Contact& c);  // false (logged, counted) if the write failed
+  std::unique_ptr<StoreWriter> writer;  // set once the contacts are loaded (--state-dir only)
+  // Queues the contact's current state; done(ok) once durable or failed (a failure is logged and
+  // counted). Without a store done(true) runs at once.
+  void persist(const std::string& id, const Contact& c, std::function<void(bool)> done = nullptr);
+  void store_failed(const std::string& tag);
   Status load_contacts();
   void sweep_contacts();
   void start_contact_sweeper();
@@ -297,14 +359,28 @@ struct Core {
   void reject(const char* reason, int status, const std::string& ip);
   void limit_hit(const char* which, nlohmann::json fields);
   void unregister(Tunnel& t);
-  void sent_close(uint16_t code) { ++m.close_codes[code]; }
+  // Counted by code; a code outside the set the relay itself uses (a peer's code passed on) is
+  // counted as "other", so clients cannot create label values.
+  void sent_close(uint16_t code) {
+    switch (code) {
+      case 1000: case 1001: case 1003: case 1008: case 1009: case 1011: case 1012:
+        ++m.close_codes[code];
+        return;
+      default:
+        ++m.close_codes[0];
+    }
+  }
   // Drain deadline: end every tunnel with 1001.
   void drain_all();
+  // Drain start: tell every listener the relay is restarting (1012): the phone reconnects, to
+  // another node or to this one once it is back.
+  void close_listeners();
 
  private:
-  Admission admit_listen(const RequestInfo& r, std::string_view rest);
+  Admission admit_listen(const RequestInfo& r, std::string_view rest, AdmissionCallback later);
   Admission admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later);
   Admission refuse(const RequestInfo& r, int status, const char* reason);
+  Admission rate_refused(const RequestInfo& r, const RateLimiter& rl, const char* which, nlohmann::json fields);
 };
 
 // 8 hex digits of SHA-256 of a contact ID: how logs name a contact.

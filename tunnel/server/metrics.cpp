@@ -25,18 +25,20 @@ Metrics::Metrics() {
                         "wrong_contact_token", "contact_revoked", "unknown_contact", "contact_unreachable",
                         "bad_client_payload", "wake_failed", "max_contacts", "revoke_without_contact",
                         "header_too_large", "request_body", "client_connections", "client_waiting_tunnels",
-                        "client_contacts", "webhook_busy", "contact_store_failed"})
+                        "client_contacts", "webhook_busy", "contact_store_failed", "rate_table_full", "client_handshakes",
+                        "handshake_budget"})
     rejections[r] = 0;
   for (const char* l : {"message_size", "text_message", "tunnel_messages", "tunnel_bytes", "pending_buffer",
                         "wait_timeout", "idle_timeout", "tunnel_lifetime", "tunnel_buffer", "buffer_budget",
                         "listener_queue", "close_timeout", "write_timeout", "header_size", "upgrade_timeout",
                         "max_waiting_tunnels", "max_connections", "rate_new", "rate_connect", "rate_reattach",
                         "accept_failed", "max_contacts", "listen_idle_timeout", "client_connections",
-                        "client_waiting_tunnels", "client_contacts", "webhook_in_flight"})
+                        "client_waiting_tunnels", "client_contacts", "webhook_in_flight", "client_buffer",
+                        "buffer_pressure", "client_handshakes", "handshake_budget", "request_timeout", "rate_table_full"})
     limit_hits[l] = 0;
-  for (uint16_t c : {1000, 1001, 1003, 1008, 1009}) close_codes[c] = 0;
+  for (uint16_t c : {0, 1000, 1001, 1003, 1008, 1009, 1011, 1012}) close_codes[c] = 0;
   for (const char* c : {"listen", "webhook"}) wakeups[c] = 0;
-  for (const char* s : {"101", "400", "410", "429", "503"}) contact_requests[s] = 0;
+  for (const char* s : {"101", "400", "404", "410", "429", "503"}) contact_requests[s] = 0;
   for (const char* r : {"delivered", "gone", "refused", "failed"}) webhook_results[r] = 0;
 }
 
@@ -148,6 +150,7 @@ std::string Metrics::render() const {
     for (auto& [k, v] : m) {
       std::string key;
       if constexpr (std::is_same_v<std::decay_t<decltype(k)>, std::string>) key = k;
+      else if constexpr (std::is_same_v<std::decay_t<decltype(k)>, uint16_t>) key = k ? std::to_string(k) : "other";
       else key = std::to_string(k);
       line(o, p + n, std::string(label) + "=\"" + key + "\"", v);
     }
@@ -171,6 +174,10 @@ std::string Metrics::render() const {
   labelled("limit_hits_total", "Limits hit, by limit.", "limit", limit_hits);
   labelled("close_codes_sent_total", "WebSocket close codes the relay sent, by code.", "code", close_codes);
   counter("tls_handshake_failures_total", "TLS handshakes that failed.", tls_handshake_failures);
+  gauge("handshaking_connections", "Connections whose TLS handshake or HTTP request is not complete yet.",
+        handshaking);
+  counter("malloc_trims_total", "Times the relay returned freed heap memory to the system (malloc_trim).",
+          malloc_trims);
   head(o, p + "tls_reloads_total", "counter", "TLS certificate reloads (SIGHUP), by result.");
   line(o, p + "tls_reloads_total", "result=\"ok\"", tls_reloads_ok);
   line(o, p + "tls_reloads_total", "result=\"failed\"", tls_reloads_failed);

@@ -30,17 +30,19 @@ struct Metrics {
   int64_t connections_open = 0;
   bool draining = false;
   int64_t buffered_bytes = 0;  // message buffers charged to the memory budget
+  int64_t handshaking = 0;     // connections before their complete HTTP request
   // counters
   uint64_t connections_total = 0;
   uint64_t upgrades_new = 0, upgrades_connect = 0;
   uint64_t tunnels_paired = 0;
   uint64_t messages_relayed = 0, bytes_relayed = 0;
   uint64_t tls_handshake_failures = 0;
+  uint64_t malloc_trims = 0;
   uint64_t tls_reloads_ok = 0, tls_reloads_failed = 0;
   std::map<std::string, uint64_t> tunnels_finished;  // by outcome
   std::map<std::string, uint64_t> rejections;        // HTTP rejections by reason
   std::map<std::string, uint64_t> limit_hits;        // every limit hit, by limit
-  std::map<uint16_t, uint64_t> close_codes;          // close codes the relay sent
+  std::map<uint16_t, uint64_t> close_codes;          // close codes the relay sent (0: "other")
   Histogram pairing_latency;                         // phone open -> desktop open, seconds
   // linked phones (docs/linking.md)
   uint64_t upgrades_contact = 0, upgrades_listen = 0;

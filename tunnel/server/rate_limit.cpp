@@ -15,12 +15,20 @@ void RateLimiter::sweep(Clock::time_point now) {
 }
 
 bool RateLimiter::allow(const std::string& key, Clock::time_point now) {
+  full_ = false;
   if (!enabled()) return true;
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {
     if (buckets_.size() >= max_) {
-      sweep(now);
-      if (buckets_.size() >= max_) return true;  // table full of active IPs: fail open, stay bounded
+      // A sweep walks the whole table: at most one per 100 ms while it stays full.
+      if (now - last_sweep_ >= std::chrono::milliseconds(100)) {
+        last_sweep_ = now;
+        sweep(now);
+      }
+      if (buckets_.size() >= max_) {
+        full_ = true;  // table full of active clients: fail closed (it used to fail open), stay bounded
+        return false;
+      }
     }
     it = buckets_.emplace(key, Bucket{burst_, now}).first;
   }

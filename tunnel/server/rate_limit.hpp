@@ -14,8 +14,10 @@ class RateLimiter {
   RateLimiter(double rate_per_s, double burst, size_t max_entries)
       : rate_(rate_per_s), burst_(burst < 1 ? 1 : burst), max_(max_entries) {}
   bool enabled() const { return rate_ > 0; }
-  // Takes one token for `key`; false = rate limited.
+  // Takes one token for `key`; false = rate limited, or (table_full()) a new key while the table
+  // is full of keys that are not at their full burst: the limiter fails closed.
   bool allow(const std::string& key, Clock::time_point now = Clock::now());
+  bool table_full() const { return full_; }
   size_t size() const { return buckets_.size(); }
 
  private:
@@ -26,6 +28,8 @@ class RateLimiter {
   void sweep(Clock::time_point now);
   double rate_, burst_;
   size_t max_;
+  bool full_ = false;
+  Clock::time_point last_sweep_{};
   std::unordered_map<std::string, Bucket> buckets_;
 };
 

@@ -36,10 +36,15 @@ struct Config {
   size_t max_tunnel_buffer = 0;           // message buffers of one tunnel, partial ones included
                                           // (0 = auto: 2 x max_message_size + max_pending_bytes) -> 1008
   size_t max_buffered_bytes = 128 << 20;  // message buffers of the whole relay -> 1008 for the tunnel that asks
+                                          // (after the tunnels of the client holding the most were closed)
+  size_t max_client_buffer = 0;           // share of max_buffered_bytes one client (prefix) may hold, connections
+                                          // before their request included (0 = auto: max_buffered_bytes / 8,
+                                          // at least max_tunnel_buffer) -> 1008 / connection dropped
   double wait_timeout = 120;              // phone waiting for the desktop -> 1008
   double tunnel_lifetime = 600;           // whole tunnel -> 1008
   double idle_timeout = 300;              // no message either way -> 1008
   double upgrade_timeout = 10;            // TCP accept to 101 (TLS handshake + HTTP request)
+  double request_timeout = 3;             // TCP accept to the complete HTTP request header (TLS handshake included)
   double close_timeout = 5;               // WebSocket close handshake / flushing a slow reader
   double drain_timeout = 30;              // SIGTERM: time tunnels get to finish, then 1001
   size_t max_header_size = 8192;          // HTTP request header bytes -> 431 (connection closed)
@@ -49,7 +54,8 @@ struct Config {
   double rate_connect = 20, rate_connect_burst = 100;  // /cable/connect per client IP per second (0 = off) -> 429
   size_t rate_table_size = 100000;        // client IPs tracked by the rate limiter
   // Per client (prefix, see client_prefix_v4/v6) caps -> 503.
-  size_t max_connections_per_client = 256;     // open connections (counted from the HTTP request on)
+  size_t max_connections_per_client = 256;     // open connections (counted from the HTTP request on); also the
+                                               // connections one TCP peer may have before their request (more: dropped)
   size_t max_waiting_per_client = 64;          // tunnels waiting for their second side (/cable/new, /cable/contact)
   size_t max_contacts_per_client = 32;         // contacts registered (and not expired) from one client
   double rate_reattach = 1, rate_reattach_burst = 10;  // /cable/listen/<contact> per contact (0 = off) -> 429

@@ -4,10 +4,13 @@
 // system-header status of Boost once inlined). Our own code is checked by the other TUs.
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -73,12 +76,24 @@ Result<std::shared_ptr<net::ssl::context>> load_tls(const Config& cfg) {
                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
                    net::ssl::context::single_dh_use);
   boost::system::error_code ec;
+  // Say which file and why: unreadable (the system's reason) or not usable (OpenSSL's reason).
+  for (const std::string* f : {&cfg.tls_cert, &cfg.tls_key}) {
+    std::FILE* fp = std::fopen(f->c_str(), "r");
+    if (!fp)
+      return make_error(Errc::io, std::string("cannot read the TLS ") + (f == &cfg.tls_cert ? "certificate " : "key ") + *f +
+                                      ": " + std::strerror(errno));
+    std::fclose(fp);
+  }
   ctx->use_certificate_chain_file(cfg.tls_cert, ec);
-  if (ec) return make_error(Errc::io, "TLS certificate " + cfg.tls_cert + ": " + ec.message());
+  if (ec)
+    return make_error(Errc::io, "the TLS certificate " + cfg.tls_cert +
+                                    " is not a PEM certificate chain OpenSSL can use (OpenSSL: " + ec.message() + ")");
   ctx->use_private_key_file(cfg.tls_key, net::ssl::context::pem, ec);
-  if (ec) return make_error(Errc::io, "TLS key " + cfg.tls_key + ": " + ec.message());
+  if (ec)
+    return make_error(Errc::io, "the TLS key " + cfg.tls_key + " is not a PEM private key OpenSSL can use (OpenSSL: " +
+                                    ec.message() + ")");
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
-    return make_error(Errc::io, "TLS key does not match the certificate");
+    return make_error(Errc::io, "the TLS key " + cfg.tls_key + " does not match the certificate " + cfg.tls_cert);
   SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);  // smaller idle TLS connections
   return ctx;
 }
@@ -94,6 +109,8 @@ struct Relay::Impl {
     timer.reset();
     drain_timer.reset();  // every I/O object must go before the io_context (ASan: use after free)
     watchdog.reset();
+    trim_timer.reset();
+    if (core && core->writer) core->writer->stop();  // no result may be posted to a destroyed io_context
     if (core) {
       core->contact_sweep_timer.reset();
       core->tunnels.clear();  // their timers too (tunnels left only if run() ended early)
@@ -110,6 +127,7 @@ struct Relay::Impl {
   std::unique_ptr<net::steady_timer> timer;        // accept back-off and drain polling
   std::unique_ptr<net::steady_timer> drain_timer;  // drain polling
   std::unique_ptr<net::steady_timer> watchdog;     // sd_notify WATCHDOG=1 (WatchdogSec=)
+  std::unique_ptr<net::steady_timer> trim_timer;   // returns freed heap memory (trim_memory)
   Clock::duration watchdog_every{};
   std::shared_ptr<net::ssl::context> tls;
   uint16_t port = 0, admin_port = 0;
@@ -125,6 +143,7 @@ struct Relay::Impl {
   void poll_drain();
   void stop();
   void pet_watchdog();
+  void trim_memory();
 };
 
 Status Relay::Impl::start() {
@@ -132,12 +151,17 @@ Status Relay::Impl::start() {
   Level lvl;
   if (!parse_level(cfg.log_level, lvl)) return make_error(Errc::invalid_argument, "bad --log-level " + cfg.log_level);
   core->log.set_level(lvl);
-  if (cfg.routing_id.empty()) {
+  if (!cfg.routing_id.empty() && !hex_decode_fixed<3>(cfg.routing_id))
+    return make_error(Errc::invalid_argument, "--routing-id must be 6 hex digits");
+  bool rid_kept = false;  // <state-dir>/routing-id existed: this relay has had an identity (and contacts)
+  if (!cfg.state_dir.empty()) {
+    // The routing ID is generated once and kept with the contacts: every contact ID carries it.
+    HG_TRY(auto kept, keep_routing_id(cfg.state_dir, cfg.routing_id, rid_kept));
+    core->rid = *hex_decode_fixed<3>(kept);
+  } else if (cfg.routing_id.empty()) {
     core->rid = crypto::random_array<3>();
   } else {
-    auto r = hex_decode_fixed<3>(cfg.routing_id);
-    if (!r) return make_error(Errc::invalid_argument, "--routing-id must be 6 hex digits");
-    core->rid = *r;
+    core->rid = *hex_decode_fixed<3>(cfg.routing_id);
   }
   core->rid_hex = hex_encode(core->rid, true);
   core->contact_prefix_bytes = "hg" + core->rid_hex + ".";
@@ -167,16 +191,27 @@ Status Relay::Impl::start() {
   if (cfg.client_prefix_v4 < 0 || cfg.client_prefix_v4 > 32 || cfg.client_prefix_v6 < 0 || cfg.client_prefix_v6 > 128)
     return make_error(Errc::invalid_argument, "--client-prefix-v4 must be 0..32 and --client-prefix-v6 0..128");
   if (!cfg.state_dir.empty()) {
+    const std::string db = cfg.state_dir + "/contacts.sqlite3";
+    if (rid_kept && ::access(db.c_str(), F_OK) != 0)
+      return make_error(Errc::io, "the state directory " + cfg.state_dir + " keeps this relay's routing ID but " + db +
+                                      " is missing: starting empty would make every linked phone unknown. Restore it "
+                                      "from a backup (with its -wal file), or remove the state directory to start a new "
+                                      "identity (every linked phone must link again)");
     HG_CHECK(core->store.open(cfg.state_dir));
     HG_CHECK(core->load_contacts());
+    // From here on the store is the writer thread's; its results come back through the loop.
+    core->writer = std::make_unique<StoreWriter>(core->store, [ioc = ioc.get()](std::function<void()> f) {
+      net::post(*ioc, std::move(f));
+    });
   } else {
     core->log.log(Level::warn, "contacts_in_memory",
-                  {{"note", "no --state-dir: linked phones' contacts are lost at restart"}});
+                  {{"note", "no --state-dir: the routing ID and linked phones' contacts are lost at restart"}});
   }
   if (!(cfg.unused_contact_ttl > 0)) return make_error(Errc::invalid_argument, "--unused-contact-ttl must be > 0");
   if (cfg.max_buffered_bytes == 0 || cfg.max_unpaired_message_size == 0)
     return make_error(Errc::invalid_argument, "--max-buffered-bytes and --max-unpaired-message-size must be > 0");
   if (cfg.max_message_size == 0) return make_error(Errc::invalid_argument, "--max-message-size must be > 0");
+  if (!(cfg.request_timeout > 0)) return make_error(Errc::invalid_argument, "--request-timeout must be > 0");
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     return make_error(Errc::invalid_argument, "--tls-cert and --tls-key go together");
   if (!cfg.tls_cert.empty()) {
@@ -193,7 +228,7 @@ Status Relay::Impl::start() {
   if (!ec) acceptor->listen(4096, ec);
   if (ec == net::error::address_in_use)
     return make_error(Errc::io, "cannot listen on " + cfg.listen + ": the address is in use (another process listens there)");
-  if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + ": " + ec.message());
+  if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + " (bind failed): " + ec.message());
   port = acceptor->local_endpoint().port();
   if (!cfg.admin_listen.empty()) {
     HG_TRY(auto aep, parse_endpoint(cfg.admin_listen));
@@ -204,7 +239,7 @@ Status Relay::Impl::start() {
     if (!ec) admin_acceptor->listen(64, ec);
     if (ec == net::error::address_in_use)
       return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + ": the address is in use (another process listens there)");
-    if (ec) return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + ": " + ec.message());
+    if (ec) return make_error(Errc::io, "cannot listen on " + cfg.admin_listen + " (bind failed): " + ec.message());
     admin_port = admin_acceptor->local_endpoint().port();
   }
   signals = std::make_unique<net::signal_set>(*ioc, SIGTERM, SIGINT, SIGHUP);
@@ -228,6 +263,8 @@ Status Relay::Impl::start() {
   accept();
   if (admin_acceptor) admin_accept();
   core->start_contact_sweeper();
+  trim_timer = std::make_unique<net::steady_timer>(*ioc);
+  trim_memory();
   wait_signal();
   // systemd Type=notify: ready once listening; a watchdog if the unit has WatchdogSec=.
   sd_notifyf(0, "READY=1\nSTATUS=listening on port %u\nMAINPID=%d", static_cast<unsigned>(port), static_cast<int>(::getpid()));
@@ -261,6 +298,7 @@ void Relay::Impl::on_accept(boost::system::error_code ec, tcp::socket s) {
   ++core->m.connections_total;
   ++core->m.connections_open;
   const size_t open = static_cast<size_t>(core->m.connections_open);
+  core->conn_peak = std::max(core->conn_peak, open);
   if (open > core->max_connections + 64) {
     // Far over capacity: do not even read the request.
     core->limit_hit("max_connections", {{"open", open}});
@@ -320,6 +358,23 @@ void Relay::Impl::pet_watchdog() {
   });
 }
 
+// glibc keeps the memory of freed connections (small chunks all over the heap) for the process:
+// after an attack, RSS would stay at its peak. Every 5 s, if at least 64 connections went away
+// since the last look, malloc_trim hands the free pages back (madvise). Large message buffers
+// are mmap'd (the 128 KiB threshold hybridgate-relay fixes) and go back when freed anyway.
+void Relay::Impl::trim_memory() {
+  const size_t open = static_cast<size_t>(core->m.connections_open);
+  if (core->conn_peak >= open + 64) {
+    malloc_trim(0);
+    ++core->m.malloc_trims;
+  }
+  core->conn_peak = open;
+  trim_timer->expires_after(std::chrono::seconds(5));
+  trim_timer->async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping) trim_memory();
+  });
+}
+
 void Relay::Impl::begin_drain() {
   sd_notify(0, "STOPPING=1\nSTATUS=draining");
   core->draining = true;
@@ -327,11 +382,16 @@ void Relay::Impl::begin_drain() {
   core->drain_deadline = Clock::now() + secs(cfg.drain_timeout);
   core->log.log(Level::info, "draining",
                 {{"tunnels", core->tunnels.size()}, {"drain_timeout_s", cfg.drain_timeout}});
+  core->close_listeners();
   poll_drain();
 }
 
 void Relay::Impl::poll_drain() {
-  if (core->tunnels_live == 0) return stop();
+  // Listeners got 1012 at the start: wait for their close handshakes too (each bounded by
+  // --close-timeout), so the close frame reaches the phone before the process exits.
+  if (core->tunnels_live == 0 &&
+      (core->m.listeners_open == 0 || Clock::now() >= core->drain_deadline + secs(cfg.close_timeout)))
+    return stop();
   if (Clock::now() >= core->drain_deadline && !core->tunnels.empty()) core->drain_all();
   drain_timer->expires_after(std::chrono::milliseconds(50));
   drain_timer->async_wait([this](boost::system::error_code ec) {
@@ -341,12 +401,15 @@ void Relay::Impl::poll_drain() {
 
 void Relay::Impl::stop() {
   stopping = true;
+  if (core->writer) core->writer->stop();  // commits what is queued, then the store is ours again
+  core->store.close_clean();
   boost::system::error_code ec;
   if (acceptor) acceptor->close(ec);
   if (admin_acceptor) admin_acceptor->close(ec);
   signals->cancel(ec);
   core->contact_sweep_timer->cancel();
   if (watchdog) watchdog->cancel();
+  if (trim_timer) trim_timer->cancel();
   core->log.log(Level::info, "stopped",
                 {{"messages_relayed", core->m.messages_relayed}, {"tunnels_paired", core->m.tunnels_paired}});
   ioc->stop();

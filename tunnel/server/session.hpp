@@ -92,16 +92,22 @@ class Session : public Endpoint,
   }
   ~Session() override {
     --core_.m.connections_open;
+    handshake_done();
+    core_.client_detach(this);
     if (counted_client_) core_.client_count(client_key_, &ClientCounts::connections, -1);
   }
 
   void start() {
-    beast::get_lowest_layer(ws_).expires_after(secs(core_.cfg.upgrade_timeout));
+    accepted_at_ = Clock::now();
+    beast::get_lowest_layer(ws_).expires_after(secs(std::min(core_.cfg.request_timeout, core_.cfg.upgrade_timeout)));
+    if (!admit_handshake()) return;
     if constexpr (Tls) {
       ws_.next_layer().async_handshake(net::ssl::stream_base::server,
                                        [self = this->shared_from_this()](beast::error_code ec) {
                                          if (ec) {
                                            ++self->core_.m.tls_handshake_failures;
+                                           if (ec == beast::error::timeout)
+                                             self->core_.limit_hit("request_timeout", {{"client", self->client_ip_}});
                                            self->core_.log.log_throttled(
                                                Level::info, "tls_handshake", "tls_handshake_failed",
                                                {{"client", self->client_ip_}, {"error", ec.message()}});
@@ -156,8 +162,63 @@ class Session : public Endpoint,
     msg_limit_ = core_.cfg.max_message_size;
     ws_.read_message_max(msg_limit_);
   }
+  const TunnelBudget* budget_in_use() const override {
+    return tunnel_ && !tunnel_->ended() ? tunnel_->budget().get() : nullptr;
+  }
+  void evict() override {
+    if (auto t = tunnel_; t && !t->ended()) t->evict();
+  }
+  void shed() override {
+    rd_charge_.release();
+    if (!writing_) {
+      outq_.clear();
+      outq_head_ = 0;
+    }
+    abort();
+  }
 
  private:
+  // A connection before its complete HTTP request (TLS handshake included) is charged a fixed cost
+  // (what such a connection costs the relay, measured: docs/relay.md "Memory") to the budget and to
+  // its TCP peer's prefix, and one peer prefix may have at most --max-connections-per-client of
+  // them (a trusted proxy: only the global budget, its clients are counted from their request on).
+  // False: the connection was dropped.
+  bool admit_handshake() {
+    handshaking_ = true;
+    ++core_.m.handshaking;
+    ClientCounts* c = nullptr;
+    if (!contains_any(core_.trusted, peer_)) {
+      c = &core_.client_entry(prefix_key(peer_, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6));
+      ++c->handshaking;
+      pre_client_ = c;
+      if (c->handshaking > core_.cfg.max_connections_per_client) {
+        core_.limit_hit("client_handshakes", {{"client", client_ip_}});
+        ++core_.m.rejections["client_handshakes"];
+        abort();
+        return false;
+      }
+    }
+    pre_charge_ = Charge(&core_, nullptr, c);
+    if (const char* which = pre_charge_.grow(kPreRequestCost, false)) {
+      core_.limit_hit("handshake_budget", {{"client", client_ip_}, {"budget", which}});
+      ++core_.m.rejections["handshake_budget"];
+      abort();
+      return false;
+    }
+    return true;
+  }
+  void handshake_done() {
+    if (!handshaking_) return;
+    handshaking_ = false;
+    --core_.m.handshaking;
+    pre_charge_ = Charge();
+    if (ClientCounts* c = pre_client_) {
+      pre_client_ = nullptr;
+      --c->handshaking;
+      core_.client_maybe_erase(*c);
+    }
+  }
+
   void init() {
     beast::get_lowest_layer(ws_).rate_policy().hook = this;
     beast::error_code ec;
@@ -197,12 +258,14 @@ class Session : public Endpoint,
   }
 
   void on_request(beast::error_code ec) {
+    handshake_done();
     if (ec == http::error::header_limit) {
       core_.limit_hit("header_size", {{"client", client_ip_}});
       return reject(431, "header_too_large");
     }
     if (ec == beast::error::timeout) {
-      core_.limit_hit("upgrade_timeout", {{"client", client_ip_}});
+      core_.limit_hit(core_.cfg.request_timeout < core_.cfg.upgrade_timeout ? "request_timeout" : "upgrade_timeout",
+                      {{"client", client_ip_}});
       return;
     }
     if (ec == http::error::body_limit) return reject(400, "request_body");
@@ -220,6 +283,10 @@ class Session : public Endpoint,
     client_key_ = prefix_key(client, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6);
     core_.client_count(client_key_, &ClientCounts::connections, +1);
     counted_client_ = true;
+    client_ = core_.client_find(client_key_);
+    core_.client_attach(*client_, this);
+    // The request is in: from here the upgrade deadline (a contact's webhook may take a while).
+    beast::get_lowest_layer(ws_).expires_at(accepted_at_ + secs(core_.cfg.upgrade_timeout));
     if (core_.client_value(client_key_, &ClientCounts::connections) > core_.cfg.max_connections_per_client) {
       core_.limit_hit("client_connections", {{"client", client_ip_}});
       core_.reject("client_connections", 503, client_ip_);
@@ -246,10 +313,11 @@ class Session : public Endpoint,
     info.revoke = hv("X-Hybridgate-Revoke");
     info.client_payload = hv("X-caBLE-Client-Payload");
     info.signal_connection = hv("X-caBLE-Signal-Connection");
-    // Only a contact request's answer can come later (a webhook); other paths get no callback (a
+    // Only a contact request's answer (a webhook) and a listen request's (a registration or
+    // revocation waits until it is durable) can come later; other paths get no callback (a
     // std::function holding a shared_ptr is one allocation per upgrade).
     AdmissionCallback later;
-    if (info.target.starts_with("/cable/contact/"))
+    if (info.target.starts_with("/cable/contact/") || info.target.starts_with("/cable/listen"))
       later = [self = this->shared_from_this()](Admission b) { self->admitted(std::move(b)); };
     Admission a = core_.admit(info, std::move(later));
     if (!a.deferred) admitted(std::move(a));
@@ -309,7 +377,7 @@ class Session : public Endpoint,
     parser_.reset();
     buf_ = beast::flat_buffer();
     opened_ = true;
-    rd_charge_ = Charge(&core_, tunnel_ ? tunnel_->budget() : nullptr);
+    rd_charge_ = Charge(&core_, tunnel_ ? tunnel_->budget() : nullptr, client_);
     if (listen_) return listen_opened();
     ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
       if (kind == websocket::frame_type::close) on_peer_close();
@@ -472,7 +540,7 @@ class Session : public Endpoint,
     Message m{std::move(buf_), std::move(rd_charge_)};
     m.charge.grow_unchecked(std::min(kFirstChunk, m.buf.capacity()));  // a buffered message costs all of it
     buf_ = beast::flat_buffer();
-    rd_charge_ = Charge(&core_, tunnel_->budget());
+    rd_charge_ = Charge(&core_, tunnel_->budget(), client_);
     if (tunnel_->message(side_, std::move(m))) do_read();
     else paused_ = true;
   }
@@ -534,6 +602,8 @@ class Session : public Endpoint,
   }
 
   static constexpr size_t kFirstChunk = 512;       // first read of a message: uncharged
+  // Charged to a connection before its request is complete (see admit_handshake).
+  static constexpr size_t kPreRequestCost = Tls ? 96 << 10 : 8 << 10;
   static constexpr size_t kListenMessageMax = 4096;  // a listen connection's messages ({"revoke": true})
   static constexpr size_t kListenerQueue = 16;       // wake-ups queued to a listener that does not read
   static constexpr int kListenerSendBuffer = 16384;  // SO_SNDBUF of a listen connection (the kernel doubles it)
@@ -555,6 +625,11 @@ class Session : public Endpoint,
   IpAddr peer_;  // the TCP peer (IPv4-mapped folded to IPv4)
   std::string client_key_;      // the client's prefix (limits and per-client caps)
   bool counted_client_ = false; // counted in core_.clients[client_key_].connections
+  ClientCounts* client_ = nullptr;      // that entry (stays while this session is listed in it)
+  ClientCounts* pre_client_ = nullptr;  // the TCP peer's entry while handshaking_ (see admit_handshake)
+  Charge pre_charge_;                   // the fixed cost of a connection before its request
+  bool handshaking_ = false;
+  Clock::time_point accepted_at_{};
   std::string contact_;                            // listen connections: the contact ID
   std::unique_ptr<net::steady_timer> idle_timer_;  // listen connections only
   Clock::time_point last_heard_{};
