@@ -14,6 +14,7 @@ python-fido2's Fido2Server Chromium's credential.
 usage: test_key_real.py TEST_NAME"""
 
 import base64
+import glob
 import http.server
 import json
 import os
@@ -147,6 +148,8 @@ class Key:
     def cleanup(self):
         self._stop.set()
         self.key.kill()
+        for path in glob.glob(self.wd.file("*.err")) + glob.glob(self.wd.file("*.log")):
+            shutil.copy(path, os.path.join(SHARE, os.path.basename(path)))
         self.relay.stop()
         self.wd.cleanup()
 
@@ -207,10 +210,14 @@ def test_fido2_cred_and_assert(k):
     lines = cred.splitlines()
     check(lines[0] == b64(cdh) and lines[1] == rp, "fido2-cred -M echoed another request: %r" % lines[:2])
     print("  format %s, credential id %d bytes" % (lines[2], len(base64.b64decode(lines[4]))), flush=True)
-    pub = k.wd.file("cred.pem")
-    rc, out, err = run(["fido2-cred", "-V", "-o", pub, "es256"], k.wd, "fido2-cred-V", input=cred)
+    rc, verified, err = run(["fido2-cred", "-V", "es256"], k.wd, "fido2-cred-V", input=cred)
     check(rc == 0, "fido2-cred -V rejected the credential:\n" + err)
-    check(open(pub).read().startswith("-----BEGIN PUBLIC KEY-----"), "no public key from fido2-cred -V")
+    # fido2-cred -V prints the credential ID, then the credential's public key (PEM).
+    check(verified.splitlines()[0] == lines[4], "fido2-cred -V names another credential: %r" % verified)
+    pem = verified[verified.index("-----BEGIN PUBLIC KEY-----"):]
+    pub = k.wd.file("cred.pem")
+    with open(pub, "w") as f:
+        f.write(pem)
 
     cdh2 = os.urandom(32)
     rc, assertion, err = run(["fido2-assert", "-G", "-p", k.dev], k.wd, "fido2-assert-G",
