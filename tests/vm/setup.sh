@@ -7,4 +7,4 @@
 set -euo pipefail
 exec "$(dirname "$0")/../../scripts/apt-missing.sh" "tests/vm" \
   qemu-system-x86 linux-image-amd64 busybox-static kmod bluez bluez-test-tools dbus python3-dbus \
-  fido2-tools libpam-u2f pamtester libpam-wrapper openssh-client openssh-server openssl python3-fido2 chromium
+  fido2-tools libpam-u2f pamu2fcfg pamtester libpam-wrapper openssh-client openssh-server openssl python3-fido2 chromium
