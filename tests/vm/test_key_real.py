@@ -203,6 +203,10 @@ def test_token_list_info_and_removal(k):
     check("maxmsgsiz: 7609" in out, "maxMsgSize missing:\n" + out)
     check("es256" in out, "ES256 not advertised:\n" + out)
     check(not os.path.exists(k.qr), "getInfo showed a QR code")
+    # A figure for docs/security-key.md (not asserted: figures belong to benchmarks).
+    with open("/proc/%d/status" % k.key.proc.pid) as f:
+        rss = [l.split()[1] for l in f if l.startswith("VmRSS:")]
+    print("  hybridgate key's RSS after getInfo: %s kB" % (rss[0] if rss else "?"), flush=True)
 
 
 @scenario
