@@ -189,7 +189,8 @@ def scenario(fn):
 @scenario
 def test_token_list_info_and_removal(k):
     """fido2-token -L lists the device (its HID name says hybridgate), -I reads getInfo with no phone
-    (no QR code shown); on SIGTERM the device goes away (checked by the scenario)."""
+    (no QR code shown); a second key killed with SIGKILL loses its device at once; on SIGTERM the
+    first one's goes away too (checked by the scenario)."""
     check("hybridgate" in hid_name(k.node), "the HID name is %r" % hid_name(k.node))
     rc, out, err = run(["fido2-token", "-L"], k.wd, "fido2-token-L")
     check(rc == 0 and k.dev in out, "fido2-token -L does not list %s:\n%s%s" % (k.dev, out, err))
@@ -203,6 +204,17 @@ def test_token_list_info_and_removal(k):
     check("maxmsgsiz: 7609" in out, "maxMsgSize missing:\n" + out)
     check("es256" in out, "ES256 not advertised:\n" + out)
     check(not os.path.exists(k.qr), "getInfo showed a QR code")
+    # A second key that dies without cleaning up (SIGKILL): the kernel removes its device when
+    # /dev/uhid is closed, and the first key's device stays.
+    killed = Proc([HG, "key", "--name", "hybridgate killed key"], k.wd, "key-killed")
+    wait_for(lambda: len(hidraw_nodes()) == 2 or killed.proc.poll() is not None, 60, "the second key's hidraw node")
+    check(killed.proc.poll() is None, "the second key exited:\n" + killed.stderr())
+    second = [n for n in hidraw_nodes() if n != k.node][0]
+    check(hid_name(second) == "hybridgate killed key", "the second device is called %r" % hid_name(second))
+    killed.proc.kill()
+    killed.wait(30)
+    wait_for(lambda: hidraw_nodes() == [k.node], 20, "the killed key's device to go away")
+    check(not os.path.exists("/dev/" + second), "/dev/%s still exists after SIGKILL" % second)
     # A figure for docs/security-key.md (not asserted: figures belong to benchmarks).
     with open("/proc/%d/status" % k.key.proc.pid) as f:
         rss = [l.split()[1] for l in f if l.startswith("VmRSS:")]
