@@ -212,16 +212,39 @@ class KeyDevice::Core final : public Backend {
       return std::nullopt;
     }
     if (option_false(m, 7, "up")) return Bytes{st::invalid_option};
-    // CTAP 2.1 makes rp.name optional; phones that require it (Chrome on Android) get the ID.
+    // CTAP 2.1 makes rp.name, user.name and user.displayName optional; phones that require them
+    // (Chrome on Android) get the RP ID, and each user name for the other (libfido2's tools,
+    // pamu2fcfg send no displayName).
+    bool changed = false;
     if (rp && rp_id && rp_id->is_text() && !rp->find(std::string_view("name"))) {
+      const std::string id = rp_id->as_text();
       for (auto& [k, v] : m.mutable_entries()) {
         if (k.is_unsigned() && k.as_unsigned() == 2 && v.is_map()) {
-          v.as_map().set("name", rp_id->as_text());
+          v.as_map().set("name", id);
+          changed = true;
           break;
         }
       }
-      job.request = ctap::encode_request(ctap::Command::make_credential, m);
     }
+    for (auto& [k, v] : m.mutable_entries()) {
+      if (!k.is_unsigned() || k.as_unsigned() != 3 || !v.is_map()) continue;
+      cbor::Map& user = v.as_map();
+      const cbor::Value* name = user.find(std::string_view("name"));
+      const cbor::Value* display = user.find(std::string_view("displayName"));
+      const std::string name_text = name && name->is_text() ? name->as_text() : std::string();
+      const std::string display_text = display && display->is_text() ? display->as_text() : std::string();
+      const bool has_name = name != nullptr, has_display = display != nullptr;  // set() may move entries
+      if (!has_name) {
+        user.set("name", display_text);
+        changed = true;
+      }
+      if (!has_display) {
+        user.set("displayName", name_text);
+        changed = true;
+      }
+      break;
+    }
+    if (changed) job.request = ctap::encode_request(ctap::Command::make_credential, m);
     return std::nullopt;
   }
 

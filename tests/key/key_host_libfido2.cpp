@@ -112,8 +112,10 @@ fido_cred_t* new_cred() {
   const unsigned char user_id[] = {1, 2, 3, 4, 5, 6, 7, 8};
   fido_cred_set_type(cred, COSE_ES256);
   fido_cred_set_clientdata_hash(cred, cdh, sizeof cdh);
-  fido_cred_set_rp(cred, "example.org", "Example");
-  fido_cred_set_user(cred, user_id, sizeof user_id, "alice", "Alice", nullptr);
+  // No rp name and no user displayName, as fido2-cred and pamu2fcfg send: the key fills in what
+  // phones require (both are optional in CTAP 2.1).
+  fido_cred_set_rp(cred, "example.org", nullptr);
+  fido_cred_set_user(cred, user_id, sizeof user_id, "alice", nullptr, nullptr);
   return cred;
 }
 

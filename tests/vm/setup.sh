@@ -6,4 +6,5 @@
 # drive inside the guest. Called by scripts/test.sh; idempotent.
 set -euo pipefail
 exec "$(dirname "$0")/../../scripts/apt-missing.sh" "tests/vm" \
-  qemu-system-x86 linux-image-amd64 busybox-static kmod bluez bluez-test-tools dbus python3-dbus
+  qemu-system-x86 linux-image-amd64 busybox-static kmod bluez bluez-test-tools dbus python3-dbus \
+  fido2-tools libpam-u2f pamu2fcfg pamtester libpam-wrapper openssh-client openssh-server openssl python3-fido2 chromium
