@@ -12,6 +12,7 @@
 
 #include "bridges/key/key_device.hpp"
 #include "bridges/key/uhid.hpp"
+#include "bridges/key/window.hpp"
 #include "commands.hpp"
 #include "hybrid/desktop.hpp"
 #include "hybrid/settings.hpp"
@@ -26,7 +27,8 @@ using namespace hg;
 struct KeyOptions {
   std::string uhid = "/dev/uhid", name = "hybridgate phone as security key";
   std::string tunnel_url, ca_file, radio, links, phone, qr_url_file;
-  bool link_phone = false, no_terminal_qr = false, quiet = false;
+  bool link_phone = false, no_terminal_qr = false, no_window = false, quiet = false;
+  std::string window_program;
   double advert_timeout = 0, response_timeout = 0;
 };
 
@@ -46,7 +48,7 @@ int serve(const KeyOptions& o) {
   if (o.link_phone) config->link_phone = true;
   if (!o.phone.empty()) config->phone = o.phone;
   if (!o.qr_url_file.empty()) config->qr_url_file = o.qr_url_file;
-  // With no window (yet) and no terminal, the QR URL file is where the person finds the code.
+  // With no window and no terminal, the QR URL file is where the person finds the code.
   if (config->qr_url_file.empty()) {
     if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run && *run)
       config->qr_url_file = std::filesystem::path(run) / "hybridgate-key-qr-url";
@@ -74,9 +76,46 @@ int serve(const KeyOptions& o) {
     std::lock_guard lk(log_mutex);
     std::cerr << qr::to_terminal(*m, {}) << "Scan this QR code with your phone.\n";
   };
+  // The person's window (GTK 4 helper, bridges/key/window.hpp) when a graphical session is there.
+  key::KeyDevice* device_ptr = nullptr;
+  std::unique_ptr<key::Window> window;
+  if (o.no_window) {
+    log("no window (--no-window)");
+  } else if (!key::Window::graphical_session()) {
+    const auto& file = desktop.config().qr_url_file;
+    log("no graphical session (neither DISPLAY nor WAYLAND_DISPLAY is set): no window. " +
+        (file.empty() ? std::string("Give --qr-url-file to receive each QR code's URL.")
+                      : "Each QR code's FIDO:/ URL is written to " + file.string() +
+                            "; show it with: hybridgate qr render \"$(cat " + file.string() + ")\""));
+  } else {
+    const std::string program = o.window_program.empty() ? key::Window::default_program() : o.window_program;
+    window = std::make_unique<key::Window>(program, key::WindowActions{
+        .cancel = [&] { if (device_ptr) device_ptr->decline(); },
+        .phone = [&](const std::string& name) { if (device_ptr) device_ptr->use_phone(name); },
+        .shown = [&] { log("the window is shown"); },
+        .gone = {},
+        .log = log});
+  }
+  cb.request_started = [&](const key::PhoneRequest& r) {
+    if (!window) return;
+    std::vector<std::string> names;
+    if (auto phones = desktop.phones()) {
+      for (const auto& p : *phones) names.push_back(p.name);
+    }
+    window->open(r, names);
+  };
+  cb.request_ended = [&](key::RequestEnd end, const std::string& detail) {
+    if (window) window->close(end, detail);
+  };
+  auto show_qr = cb.qr;
+  cb.qr = [&, show_qr](const std::string& url) {
+    if (window) window->qr(url);
+    show_qr(url);
+  };
   key::KeyDevice device(desktop, [&](const key::Report& r) {
     if (auto st = (*uhid)->send(r); !st) log(st.error().to_string());
   }, cb);
+  device_ptr = &device;
   CancelOnInterrupt on_interrupt([&] { (*uhid)->stop(); });
   log("serving the security key \"" + o.name + "\" (" + o.uhid + "); stop with Ctrl-C or SIGTERM");
   Status st = (*uhid)->run({.output = [&](ByteView r) { device.receive(r); },
@@ -110,6 +149,9 @@ void add_key(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   k->add_option("--response-timeout", o->response_timeout, "Seconds the person has to answer (default 180)")
       ->check(CLI::PositiveNumber);
+  k->add_flag("--no-window", o->no_window, "Never open the window (GTK 4) that shows the site and the QR code");
+  k->add_option("--window-program", o->window_program,
+                "The window helper (default: $HYBRIDGATE_KEY_WINDOW, else the installed hybridgate-key-window)");
   k->add_flag("--quiet", o->quiet, "No log lines on stderr");
   k->callback([&exit_code, o] { exit_code = serve(*o); });
 }
