@@ -214,4 +214,40 @@ void Window::close(RequestEnd end, const std::string& detail) {
   impl_->current = nullptr;
 }
 
+WindowGlue::WindowGlue(hybrid::Desktop& desktop, std::string program, std::function<void(const std::string&)> log)
+    : desktop_(desktop), log_(std::move(log)) {
+  window_ = std::make_unique<Window>(std::move(program), WindowActions{
+      .cancel = [this] {
+        std::lock_guard lk(m_);  // held during the call: detach (attach(nullptr)) waits for it
+        if (device_) device_->decline();
+      },
+      .phone = [this](const std::string& name) {
+        std::lock_guard lk(m_);
+        if (device_) device_->use_phone(name);
+      },
+      .shown = [this] { log_("the window is shown"); },
+      .gone = [this] { log_("the window is gone"); },
+      .log = log_});
+}
+
+void WindowGlue::install(KeyCallbacks& cb) {
+  cb.request_started = [this](const PhoneRequest& r) {
+    std::vector<std::string> names;
+    if (auto phones = desktop_.phones()) {
+      for (const auto& p : *phones) names.push_back(p.name);
+    }
+    window_->open(r, names);
+  };
+  cb.request_ended = [this](RequestEnd end, const std::string& detail) { window_->close(end, detail); };
+  cb.qr = [this, next = std::move(cb.qr)](const std::string& url) {
+    window_->qr(url);
+    if (next) next(url);
+  };
+}
+
+void WindowGlue::attach(KeyDevice* device) {
+  std::lock_guard lk(m_);
+  device_ = device;
+}
+
 }  // namespace hg::key

@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,29 @@ class Window {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// The daemon's glue between a KeyDevice and its Window (what `hybridgate key` runs):
+//   key::WindowGlue glue(desktop, program, log);
+//   glue.install(callbacks);                  // before the KeyDevice is made (wraps callbacks.qr)
+//   key::KeyDevice device(desktop, send, callbacks);
+//   glue.attach(&device);                     // the window's Cancel → decline(), phone → use_phone()
+//   ...
+//   glue.attach(nullptr);                     // before the KeyDevice goes
+// Each request to the phone opens the window with the Desktop's remembered phones; its end closes
+// it (a failure is shown). The log says "the window is shown" / "the window is gone".
+class WindowGlue {
+ public:
+  WindowGlue(hybrid::Desktop& desktop, std::string program, std::function<void(const std::string&)> log);
+  void install(KeyCallbacks& callbacks);
+  void attach(KeyDevice* device);
+
+ private:
+  hybrid::Desktop& desktop_;
+  std::function<void(const std::string&)> log_;
+  std::mutex m_;
+  KeyDevice* device_ = nullptr;
+  std::unique_ptr<Window> window_;
 };
 
 }  // namespace hg::key

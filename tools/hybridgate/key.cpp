@@ -77,8 +77,7 @@ int serve(const KeyOptions& o) {
     std::cerr << qr::to_terminal(*m, {}) << "Scan this QR code with your phone.\n";
   };
   // The person's window (GTK 4 helper, bridges/key/window.hpp) when a graphical session is there.
-  key::KeyDevice* device_ptr = nullptr;
-  std::unique_ptr<key::Window> window;
+  std::unique_ptr<key::WindowGlue> window;
   if (o.no_window) {
     log("no window (--no-window)");
   } else if (!key::Window::graphical_session()) {
@@ -88,34 +87,14 @@ int serve(const KeyOptions& o) {
                       : "Each QR code's FIDO:/ URL is written to " + file.string() +
                             "; show it with: hybridgate qr render \"$(cat " + file.string() + ")\""));
   } else {
-    const std::string program = o.window_program.empty() ? key::Window::default_program() : o.window_program;
-    window = std::make_unique<key::Window>(program, key::WindowActions{
-        .cancel = [&] { if (device_ptr) device_ptr->decline(); },
-        .phone = [&](const std::string& name) { if (device_ptr) device_ptr->use_phone(name); },
-        .shown = [&] { log("the window is shown"); },
-        .gone = {},
-        .log = log});
+    window = std::make_unique<key::WindowGlue>(
+        desktop, o.window_program.empty() ? key::Window::default_program() : o.window_program, log);
+    window->install(cb);
   }
-  cb.request_started = [&](const key::PhoneRequest& r) {
-    if (!window) return;
-    std::vector<std::string> names;
-    if (auto phones = desktop.phones()) {
-      for (const auto& p : *phones) names.push_back(p.name);
-    }
-    window->open(r, names);
-  };
-  cb.request_ended = [&](key::RequestEnd end, const std::string& detail) {
-    if (window) window->close(end, detail);
-  };
-  auto show_qr = cb.qr;
-  cb.qr = [&, show_qr](const std::string& url) {
-    if (window) window->qr(url);
-    show_qr(url);
-  };
   key::KeyDevice device(desktop, [&](const key::Report& r) {
     if (auto st = (*uhid)->send(r); !st) log(st.error().to_string());
   }, cb);
-  device_ptr = &device;
+  if (window) window->attach(&device);
   CancelOnInterrupt on_interrupt([&] { (*uhid)->stop(); });
   log("serving the security key \"" + o.name + "\" (" + o.uhid + "); stop with Ctrl-C or SIGTERM");
   Status st = (*uhid)->run({.output = [&](ByteView r) { device.receive(r); },
@@ -124,6 +103,7 @@ int serve(const KeyOptions& o) {
                               log("the last host closed the key");
                               device.host_gone();
                             }});
+  if (window) window->attach(nullptr);
   if (!st) return fail_with(st.error());
   log("stopping; the device goes away");
   return 0;
