@@ -100,8 +100,8 @@ struct Window::Impl {
   void handle(const std::string& line) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (!j.is_object()) return;
-    if (j.contains("shown")) {
-      if (actions.shown) actions.shown();
+    if (auto s = j.find("shown"); s != j.end() && s->is_string()) {
+      if (actions.shown) actions.shown(s->get<std::string>());
     } else if (j.contains("cancel")) {
       if (actions.cancel) actions.cancel();
     } else if (auto it = j.find("phone"); it != j.end() && it->is_string()) {
@@ -225,7 +225,9 @@ WindowGlue::WindowGlue(hybrid::Desktop& desktop, std::string program, std::funct
         std::lock_guard lk(m_);
         if (device_) device_->use_phone(name);
       },
-      .shown = [this] { log_("the window is shown"); },
+      .shown = [this](const std::string& state) {
+        log_(state == "error" ? "the window shows the failure" : "the window is shown");
+      },
       .gone = [this] { log_("the window is gone"); },
       .log = log_});
 }

@@ -6,7 +6,7 @@
 // (docs/security-key.md, "The window", says why and lists the messages).
 //
 //   key::Window window(key::Window::default_program(), {.cancel = ..., .phone = ..., .log = ...});
-//   window.open(request, phone_names);   // the helper starts; `shown` is called after its first frame
+//   window.open(request, phone_names);   // the helper starts; `shown("request")` after its first frame
 //   window.qr(url);                      // the QR code (the URL goes over the socket, never argv)
 //   window.close(end, detail);           // answered/cancelled: the helper exits at once;
 //                                        // failed: it shows `detail` until the person closes it
@@ -28,7 +28,8 @@ namespace hg::key {
 struct WindowActions {
   std::function<void()> cancel;                         // the person pressed Cancel (or Escape)
   std::function<void(const std::string& name)> phone;   // the person picked a remembered phone
-  std::function<void()> shown;                          // the window's first frame is drawn
+  // A frame showing this state is drawn: "request" (the window is up), "error" (a failure).
+  std::function<void(const std::string& state)> shown;
   std::function<void()> gone;                           // the helper exited
   std::function<void(const std::string& line)> log;    // journal lines (no secrets)
 };

@@ -44,7 +44,9 @@ struct Ui {
   std::string input;
   bool error_shown = false;
   bool input_ended = false;
-  bool first_frame = false;
+  std::string pending;  // announced ({"shown": pending}) after the next frame is drawn
+  bool registration = false;
+  std::string rp_id;
 };
 
 Ui ui;
@@ -100,11 +102,16 @@ void on_phone_clicked(GtkButton* button, gpointer) {
   set_text(ui.instruction, std::string("Waking your phone “") + name + "”: unlock it and follow its prompt.");
 }
 
-void after_paint(GdkFrameClock* clock, gpointer) {
-  if (ui.first_frame) return;
-  ui.first_frame = true;
-  g_signal_handlers_disconnect_by_func(clock, reinterpret_cast<gpointer>(after_paint), nullptr);
-  emit({{"shown", true}});
+// A state ("request", "error") is announced once a frame showing it has been drawn.
+void after_paint(GdkFrameClock*, gpointer) {
+  if (ui.pending.empty()) return;
+  emit({{"shown", ui.pending}});
+  ui.pending.clear();
+}
+
+void announce(const char* state) {
+  ui.pending = state;
+  gtk_widget_queue_draw(ui.window);
 }
 
 void on_map(GtkWidget* widget, gpointer) {
@@ -136,6 +143,8 @@ void show_request(const nlohmann::json& s) {
   const std::string rp = s.value("rp_id", std::string());
   const std::string account = s.value("account", std::string());
   const std::string phone = s.value("phone", std::string());
+  ui.registration = registration;
+  ui.rp_id = rp;
   set_text(ui.heading, registration ? "Create a passkey for " + rp : "Sign in to " + rp);
   set_text(ui.account, registration && !account.empty() ? "Account: " + account : "");
   if (!phone.empty())
@@ -161,12 +170,15 @@ void show_request(const nlohmann::json& s) {
   const std::string title = (registration ? "Create a passkey — " : "Sign in — ") + rp;
   gtk_window_set_title(GTK_WINDOW(ui.window), ("hybridgate security key: " + title).c_str());
   gtk_widget_grab_focus(first ? first : ui.cancel);
+  ui.pending = "request";
   gtk_window_present(GTK_WINDOW(ui.window));  // once there is something to show
 }
 
 void show_error(const std::string& sentence) {
   ui.error_shown = true;
-  set_text(ui.heading, "The request failed");
+  gtk_window_set_title(GTK_WINDOW(ui.window), "hybridgate security key: the request failed");
+  set_text(ui.heading, ui.registration ? "No passkey was created for " + ui.rp_id : "Could not sign in to " + ui.rp_id);
+  set_text(ui.account, "");
   set_text(ui.instruction, sentence.empty() ? "The phone did not answer." : sentence);
   set_text(ui.status, "You can close this window and try again.");
   gtk_widget_set_visible(ui.picture, FALSE);
@@ -175,6 +187,7 @@ void show_error(const std::string& sentence) {
   gtk_button_set_label(GTK_BUTTON(ui.cancel), "Close");
   gtk_widget_set_sensitive(ui.cancel, TRUE);
   gtk_widget_grab_focus(ui.cancel);
+  announce("error");
 }
 
 void handle(const std::string& line) {
