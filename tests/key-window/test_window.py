@@ -7,7 +7,11 @@ code the phone scans is read from a screenshot of the window with zbarimg (no QR
 window is found, photographed and typed into with xdotool, xwininfo and ImageMagick's import.
 Results are verified by python-fido2's Fido2Server.
 
-usage: test_window.py BIN_DIR KEY_WINDOW_DEVICE WINDOW_PROGRAM SHOT_DIR DOC_SHOT_DIR|"" TEST_NAME"""
+The session-bus interface (org.hybridgate.Key1, bridges/key/bus.hpp) runs on a private
+dbus-daemon: python3-dbus as an independent client, `hybridgate register --no-terminal-qr`, and
+OpenSSH's ssh-keygen with our provider and no terminal.
+
+usage: test_window.py BIN_DIR KEY_WINDOW_DEVICE WINDOW_PROGRAM SHOT_DIR DOC_SHOT_DIR|"" SK_PROVIDER TEST_NAME"""
 
 import os
 import shutil
@@ -32,6 +36,7 @@ DEVICE = os.path.abspath(sys.argv[2])
 WINDOW = os.path.abspath(sys.argv[3])
 SHOTS = os.path.abspath(sys.argv[4])
 DOC_SHOTS = sys.argv[5]
+SK_PROVIDER = os.path.abspath(sys.argv[6])
 HG = os.path.join(BIN, "hybridgate")
 ORIGIN = "https://example.org"
 TITLE = "^hybridgate security key"
@@ -135,16 +140,50 @@ class Setup:
             p.kill()
         self.relay.stop()
         self.x.stop()
+        if getattr(self, "bus", None):
+            self.bus.stop()
         self.wd.cleanup()
+
+
+class PrivateBus:
+    """A session dbus-daemon of our own (its address comes back on stdout, no waiting)."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.address = self.proc.stdout.readline().strip()
+        check(self.address.startswith("unix:"), "dbus-daemon address: %r" % self.address)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def with_bus(s):
+    """Starts a private session bus and the device with --bus; returns (bus, device connection)."""
+    bus = PrivateBus()
+    s.bus = bus
+    s.wd.env["DBUS_SESSION_BUS_ADDRESS"] = bus.address
+    conn = PipeConnection(s, "--bus")
+    wait_for(lambda: "serving org.hybridgate.Key1" in s.log() or conn.proc.poll() is not None, 30, "the bus name")
+    check(conn.proc.poll() is None, "the device did not serve the bus:\n" + s.log())
+    return bus, conn
+
+
+def bus_window(s, count):
+    wait_for(lambda: s.log().count("the bus window is shown") >= count, 60, "the bus window")
+    ids = s.x_run("xdotool", "search", "--name", TITLE).stdout.split()
+    check(len(ids) == 1, "windows named like ours: %r" % ids)
+    return ids[0]
 
 
 class PipeConnection(CtapHidConnection):
     """python-fido2's HID connection to key_window_device (64-byte reports on its stdin/stdout);
     notes when it writes a CTAPHID_CANCEL."""
 
-    def __init__(self, s):
+    def __init__(self, s, *extra):
         self.err = open(s.log_path, "w")
-        self.proc = subprocess.Popen([DEVICE, WINDOW], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
+        self.proc = subprocess.Popen([DEVICE, WINDOW, *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
                                      env=s.wd.env)
         s.procs.append(self)
         self.cancel_sent = None
@@ -349,7 +388,109 @@ def test_failure_is_shown():
         s.stop()
 
 
+def test_bus_show_qr_cancel_and_close():
+    """org.hybridgate.Key1 with python3-dbus as the client: ShowQr opens the window with the site
+    and the QR code (zbarimg reads back the URL given); a URL that is not FIDO:/ is refused with
+    InvalidArgs; Escape emits Cancelled(handle); Close(handle) closes the window."""
+    import dbus
+    from dbus.mainloop.glib import DBusGMainLoop
+    from gi.repository import GLib
+    s = Setup("bus")
+    try:
+        bus, _ = with_bus(s)
+        DBusGMainLoop(set_as_default=True)
+        conn = dbus.bus.BusConnection(bus.address)
+        key = dbus.Interface(conn.get_object("org.hybridgate.Key1", "/org/hybridgate/Key1"), "org.hybridgate.Key1")
+        cancelled = []
+        loop = GLib.MainLoop()
+        conn.add_signal_receiver(lambda h: (cancelled.append(int(h)), loop.quit()), "Cancelled", "org.hybridgate.Key1")
+        try:
+            key.ShowQr("example.org", "alice", "https://example.org/not-a-fido-url")
+            check(False, "a non-FIDO URL was accepted")
+        except dbus.DBusException as e:
+            check(e.get_dbus_name() == "org.hybridgate.Key1.Error.InvalidArgs", "refusal: %s" % e.get_dbus_name())
+        url = "FIDO:/" + "1234567890" * 8
+        handle = int(key.ShowQr("example.org", "alice", url))
+        wid = bus_window(s, 1)
+        check("Create a passkey" in s.title(wid) and "example.org" in s.title(wid), "title %r" % s.title(wid))
+        check(s.qr_from(s.screenshot(wid, "key-window-bus.png")) == url, "the window shows another QR code")
+        r = s.x_run("xdotool", "windowfocus", "--sync", wid, "key", "Escape")
+        check(r.returncode == 0, "xdotool: " + r.stderr)
+        GLib.timeout_add_seconds(20, loop.quit)  # the bound of the wait, not a synchronisation
+        loop.run()
+        check(cancelled == [handle], "Cancelled signals %r for handle %d" % (cancelled, handle))
+        key.Close(dbus.UInt32(handle))
+        wait_for(lambda: not s.exists(wid), 10, "Close to close the window")
+        key.Close(dbus.UInt32(handle))  # again: no error
+        conn.close()
+    finally:
+        s.stop()
+
+
+def test_register_no_terminal_qr_in_window():
+    """`hybridgate register --no-terminal-qr` with the key daemon on the session bus: its QR code
+    is shown in the key's window (read back from a screenshot by zbarimg, scanned by the phone);
+    the registration succeeds and the window closes."""
+    s = Setup("cli")
+    try:
+        with_bus(s)
+        reg = Proc([HG, "register", "--rp-id", "example.org", "--user-name", "erin", "--origin", ORIGIN,
+                    "--no-terminal-qr", "--advert-timeout", "60"], s.wd, "register")
+        s.procs.append(reg)
+        wait_for(lambda: "the bus window is shown" in s.log() or reg.proc.poll() is not None, 60, "the window")
+        check(reg.proc.poll() is None, "register ended before the window:\n" + reg.stderr())
+        wid = bus_window(s, 1)
+        check("Create a passkey" in s.title(wid) and "example.org" in s.title(wid), "title %r" % s.title(wid))
+        ph = s.phone(s.qr_from(s.screenshot(wid, "key-window-register-cli.png")), "--yes", name="phone-cli")
+        check(reg.wait(120) == 0, "register failed:\n" + reg.stderr())
+        check(ph.wait(60) == 0, "the phone failed:\n" + ph.stderr())
+        check(reg.json().get("type") == "public-key", "register printed %r" % reg.stdout()[:200])
+        check("shown in the security key's window" in reg.stderr(), reg.stderr())
+        wait_for(lambda: not s.exists(wid), 10, "the window to close")
+    finally:
+        s.stop()
+
+
+def test_ssh_provider_without_terminal_uses_window():
+    """ssh-keygen -t ecdsa-sk with our provider, no controlling terminal and no QR URL file (as
+    under ssh-agent): the QR code appears in the key's window, the phone scans it from a
+    screenshot, ssh-keygen writes the key."""
+    s = Setup("ssh")
+    try:
+        with_bus(s)
+        key = s.wd.file("id_ecdsa_sk")
+        askpass = s.wd.file("askpass.sh")
+        with open(askpass, "w") as f:
+            f.write("#!/bin/sh\necho\n")
+        os.chmod(askpass, 0o700)
+        env = dict(s.wd.env, HOME=s.wd.path, SSH_ASKPASS=askpass, SSH_ASKPASS_REQUIRE="force")
+        env.pop("SSH_AUTH_SOCK", None)
+        out, err = open(s.wd.file("keygen.out"), "w"), open(s.wd.file("keygen.err"), "w")
+        kg = subprocess.Popen(["ssh-keygen", "-q", "-t", "ecdsa-sk", "-w", SK_PROVIDER, "-N", "", "-f", key],
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True)
+        try:
+            wait_for(lambda: "the bus window is shown" in s.log() or kg.poll() is not None, 60, "the window")
+            check(kg.poll() is None, "ssh-keygen ended before the window:\n" + open(s.wd.file("keygen.err")).read())
+            wid = bus_window(s, 1)
+            check("ssh:" in s.title(wid), "title %r" % s.title(wid))
+            ph = s.phone(s.qr_from(s.screenshot(wid, "key-window-ssh.png")), "--yes", name="phone-ssh")
+            check(kg.wait(120) == 0, "ssh-keygen failed:\n" + open(s.wd.file("keygen.err")).read())
+            check(ph.wait(60) == 0, "the phone failed:\n" + ph.stderr())
+        finally:
+            if kg.poll() is None:
+                kg.kill()
+            out.close()
+            err.close()
+        pub = open(key + ".pub").read()
+        check(pub.startswith("sk-ecdsa-sha2-nistp256@openssh.com "), "public key %r" % pub[:60])
+        wait_for(lambda: not s.exists(wid), 10, "the window to close")
+    finally:
+        s.stop()
+
+
 if __name__ == "__main__":
     run_selected([test_register_and_sign_in_from_screenshot, test_host_cancel_closes_window, test_escape_declines,
-                  test_remembered_phone_picked_in_window, test_failure_is_shown],
-                 sys.argv[6] if len(sys.argv) > 6 else None)
+                  test_remembered_phone_picked_in_window, test_failure_is_shown,
+                  test_bus_show_qr_cancel_and_close, test_register_no_terminal_qr_in_window,
+                  test_ssh_provider_without_terminal_uses_window],
+                 sys.argv[7] if len(sys.argv) > 7 else None)

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <mutex>
 
+#include "bridges/key/bus.hpp"
 #include "bridges/key/key_device.hpp"
 #include "bridges/key/window.hpp"
 #include "hybrid/settings.hpp"
@@ -42,8 +43,8 @@ void write_full(int fd, const uint8_t* p, size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: key_window_device WINDOW_PROGRAM\n";
+  if (argc != 2 && !(argc == 3 && std::string(argv[2]) == "--bus")) {
+    std::cerr << "usage: key_window_device WINDOW_PROGRAM [--bus]\n";
     return 2;
   }
   auto config = hybrid::load_desktop_config();
@@ -61,6 +62,16 @@ int main(int argc, char** argv) {
   cb.log = log;
   key::WindowGlue window(desktop, argv[1], log);
   window.install(cb);
+  std::unique_ptr<key::KeyBus> bus;
+  if (argc == 3) {  // --bus: serve org.hybridgate.Key1 as `hybridgate key` does
+    std::string why;
+    bus = key::KeyBus::start(argv[1], log, why);
+    if (!bus) {
+      log("no session-bus interface: " + why);
+      return 1;
+    }
+    log("serving org.hybridgate.Key1 on the session bus");
+  }
   {
     key::KeyDevice device(desktop, [](const key::Report& r) { write_full(STDOUT_FILENO, r.data(), r.size()); }, cb);
     window.attach(&device);

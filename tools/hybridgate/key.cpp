@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bridges/key/bus.hpp"
 #include "bridges/key/key_device.hpp"
 #include "bridges/key/uhid.hpp"
 #include "bridges/key/window.hpp"
@@ -90,6 +91,15 @@ int serve(const KeyOptions& o) {
     window = std::make_unique<key::WindowGlue>(
         desktop, o.window_program.empty() ? key::Window::default_program() : o.window_program, log);
     window->install(cb);
+  }
+  // org.hybridgate.Key1: other programs (the OpenSSH provider, register/sign-in
+  // --no-terminal-qr) show their QR code in this window (bridges/key/bus.hpp).
+  std::unique_ptr<key::KeyBus> bus;
+  if (window) {
+    std::string why;
+    bus = key::KeyBus::start(o.window_program.empty() ? key::Window::default_program() : o.window_program, log, why);
+    log(bus ? std::string("serving org.hybridgate.Key1 on the session bus")
+            : "no session-bus interface (" + why + "): other programs cannot show their QR code here");
   }
   key::KeyDevice device(desktop, [&](const key::Report& r) {
     if (auto st = (*uhid)->send(r); !st) log(st.error().to_string());
