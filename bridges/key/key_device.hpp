@@ -31,7 +31,11 @@
 // phone in time, a deadline) or CTAP1_ERR_OTHER (tunnel, radio, handshake errors); the reason
 // goes to the log callback.
 //
-// Threads: receive()/host_gone()/select() from any thread; `send` and the callbacks are called
+// The person's window (bridges/key/window.hpp) follows each request to the phone through
+// KeyCallbacks::request_started / request_ended; its Cancel is decline() (the host gets
+// CTAP2_ERR_OPERATION_DENIED) and its remembered phones are use_phone().
+//
+// Threads: receive()/host_gone()/select()/decline()/use_phone() from any thread; `send` and the callbacks are called
 // from the KeyDevice's own threads (one at a time for `send`). A keepalive thread sleeps until
 // the machine's next deadline (no polling while idle); a ceremony thread runs the blocking
 // Desktop calls. The destructor cancels a ceremony and joins both.

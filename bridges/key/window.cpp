@@ -19,6 +19,9 @@
 
 extern char** environ;
 
+#ifndef HG_LIBEXEC_DIR_NAME
+#define HG_LIBEXEC_DIR_NAME "libexec"
+#endif
 #ifndef HG_LIBEXEC_KEY_WINDOW
 #define HG_LIBEXEC_KEY_WINDOW "/usr/libexec/hybridgate/hybridgate-key-window"
 #endif
@@ -128,8 +131,11 @@ std::string Window::default_program() {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    auto near = self.parent_path() / "hybridgate-key-window";
-    if (::access(near.c_str(), X_OK) == 0) return near;
+    // A build tree (bin/), then an installed prefix wherever it was moved (bin/../libexec/).
+    for (const auto& near : {self.parent_path() / "hybridgate-key-window",
+                             self.parent_path().parent_path() / HG_LIBEXEC_DIR_NAME / "hybridgate" / "hybridgate-key-window"}) {
+      if (::access(near.c_str(), X_OK) == 0) return near;
+    }
   }
   return HG_LIBEXEC_KEY_WINDOW;
 }

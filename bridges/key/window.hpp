@@ -37,7 +37,8 @@ struct WindowActions {
 class Window {
  public:
   // $HYBRIDGATE_KEY_WINDOW, else hybridgate-key-window next to the running program (a build
-  // tree), else the installed libexec path.
+  // tree), else in ../libexec/hybridgate/ from it (an installed prefix), else the libexec path
+  // of the configured prefix.
   static std::string default_program();
   // Whether a graphical session is reachable: DISPLAY or WAYLAND_DISPLAY is set.
   static bool graphical_session();
