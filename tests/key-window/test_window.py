@@ -79,7 +79,10 @@ class Setup:
             if k != "HYBRIDGATE_RADIO_DIR":
                 del env[k]
         env.pop("WAYLAND_DISPLAY", None)
-        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        # A session bus of our own, as a desktop session has one (GTK's accessibility uses it;
+        # without one GTK would autolaunch a bus through X11).
+        self.bus = PrivateBus()
+        env["DBUS_SESSION_BUS_ADDRESS"] = self.bus.address
         self.config = self.wd.file("config.toml")
         with open(self.config, "w") as f:
             f.write(config)
@@ -143,8 +146,7 @@ class Setup:
             p.kill()
         self.relay.stop()
         self.x.stop()
-        if getattr(self, "bus", None):
-            self.bus.stop()
+        self.bus.stop()
         self.wd.cleanup()
 
 
@@ -164,9 +166,7 @@ class PrivateBus:
 
 def with_bus(s):
     """Starts a private session bus and the device with --bus; returns (bus, device connection)."""
-    bus = PrivateBus()
-    s.bus = bus
-    s.wd.env["DBUS_SESSION_BUS_ADDRESS"] = bus.address
+    bus = s.bus
     conn = PipeConnection(s, "--bus")
     wait_for(lambda: "serving org.hybridgate.Key1" in s.log() or conn.proc.poll() is not None, 30, "the bus name")
     check(conn.proc.poll() is None, "the device did not serve the bus:\n" + s.log())
@@ -525,9 +525,7 @@ def test_daemon_serves_the_bus_interface():
     import dbus
     s = Setup("daemon-bus")
     try:
-        bus = PrivateBus()
-        s.bus = bus
-        s.wd.env["DBUS_SESSION_BUS_ADDRESS"] = bus.address
+        bus = s.bus
         p = daemon(s, "key-bus")
         check("serving org.hybridgate.Key1 on the session bus" in p.stderr(), p.stderr())
         conn = dbus.bus.BusConnection(bus.address)
