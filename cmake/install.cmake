@@ -41,6 +41,10 @@ foreach(prog hybridgate hybridgate-relay)
   endif()
 endforeach()
 
+if(TARGET hybridgate-key-window)
+  install(TARGETS hybridgate-key-window RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/hybridgate COMPONENT programs)
+endif()
+
 # Libraries, headers, pkg-config and the CMake package (only when the C ABI is built).
 if(TARGET hybridgate_c)
   install(TARGETS hybridgate_c EXPORT hybridgateTargets

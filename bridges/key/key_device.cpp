@@ -94,6 +94,31 @@ class KeyDevice::Core final : public Backend {
     settle();
   }
 
+  bool decline() {
+    std::lock_guard lk(m_);
+    if (!job_ || job_->kind != Kind::phone) return false;
+    if (!job_->started) {  // not yet with the phone: answered now
+      ready_.emplace_back(job_->id, Bytes{st::operation_denied});
+      job_.reset();
+      settle();
+      return true;
+    }
+    if (!job_->cancelled) log("the person declined the request in the window");
+    job_->cancelled = true;
+    job_->declined = true;
+    desktop_.cancel();
+    return true;
+  }
+
+  bool use_phone(const std::string& name) {
+    std::lock_guard lk(m_);
+    if (!job_ || job_->kind != Kind::phone || !job_->started || job_->cancelled || job_->connected) return false;
+    log("the person chose the remembered phone '" + name + "'");
+    job_->switch_to = name;
+    desktop_.cancel();
+    return true;
+  }
+
   bool select() {
     std::lock_guard lk(m_);
     if (!job_ || (job_->kind != Kind::held_selection && job_->kind != Kind::held_dummy)) return false;
@@ -106,7 +131,10 @@ class KeyDevice::Core final : public Backend {
 
   // ---- Backend (called by hid_ with m_ held)
   void submit(uint64_t id, uint32_t, ByteView request) override {
-    Job job{id, Kind::phone, Bytes(request.begin(), request.end()), false, false, false};
+    Job job;
+    job.id = id;
+    job.kind = Kind::phone;
+    job.request.assign(request.begin(), request.end());
     std::optional<Bytes> local = classify(job);
     if (local) {
       ready_.emplace_back(id, std::move(*local));
@@ -131,12 +159,16 @@ class KeyDevice::Core final : public Backend {
  private:
   enum class Kind { phone, held_selection, held_dummy };
   struct Job {
-    uint64_t id;
-    Kind kind;
+    uint64_t id = 0;
+    Kind kind = Kind::phone;
     Bytes request;
-    bool started;
-    bool cancelled;
-    bool announced;  // its first keepalive was sent
+    bool started = false;
+    bool cancelled = false;
+    bool announced = false;  // its first keepalive was sent
+    bool declined = false;   // the person's Cancel (decline())
+    bool connected = false;  // the tunnel is open: too late to change phones
+    PhoneRequest shown;      // what the window shows
+    std::optional<std::string> switch_to;  // use_phone() asked for this phone
   };
 
   void log(const std::string& line) {
@@ -189,6 +221,7 @@ class KeyDevice::Core final : public Backend {
     cbor::Map& m = *frame->params;
 
     if (command == uint8_t(ctap::Command::get_assertion)) {
+      if (const cbor::Value* rp = m.find(1u); rp && rp->is_text()) job.shown.rp_id = std::string(rp->as_text());
       if (option_false(m, 5, "up")) {
         log("a silent (up=false) getAssertion was answered 'no credentials' without asking the phone");
         return Bytes{st::no_credentials};
@@ -212,6 +245,17 @@ class KeyDevice::Core final : public Backend {
       return std::nullopt;
     }
     if (option_false(m, 7, "up")) return Bytes{st::invalid_option};
+    job.shown.registration = true;
+    if (rp_id && rp_id->is_text()) job.shown.rp_id = std::string(rp_id->as_text());
+    if (const cbor::Map* user = map_field(m, 3)) {
+      for (std::string_view key : {"name", "displayName"}) {
+        const cbor::Value* v = user->find(key);
+        if (v && v->is_text() && !v->as_text().empty()) {
+          job.shown.account = std::string(v->as_text());
+          break;
+        }
+      }
+    }
     // CTAP 2.1 makes rp.name, user.name and user.displayName optional; phones that require them
     // (Chrome on Android) get the RP ID, and each user name for the other (libfido2's tools,
     // pamu2fcfg send no displayName).
@@ -274,15 +318,33 @@ class KeyDevice::Core final : public Backend {
       job_->started = true;
       const uint64_t id = job_->id;
       const Bytes request = job_->request;
+      PhoneRequest shown = job_->shown;
+      shown.phone = desktop_.config().phone;
       lk.unlock();
+      if (cb_.request_started) cb_.request_started(shown);
       std::unique_ptr<hybrid::Connection> connection;
-      Bytes answer = run_ceremony(id, request, connection);
+      std::string failure;
+      Bytes answer = run_ceremony(id, request, connection, failure);
       lk.lock();
+      RequestEnd end = RequestEnd::answered;
       if (job_ && job_->id == id) {
+        if (job_->declined) {
+          answer = Bytes{st::operation_denied};
+          end = RequestEnd::declined;
+        } else if (job_->cancelled) {
+          end = RequestEnd::host_cancelled;
+        } else if (!failure.empty()) {
+          end = RequestEnd::failed;
+        }
         ready_.emplace_back(id, std::move(answer));
         job_.reset();
         settle();
+      } else {
+        end = RequestEnd::host_cancelled;
       }
+      lk.unlock();
+      if (cb_.request_ended) cb_.request_ended(end, end == RequestEnd::failed ? failure : std::string());
+      lk.lock();
       // The host has its answer; now close the tunnel (the phone learns at once).
       lk.unlock();
       connection.reset();
@@ -290,12 +352,21 @@ class KeyDevice::Core final : public Backend {
     }
   }
 
+  std::optional<std::string> take_switch(uint64_t id) {
+    std::lock_guard lk(m_);
+    if (!job_ || job_->id != id || !job_->switch_to) return std::nullopt;
+    std::optional<std::string> next = std::move(job_->switch_to);
+    job_->switch_to.reset();
+    return next;
+  }
+
   bool cancelled(uint64_t id) {
     std::lock_guard lk(m_);
     return job_ && job_->id == id && job_->cancelled;
   }
 
-  Bytes run_ceremony(uint64_t id, const Bytes& request, std::unique_ptr<hybrid::Connection>& connection) {
+  Bytes run_ceremony(uint64_t id, const Bytes& request, std::unique_ptr<hybrid::Connection>& connection,
+                     std::string& failure) {
     const bool registration = request[0] == uint8_t(ctap::Command::make_credential);
     log(registration ? "a host asks to register a credential: asking the phone"
                      : "a host asks to sign in: asking the phone");
@@ -320,15 +391,32 @@ class KeyDevice::Core final : public Backend {
 
     auto fail = [&](const Error& e) {
       log("the request failed: " + e.to_string());
+      if (e.code != Errc::session_cancelled) failure = std::string(e.sentence());
       return Bytes{status_for_ceremony_error(e)};
     };
     const auto hint = registration ? qr_payload::RequestType::make_credential : qr_payload::RequestType::get_assertion;
-    auto conn = desktop_.connect(hint, dc);
-    // A cancel of the previous request that arrived just after its Desktop call had returned is
-    // still queued in the Desktop and ends this call at once: not this host's wish, so once more.
-    if (!conn && conn.error().code == Errc::session_cancelled && !cancelled(id)) conn = desktop_.connect(hint, dc);
+    std::string phone;  // "" = the config's phone, else a QR code
+    bool retried_stale = false;
+    auto conn = desktop_.connect(hint, dc, phone);
+    while (!conn && conn.error().code == Errc::session_cancelled && !cancelled(id)) {
+      std::optional<std::string> next = take_switch(id);
+      if (next) {  // the person picked a remembered phone in the window
+        phone = *next;
+      } else if (retried_stale) {
+        break;
+      } else {
+        // A cancel of the previous request that arrived just after its Desktop call had
+        // returned is still queued in the Desktop and ends this call at once: once more.
+        retried_stale = true;
+      }
+      conn = desktop_.connect(hint, dc, phone);
+    }
     if (!conn) return fail(conn.error());
     connection = std::move(*conn);
+    {
+      std::lock_guard lk(m_);
+      if (job_ && job_->id == id) job_->connected = true;
+    }
     if (cancelled(id)) return Bytes{st::keepalive_cancel};
     auto response = connection->transact(request);
     if (!response) return fail(response.error());
@@ -355,5 +443,7 @@ KeyDevice::~KeyDevice() = default;
 void KeyDevice::receive(ByteView report) { core_->receive(report); }
 void KeyDevice::host_gone() { core_->host_gone(); }
 bool KeyDevice::select() { return core_->select(); }
+bool KeyDevice::decline() { return core_->decline(); }
+bool KeyDevice::use_phone(const std::string& name) { return core_->use_phone(name); }
 
 }  // namespace hg::key

@@ -31,7 +31,11 @@
 // phone in time, a deadline) or CTAP1_ERR_OTHER (tunnel, radio, handshake errors); the reason
 // goes to the log callback.
 //
-// Threads: receive()/host_gone()/select() from any thread; `send` and the callbacks are called
+// The person's window (bridges/key/window.hpp) follows each request to the phone through
+// KeyCallbacks::request_started / request_ended; its Cancel is decline() (the host gets
+// CTAP2_ERR_OPERATION_DENIED) and its remembered phones are use_phone().
+//
+// Threads: receive()/host_gone()/select()/decline()/use_phone() from any thread; `send` and the callbacks are called
 // from the KeyDevice's own threads (one at a time for `send`). A keepalive thread sleeps until
 // the machine's next deadline (no polling while idle); a ceremony thread runs the blocking
 // Desktop calls. The destructor cancels a ceremony and joins both.
@@ -64,12 +68,34 @@ inline constexpr uint64_t kMaxCredentialIdLength = 1023;
 // No extensions (hmac-secret is not mapped yet), no clientPin, no pinUvAuthToken.
 Bytes get_info_response();
 
+// A request that goes to the phone, as the person's window shows it (docs/security-key.md).
+struct PhoneRequest {
+  bool registration = false;  // makeCredential (else getAssertion)
+  std::string rp_id;          // the site
+  std::string account;        // registration: user.name (else user.displayName, else "")
+  std::string phone;          // the remembered phone that is woken ("" = a QR code follows)
+};
+
+// How a request to the phone ended, for the window.
+enum class RequestEnd {
+  answered,        // the phone answered (whatever its CTAP status)
+  host_cancelled,  // CTAPHID_CANCEL, a resynchronising INIT or the host went away
+  declined,        // the person pressed Cancel in the window (decline())
+  failed,          // no phone in time, tunnel/radio errors: `detail` says what
+};
+
 struct KeyCallbacks {
   // The FIDO:/ URL of a ceremony's QR code (holds a secret: show it, never log it). The desktop
   // config's qr_url_file also receives it (hybrid::Desktop writes it).
   std::function<void(const std::string& fido_url)> qr;
   // Lines for the journal (no secrets).
   std::function<void(const std::string& line)> log;
+  // A request is about to go to the phone (before the QR code or the wake-up): open the window.
+  // Called from the ceremony thread, with no lock held: it may call decline()/use_phone().
+  std::function<void(const PhoneRequest&)> request_started;
+  // That request ended (the host has its answer, or gets it next): close the window.
+  // `detail` is a sentence for the person (no secrets), "" when answered.
+  std::function<void(RequestEnd, const std::string& detail)> request_ended;
 };
 
 class KeyDevice {
@@ -88,6 +114,12 @@ class KeyDevice {
   // The person chose this key (the window's button): answers a held "select a key" request.
   // Returns false when none was held. Any thread.
   bool select();
+  // The person pressed Cancel in the window: the request with the phone ends and the host gets
+  // CTAP2_ERR_OPERATION_DENIED (what a key answers when its person refuses). False: none running.
+  bool decline();
+  // The person picked a remembered phone in the window: the QR code (or the phone woken) is
+  // dropped and this phone is woken instead. False: no request with the phone, or not connecting.
+  bool use_phone(const std::string& name);
 
  private:
   class Core;

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bridges/key/bus_client.hpp"
 #include "bridges/ssh/sk_core.hpp"
 #include "hybridgate/hybridgate.h"
 #include "proto/crypto.hpp"
@@ -149,7 +150,10 @@ class Screen {
 class Phone {
  public:
   // `purpose` completes "scan this QR code with your phone to ...".
-  Phone(hg_request_hint hint, const std::string& device, std::string purpose) : purpose_(std::move(purpose)) {
+  // `site` and `account` are what the security key's window shows when there is no terminal.
+  Phone(hg_request_hint hint, const std::string& device, std::string purpose, std::string site = "ssh:",
+        std::string account = {})
+      : purpose_(std::move(purpose)), site_(std::move(site)), account_(std::move(account)) {
     hg_error err{};
     cfg_.reset(hg_config_new());
     if (!cfg_) fail(SSH_SK_ERR_GENERAL, "out of memory");
@@ -157,11 +161,11 @@ class Phone {
     std::string phone = device;
     if (phone.empty()) phone = setting("phone");
     qr_url_file_ = setting("qr_url_file");
-    if (phone.empty() && !screen_.has_tty() && qr_url_file_.empty())
+    if (phone.empty() && !screen_.has_tty() && qr_url_file_.empty() && !hg::key::KeyWindowClient::available())
       fail(SSH_SK_ERR_DEVICE_NOT_FOUND,
-           "There is no terminal to show the QR code on: run this from a terminal, set HYBRIDGATE_QR_URL_FILE "
-           "(or qr_url_file in the configuration) for a program that shows it, or use a remembered phone "
-           "(HYBRIDGATE_PHONE).");
+           "There is no terminal to show the QR code on: run this from a terminal, run `hybridgate key` in the "
+           "graphical session (its window shows it), set HYBRIDGATE_QR_URL_FILE (or qr_url_file in the "
+           "configuration) for a program that shows it, or use a remembered phone (HYBRIDGATE_PHONE).");
     desktop_.reset(hg_desktop_new(cfg_.get(), &err));
     if (!desktop_) fail_hg(err);
     hg_desktop_set_callbacks(desktop_.get(), &Phone::on_qr, &Phone::on_stage, &Phone::on_notice, this);
@@ -207,8 +211,16 @@ class Phone {
   static void on_qr(void* user, const char* url) {
     auto* self = static_cast<Phone*>(user);
     if (!self->screen_.has_tty()) {
-      // The library wrote the URL to the configured file before this call.
-      say("the QR code to scan is in the QR URL file (" + self->qr_url_file_ + ")");
+      // No terminal (ssh-agent, a GUI): the security key daemon's window, when it runs.
+      hg_desktop* desktop = self->desktop_.get();
+      self->window_ = hg::key::KeyWindowClient::show(self->site_, self->account_, url,
+                                                     [desktop] { hg_desktop_cancel(desktop); });
+      if (self->window_) {
+        say("the QR code to scan is shown in the security key's window");
+      } else if (!self->qr_url_file_.empty()) {
+        // The library wrote the URL to the configured file before this call.
+        say("the QR code to scan is in the QR URL file (" + self->qr_url_file_ + ")");
+      }
       return;
     }
     hg_error err{};
@@ -231,6 +243,7 @@ class Phone {
   }
   static void on_stage(void* user, const char* stage, const char*) {
     auto* self = static_cast<Phone*>(user);
+    if (std::string_view(stage) == "tunnel_connected") self->window_.reset();  // scanned: close it
     if (const char* l = stage_line(stage)) self->screen_.line(l);
   }
   static void on_notice(void* user, const char* sentence) { static_cast<Phone*>(user)->screen_.line(sentence); }
@@ -242,6 +255,8 @@ class Phone {
   std::unique_ptr<hg_config, ConfigFree> cfg_;
   std::unique_ptr<hg_desktop, DesktopFree> desktop_;
   std::unique_ptr<hg_connection, ConnectionFree> conn_;
+  std::unique_ptr<hg::key::KeyWindowClient> window_;  // the QR code in the key's window (first to go)
+  std::string site_, account_;
   Bytes info_;  // the phone's getInfo (CBOR)
 };
 
@@ -323,7 +338,8 @@ int enroll(uint32_t alg, const uint8_t* challenge, size_t challenge_len, const c
   const bool rk = flags & SSH_SK_RESIDENT_KEY;
   const bool uv = flags & SSH_SK_USER_VERIFICATION_REQD;
 
-  Phone phone(HG_HINT_MAKE_CREDENTIAL, option(options, "device"), "create the SSH key for " + app);
+  Phone phone(HG_HINT_MAKE_CREDENTIAL, option(options, "device"), "create the SSH key for " + app, app,
+              option(options, "user").empty() ? "SSH key" : option(options, "user"));
   if (!phone.offers(type))
     fail(SSH_SK_ERR_UNSUPPORTED, std::string("The phone does not offer ") +
                                      (type == KeyType::ed25519 ? "Ed25519 (EdDSA) keys; use -t ecdsa-sk."
@@ -372,7 +388,7 @@ int sign(uint32_t alg, const uint8_t* data, size_t data_len, const char* applica
   const bool up = flags & SSH_SK_USER_PRESENCE_REQD;
   const bool uv = flags & SSH_SK_USER_VERIFICATION_REQD;
 
-  Phone phone(HG_HINT_GET_ASSERTION, option(options, "device"), "sign in with the SSH key for " + app);
+  Phone phone(HG_HINT_GET_ASSERTION, option(options, "device"), "sign in with the SSH key for " + app, app);
   const auto response = phone.transact(hgsk::get_assertion_request(app, cdh, &id, up, uv), "signing");
   const hgsk::Assertion a = checked(hgsk::read_assertion(*response, app, &id));
   const hgsk::SshSignature sig = checked(hgsk::ssh_signature(type, a.signature));

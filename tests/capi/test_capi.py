@@ -179,7 +179,8 @@ def test_install_layout():
               "share/hybridgate/python/pyproject.toml", "share/hybridgate/python/hybridgate/__init__.py",
               "share/hybridgate/python/_backend/hybridgate_build.py",
               "lib/systemd/system/hybridgate-relay.service", "lib/systemd/user/hybridgate-key.service",
-              "lib/udev/rules.d/70-hybridgate-uhid.rules", "lib/modules-load.d/hybridgate-uhid.conf"):
+              "lib/udev/rules.d/70-hybridgate-uhid.rules", "lib/modules-load.d/hybridgate-uhid.conf",
+              "libexec/hybridgate/hybridgate-key-window"):
         check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)
     for f in ("pkgconfig/hybridgate.pc", "cmake/hybridgate/hybridgateConfig.cmake",
               "cmake/hybridgate/hybridgateConfigVersion.cmake"):

@@ -10,8 +10,10 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <sstream>
 
+#include "bridges/key/bus_client.hpp"
 #include "commands.hpp"
 #include "hybrid/credential_store.hpp"
 #include "hybrid/desktop.hpp"
@@ -127,7 +129,8 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
   auto* ch = cmd->add_option("--challenge", o.challenge_b64, "The RP's challenge, base64url (default: 32 random bytes)");
   cmd->add_option("--qr-png", o.qr_png, "Also write the QR code as a PNG file (mode 0600; for a GUI)");
   cmd->add_option("--qr-url-file", o.qr_url_file, "Write the FIDO:/ URL to this file (mode 0600, atomically)");
-  cmd->add_flag("--no-terminal-qr", o.no_terminal_qr, "Do not draw the QR code on stderr");
+  cmd->add_flag("--no-terminal-qr", o.no_terminal_qr,
+                "Do not draw the QR code on stderr; show it in the security key's window when `hybridgate key` runs");
   cmd->add_flag("--dark-on-light", o.dark_on_light,
                 "Draw the terminal QR code dark on light (for terminals with a light background)");
   cmd->add_flag("--print-qr-url", o.print_qr_url,
@@ -287,21 +290,52 @@ int do_desktop(const DesktopOptions& o, bool registration) {
   hybrid::Desktop desktop(std::move(*config));
   CancelOnInterrupt on_interrupt([&desktop] { desktop.cancel(); });
   std::optional<Error> qr_error;
+  // --no-terminal-qr: the QR code goes to the security key's window when `hybridgate key` is on
+  // the session bus (bridges/key/bus.hpp); it closes once the phone is connected.
+  std::mutex window_mutex;
+  std::unique_ptr<key::KeyWindowClient> window;
   hybrid::DesktopCallbacks cb;
-  // Only a QR callback that shows something: with none (and no --qr-url-file) the library refuses
-  // at once instead of waiting for a phone nobody can point at a QR code.
-  if (!o.no_terminal_qr || !o.qr_png.empty() || o.print_qr_url)
-    cb.qr = [&](const std::string& url) {
-      if (auto st = show_qr(o, url); !st) {
-        qr_error = st.error();
-        desktop.cancel();
-      }
-    };
-  cb.stage = progress(o.common, "desktop");
+  // Only a QR callback that shows something (the terminal, a PNG, the URL on stderr, the key's
+  // window): with none (and no --qr-url-file) the library refuses at once instead of waiting for
+  // a phone nobody can point at a QR code.
+  auto qr = [&](const std::string& url) {
+    if (auto st = show_qr(o, url); !st) {
+      qr_error = st.error();
+      desktop.cancel();
+      return;
+    }
+    if (!o.no_terminal_qr) return;
+    std::string rp_id, account;
+    if (auto j = nlohmann::json::parse(*text, nullptr, false); j.is_object()) {
+      const auto* rp = registration ? &j["rp"] : nullptr;
+      if (rp && rp->is_object() && rp->contains("id") && (*rp)["id"].is_string()) rp_id = (*rp)["id"];
+      if (!registration && j.contains("rpId") && j["rpId"].is_string()) rp_id = j["rpId"];
+      if (registration && j.contains("user") && j["user"].is_object() && j["user"].contains("name") &&
+          j["user"]["name"].is_string())
+        account = j["user"]["name"];
+    }
+    if (rp_id.empty()) rp_id = o.rp_id;
+    std::lock_guard lk(window_mutex);
+    window = key::KeyWindowClient::show(rp_id, account, url, [&desktop] { desktop.cancel(); });
+    if (window && !o.common.quiet) std::cerr << "hybridgate desktop: the QR code is shown in the security key's window\n";
+  };
+  if (!o.no_terminal_qr || !o.qr_png.empty() || o.print_qr_url || key::KeyWindowClient::available())
+    cb.qr = qr;
+  cb.stage = [&, next = progress(o.common, "desktop")](hybrid::Stage st, const std::string& detail) {
+    if (st == hybrid::Stage::tunnel_connected) {
+      std::lock_guard lk(window_mutex);
+      window.reset();
+    }
+    if (next) next(st, detail);
+  };
   cb.notice = [&o](const std::string& s) {
     if (!o.common.quiet) std::cerr << "hybridgate desktop: " << s << "\n";
   };
   auto cred = registration ? desktop.create(*text, o.origin, cb) : desktop.get(*text, o.origin, cb);
+  {
+    std::lock_guard lk(window_mutex);
+    window.reset();
+  }
   if (qr_error) return fail(*qr_error);
   if (!cred) return fail(cred.error());
   print_json(*cred);

@@ -10,8 +10,10 @@
 #include <mutex>
 #include <thread>
 
+#include "bridges/key/bus.hpp"
 #include "bridges/key/key_device.hpp"
 #include "bridges/key/uhid.hpp"
+#include "bridges/key/window.hpp"
 #include "commands.hpp"
 #include "hybrid/desktop.hpp"
 #include "hybrid/settings.hpp"
@@ -26,7 +28,8 @@ using namespace hg;
 struct KeyOptions {
   std::string uhid = "/dev/uhid", name = "hybridgate phone as security key";
   std::string tunnel_url, ca_file, radio, links, phone, qr_url_file;
-  bool link_phone = false, no_terminal_qr = false, quiet = false;
+  bool link_phone = false, no_terminal_qr = false, no_window = false, quiet = false;
+  std::string window_program;
   double advert_timeout = 0, response_timeout = 0;
 };
 
@@ -46,7 +49,7 @@ int serve(const KeyOptions& o) {
   if (o.link_phone) config->link_phone = true;
   if (!o.phone.empty()) config->phone = o.phone;
   if (!o.qr_url_file.empty()) config->qr_url_file = o.qr_url_file;
-  // With no window (yet) and no terminal, the QR URL file is where the person finds the code.
+  // With no window and no terminal, the QR URL file is where the person finds the code.
   if (config->qr_url_file.empty()) {
     if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run && *run)
       config->qr_url_file = std::filesystem::path(run) / "hybridgate-key-qr-url";
@@ -74,9 +77,34 @@ int serve(const KeyOptions& o) {
     std::lock_guard lk(log_mutex);
     std::cerr << qr::to_terminal(*m, {}) << "Scan this QR code with your phone.\n";
   };
+  // The person's window (GTK 4 helper, bridges/key/window.hpp) when a graphical session is there.
+  std::unique_ptr<key::WindowGlue> window;
+  if (o.no_window) {
+    log("no window (--no-window)");
+  } else if (!key::Window::graphical_session()) {
+    const auto& file = desktop.config().qr_url_file;
+    log("no graphical session (neither DISPLAY nor WAYLAND_DISPLAY is set): no window. " +
+        (file.empty() ? std::string("Give --qr-url-file to receive each QR code's URL.")
+                      : "Each QR code's FIDO:/ URL is written to " + file.string() +
+                            "; show it with: hybridgate qr render \"$(cat " + file.string() + ")\""));
+  } else {
+    window = std::make_unique<key::WindowGlue>(
+        desktop, o.window_program.empty() ? key::Window::default_program() : o.window_program, log);
+    window->install(cb);
+  }
+  // org.hybridgate.Key1: other programs (the OpenSSH provider, register/sign-in
+  // --no-terminal-qr) show their QR code in this window (bridges/key/bus.hpp).
+  std::unique_ptr<key::KeyBus> bus;
+  if (window) {
+    std::string why;
+    bus = key::KeyBus::start(o.window_program.empty() ? key::Window::default_program() : o.window_program, log, why);
+    log(bus ? std::string("serving org.hybridgate.Key1 on the session bus")
+            : "no session-bus interface (" + why + "): other programs cannot show their QR code here");
+  }
   key::KeyDevice device(desktop, [&](const key::Report& r) {
     if (auto st = (*uhid)->send(r); !st) log(st.error().to_string());
   }, cb);
+  if (window) window->attach(&device);
   CancelOnInterrupt on_interrupt([&] { (*uhid)->stop(); });
   log("serving the security key \"" + o.name + "\" (" + o.uhid + "); stop with Ctrl-C or SIGTERM");
   Status st = (*uhid)->run({.output = [&](ByteView r) { device.receive(r); },
@@ -85,6 +113,7 @@ int serve(const KeyOptions& o) {
                               log("the last host closed the key");
                               device.host_gone();
                             }});
+  if (window) window->attach(nullptr);
   if (!st) return fail_with(st.error());
   log("stopping; the device goes away");
   return 0;
@@ -110,6 +139,9 @@ void add_key(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   k->add_option("--response-timeout", o->response_timeout, "Seconds the person has to answer (default 180)")
       ->check(CLI::PositiveNumber);
+  k->add_flag("--no-window", o->no_window, "Never open the window (GTK 4) that shows the site and the QR code");
+  k->add_option("--window-program", o->window_program,
+                "The window helper (default: $HYBRIDGATE_KEY_WINDOW, else the installed hybridgate-key-window)");
   k->add_flag("--quiet", o->quiet, "No log lines on stderr");
   k->callback([&exit_code, o] { exit_code = serve(*o); });
 }
