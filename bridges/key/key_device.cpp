@@ -334,7 +334,7 @@ class KeyDevice::Core final : public Backend {
         } else if (job_->cancelled) {
           end = RequestEnd::host_cancelled;
         } else if (!failure.empty()) {
-          end = RequestEnd::failed;
+          end = !answer.empty() && answer[0] == st::user_action_timeout ? RequestEnd::timed_out : RequestEnd::failed;
         }
         ready_.emplace_back(id, std::move(answer));
         job_.reset();

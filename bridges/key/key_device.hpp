@@ -81,7 +81,9 @@ enum class RequestEnd {
   answered,        // the phone answered (whatever its CTAP status)
   host_cancelled,  // CTAPHID_CANCEL, a resynchronising INIT or the host went away
   declined,        // the person pressed Cancel in the window (decline())
-  failed,          // no phone in time, tunnel/radio errors: `detail` says what
+  timed_out,       // no phone answered in time (the host gets USER_ACTION_TIMEOUT): nothing to
+                   // show the person but the host's own error
+  failed,          // tunnel/radio errors: `detail` says what
 };
 
 struct KeyCallbacks {

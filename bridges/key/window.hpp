@@ -8,7 +8,7 @@
 //   key::Window window(key::Window::default_program(), {.cancel = ..., .phone = ..., .log = ...});
 //   window.open(request, phone_names);   // the helper starts; `shown("request")` after its first frame
 //   window.qr(url);                      // the QR code (the URL goes over the socket, never argv)
-//   window.close(end, detail);           // answered/cancelled: the helper exits at once;
+//   window.close(end, detail);           // answered/cancelled/timed out: the helper exits at once;
 //                                        // failed: it shows `detail` until the person closes it
 //
 // The callbacks come from the helper's reader thread. One window at a time: open() closes the

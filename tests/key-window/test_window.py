@@ -368,22 +368,45 @@ def test_remembered_phone_picked_in_window():
         s.stop()
 
 
-def test_failure_is_shown():
-    """No phone answers (2 s advert deadline): the host gets USER_ACTION_TIMEOUT, the window
-    stays and says the request failed, and Escape closes it."""
-    s = Setup("failure", config="advert_timeout = 2\n")
+def test_phone_never_answers_closes_window():
+    """No phone answers (2 s advert deadline): the host gets USER_ACTION_TIMEOUT within it and the
+    window closes with it (the host shows its own error; nothing is left for the person to close)."""
+    s = Setup("timeout", config="advert_timeout = 2\n")
     try:
         client, conn = open_client(s)
-        options, _ = server().register_begin({"id": b"dave-id", "name": "dave", "displayName": "Dave"},
+        options, _ = server().register_begin({"id": b"erin-id", "name": "erin", "displayName": "Erin"},
                                              user_verification="discouraged")
         t, out = in_thread(client.make_credential, options["publicKey"])
         wid = s.wait_shown(1)
         t.join(60)
         check(ctap_code(out) == CtapError.ERR.USER_ACTION_TIMEOUT, "the call ended with %r" % out)
-        wait_for(lambda: "the window shows the failure" in s.log(), 10, "the window to show the failure")
+        wait_for(lambda: not s.exists(wid), 10, "the window to close when no phone answered")
+        check("the window shows the failure" not in s.log(), "a timeout was shown as a failure")
+    finally:
+        s.stop()
+
+
+def test_failure_is_shown():
+    """The radio cannot be used (BlueZ asked for, no system bus): the host gets an error at once,
+    the window stays and says why the request failed, and Escape closes it."""
+    s = Setup("failure")
+    s.wd.env["HYBRIDGATE_RADIO"] = "bluez"
+    s.wd.env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/hybridgate/system_bus"
+    try:
+        client, conn = open_client(s)
+        options, _ = server().register_begin({"id": b"dave-id", "name": "dave", "displayName": "Dave"},
+                                             user_verification="discouraged")
+        t, out = in_thread(client.make_credential, options["publicKey"])
+        t.join(60)
+        check(ctap_code(out) is not None and ctap_code(out) != CtapError.ERR.USER_ACTION_TIMEOUT,
+              "the call ended with %r" % out)
+        wait_for(lambda: "the window shows the failure" in s.log(), 20, "the window to show the failure")
+        r = s.x_run("xdotool", "search", "--name", TITLE)
+        ids = r.stdout.split()
+        check(len(ids) == 1, "windows named like ours: %r\n%s" % (ids, s.log()))
+        wid = ids[0]
         check(s.title(wid).endswith("the request failed"), "the window's title is %r" % s.title(wid))
         s.screenshot(wid, "key-window-error.png")
-        check(s.exists(wid), "the failure was not shown")
         r = s.x_run("xdotool", "windowfocus", "--sync", wid, "key", "Escape")
         check(r.returncode == 0, "xdotool: " + r.stderr)
         wait_for(lambda: not s.exists(wid), 10, "Escape to close the failed request's window")
@@ -544,7 +567,8 @@ def test_daemon_serves_the_bus_interface():
 
 if __name__ == "__main__":
     run_selected([test_register_and_sign_in_from_screenshot, test_host_cancel_closes_window, test_escape_declines,
-                  test_remembered_phone_picked_in_window, test_failure_is_shown,
+                  test_remembered_phone_picked_in_window, test_phone_never_answers_closes_window,
+                  test_failure_is_shown,
                   test_bus_show_qr_cancel_and_close, test_register_no_terminal_qr_in_window,
                   test_ssh_provider_without_terminal_uses_window, test_daemon_without_graphical_session,
                   test_daemon_serves_the_bus_interface],
