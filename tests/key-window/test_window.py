@@ -27,7 +27,8 @@ from hgtest import Proc, Relay, Workdir, check, run_selected, wait_for  # noqa: 
 from fido2.client import ClientError, Fido2Client  # noqa: E402
 from fido2.ctap import CtapError  # noqa: E402
 from fido2.hid import CTAPHID, CtapHidDevice  # noqa: E402
-from fido2.hid.base import CtapHidConnection, HidDescriptor  # noqa: E402
+from fido2.hid.base import HidDescriptor  # noqa: E402
+from ctaphid_pipe import PipeConnection  # noqa: E402
 from fido2.server import Fido2Server  # noqa: E402
 from fido2.webauthn import PublicKeyCredentialRpEntity  # noqa: E402
 
@@ -167,7 +168,7 @@ class PrivateBus:
 def with_bus(s):
     """Starts a private session bus and the device with --bus; returns (bus, device connection)."""
     bus = s.bus
-    conn = PipeConnection(s, "--bus")
+    conn = WindowPipe(s, "--bus")
     wait_for(lambda: "serving org.hybridgate.Key1" in s.log() or conn.proc.poll() is not None, 30, "the bus name")
     check(conn.proc.poll() is None, "the device did not serve the bus:\n" + s.log())
     return bus, conn
@@ -180,45 +181,21 @@ def bus_window(s, count):
     return ids[0]
 
 
-class PipeConnection(CtapHidConnection):
-    """python-fido2's HID connection to key_window_device (64-byte reports on its stdin/stdout);
-    notes when it writes a CTAPHID_CANCEL."""
+class WindowPipe(PipeConnection):
+    """python-fido2's HID connection to key_window_device; notes when it writes a CTAPHID_CANCEL."""
 
     def __init__(self, s, *extra):
-        self.err = open(s.log_path, "w")
-        self.proc = subprocess.Popen([DEVICE, WINDOW, *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
-                                     env=s.wd.env)
+        super().__init__([DEVICE, WINDOW, *extra], s.wd.env, s.log_path)
         s.procs.append(self)
         self.cancel_sent = None
 
-    def write_packet(self, data):
+    def on_write(self, data):
         if data[4] == 0x80 | CTAPHID.CANCEL and self.cancel_sent is None:
             self.cancel_sent = time.monotonic()
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def read_packet(self):
-        data = b""
-        while len(data) < 64:
-            chunk = self.proc.stdout.read(64 - len(data))
-            if not chunk:
-                raise OSError("the device closed its output")
-            data += chunk
-        return data
-
-    def close(self):
-        if self.proc.stdin and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.err.close()
 
 
 def open_client(s):
-    conn = PipeConnection(s)
+    conn = WindowPipe(s)
     dev = CtapHidDevice(HidDescriptor("hybridgate-pipe", 0, 0, 64, 64), conn)
     return Fido2Client(dev, ORIGIN), conn
 

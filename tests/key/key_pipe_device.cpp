@@ -18,33 +18,12 @@
 #include "bridges/key/key_device.hpp"
 #include "bridges/key/uhid.hpp"
 #include "hybrid/settings.hpp"
+#include "tests/key/pipe_io.hpp"
 
 using namespace hg;
 
-namespace {
-
-bool read_full(int fd, uint8_t* p, size_t n) {
-  while (n) {
-    ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= size_t(r);
-  }
-  return true;
-}
-
-void write_full(int fd, const uint8_t* p, size_t n) {
-  while (n) {
-    ssize_t r = ::write(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return;  // the host is gone; input's end follows
-    p += r;
-    n -= size_t(r);
-  }
-}
-
-}  // namespace
+using hg::test::read_full;
+using hg::test::write_full;
 
 Bytes read_all() {
   Bytes in;

@@ -22,7 +22,8 @@ from fido2.client import ClientError, Fido2Client  # noqa: E402
 from fido2.ctap import CtapError, STATUS  # noqa: E402
 from fido2.ctap2 import Ctap2  # noqa: E402
 from fido2.hid import CAPABILITY, CTAPHID, CtapHidDevice  # noqa: E402
-from fido2.hid.base import CtapHidConnection, HidDescriptor  # noqa: E402
+from fido2.hid.base import HidDescriptor  # noqa: E402
+from ctaphid_pipe import PipeConnection  # noqa: E402
 from fido2.server import Fido2Server  # noqa: E402
 from fido2.webauthn import PublicKeyCredentialRpEntity  # noqa: E402
 
@@ -142,44 +143,21 @@ def test_libfido2_no_phone_answers():
 
 # ---- python-fido2 --------------------------------------------------------------------------------
 
-class PipeConnection(CtapHidConnection):
-    """python-fido2's HID connection to key_pipe_device: 64-byte reports over its stdin/stdout."""
+class KeyPipe(PipeConnection):
+    """python-fido2's HID connection to key_pipe_device; keeps what the host wrote."""
 
     def __init__(self, s):
-        self.err = open(s.wd.file("pipe-device.err"), "w")
-        self.proc = subprocess.Popen([PIPE_DEVICE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
-                                     env=s.wd.env)
+        super().__init__([PIPE_DEVICE], s.wd.env, s.wd.file("pipe-device.err"))
         s.procs.append(self)
         self.written = []
 
-    def write_packet(self, data):
+    def on_write(self, data):
         check(len(data) == 64, "python-fido2 wrote %d bytes" % len(data))
         self.written.append(bytes(data))
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def read_packet(self):
-        data = b""
-        while len(data) < 64:
-            chunk = self.proc.stdout.read(64 - len(data))
-            if not chunk:
-                raise OSError("the device closed its output")
-            data += chunk
-        return data
-
-    def close(self):
-        if self.proc.stdin and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.err.close()
 
 
 def open_device(s):
-    conn = PipeConnection(s)
+    conn = KeyPipe(s)
     desc = HidDescriptor("hybridgate-pipe", 0, 0, 64, 64)
     return CtapHidDevice(desc, conn), conn
 
