@@ -215,6 +215,13 @@ void StoreWriter::remove(std::string id, std::function<void(bool)> done) {
 void StoreWriter::submit(Op op) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Bounded: a client's change beyond the bound is refused (its caller answers 503 and undoes
+    // it), like a change that cannot be made durable. The relay's own clean-up (no callback) is
+    // always queued: dropping it would bring a removed contact back after a restart.
+    if (op.done && queue_.size() >= kMaxQueued) {
+      post_([done = std::move(op.done)] { done(false); });
+      return;
+    }
     queue_.push_back(std::move(op));
   }
   cv_.notify_one();

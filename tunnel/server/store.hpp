@@ -93,6 +93,7 @@ class StoreWriter {
   size_t batches() const { return batches_; }
 
  private:
+  static constexpr size_t kMaxQueued = 8192;  // client changes waiting for the disk
   struct Op {
     bool remove = false;
     StoredContact row;  // remove: row.id only
