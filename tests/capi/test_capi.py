@@ -182,6 +182,20 @@ def test_install_layout():
               "lib/udev/rules.d/70-hybridgate-uhid.rules", "lib/modules-load.d/hybridgate-uhid.conf",
               "libexec/hybridgate/hybridgate-key-window"):
         check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)
+    # The manual pages of the C library and the PAM module; docs/*.md (which the README, the
+    # manual pages and hybridgate.pc name) beside the README under the documentation directory,
+    # so that every docs/ link of the installed README resolves.
+    for f in ("share/man/man3/libhybridgate.3", "share/man/man8/pam_hybridgate.8", "share/doc/hybridgate/README.md"):
+        check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)
+    docdir = os.path.join(PREFIX, "share", "doc", "hybridgate")
+    for md in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+        check(os.path.isfile(os.path.join(docdir, "docs", os.path.basename(md))),
+              "not installed: share/doc/hybridgate/docs/" + os.path.basename(md))
+    readme = open(os.path.join(docdir, "README.md")).read()
+    links = set(re.findall(r"\]\((docs/[^)#]+)", readme))
+    check(len(links) >= 5, "the installed README links no docs/: %s" % links)
+    for link in sorted(links):
+        check(os.path.exists(os.path.join(docdir, link)), "the installed README links %s, which is not installed" % link)
     for f in ("pkgconfig/hybridgate.pc", "cmake/hybridgate/hybridgateConfig.cmake",
               "cmake/hybridgate/hybridgateConfigVersion.cmake"):
         check(os.path.exists(os.path.join(lib, f)), "not installed: " + f)
