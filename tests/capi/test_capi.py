@@ -282,7 +282,7 @@ def test_headers_compile_alone():
 
 def test_man_pages():
     """The manual pages format without groff warnings and man(1) renders them."""
-    for page in ("man1/hybridgate.1", "man8/hybridgate-relay.8"):
+    for page in ("man1/hybridgate.1", "man8/hybridgate-relay.8", "man3/libhybridgate.3", "man8/pam_hybridgate.8"):
         path = os.path.join(PREFIX, "share", "man", page)
         r = subprocess.run(["groff", "-man", "-ww", "-z", path], capture_output=True, text=True)
         check(r.returncode == 0 and r.stderr == "", "groff warnings for %s:\n%s" % (page, r.stderr))
