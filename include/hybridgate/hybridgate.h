@@ -7,11 +7,15 @@
  * `pkg-config --cflags --libs hybridgate`, or in CMake `find_package(hybridgate)` and
  * `target_link_libraries(app PRIVATE hybridgate::hybridgate)`.
  *
- * The desktop side:
+ * The desktop side (the whole reference is below; an overview in libhybridgate(3)):
  *
+ *     hg_error err;
  *     hg_config *cfg = hg_config_new();
- *     hg_desktop *d = hg_desktop_new(cfg, &err);
+ *     hg_desktop *d = NULL;
+ *     if (hg_config_load(cfg, &err) == HG_OK)     // the person's settings: config file, HYBRIDGATE_*
+ *         d = hg_desktop_new(cfg, &err);          // (then setters for the program's own options)
  *     hg_config_free(&cfg);                       // the desktop keeps its own copy
+ *     if (d == NULL) { fprintf(stderr, "%s: %s\n", err.code, err.message); return 1; }
  *     hg_desktop_set_callbacks(d, show_qr, on_stage, on_notice, app);
  *     char *cred = NULL;
  *     if (hg_desktop_get(d, options_json, "https://example.com", NULL, &cred, &err) == HG_OK) {

@@ -290,6 +290,20 @@ def test_man_pages():
         r = subprocess.run(["man", "-l", path], capture_output=True, text=True, env=env)
         check(r.returncode == 0 and "SYNOPSIS" in r.stdout, "man -l %s failed:\n%s" % (page, r.stderr))
         check(r.stderr.strip() == "", "man -l %s warns:\n%s" % (page, r.stderr))
+    # libhybridgate(3)'s example is C that compiles against the installed header (C99, warnings
+    # as errors), and it loads the person's configuration before making the desktop.
+    src = open(os.path.join(PREFIX, "share/man/man3/libhybridgate.3")).read()
+    example = src.split(".SH EXAMPLES", 1)[1].split(".nf\n", 1)[1].split("\n.fi", 1)[0]
+    example = example.replace("\\e", "\\").replace("\\-", "-")
+    check(example.index("hg_config_load") < example.index("hg_desktop_new"), "the example skips hg_config_load")
+    wd = Workdir("capi-man-example")
+    c = wd.file("example.c")
+    with open(c, "w") as f:
+        f.write(example)
+    run([ARGS.cc, *C_FLAGS, "-c", "-o", wd.file("example.o"), "-I" + os.path.join(PREFIX, "include"), c],
+        "compiling libhybridgate(3)'s example")
+    header = open(os.path.join(PREFIX, "include/hybridgate/hybridgate.h")).read().split("#ifndef", 1)[0]
+    check(header.index("hg_config_load") < header.index("hg_desktop_new"), "the header's example skips hg_config_load")
     text = subprocess.run(["man", "-l", os.path.join(PREFIX, "share/man/man1/hybridgate.1")], capture_output=True,
                           text=True, env=dict(os.environ, MANWIDTH="200")).stdout
     for sub in ("register", "sign-in", "phone", "links", "doctor", "inspect", "--options-json", "key", "--uhid"):
