@@ -40,6 +40,8 @@ void hg_config_free(hg_config** cfg) {
 int hg_config_set_tunnel_url(hg_config* cfg, const char* url, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (auto st = hg::hybrid::check_tunnel_url(str_or_empty(url)); !st)
+      return fail(err, Errc::invalid_argument, st.error().detail);
     cfg->desktop.tunnel_url = str_or_empty(url);
     cfg->phone.tunnel_url = cfg->desktop.tunnel_url;
     return HG_OK;
@@ -49,6 +51,8 @@ int hg_config_set_tunnel_url(hg_config* cfg, const char* url, hg_error* err) {
 int hg_config_set_ca_file(hg_config* cfg, const char* path, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (auto st = hg::hybrid::check_ca_file(str_or_empty(path)); !st)
+      return fail(err, Errc::invalid_argument, st.error().detail);
     cfg->desktop.ca_file = str_or_empty(path);
     cfg->phone.ca_file = cfg->desktop.ca_file;
     return HG_OK;
@@ -142,6 +146,8 @@ int hg_config_set_phone(hg_config* cfg, const char* name, hg_error* err) {
 int hg_config_set_qr_url_file(hg_config* cfg, const char* path, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (auto st = hg::hybrid::check_qr_url_file(str_or_empty(path)); !st)
+      return fail(err, Errc::invalid_argument, st.error().detail);
     cfg->desktop.qr_url_file = str_or_empty(path);
     return HG_OK;
   });

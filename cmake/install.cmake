@@ -12,9 +12,10 @@
 #                                                          find_package(hybridgate [COMPONENTS cxx])
 #   HYBRIDGATE_PAM_MODULE_DIR/pam_hybridgate.so             the PAM module (default LIBDIR/security;
 #                                                          bridges/pam/CMakeLists.txt installs it)
-#   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8
+#   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8, share/man/man3/libhybridgate.3
+#   share/man/man8/pam_hybridgate.8                        (bridges/pam/CMakeLists.txt, with the module)
 #   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.service    (ExecStart points at the installed relay)
-#   share/doc/hybridgate/{relay.conf.example,LICENSE,README.md}
+#   share/doc/hybridgate/{relay.conf.example,LICENSE,README.md,*.md of docs/, images/}
 #   HYBRIDGATE_SYSTEMD_USERUNITDIR/hybridgate-key.service   `hybridgate key` as a user unit
 #   HYBRIDGATE_UDEV_RULESDIR/70-hybridgate-uhid.rules       /dev/uhid for the seat's user
 #   HYBRIDGATE_MODULES_LOAD_DIR/hybridgate-uhid.conf        load uhid at boot
@@ -132,3 +133,10 @@ if(HYBRIDGATE_BUILD_PROGRAMS)
     COMPONENT programs)
 endif()
 install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
+# docs/*.md (and the images they show), which the README, the manual pages and hybridgate.pc name:
+# beside the README, so its links (docs/ssh.md, ...) resolve in the installed tree too.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime
+  FILES_MATCHING PATTERN "*.md" PATTERN "*.png" PATTERN "*.svg")
+if(TARGET hybridgate_c)
+  install(FILES ${PROJECT_SOURCE_DIR}/man/libhybridgate.3 DESTINATION ${CMAKE_INSTALL_MANDIR}/man3 COMPONENT development)
+endif()

@@ -7,6 +7,8 @@
 #include <map>
 #include <sstream>
 
+#include "tunnel/client/url.hpp"
+
 namespace hg::hybrid {
 
 namespace {
@@ -39,7 +41,42 @@ Result<bool> parse_bool(const std::string& where, const std::string& key, const 
   return invalid(where, key + " must be true or false");
 }
 
+// `check` on `value`, or config.invalid "WHERE: KEY: why".
+Status checked(const std::string& where, const std::string& key, const Status& check) {
+  if (check) return ok_status();
+  return invalid(where, key.empty() ? check.error().detail : key + ": " + check.error().detail);
+}
+
 }  // namespace
+
+Status check_tunnel_url(const std::string& url) {
+  if (url.empty()) return ok_status();
+  auto u = tunnel::parse_url(url, tunnel::UrlScheme::websocket);
+  if (!u) return make_error(Errc::config_invalid, "'" + url + "' is not a tunnel server URL: " + u.error().detail);
+  return ok_status();
+}
+
+Status check_ca_file(const std::string& path) {
+  if (path.empty()) return ok_status();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    return make_error(Errc::config_invalid, "the CA certificate file " + path + " does not exist or is not a regular file");
+  std::ifstream in(path);
+  if (!in) return make_error(Errc::config_invalid, "cannot read the CA certificate file " + path);
+  return ok_status();
+}
+
+Status check_qr_url_file(const std::filesystem::path& path) {
+  if (path.empty()) return ok_status();
+  if (!path.has_filename()) return make_error(Errc::config_invalid, "the QR URL file " + path.string() + " names a folder");
+  std::error_code ec;
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  if (!std::filesystem::is_directory(dir, ec))
+    return make_error(Errc::config_invalid, "the folder of the QR URL file " + path.string() + " does not exist");
+  if (std::filesystem::is_directory(path, ec))
+    return make_error(Errc::config_invalid, "the QR URL file " + path.string() + " is a folder");
+  return ok_status();
+}
 
 Result<ble::RadioKind> parse_radio(const std::string& name) {
   if (name == "auto") return ble::RadioKind::automatic;
@@ -85,8 +122,10 @@ Status apply_config_file(DesktopConfig& config, const std::filesystem::path& fil
     if (item.inputs.size() != 1) return invalid(where, key + " takes one value");
     const std::string& v = item.inputs.front();
     if (key == "tunnel_url") {
+      HG_CHECK(checked(where, key, check_tunnel_url(v)));
       config.tunnel_url = v;
     } else if (key == "ca_file") {
+      HG_CHECK(checked(where, key, check_ca_file(path_value(v).string())));
       config.ca_file = path_value(v).string();
     } else if (key == "radio") {
       auto kind = parse_radio(v);
@@ -101,6 +140,7 @@ Status apply_config_file(DesktopConfig& config, const std::filesystem::path& fil
     } else if (key == "phone") {
       config.phone = v;
     } else if (key == "qr_url_file") {
+      HG_CHECK(checked(where, key, check_qr_url_file(path_value(v))));
       config.qr_url_file = path_value(v);
     } else if (key == "link_phone") {
       HG_TRY(config.link_phone, parse_bool(where, key, v));
@@ -120,15 +160,24 @@ Status apply_config_file(DesktopConfig& config, const std::filesystem::path& fil
 }
 
 Status apply_config_environment(DesktopConfig& config) {
-  if (const char* v = env("HYBRIDGATE_TUNNEL_URL")) config.tunnel_url = v;
-  if (const char* v = env("HYBRIDGATE_CA_FILE")) config.ca_file = v;
+  if (const char* v = env("HYBRIDGATE_TUNNEL_URL")) {
+    HG_CHECK(checked("HYBRIDGATE_TUNNEL_URL", "", check_tunnel_url(v)));
+    config.tunnel_url = v;
+  }
+  if (const char* v = env("HYBRIDGATE_CA_FILE")) {
+    HG_CHECK(checked("HYBRIDGATE_CA_FILE", "", check_ca_file(v)));
+    config.ca_file = v;
+  }
   if (const char* v = env("HYBRIDGATE_RADIO")) {
     auto kind = parse_radio(v);
     if (!kind) return make_error(Errc::config_invalid, "HYBRIDGATE_RADIO: " + kind.error().detail);
     config.radio.kind = *kind;
   }
   if (const char* v = env("HYBRIDGATE_PHONE")) config.phone = v;
-  if (const char* v = env("HYBRIDGATE_QR_URL_FILE")) config.qr_url_file = v;
+  if (const char* v = env("HYBRIDGATE_QR_URL_FILE")) {
+    HG_CHECK(checked("HYBRIDGATE_QR_URL_FILE", "", check_qr_url_file(v)));
+    config.qr_url_file = v;
+  }
   return ok_status();
 }
 

@@ -45,6 +45,17 @@ Status apply_config_file(DesktopConfig& config, const std::filesystem::path& fil
 // Step 3 alone, on top of `config`.
 Status apply_config_environment(DesktopConfig& config);
 
+// The checks every place that sets a value runs (the C setters, the config file, the environment,
+// the CLI's flags), so a bad value is refused where it is set, before any QR code is shown, not
+// when the phone has scanned one. "" (unset) passes each. The error's detail is a sentence
+// without the setting's name (the caller adds it: the key and file, the variable, the flag).
+//   tunnel_url: a ws:// or wss:// URL (tunnel/client/url.hpp's parser);
+//   ca_file: an existing regular file;
+//   qr_url_file: a path whose folder exists (the file itself is replaced atomically there).
+Status check_tunnel_url(const std::string& url);
+Status check_ca_file(const std::string& path);
+Status check_qr_url_file(const std::filesystem::path& path);
+
 // "auto" / "bluez" / "loopback" → the radio kind (config.invalid otherwise).
 Result<ble::RadioKind> parse_radio(const std::string& name);
 

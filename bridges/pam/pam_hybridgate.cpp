@@ -54,6 +54,15 @@ struct Options {
 // Parses the module arguments; nullopt (after logging) for an unknown or malformed one.
 std::optional<Options> parse_options(pam_handle_t* pamh, int argc, const char** argv) {
   Options o;
+  // A mistake in the options is logged, and with `debug` (wherever it stands in the line) told
+  // to the person too, so that trying a configuration shows the typo, not only the system log.
+  bool debug = false;
+  for (int i = 0; i < argc; ++i) debug = debug || (argv[i] != nullptr && std::string_view(argv[i]) == "debug");
+  auto refuse = [&](const std::string& why) -> std::optional<Options> {
+    pam_syslog(pamh, LOG_ERR, "%s", why.c_str());
+    if (debug) pam_info(pamh, "hybridgate debug: %s (PAM_SERVICE_ERR)", why.c_str());
+    return std::nullopt;
+  };
   for (int i = 0; i < argc; ++i) {
     const std::string_view a = argv[i] ? argv[i] : "";
     auto value = [&](std::string_view key) -> std::optional<std::string> {
@@ -89,18 +98,15 @@ std::optional<Options> parse_options(pam_handle_t* pamh, int argc, const char** 
       unsigned t = 0;
       auto [end, ec] = std::from_chars(tv->data(), tv->data() + tv->size(), t);
       if (tv->empty() || ec != std::errc() || end != tv->data() + tv->size() || t < 1 || t > kMaxTimeoutSeconds) {
-        pam_syslog(pamh, LOG_ERR, "timeout= takes 1 to %u seconds", kMaxTimeoutSeconds);
-        return std::nullopt;
+        return refuse("timeout= takes 1 to " + std::to_string(kMaxTimeoutSeconds) + " seconds");
       }
       o.timeout = t;
     } else {
-      pam_syslog(pamh, LOG_ERR, "unknown option '%.64s'", argv[i] ? argv[i] : "");
-      return std::nullopt;
+      return refuse("unknown option '" + std::string(a.substr(0, 64)) + "'");
     }
   }
   if (!hgpam::valid_rp_id(o.rp_id)) {
-    pam_syslog(pamh, LOG_ERR, "rp_id= is empty or has spaces or control characters");
-    return std::nullopt;
+    return refuse("rp_id= is empty or has spaces or control characters");
   }
   if (!o.authfile.empty() && o.authfile.front() != '/') {
     pam_syslog(pamh, LOG_ERR, "authfile= must be an absolute path");

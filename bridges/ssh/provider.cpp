@@ -23,6 +23,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -244,7 +245,9 @@ class Phone {
   static void on_stage(void* user, const char* stage, const char*) {
     auto* self = static_cast<Phone*>(user);
     if (std::string_view(stage) == "tunnel_connected") self->window_.reset();  // scanned: close it
-    if (const char* l = stage_line(stage)) self->screen_.line(l);
+    // Once each: `ssh-keygen -K` sends several requests over one connection, and the person
+    // approves once.
+    if (const char* l = stage_line(stage); l != nullptr && self->said_.insert(l).second) self->screen_.line(l);
   }
   static void on_notice(void* user, const char* sentence) { static_cast<Phone*>(user)->screen_.line(sentence); }
 
@@ -257,6 +260,7 @@ class Phone {
   std::unique_ptr<hg_connection, ConnectionFree> conn_;
   std::unique_ptr<hg::key::KeyWindowClient> window_;  // the QR code in the key's window (first to go)
   std::string site_, account_;
+  std::set<std::string> said_;  // the progress lines shown so far
   Bytes info_;  // the phone's getInfo (CBOR)
 };
 
@@ -338,7 +342,7 @@ int enroll(uint32_t alg, const uint8_t* challenge, size_t challenge_len, const c
   const bool rk = flags & SSH_SK_RESIDENT_KEY;
   const bool uv = flags & SSH_SK_USER_VERIFICATION_REQD;
 
-  Phone phone(HG_HINT_MAKE_CREDENTIAL, option(options, "device"), "create the SSH key for " + app, app,
+  Phone phone(HG_HINT_MAKE_CREDENTIAL, option(options, "device"), "create the SSH key for '" + app + "'", app,
               option(options, "user").empty() ? "SSH key" : option(options, "user"));
   if (!phone.offers(type))
     fail(SSH_SK_ERR_UNSUPPORTED, std::string("The phone does not offer ") +
@@ -388,7 +392,7 @@ int sign(uint32_t alg, const uint8_t* data, size_t data_len, const char* applica
   const bool up = flags & SSH_SK_USER_PRESENCE_REQD;
   const bool uv = flags & SSH_SK_USER_VERIFICATION_REQD;
 
-  Phone phone(HG_HINT_GET_ASSERTION, option(options, "device"), "sign in with the SSH key for " + app, app);
+  Phone phone(HG_HINT_GET_ASSERTION, option(options, "device"), "sign in with the SSH key for '" + app + "'", app);
   const auto response = phone.transact(hgsk::get_assertion_request(app, cdh, &id, up, uv), "signing");
   const hgsk::Assertion a = checked(hgsk::read_assertion(*response, app, &id));
   const hgsk::SshSignature sig = checked(hgsk::ssh_signature(type, a.signature));

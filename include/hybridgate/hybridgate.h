@@ -7,11 +7,15 @@
  * `pkg-config --cflags --libs hybridgate`, or in CMake `find_package(hybridgate)` and
  * `target_link_libraries(app PRIVATE hybridgate::hybridgate)`.
  *
- * The desktop side:
+ * The desktop side (the whole reference is below; an overview in libhybridgate(3)):
  *
+ *     hg_error err;
  *     hg_config *cfg = hg_config_new();
- *     hg_desktop *d = hg_desktop_new(cfg, &err);
+ *     hg_desktop *d = NULL;
+ *     if (hg_config_load(cfg, &err) == HG_OK)     // the person's settings: config file, HYBRIDGATE_*
+ *         d = hg_desktop_new(cfg, &err);          // (then setters for the program's own options)
  *     hg_config_free(&cfg);                       // the desktop keeps its own copy
+ *     if (d == NULL) { fprintf(stderr, "%s: %s\n", err.code, err.message); return 1; }
  *     hg_desktop_set_callbacks(d, show_qr, on_stage, on_notice, app);
  *     char *cred = NULL;
  *     if (hg_desktop_get(d, options_json, "https://example.com", NULL, &cred, &err) == HG_OK) {
@@ -112,9 +116,11 @@ hg_config *hg_config_new(void);
 void hg_config_free(hg_config **cfg);
 
 /* Tunnel server base URL ("wss://relay.example", "ws://127.0.0.1:8080") used for every tunnel
- * domain. NULL or "" (the default) = the public tunnel servers the phone names. */
+ * domain. NULL or "" (the default) = the public tunnel servers the phone names. Anything but a
+ * ws:// or wss:// URL fails here with "invalid_argument" (cfg unchanged), not during a ceremony. */
 int hg_config_set_tunnel_url(hg_config *cfg, const char *url, hg_error *err);
-/* Extra trusted CA certificate (PEM file) for a wss:// tunnel server. NULL or "" = none. */
+/* Extra trusted CA certificate (PEM file) for a wss:// tunnel server. NULL or "" = none. A path
+ * that is not a readable regular file fails here with "invalid_argument" (cfg unchanged). */
 int hg_config_set_ca_file(hg_config *cfg, const char *path, hg_error *err);
 /* The radio that proves proximity: "auto" (the default: BlueZ when an adapter is usable, else the
  * loopback radio), "bluez" or "loopback" (processes on this host; for tests and machines without
@@ -148,7 +154,8 @@ int hg_config_set_timeout(hg_config *cfg, hg_timeout which, uint32_t millisecond
  * code; the default). */
 int hg_config_set_phone(hg_config *cfg, const char *name, hg_error *err);
 /* Desktop only: also write each QR code's FIDO:/ URL to this file (mode 0600, replaced atomically),
- * for a GUI or a test to pick up. NULL or "" (the default) = no file. */
+ * for a GUI or a test to pick up, and removed when the ceremony ends. NULL or "" (the default) =
+ * no file. A path whose folder does not exist fails here with "invalid_argument". */
 int hg_config_set_qr_url_file(hg_config *cfg, const char *path, hg_error *err);
 
 /*
@@ -161,7 +168,9 @@ int hg_config_set_qr_url_file(hg_config *cfg, const char *path, hg_error *err);
  *   2. the environment: HYBRIDGATE_TUNNEL_URL, HYBRIDGATE_CA_FILE, HYBRIDGATE_RADIO
  *      (auto|bluez|loopback), HYBRIDGATE_PHONE, HYBRIDGATE_QR_URL_FILE.
  * Call it first, then the setters for what the program's own options say. An unknown key, a
- * malformed file or a bad value fails with "config.invalid" and leaves cfg unchanged. The settings
+ * malformed file or a bad value (a tunnel_url that is not ws:// or wss://, a ca_file that does not
+ * exist, a qr_url_file in a missing folder, ...) fails with "config.invalid", whose message names
+ * the file and key or the variable, and leaves cfg unchanged. The settings
  * both sides have (tunnel_url, ca_file, radio, adapter, loopback_dir, connect_timeout) apply to
  * both, as with the setters; the phone's own settings are not read from it.
  */

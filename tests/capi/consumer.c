@@ -260,6 +260,17 @@ static int selftest(void) {
   CHECK(strstr(err.message, "auto, bluez or loopback") != NULL, "the message lacks the detail: %s", err.message);
   CHECK(hg_config_set_timeout(cfg, HG_TIMEOUT_ADVERT, 0, &err) == HG_ERR, "timeout 0 accepted");
   CHECK(hg_config_set_radio(cfg, "loopback", &err) == HG_OK, "radio loopback: %s", err.message);
+  /* Settings are checked where they are set: a URL that is no ws:// or wss:// URL, a CA file or a
+   * QR URL folder that does not exist are refused by the setter, not after a QR code was scanned. */
+  CHECK(hg_config_set_tunnel_url(cfg, "https://relay.example.org", &err) == HG_ERR &&
+            strcmp(err.code, "invalid_argument") == 0 && strstr(err.message, "ws://") != NULL,
+        "an https:// tunnel URL accepted: %s %s", err.code, err.message);
+  CHECK(hg_config_set_tunnel_url(cfg, "relay.example.org:443", &err) == HG_ERR, "a tunnel URL without a scheme accepted");
+  CHECK(hg_config_set_tunnel_url(cfg, "ws://127.0.0.1:99999", &err) == HG_ERR, "a tunnel URL with port 99999 accepted");
+  CHECK(hg_config_set_ca_file(cfg, "/nonexistent/hybridgate-ca.pem", &err) == HG_ERR &&
+            strstr(err.message, "/nonexistent/hybridgate-ca.pem") != NULL,
+        "a missing CA file accepted: %s", err.message);
+  CHECK(hg_config_set_qr_url_file(cfg, "/nonexistent/qr-url", &err) == HG_ERR, "a QR URL file in a missing folder accepted");
   /* Nothing listens on port 1: a ceremony that got as far as the tunnel would fail, not hang. */
   CHECK(hg_config_set_tunnel_url(cfg, "ws://127.0.0.1:1", &err) == HG_OK, "tunnel url");
   CHECK(hg_config_set_links_file(cfg, links, &err) == HG_OK, "links file");

@@ -182,6 +182,20 @@ def test_install_layout():
               "lib/udev/rules.d/70-hybridgate-uhid.rules", "lib/modules-load.d/hybridgate-uhid.conf",
               "libexec/hybridgate/hybridgate-key-window"):
         check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)
+    # The manual pages of the C library and the PAM module; docs/*.md (which the README, the
+    # manual pages and hybridgate.pc name) beside the README under the documentation directory,
+    # so that every docs/ link of the installed README resolves.
+    for f in ("share/man/man3/libhybridgate.3", "share/man/man8/pam_hybridgate.8", "share/doc/hybridgate/README.md"):
+        check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)
+    docdir = os.path.join(PREFIX, "share", "doc", "hybridgate")
+    for md in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+        check(os.path.isfile(os.path.join(docdir, "docs", os.path.basename(md))),
+              "not installed: share/doc/hybridgate/docs/" + os.path.basename(md))
+    readme = open(os.path.join(docdir, "README.md")).read()
+    links = set(re.findall(r"\]\((docs/[^)#]+)", readme))
+    check(len(links) >= 5, "the installed README links no docs/: %s" % links)
+    for link in sorted(links):
+        check(os.path.exists(os.path.join(docdir, link)), "the installed README links %s, which is not installed" % link)
     for f in ("pkgconfig/hybridgate.pc", "cmake/hybridgate/hybridgateConfig.cmake",
               "cmake/hybridgate/hybridgateConfigVersion.cmake"):
         check(os.path.exists(os.path.join(lib, f)), "not installed: " + f)
@@ -268,7 +282,7 @@ def test_headers_compile_alone():
 
 def test_man_pages():
     """The manual pages format without groff warnings and man(1) renders them."""
-    for page in ("man1/hybridgate.1", "man8/hybridgate-relay.8"):
+    for page in ("man1/hybridgate.1", "man8/hybridgate-relay.8", "man3/libhybridgate.3", "man8/pam_hybridgate.8"):
         path = os.path.join(PREFIX, "share", "man", page)
         r = subprocess.run(["groff", "-man", "-ww", "-z", path], capture_output=True, text=True)
         check(r.returncode == 0 and r.stderr == "", "groff warnings for %s:\n%s" % (page, r.stderr))
@@ -276,6 +290,20 @@ def test_man_pages():
         r = subprocess.run(["man", "-l", path], capture_output=True, text=True, env=env)
         check(r.returncode == 0 and "SYNOPSIS" in r.stdout, "man -l %s failed:\n%s" % (page, r.stderr))
         check(r.stderr.strip() == "", "man -l %s warns:\n%s" % (page, r.stderr))
+    # libhybridgate(3)'s example is C that compiles against the installed header (C99, warnings
+    # as errors), and it loads the person's configuration before making the desktop.
+    src = open(os.path.join(PREFIX, "share/man/man3/libhybridgate.3")).read()
+    example = src.split(".SH EXAMPLES", 1)[1].split(".nf\n", 1)[1].split("\n.fi", 1)[0]
+    example = example.replace("\\e", "\\").replace("\\-", "-")
+    check(example.index("hg_config_load") < example.index("hg_desktop_new"), "the example skips hg_config_load")
+    wd = Workdir("capi-man-example")
+    c = wd.file("example.c")
+    with open(c, "w") as f:
+        f.write(example)
+    run([ARGS.cc, *C_FLAGS, "-c", "-o", wd.file("example.o"), "-I" + os.path.join(PREFIX, "include"), c],
+        "compiling libhybridgate(3)'s example")
+    header = open(os.path.join(PREFIX, "include/hybridgate/hybridgate.h")).read().split("#ifndef", 1)[0]
+    check(header.index("hg_config_load") < header.index("hg_desktop_new"), "the header's example skips hg_config_load")
     text = subprocess.run(["man", "-l", os.path.join(PREFIX, "share/man/man1/hybridgate.1")], capture_output=True,
                           text=True, env=dict(os.environ, MANWIDTH="200")).stdout
     for sub in ("register", "sign-in", "phone", "links", "doctor", "inspect", "--options-json", "key", "--uhid"):

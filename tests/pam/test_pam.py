@@ -358,6 +358,29 @@ def test_user_without_enrolment():
         s.stop()
 
 
+def test_option_typo_is_told_with_debug():
+    """A typo in the module's options (uv_required for uv) fails with PAM_SERVICE_ERR before any QR
+    code; with `debug` in the line (after the typo, too) the person is told which option it is,
+    not only the system log; without `debug` the conversation stays quiet."""
+    s = Setup("typo")
+    try:
+        with open(s.authfile, "w") as f:
+            f.write("# nobody enrolled\n")
+        os.chmod(s.authfile, 0o600)
+        service_err = pam_strerror(3)  # PAM_SERVICE_ERR
+        svc = s.service("hg-typo-debug", "auth required %s %s" % (MODULE, " ".join(s.args("uv_required", "debug"))))
+        out = verdict(s.pamtester(svc), 60)
+        check(service_err in out, "expected PAM_SERVICE_ERR:\n" + out)
+        # The conversation's line (PAM_TEXT_INFO), not pam_wrapper's copy of the syslog line.
+        check("hybridgate debug: unknown option 'uv_required'" in out, "debug does not tell the person the typo:\n" + out)
+        check(SCAN not in out, "a QR code was shown despite the bad option")
+        svc = s.service("hg-typo", "auth required %s %s" % (MODULE, " ".join(s.args("uv_required"))))
+        out = verdict(s.pamtester(svc), 60)
+        check(service_err in out and "hybridgate debug" not in out, "without debug:\n" + out)
+    finally:
+        s.stop()
+
+
 def test_linked_phone_signs_in_without_qr():
     s = Setup("linked")
     try:
@@ -386,7 +409,7 @@ def test_linked_phone_signs_in_without_qr():
 ALL = [test_enrolment_stores_the_phones_key, test_qr_sign_in_succeeds_and_counts, test_person_denies_on_the_phone,
        test_wrong_public_key_is_refused, test_counter_regression_is_refused,
        test_relay_down_is_unavailable_and_the_next_module_decides, test_unsafe_authfile_is_refused,
-       test_user_without_enrolment, test_linked_phone_signs_in_without_qr]
+       test_user_without_enrolment, test_linked_phone_signs_in_without_qr, test_option_typo_is_told_with_debug]
 
 if __name__ == "__main__":
     names = sys.argv[3:]

@@ -220,6 +220,18 @@ def test_errors_carry_the_library_code():
             expect("config.invalid", lambda: hybridgate.HybridDevice())
         finally:
             del os.environ["HYBRIDGATE_RADIO"]
+        # A bad tunnel URL is refused where it is set (keyword or HYBRIDGATE_TUNNEL_URL), not after
+        # the phone scanned a QR code: no on_qr call.
+        shown = []
+        e = expect("invalid_argument", lambda: hybridgate.register(
+            opts, ORIGIN, on_qr=shown.append, **dict(common, tunnel_url="https://relay.example.org")))
+        check("ws://" in e.message and not shown, "tunnel_url=https://...: %s, QR shown %d times" % (e, len(shown)))
+        os.environ["HYBRIDGATE_TUNNEL_URL"] = "relay.example.org"
+        try:
+            e = expect("config.invalid", lambda: hybridgate.register(opts, ORIGIN, on_qr=shown.append, radio="loopback"))
+            check("HYBRIDGATE_TUNNEL_URL" in e.message and not shown, "HYBRIDGATE_TUNNEL_URL: %s" % e)
+        finally:
+            del os.environ["HYBRIDGATE_TUNNEL_URL"]
         expect("origin.insecure", lambda: hybridgate.register(opts, "http://example.com", **common))
         expect("invalid_argument", lambda: hybridgate.register("{not json", ORIGIN, **common))
         try:

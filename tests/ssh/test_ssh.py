@@ -178,7 +178,9 @@ def test_ecdsa_enrol_on_a_terminal_then_login():
         check(rc == 0, "ssh-keygen failed (%d):\n%s\nphone:\n%s" % (rc, kg.stderr(), ph.stderr()))
         kg.drain.join(10)
         tty = b"".join(kg.tty_text).decode("utf-8", "replace")
-        check("scan this QR code with your phone" in tty, "no QR code heading on the terminal:\n" + tty)
+        check("scan this QR code with your phone to create the SSH key for 'ssh:':" in tty,
+              "no QR code heading naming the application on the terminal:\n" + tty)
+        check("ssh::" not in tty, "the heading reads 'ssh::':\n" + tty)
         check("\u2580" in tty or "\u2584" in tty or "\u2588" in tty, "no QR code drawn on the terminal:\n" + tty)
         check_no_secret(tty, kg.stderr(), ph.stderr())
         pub = read(key + ".pub")
@@ -252,6 +254,9 @@ def test_agent_and_resident_keys():
         rc = k.wait(90)
         ph.wait(60)
         check(rc == 0, "ssh-keygen -K failed (%d):\n%s\n%s\nphone:\n%s" % (rc, k.stdout(), k.stderr(), ph.stderr()))
+        # Several requests over one connection, one approval: the person is told once.
+        check(k.stderr().count("approve on the phone") == 1,
+              "ssh-keygen -K says 'approve on the phone' %d times:\n%s" % (k.stderr().count("approve on the phone"), k.stderr()))
         files = sorted(os.listdir(dl))
         check("id_ecdsa_sk_rk_alice.pub" in files, "ssh-keygen -K wrote %s" % files)
         check(key_fingerprint(os.path.join(dl, "id_ecdsa_sk_rk_alice.pub")) == enrolled,

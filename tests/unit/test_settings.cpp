@@ -42,6 +42,7 @@ struct CleanEnv {
 
 TEST_CASE("every key of the config file is read, relative paths are relative to the file") {
   CleanEnv env;
+  write("ca.pem", "-----BEGIN CERTIFICATE-----\n");  // ca_file must exist (checked where it is set)
   auto file = write("all.toml",
                     "# a comment\n"
                     "tunnel_url = \"wss://relay.example.org\"\n"
@@ -81,12 +82,19 @@ TEST_CASE("mistakes in the config file are refused with config.invalid") {
                                  "link_phone = maybe\n",            // not a bool
                                  "advert_timeout = -1\n",           // not a duration
                                  "advert_timeout = 10 minutes\n",   // not a number
-                                 "[desktop]\nphone = \"x\"\n"}) {  // sections are not used
+                                 "[desktop]\nphone = \"x\"\n",  // sections are not used
+                                 "tunnel_url = \"https://relay.example.org\"\n",  // not ws:// or wss://
+                                 "tunnel_url = \"relay.example.org:443\"\n",      // no scheme
+                                 "tunnel_url = \"ws://relay:99999\"\n",           // port out of range
+                                 "ca_file = \"no-such-ca.pem\"\n",                // does not exist
+                                 "qr_url_file = \"/nonexistent-dir/qr\"\n"}) {    // no such folder
     INFO(text);
     hybrid::DesktopConfig c;
     auto st = hybrid::apply_config_file(c, write("bad.toml", text), true);
     REQUIRE_FALSE(st.ok());
     CHECK(st.error().code == Errc::config_invalid);
+    CHECK(st.error().detail.find("bad.toml") != std::string::npos);  // names the file
+    if (text[0] != '[') CHECK(st.error().detail.find(text.substr(0, text.find(' '))) != std::string::npos);  // the key
   }
 }
 
@@ -121,15 +129,31 @@ TEST_CASE("the environment overrides the file, the file overrides the defaults")
   ::setenv("HYBRIDGATE_TUNNEL_URL", "ws://from-env", 1);
   ::setenv("HYBRIDGATE_RADIO", "loopback", 1);
   ::setenv("HYBRIDGATE_PHONE", "env phone", 1);
-  ::setenv("HYBRIDGATE_QR_URL_FILE", "/run/qr", 1);
-  ::setenv("HYBRIDGATE_CA_FILE", "/etc/ca.pem", 1);
+  const std::string ca = write("env-ca.pem", "-----BEGIN CERTIFICATE-----\n").string();
+  const std::string qr = (tmp_dir() / "qr").string();
+  ::setenv("HYBRIDGATE_QR_URL_FILE", qr.c_str(), 1);
+  ::setenv("HYBRIDGATE_CA_FILE", ca.c_str(), 1);
   r = hybrid::load_desktop_config();
   REQUIRE(r.ok());
   CHECK(r->tunnel_url == "ws://from-env");
   CHECK(r->radio.kind == ble::RadioKind::loopback);
   CHECK(r->phone == "env phone");
-  CHECK(r->qr_url_file == "/run/qr");
-  CHECK(r->ca_file == "/etc/ca.pem");
+  CHECK(r->qr_url_file == qr);
+  CHECK(r->ca_file == ca);
+
+  // A bad value in the environment is refused naming the variable.
+  for (const auto& [var, value] : {std::pair{"HYBRIDGATE_TUNNEL_URL", "http://relay"},
+                                   std::pair{"HYBRIDGATE_CA_FILE", "/nonexistent/ca.pem"},
+                                   std::pair{"HYBRIDGATE_QR_URL_FILE", "/nonexistent/qr"}}) {
+    INFO(var);
+    const std::string saved = std::getenv(var);
+    ::setenv(var, value, 1);
+    auto bad = hybrid::load_desktop_config();
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == Errc::config_invalid);
+    CHECK(bad.error().detail.find(var) != std::string::npos);
+    ::setenv(var, saved.c_str(), 1);
+  }
 
   ::setenv("HYBRIDGATE_RADIO", "carrier-pigeon", 1);
   r = hybrid::load_desktop_config();

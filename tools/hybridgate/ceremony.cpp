@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // `hybridgate register`, `sign-in` (desktop), `phone` and `links`: options → hybrid/ façade → print.
 #include <poll.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -43,8 +45,8 @@ struct CommonOptions {
 
 void add_common(CLI::App* cmd, CommonOptions& o) {
   cmd->add_option("--tunnel-url", o.tunnel_url,
-                  "Use this tunnel server for every domain, e.g. ws://127.0.0.1:8080 or wss://relay.example.org");
-  cmd->add_option("--ca-file", o.ca_file, "Extra trusted CA certificate (PEM) for a wss:// tunnel server");
+                  "Use this tunnel server for every domain, e.g. ws://127.0.0.1:8080 or wss://relay.example.org")->check(tunnel_url_check());
+  cmd->add_option("--ca-file", o.ca_file, "Extra trusted CA certificate (PEM) for a wss:// tunnel server")->check(ca_file_check());
   cmd->add_option("--radio", o.radio, "Radio: auto (BlueZ if an adapter is usable, else loopback), bluez, loopback")
       ->check(CLI::IsMember({"auto", "bluez", "loopback"}));
   cmd->add_option("--adapter", o.adapter, "BlueZ adapter, e.g. hci0 (default: the first powered one)");
@@ -128,7 +130,7 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
   auto* rp = cmd->add_option("--rp-id", o.rp_id, "Relying party ID, e.g. example.com (shortcut: without --options-json)");
   auto* ch = cmd->add_option("--challenge", o.challenge_b64, "The RP's challenge, base64url (default: 32 random bytes)");
   cmd->add_option("--qr-png", o.qr_png, "Also write the QR code as a PNG file (mode 0600; for a GUI)");
-  cmd->add_option("--qr-url-file", o.qr_url_file, "Write the FIDO:/ URL to this file (mode 0600, atomically)");
+  cmd->add_option("--qr-url-file", o.qr_url_file, "Write the FIDO:/ URL to this file (mode 0600, atomically)")->check(qr_url_file_check());
   cmd->add_flag("--no-terminal-qr", o.no_terminal_qr,
                 "Do not draw the QR code on stderr; show it in the security key's window when `hybridgate key` runs");
   cmd->add_flag("--dark-on-light", o.dark_on_light,
@@ -286,7 +288,7 @@ int do_desktop(const DesktopOptions& o, bool registration) {
   auto text = options_text(o, registration);
   if (!text) return fail(text.error());
   auto config = desktop_config(o);
-  if (!config) return fail(config.error());
+  if (!config) return fail_config(config.error());
   hybrid::Desktop desktop(std::move(*config));
   CancelOnInterrupt on_interrupt([&desktop] { desktop.cancel(); });
   std::optional<Error> qr_error;
@@ -355,6 +357,7 @@ struct PhoneCliOptions {
   bool no_prf = false;
   bool no_eddsa = false;
   double desktop_timeout = 120, connect_timeout = 15;
+  double qr_file_timeout = 120;  // seconds --qr-file may take to appear
   std::string user;  // which account to sign in with when several match
 };
 
@@ -432,6 +435,43 @@ class PromptPresence final : public authenticator::UserPresence {
   std::string user_;
 };
 
+// Waits until `path` exists and is not empty (the desktop writes it atomically), at most
+// `timeout`: woken by inotify on its folder, so a file written a moment after the phone started
+// is read at once. A folder that does not exist is an error at once; so is a deadline passed.
+Status wait_for_file(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+  const auto ready = [&path] {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > 0 && !ec;
+  };
+  if (ready()) return ok_status();
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    return make_error(Errc::io, "the folder of the QR file " + path.string() + " does not exist");
+  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) return make_error(Errc::io, std::string("inotify_init1: ") + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (::inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY) < 0)
+    return make_error(Errc::io, "cannot watch " + dir.string() + ": " + std::strerror(errno));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!ready()) {  // checked again after the watch exists: no file can slip in between
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return make_error(Errc::session_deadline, "the QR file " + path.string() + " did not appear within " +
+                                                    std::to_string(timeout.count() / 1000.0).substr(0, 6) + " s");
+    pollfd p{fd, POLLIN, 0};
+    const int n = ::poll(&p, 1, int(std::min<int64_t>(left.count(), 60'000)));
+    if (n < 0 && errno != EINTR) return make_error(Errc::io, std::string("poll: ") + std::strerror(errno));
+    char events[4096];
+    while (::read(fd, events, sizeof events) > 0) {
+    }
+  }
+  return ok_status();
+}
+
 std::filesystem::path link_state_path(const PhoneCliOptions& o) {
   return o.link_state.empty() ? std::filesystem::path(o.store + ".link") : std::filesystem::path(o.link_state);
 }
@@ -446,6 +486,21 @@ int do_phone(const PhoneCliOptions& o) {
   cfg.prf = !o.no_prf;
   cfg.eddsa = !o.no_eddsa;
   authenticator::SoftwareAuthenticator authn(**store, presence, cfg);
+
+  // --qr-file: the desktop may write it after the phone started; wait for it (bounded) before
+  // anything else, so Ctrl-C here simply exits.
+  std::string url = o.qr;
+  if (!o.qr_file.empty()) {
+    if (o.qr_file != "-") {
+      std::error_code ec;
+      if (!o.common.quiet && !std::filesystem::exists(o.qr_file, ec))
+        std::cerr << "hybridgate phone: waiting for the QR file " << o.qr_file << "\n";
+      if (auto st = wait_for_file(o.qr_file, secs(o.qr_file_timeout)); !st) return fail(st.error());
+    }
+    auto text = read_input(o.qr_file, 4096, "the QR file");
+    if (!text) return fail(text.error());
+    url = text->substr(0, text->find('\n'));
+  }
 
   hybrid::PhoneConfig pc;
   pc.tunnel_url = o.common.tunnel_url;
@@ -475,12 +530,6 @@ int do_phone(const PhoneCliOptions& o) {
     return 0;
   }
 
-  std::string url = o.qr;
-  if (!o.qr_file.empty()) {
-    auto text = read_input(o.qr_file, 4096, "the QR file");
-    if (!text) return fail(text.error());
-    url = text->substr(0, text->find('\n'));
-  }
   while (!url.empty() && (url.back() == '\n' || url.back() == '\r' || url.back() == ' ')) url.pop_back();
   auto r = phone.serve_qr(url, o.link, events);
   if (!r) return fail(r.error());
@@ -492,7 +541,7 @@ int do_phone(const PhoneCliOptions& o) {
 
 int do_links(const std::string& file, const std::string& remove) {
   auto c = hybrid::load_desktop_config();
-  if (!c) return fail(c.error());
+  if (!c) return fail_config(c.error());
   if (!file.empty()) c->links_file = file;
   hybrid::Desktop desktop(std::move(*c));
   if (!remove.empty()) {
@@ -541,7 +590,11 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   auto* p = app.add_subcommand("phone", "Act as the phone: read a QR code, advertise, answer with a software authenticator");
   add_common(p, ph->common);
   auto* q1 = p->add_option("--qr", ph->qr, "The FIDO:/… URL (visible in ps: prefer --qr-file)");
-  auto* q2 = p->add_option("--qr-file", ph->qr_file, "A file holding the FIDO:/… URL, or - for standard input");
+  auto* q2 = p->add_option("--qr-file", ph->qr_file,
+                           "A file holding the FIDO:/… URL, or - for standard input; waited for when it does not exist yet");
+  p->add_option("--qr-file-timeout", ph->qr_file_timeout,
+                "Seconds to wait for --qr-file to appear (default 120)")
+      ->check(CLI::Range(0.001, 86400.0));
   q1->excludes(q2);
   p->add_option("--store", ph->store, "Credential store file (created with mode 0600)")->required();
   p->add_flag("--yes", ph->yes, "Approve every request without asking");

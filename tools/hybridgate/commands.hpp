@@ -26,4 +26,13 @@ void print_json(const nlohmann::json& j);
 // JSON on stdout (print_error); returns the exit code, 130 when the person interrupted it.
 int fail(const hg::Error& e, std::string_view who = "hybridgate");
 
+// CLI11 checks for the flags that set a shared setting (hybrid/settings.hpp's checks): a bad
+// value is a usage error (exit 2) before anything starts: no QR code, no radio, no network.
+const CLI::Validator& tunnel_url_check();
+const CLI::Validator& ca_file_check();
+const CLI::Validator& qr_url_file_check();
+// An error the person fixes in the command line, the config file or the environment
+// (config.invalid) exits 2 like a bad flag; anything else as fail() says.
+int fail_config(const hg::Error& e, std::string_view who = "hybridgate");
+
 }  // namespace hgcli

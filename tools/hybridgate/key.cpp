@@ -37,7 +37,7 @@ int fail_with(const Error& e) { return fail(e, "hybridgate key"); }
 
 int serve(const KeyOptions& o) {
   auto config = hybrid::load_desktop_config();
-  if (!config) return fail_with(config.error());
+  if (!config) return fail_config(config.error(), "hybridgate key");
   if (!o.tunnel_url.empty()) config->tunnel_url = o.tunnel_url;
   if (!o.ca_file.empty()) config->ca_file = o.ca_file;
   if (!o.radio.empty()) {
@@ -129,11 +129,12 @@ void add_key(CLI::App& app, int& exit_code) {
   k->add_flag("--link-phone", o->link_phone, "Offer phones to be remembered, so later requests need no QR code");
   k->add_option("--links", o->links, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
   k->add_option("--phone", o->phone, "Wake this remembered phone instead of showing a QR code");
-  k->add_option("--tunnel-url", o->tunnel_url, "Use this tunnel server for every domain");
-  k->add_option("--ca-file", o->ca_file, "Extra trusted CA certificate (PEM) for a wss:// tunnel server");
+  k->add_option("--tunnel-url", o->tunnel_url, "Use this tunnel server for every domain")->check(tunnel_url_check());
+  k->add_option("--ca-file", o->ca_file, "Extra trusted CA certificate (PEM) for a wss:// tunnel server")->check(ca_file_check());
   k->add_option("--radio", o->radio, "Radio: auto, bluez, loopback")->check(CLI::IsMember({"auto", "bluez", "loopback"}));
   k->add_option("--qr-url-file", o->qr_url_file,
-                "Write each FIDO:/ URL to this file (mode 0600; default: $XDG_RUNTIME_DIR/hybridgate-key-qr-url)");
+                "Write each FIDO:/ URL to this file (mode 0600; default: $XDG_RUNTIME_DIR/hybridgate-key-qr-url)")
+      ->check(qr_url_file_check());
   k->add_flag("--no-terminal-qr", o->no_terminal_qr, "Do not draw QR codes on stderr (drawn only when it is a terminal)");
   k->add_option("--advert-timeout", o->advert_timeout, "Seconds to wait for the phone's advert (default 120)")
       ->check(CLI::PositiveNumber);

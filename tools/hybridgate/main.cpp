@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "hybrid/settings.hpp"
 #include "interrupt.hpp"
 
 namespace hgcli {
@@ -27,6 +28,36 @@ int fail(const hg::Error& e, std::string_view who) {
   const int printed = print_error(e);
   if (e.code == hg::Errc::session_cancelled && interrupted()) return kExitInterrupted;
   return printed;
+}
+
+int fail_config(const hg::Error& e, std::string_view who) {
+  const int rc = fail(e, who);
+  return e.code == hg::Errc::config_invalid ? kExitUsage : rc;
+}
+
+namespace {
+template <typename Check>
+CLI::Validator setting_check(const char* name, Check check) {
+  return CLI::Validator(
+      [check](std::string& value) -> std::string {
+        auto st = check(value);
+        return st ? std::string() : st.error().detail;
+      },
+      "", name);
+}
+}  // namespace
+
+const CLI::Validator& tunnel_url_check() {
+  static const CLI::Validator v = setting_check("TUNNEL_URL", [](const std::string& s) { return hg::hybrid::check_tunnel_url(s); });
+  return v;
+}
+const CLI::Validator& ca_file_check() {
+  static const CLI::Validator v = setting_check("CA_FILE", [](const std::string& s) { return hg::hybrid::check_ca_file(s); });
+  return v;
+}
+const CLI::Validator& qr_url_file_check() {
+  static const CLI::Validator v = setting_check("QR_URL_FILE", [](const std::string& s) { return hg::hybrid::check_qr_url_file(s); });
+  return v;
 }
 
 }  // namespace hgcli

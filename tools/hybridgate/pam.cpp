@@ -75,7 +75,7 @@ int enroll(const EnrollOptions& o) {
   const auto mine = hgpam::credentials_of(*existing, acct->name);
 
   auto config = hybrid::load_desktop_config();
-  if (!config) return fail_with(config.error());
+  if (!config) return fail_config(config.error(), "hybridgate pam enroll");
   if (!o.tunnel_url.empty()) config->tunnel_url = o.tunnel_url;
   if (!o.ca_file.empty()) config->ca_file = o.ca_file;
   if (!o.radio.empty())
@@ -144,10 +144,10 @@ void add_pam(CLI::App& app, int& exit_code) {
   e->add_flag("--link-phone", o->link_phone, "Offer the phone to be remembered, so sign-ins need no QR code");
   e->add_option("--links", o->links, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
   e->add_option("--phone", o->phone, "Enrol through this remembered phone (no QR code)");
-  e->add_option("--tunnel-url", o->tunnel_url, "Use this tunnel server for every domain");
-  e->add_option("--ca-file", o->ca_file, "Extra trusted CA certificate (PEM) for a wss:// tunnel server");
+  e->add_option("--tunnel-url", o->tunnel_url, "Use this tunnel server for every domain")->check(tunnel_url_check());
+  e->add_option("--ca-file", o->ca_file, "Extra trusted CA certificate (PEM) for a wss:// tunnel server")->check(ca_file_check());
   e->add_option("--radio", o->radio, "Radio: auto, bluez, loopback")->check(CLI::IsMember({"auto", "bluez", "loopback"}));
-  e->add_option("--qr-url-file", o->qr_url_file, "Write the FIDO:/ URL to this file (mode 0600, atomically)");
+  e->add_option("--qr-url-file", o->qr_url_file, "Write the FIDO:/ URL to this file (mode 0600, atomically)")->check(qr_url_file_check());
   e->add_flag("--no-terminal-qr", o->no_terminal_qr, "Do not draw the QR code on stderr");
   e->add_flag("--dark-on-light", o->dark_on_light, "Draw the QR code dark on light");
   e->add_option("--advert-timeout", o->advert_timeout, "Seconds to wait for the phone's advert (default 120)")

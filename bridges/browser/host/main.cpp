@@ -271,7 +271,9 @@ int main(int argc, char** argv) {
   // running it by hand gets a sentence instead of a silent wait.
   if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "--version")) {
     std::printf("hybridgate-native-host %s: the native messaging host of the hybridgate browser extension.\n"
-                "Browsers start it; see docs/firefox.md.\n", HYBRIDGATE_VERSION);
+                "Browsers start it; see hybridgate-native-host(1) and docs/firefox.md.\n\n"
+                "Usage: hybridgate-native-host [MANIFEST-PATH [EXTENSION-ID]]\n"
+                "       hybridgate-native-host --help | --version\n", HYBRIDGATE_VERSION);
     return 0;
   }
   ::signal(SIGPIPE, SIG_IGN);  // a closed port is a write error, not a signal
