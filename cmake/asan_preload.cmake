@@ -13,7 +13,12 @@ function(hg_asan_preload_env out name)
   if(HG_SANITIZE)
     execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libasan.so
                     OUTPUT_VARIABLE asan OUTPUT_STRIP_TRAILING_WHITESPACE)
-    set(env "${name}=${asan}" ${ARGN})
+    # libstdc++ too, when the host program is C (ssh-sk-helper, pamtester): the runtime finds the
+    # real __cxa_throw at start-up only if libstdc++ is loaded by then; otherwise the first C++
+    # exception in the instrumented module aborts with "real___cxa_throw != 0".
+    execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libstdc++.so.6
+                    OUTPUT_VARIABLE stdcxx OUTPUT_STRIP_TRAILING_WHITESPACE)
+    set(env "${name}=${asan}:${stdcxx}" ${ARGN})
   endif()
   set(${out} "${env}" PARENT_SCOPE)
 endfunction()

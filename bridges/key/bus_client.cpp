@@ -1,11 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "bridges/key/bus_client.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdlib>
 #include <sdbus-c++/sdbus-c++.h>
 
 #include "bridges/key/bus.hpp"
 
 namespace hg::key {
+
+namespace {
+
+// Whether a session bus is configured at all (sd-bus's own order: DBUS_SESSION_BUS_ADDRESS, else
+// $XDG_RUNTIME_DIR/bus). Asked first so that the common case — no session, or no daemon on it —
+// is answered without an exception: the OpenSSH provider runs inside C programs (ssh-sk-helper)
+// where unwinding through them is best avoided.
+bool session_bus_configured() {
+  if (const char* a = std::getenv("DBUS_SESSION_BUS_ADDRESS"); a && *a) return true;
+  const char* rt = std::getenv("XDG_RUNTIME_DIR");
+  if (!rt || !*rt) return false;
+  struct stat st {};
+  return ::stat((std::string(rt) + "/bus").c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+}  // namespace
 
 struct KeyWindowClient::Impl {
   std::unique_ptr<sdbus::IConnection> conn;
@@ -16,6 +35,10 @@ struct KeyWindowClient::Impl {
 std::unique_ptr<KeyWindowClient> KeyWindowClient::show(const std::string& rp_id, const std::string& account,
                                                        const std::string& url, std::function<void()> cancelled,
                                                        std::string* why) {
+  if (!available()) {
+    if (why) *why = session_bus_configured() ? "no hybridgate key daemon on the session bus" : "no session bus";
+    return nullptr;
+  }
   auto impl = std::make_unique<Impl>();
   try {
     impl->conn = sdbus::createSessionBusConnection();
@@ -37,6 +60,7 @@ std::unique_ptr<KeyWindowClient> KeyWindowClient::show(const std::string& rp_id,
 }
 
 bool KeyWindowClient::available() {
+  if (!session_bus_configured()) return false;
   try {
     auto conn = sdbus::createSessionBusConnection();
     auto proxy = sdbus::createProxy(*conn, "org.freedesktop.DBus", "/org/freedesktop/DBus");

@@ -43,7 +43,7 @@ Report init_packet(uint32_t cid, uint8_t command, size_t len, const uint8_t* dat
   r[0] = uint8_t(cid >> 24), r[1] = uint8_t(cid >> 16), r[2] = uint8_t(cid >> 8), r[3] = uint8_t(cid);
   r[4] = uint8_t(0x80 | command);
   r[5] = uint8_t(len >> 8), r[6] = uint8_t(len);
-  std::memcpy(r.data() + 7, data, std::min<size_t>(n, 57));
+  if (n) std::memcpy(r.data() + 7, data, std::min<size_t>(n, 57));
   return r;
 }
 

@@ -35,14 +35,14 @@ Report init_packet(uint32_t cid, uint8_t command, size_t length, const Bytes& da
   r[0] = uint8_t(cid >> 24), r[1] = uint8_t(cid >> 16), r[2] = uint8_t(cid >> 8), r[3] = uint8_t(cid);
   r[4] = uint8_t(0x80 | command);
   r[5] = uint8_t(length >> 8), r[6] = uint8_t(length);
-  std::memcpy(r.data() + 7, data.data(), std::min<size_t>(data.size(), 57));
+  if (!data.empty()) std::memcpy(r.data() + 7, data.data(), std::min<size_t>(data.size(), 57));
   return r;
 }
 Report cont_packet(uint32_t cid, uint8_t seq, const Bytes& data = {}) {
   Report r{};
   r[0] = uint8_t(cid >> 24), r[1] = uint8_t(cid >> 16), r[2] = uint8_t(cid >> 8), r[3] = uint8_t(cid);
   r[4] = seq;
-  std::memcpy(r.data() + 5, data.data(), std::min<size_t>(data.size(), 59));
+  if (!data.empty()) std::memcpy(r.data() + 5, data.data(), std::min<size_t>(data.size(), 59));
   return r;
 }
 uint32_t cid_of(const Report& r) { return uint32_t(r[0]) << 24 | uint32_t(r[1]) << 16 | uint32_t(r[2]) << 8 | r[3]; }
