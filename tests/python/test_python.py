@@ -199,6 +199,16 @@ def test_errors_carry_the_library_code():
         expect("ctap.operation_denied", lambda: hybridgate.register(opts, ORIGIN, on_qr=deny, **common))
         phone.wait()
 
+        # The relying party's timeout bounds the whole ceremony: 3 s with nobody scanning → ≤ 4 s.
+        timed = json.loads(json.dumps(opts))
+        timed["publicKey"]["timeout"] = 3000
+        start = time.monotonic()
+        e = expect("session.deadline", lambda: hybridgate.register(json.dumps(timed), ORIGIN, on_qr=lambda url: None,
+                                                                  **common))
+        took = time.monotonic() - start
+        check(took <= 4.0, "a 3 s timeout took %.2f s" % took)
+        check("3000 ms" in e.message, "the error does not name the timeout: %r" % e.message)
+
         # Nobody scans the QR code: python-fido2's Fido2Client sees our error, not a CTAP one.
         expect("session.no_advert", lambda: Fido2Client(
             hybridgate.HybridDevice(tunnel_url=wd.relay.url, radio="loopback", advert_timeout=0.5,
