@@ -206,6 +206,8 @@ static void *blocking_get(void *arg) {
 }
 
 static const char *kGetOptions = "{\"challenge\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\",\"rpId\":\"example.com\"}";
+static const char *kGetOptions3s =
+    "{\"challenge\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\",\"rpId\":\"example.com\",\"timeout\":3000}";
 
 static int selftest(void) {
   hg_error err;
@@ -329,6 +331,19 @@ static int selftest(void) {
   hg_free(json);
   json = NULL;
   CHECK(hg_desktop_forget(d, "nobody", &forgotten, &err) == HG_OK && forgotten == 0, "forget nobody: %d", forgotten);
+
+  /* The relying party's timeout bounds the whole call: 3 s and nobody scans (the advert deadline
+   * is 60 s) -> session.deadline within 4 s, naming the timeout. */
+  a.qr_calls = 0;
+  t0 = now_s();
+  rc = hg_desktop_get(d, kGetOptions3s, "https://example.com", NULL, &cred, &err);
+  CHECK(rc == HG_ERR && strcmp(err.code, "session.deadline") == 0, "timeout 3000: rc %d code %s (%s)", rc, err.code,
+        err.message);
+  CHECK(strstr(err.message, "3000 ms") != NULL, "the message does not name the timeout: %s", err.message);
+  CHECK(now_s() - t0 <= 4.0, "a 3 s timeout took %.1f s", now_s() - t0);
+  CHECK(cred == NULL, "a credential after the timeout");
+  CHECK(a.qr_calls == 1, "QR callback ran %d times", a.qr_calls);
+  a.qr_calls = 0;
 
   /* Non-blocking: start, a second start and phones() are refused while it runs, then another
    * thread cancels while it waits for the phone's advert; the end arrives through dispatch. */
