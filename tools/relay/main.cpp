@@ -138,6 +138,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 32));
   app.add_option("--client-prefix-v6", c.client_prefix_v6, "Rate limits and caps count IPv6 clients per prefix of this length")
       ->check(CLI::Range(0, 128));
+  app.add_option("--network-prefix-v4", c.network_prefix_v4,
+                 "The per-network caps count IPv4 clients per prefix of this length (at most --client-prefix-v4)")
+      ->check(CLI::Range(0, 32));
+  app.add_option("--network-prefix-v6", c.network_prefix_v6,
+                 "The per-network caps count IPv6 clients per prefix of this length (at most --client-prefix-v6)")
+      ->check(CLI::Range(0, 128));
   app.add_option("--max-message-size", c.max_message_size, "Largest WebSocket message in bytes; larger -> close 1009")->check(CLI::PositiveNumber);
   app.add_option("--max-tunnel-messages", c.max_tunnel_messages, "Messages per tunnel, both directions (0 = unlimited); over -> close 1008");
   app.add_option("--max-tunnel-bytes", c.max_tunnel_bytes, "Payload bytes per tunnel, both directions (0 = unlimited); over -> close 1008");
@@ -180,6 +186,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--max-contacts-per-client", c.max_contacts_per_client,
                  "Contacts registered from one client prefix (until they expire); more -> 503")->check(CLI::PositiveNumber);
+  app.add_option("--max-connections-per-network", c.max_connections_per_network,
+                 "Like --max-connections-per-client, for all clients of one network prefix (0 = no cap); more -> 503 / dropped");
+  app.add_option("--max-waiting-per-network", c.max_waiting_per_network,
+                 "Like --max-waiting-per-client, for all clients of one network prefix (0 = no cap); more -> 503");
+  app.add_option("--max-contacts-per-network", c.max_contacts_per_network,
+                 "Like --max-contacts-per-client, for all clients of one network prefix (0 = no cap); more -> 503");
   app.add_option("--rate-reattach", c.rate_reattach, "/cable/listen/<contact ID> re-attaches per second per contact (0 = no limit); over -> 429")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--rate-reattach-burst", c.rate_reattach_burst, "Burst allowance for --rate-reattach")->check(CLI::PositiveNumber);

@@ -383,20 +383,56 @@ Core::Core(boost::asio::io_context& io, Config c)
 
 void Core::client_count(const std::string& key, size_t ClientCounts::*field, int delta) {
   if (delta > 0) {
-    client_entry(key).*field += static_cast<size_t>(delta);
+    auto& c = client_entry(key);
+    c.*field += static_cast<size_t>(delta);
+    network_count(c.net, field, delta);
     return;
   }
   auto it = clients.find(key);
   if (it == clients.end()) return;
   auto& c = it->second;
-  c.*field -= std::min(c.*field, static_cast<size_t>(-delta));
+  const size_t d = std::min(c.*field, static_cast<size_t>(-delta));
+  c.*field -= d;
+  network_count(c.net, field, -static_cast<int>(d));
   client_maybe_erase(c);
 }
 
 ClientCounts& Core::client_entry(const std::string& key) {
   auto [it, added] = clients.try_emplace(key);
-  if (added) it->second.key = &it->first;
+  if (added) {
+    it->second.key = &it->first;
+    it->second.net = network_key(key);
+  }
   return it->second;
+}
+
+std::string Core::network_key(const std::string& client_key) const {
+  auto p = parse_prefix(client_key);
+  if (!p) return client_key;
+  return prefix_key(p->addr, std::min(cfg.network_prefix_v4, cfg.client_prefix_v4),
+                    std::min(cfg.network_prefix_v6, cfg.client_prefix_v6));
+}
+
+size_t Core::network_value(const std::string& client_key, size_t ClientCounts::*field) const {
+  auto c = clients.find(client_key);
+  auto it = networks.find(c != clients.end() ? c->second.net : network_key(client_key));
+  return it == networks.end() ? 0 : it->second.*field;
+}
+
+void Core::network_count(const std::string& net, size_t ClientCounts::*field, int delta) {
+  if (net.empty() || delta == 0) return;
+  if (field != &ClientCounts::connections && field != &ClientCounts::waiting && field != &ClientCounts::contacts &&
+      field != &ClientCounts::handshaking)
+    return;
+  if (delta > 0) {
+    networks[net].*field += static_cast<size_t>(delta);
+    return;
+  }
+  auto it = networks.find(net);
+  if (it == networks.end()) return;
+  auto& n = it->second;
+  n.*field -= std::min(n.*field, static_cast<size_t>(-delta));
+  if (n.connections == 0 && n.waiting == 0 && n.contacts == 0 && n.handshaking == 0) networks.erase(it);
 }
 
 ClientCounts* Core::client_find(const std::string& key) {
@@ -474,6 +510,12 @@ Admission Core::rate_refused(const RequestInfo& r, const RateLimiter& rl, const 
   return refuse(r, 429, "rate_limited");
 }
 
+bool Core::network_full(const RequestInfo& r, size_t ClientCounts::*field, size_t cap, const char* which) {
+  if (cap == 0 || network_value(r.client_key, field) < cap) return false;
+  limit_hit(which, {{"client", r.client_ip}, {"network", network_key(r.client_key)}});
+  return true;
+}
+
 Admission Core::refuse(const RequestInfo& r, int status, const char* reason) {
   Admission a;
   a.status = status;
@@ -511,6 +553,8 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
       limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
       return refuse(503, "client_waiting_tunnels");
     }
+    if (network_full(r, &ClientCounts::waiting, cfg.max_waiting_per_network, "network_waiting_tunnels"))
+      return refuse(503, "network_waiting_tunnels");
     auto t = std::make_shared<Tunnel>(*this, path->tunnel_id);
     tunnels.emplace(path->tunnel_id, t);
     t->claim(Tunnel::kFirst);
@@ -718,6 +762,8 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
       limit_hit("client_contacts", {{"client", r.client_ip}});
       return refuse(503, "client_contacts");
     }
+    if (network_full(r, &ClientCounts::contacts, cfg.max_contacts_per_network, "network_contacts"))
+      return refuse(503, "network_contacts");
     if (contacts.size() >= cfg.max_contacts) sweep_contacts();
     // Still full: forget the oldest revoked or expired contact (its desktops then get 404, which
     // keeps their link, instead of 410).
@@ -956,6 +1002,8 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
     limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
     return refuse(503, "client_waiting_tunnels");
   }
+  if (network_full(r, &ClientCounts::waiting, cfg.max_waiting_per_network, "network_waiting_tunnels"))
+    return refuse(503, "network_waiting_tunnels");
   if (!listener && static_cast<size_t>(m.webhook_in_flight) >= cfg.max_webhook_in_flight) {
     limit_hit("webhook_in_flight", {{"in_flight", m.webhook_in_flight}});
     return refuse(503, "webhook_busy");

@@ -26,6 +26,8 @@ struct Config {
                                              // entries are believed (rate limits, caps, logs)
   int client_prefix_v4 = 32;              // rate limits and caps apply per client prefix of this length
   int client_prefix_v6 = 64;
+  int network_prefix_v4 = 24;             // the wider prefix the per-network caps count by (at most the
+  int network_prefix_v6 = 48;             // client prefix's length)
 
   size_t max_message_size = 1 << 20;      // bytes per WebSocket message (Chromium's limit) -> 1009
   uint64_t max_tunnel_messages = 10000;   // messages per tunnel, both directions (0 = unlimited) -> 1008
@@ -58,6 +60,10 @@ struct Config {
                                                // connections one TCP peer may have before their request (more: dropped)
   size_t max_waiting_per_client = 64;          // tunnels waiting for their second side (/cable/new, /cable/contact)
   size_t max_contacts_per_client = 32;         // contacts registered (and not expired) from one client
+  // Per network (prefix, see network_prefix_v4/v6) caps -> 503; 0 = no cap.
+  size_t max_connections_per_network = 1024;   // like max_connections_per_client, for all clients of a network
+  size_t max_waiting_per_network = 256;        // like max_waiting_per_client
+  size_t max_contacts_per_network = 256;       // like max_contacts_per_client
   double rate_reattach = 1, rate_reattach_burst = 10;  // /cable/listen/<contact> per contact (0 = off) -> 429
   size_t max_webhook_in_flight = 256;          // wake-up webhook POSTs waiting for an answer -> 503
   std::string log_level = "info";         // debug, info, warn, error

@@ -190,6 +190,11 @@ Status Relay::Impl::start() {
   }
   if (cfg.client_prefix_v4 < 0 || cfg.client_prefix_v4 > 32 || cfg.client_prefix_v6 < 0 || cfg.client_prefix_v6 > 128)
     return make_error(Errc::invalid_argument, "--client-prefix-v4 must be 0..32 and --client-prefix-v6 0..128");
+  if (cfg.network_prefix_v4 < 0 || cfg.network_prefix_v4 > cfg.client_prefix_v4 || cfg.network_prefix_v6 < 0 ||
+      cfg.network_prefix_v6 > cfg.client_prefix_v6)
+    return make_error(Errc::invalid_argument,
+                      "--network-prefix-v4 must be 0..--client-prefix-v4 and --network-prefix-v6 0..--client-prefix-v6 "
+                      "(a network holds whole clients)");
   if (!cfg.state_dir.empty()) {
     const std::string db = cfg.state_dir + "/contacts.sqlite3";
     if (rid_kept && ::access(db.c_str(), F_OK) != 0)
