@@ -308,8 +308,9 @@ void Tunnel::maybe_finalize() {
   --core_.tunnels_live;
   timer_.cancel();
   ++core_.m.tunnels_finished[outcome_];
-  if (!core_.log.enabled(Level::info)) return;  // the fields are not built for a line nobody gets
   auto now = Clock::now();
+  core_.m.tunnel_duration.observe(std::chrono::duration<double>(now - created_).count());
+  if (!core_.log.enabled(Level::info)) return;  // the fields are not built for a line nobody gets
   core_.log.log(Level::info, "tunnel_finished",
                 {{"tunnel", tag()},
                  {"outcome", outcome_},
@@ -379,6 +380,55 @@ Core::Core(boost::asio::io_context& io, Config c)
     getrlimit(RLIMIT_NOFILE, &rl);
     max_connections = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
   }
+  publish_limits();
+}
+
+void Core::publish_limits() {
+  auto d = [](auto v) { return static_cast<double>(v); };
+  m.limits = {
+      {"client_prefix_v4", d(cfg.client_prefix_v4)},
+      {"client_prefix_v6", d(cfg.client_prefix_v6)},
+      {"network_prefix_v4", d(std::min(cfg.network_prefix_v4, cfg.client_prefix_v4))},
+      {"network_prefix_v6", d(std::min(cfg.network_prefix_v6, cfg.client_prefix_v6))},
+      {"max_message_size", d(cfg.max_message_size)},
+      {"max_tunnel_messages", d(cfg.max_tunnel_messages)},
+      {"max_tunnel_bytes", d(cfg.max_tunnel_bytes)},
+      {"max_pending_messages", d(cfg.max_pending_messages)},
+      {"max_pending_bytes", d(cfg.max_pending_bytes)},
+      {"max_unpaired_message_size", d(cfg.max_unpaired_message_size)},
+      {"max_tunnel_buffer", d(max_tunnel_buffer)},
+      {"max_buffered_bytes", d(cfg.max_buffered_bytes)},
+      {"max_client_buffer", d(max_client_buffer)},
+      {"wait_timeout", cfg.wait_timeout},
+      {"tunnel_lifetime", cfg.tunnel_lifetime},
+      {"idle_timeout", cfg.idle_timeout},
+      {"upgrade_timeout", cfg.upgrade_timeout},
+      {"request_timeout", cfg.request_timeout},
+      {"close_timeout", cfg.close_timeout},
+      {"drain_timeout", cfg.drain_timeout},
+      {"max_header_size", d(cfg.max_header_size)},
+      {"max_waiting_tunnels", d(cfg.max_waiting_tunnels)},
+      {"max_connections", d(max_connections)},
+      {"rate_new", cfg.rate_new},
+      {"rate_new_burst", cfg.rate_new_burst},
+      {"rate_connect", cfg.rate_connect},
+      {"rate_connect_burst", cfg.rate_connect_burst},
+      {"rate_table_size", d(cfg.rate_table_size)},
+      {"max_connections_per_client", d(cfg.max_connections_per_client)},
+      {"max_waiting_per_client", d(cfg.max_waiting_per_client)},
+      {"max_contacts_per_client", d(cfg.max_contacts_per_client)},
+      {"max_connections_per_network", d(cfg.max_connections_per_network)},
+      {"max_waiting_per_network", d(cfg.max_waiting_per_network)},
+      {"max_contacts_per_network", d(cfg.max_contacts_per_network)},
+      {"rate_reattach", cfg.rate_reattach},
+      {"rate_reattach_burst", cfg.rate_reattach_burst},
+      {"max_webhook_in_flight", d(cfg.max_webhook_in_flight)},
+      {"max_contacts", d(cfg.max_contacts)},
+      {"contact_ttl", cfg.contact_ttl},
+      {"unused_contact_ttl", std::min(cfg.unused_contact_ttl, cfg.contact_ttl)},
+      {"listen_idle_timeout", cfg.listen_idle_timeout},
+      {"wake_webhook_timeout", cfg.wake_webhook_timeout},
+  };
 }
 
 void Core::client_count(const std::string& key, size_t ClientCounts::*field, int delta) {

@@ -320,6 +320,8 @@ struct Core {
   // `mine + need`; never the tunnel `own`. True if the bytes are free now.
   bool reclaim(size_t need, const ClientCounts* mine, const TunnelBudget* own);
   size_t max_client_buffer = 0;  // cfg.max_client_buffer, or its automatic value
+  // Sets m.limits: every numeric option's effective value (automatic ones resolved), by option name.
+  void publish_limits();
   size_t conn_peak = 0;          // connections_open's high-water mark since the last malloc_trim
   bool draining = false;
   Clock::time_point drain_deadline{};

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <memory>
 
@@ -20,6 +21,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <systemd/sd-daemon.h>
 
 #include "proto/bytes.hpp"
@@ -70,6 +72,15 @@ bool write_port_file(const std::string& path, uint16_t port) {
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
+// The notAfter of the context's certificate (the chain's first), Unix seconds; 0 if unknown.
+double cert_not_after(net::ssl::context& ctx) {
+  X509* x = SSL_CTX_get0_certificate(ctx.native_handle());
+  if (!x) return 0;
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) return 0;
+  return static_cast<double>(timegm(&tm));
+}
+
 Result<std::shared_ptr<net::ssl::context>> load_tls(const Config& cfg) {
   auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
   ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
@@ -110,6 +121,7 @@ struct Relay::Impl {
     drain_timer.reset();  // every I/O object must go before the io_context (ASan: use after free)
     watchdog.reset();
     trim_timer.reset();
+    lag_timer.reset();
     if (core && core->writer) core->writer->stop();  // no result may be posted to a destroyed io_context
     if (core) {
       core->contact_sweep_timer.reset();
@@ -128,6 +140,7 @@ struct Relay::Impl {
   std::unique_ptr<net::steady_timer> drain_timer;  // drain polling
   std::unique_ptr<net::steady_timer> watchdog;     // sd_notify WATCHDOG=1 (WatchdogSec=)
   std::unique_ptr<net::steady_timer> trim_timer;   // returns freed heap memory (trim_memory)
+  std::unique_ptr<net::steady_timer> lag_timer;    // measures the event loop's lag (measure_lag)
   Clock::duration watchdog_every{};
   std::shared_ptr<net::ssl::context> tls;
   uint16_t port = 0, admin_port = 0;
@@ -144,6 +157,7 @@ struct Relay::Impl {
   void stop();
   void pet_watchdog();
   void trim_memory();
+  void measure_lag();
 };
 
 Status Relay::Impl::start() {
@@ -223,6 +237,7 @@ Status Relay::Impl::start() {
     auto t = load_tls(cfg);
     if (!t) return t.error();
     tls = *t;
+    core->m.tls_not_after = cert_not_after(*tls);
   }
   HG_TRY(auto ep, parse_endpoint(cfg.listen));
   boost::system::error_code ec;
@@ -270,6 +285,8 @@ Status Relay::Impl::start() {
   core->start_contact_sweeper();
   trim_timer = std::make_unique<net::steady_timer>(*ioc);
   trim_memory();
+  lag_timer = std::make_unique<net::steady_timer>(*ioc);
+  measure_lag();
   wait_signal();
   // systemd Type=notify: ready once listening; a watchdog if the unit has WatchdogSec=.
   sd_notifyf(0, "READY=1\nSTATUS=listening on port %u\nMAINPID=%d", static_cast<unsigned>(port), static_cast<int>(::getpid()));
@@ -351,6 +368,7 @@ void Relay::Impl::reload_tls() {
     return;
   }
   tls = *t;  // new connections use the new context; existing sessions keep theirs
+  core->m.tls_not_after = cert_not_after(*tls);
   ++core->m.tls_reloads_ok;
   core->log.log(Level::info, "tls_reloaded", {{"cert", cfg.tls_cert}});
 }
@@ -377,6 +395,18 @@ void Relay::Impl::trim_memory() {
   trim_timer->expires_after(std::chrono::seconds(5));
   trim_timer->async_wait([this](boost::system::error_code ec) {
     if (!ec && !stopping) trim_memory();
+  });
+}
+
+// Every 250 ms: how late the timer ran is time the loop spent on other work (or the process did
+// not run), which every connection waited too (hybridgate_relay_event_loop_lag_seconds).
+void Relay::Impl::measure_lag() {
+  lag_timer->expires_after(std::chrono::milliseconds(250));
+  lag_timer->async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping) return;
+    core->m.loop_lag.observe(
+        std::max(0.0, std::chrono::duration<double>(std::chrono::steady_clock::now() - lag_timer->expiry()).count()));
+    measure_lag();
   });
 }
 
@@ -415,6 +445,7 @@ void Relay::Impl::stop() {
   core->contact_sweep_timer->cancel();
   if (watchdog) watchdog->cancel();
   if (trim_timer) trim_timer->cancel();
+  if (lag_timer) lag_timer->cancel();
   core->log.log(Level::info, "stopped",
                 {{"messages_relayed", core->m.messages_relayed}, {"tunnels_paired", core->m.tunnels_paired}});
   ioc->stop();
