@@ -370,6 +370,13 @@ Core::Core(boost::asio::io_context& io, Config c)
       rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size),
       rl_reattach(cfg.rate_reattach, cfg.rate_reattach_burst, cfg.rate_table_size),
       contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
+  apply_limits();
+}
+
+void Core::apply_limits() {
+  rl_new.configure(cfg.rate_new, cfg.rate_new_burst, cfg.rate_table_size);
+  rl_connect.configure(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size);
+  rl_reattach.configure(cfg.rate_reattach, cfg.rate_reattach_burst, cfg.rate_table_size);
   max_tunnel_buffer = cfg.max_tunnel_buffer ? cfg.max_tunnel_buffer
                                             : 2 * cfg.max_message_size + cfg.max_pending_bytes;
   max_client_buffer = cfg.max_client_buffer ? cfg.max_client_buffer

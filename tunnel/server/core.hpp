@@ -320,7 +320,9 @@ struct Core {
   // `mine + need`; never the tunnel `own`. True if the bytes are free now.
   bool reclaim(size_t need, const ClientCounts* mine, const TunnelBudget* own);
   size_t max_client_buffer = 0;  // cfg.max_client_buffer, or its automatic value
-  // Sets m.limits: every numeric option's effective value (automatic ones resolved), by option name.
+  // Resolves the automatic limits from cfg, configures the rate limiters and publishes m.limits
+  // (every numeric option's effective value, by option name). At start and on SIGHUP.
+  void apply_limits();
   void publish_limits();
   size_t conn_peak = 0;          // connections_open's high-water mark since the last malloc_trim
   bool draining = false;

@@ -181,6 +181,9 @@ std::string Metrics::render() const {
   head(o, p + "tls_reloads_total", "counter", "TLS certificate reloads (SIGHUP), by result.");
   line(o, p + "tls_reloads_total", "result=\"ok\"", tls_reloads_ok);
   line(o, p + "tls_reloads_total", "result=\"failed\"", tls_reloads_failed);
+  head(o, p + "config_reloads_total", "counter", "Limits re-read on SIGHUP (command line and --config file), by result.");
+  line(o, p + "config_reloads_total", "result=\"ok\"", config_reloads_ok);
+  line(o, p + "config_reloads_total", "result=\"failed\"", config_reloads_failed);
   gauge("contacts_registered", "Contact IDs registered and not revoked (with or without a listener).",
         contacts_registered);
   gauge("contacts_revoked", "Revoked contact IDs still remembered (answered 410) until --contact-ttl.", contacts_revoked);

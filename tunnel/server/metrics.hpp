@@ -46,6 +46,7 @@ struct Metrics {
   uint64_t tls_handshake_failures = 0;
   uint64_t malloc_trims = 0;
   uint64_t tls_reloads_ok = 0, tls_reloads_failed = 0;
+  uint64_t config_reloads_ok = 0, config_reloads_failed = 0;
   std::map<std::string, uint64_t> tunnels_finished;  // by outcome
   std::map<std::string, uint64_t> rejections;        // HTTP rejections by reason
   std::map<std::string, uint64_t> limit_hits;        // every limit hit, by limit

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,6 +78,11 @@ struct Config {
   std::string wake_webhook;               // http(s)://host:port/path; empty = listen connections only
   std::string wake_webhook_ca_file;       // https: PEM CAs to verify the webhook with (default: system store)
   double wake_webhook_timeout = 5;        // the whole POST, connect to response
+
+  // SIGHUP: if set, fills `out` with the configuration read again (command line and --config file)
+  // and returns true, or sets `error` and returns false. The relay then applies the new limits
+  // (Relay::apply_reload, docs/relay.md "Signals"); without it SIGHUP re-reads only the TLS files.
+  std::function<bool(Config& out, std::string& error)> reload;
 };
 
 // The 12 base64url characters every contact ID of the node with this routing ID (6 hex digits)

@@ -152,6 +152,7 @@ struct Relay::Impl {
   void admin_accept();
   void wait_signal();
   void reload_tls();
+  void reload_limits();
   void begin_drain();
   void poll_drain();
   void stop();
@@ -346,7 +347,10 @@ void Relay::Impl::admin_accept() {
 void Relay::Impl::wait_signal() {
   signals->async_wait([this](boost::system::error_code ec, int sig) {
     if (ec) return;
-    if (sig == SIGHUP) reload_tls();
+    if (sig == SIGHUP) {
+      reload_tls();
+      reload_limits();
+    }
     else if (!core->draining) begin_drain();
     else {
       core->log.log(Level::warn, "drain_forced", {{"signal", sig}});
@@ -371,6 +375,87 @@ void Relay::Impl::reload_tls() {
   core->m.tls_not_after = cert_not_after(*tls);
   ++core->m.tls_reloads_ok;
   core->log.log(Level::info, "tls_reloaded", {{"cert", cfg.tls_cert}});
+}
+
+// SIGHUP: the command line and --config file read again; every limit (the numeric options but
+// the client/network prefixes, which the per-client counts are keyed by) takes its new value for
+// what happens next; open tunnels keep what they were admitted under where it was fixed then
+// (e.g. a connection's message size). Options only a restart changes are named in the log line.
+void Relay::Impl::reload_limits() {
+  if (!cfg.reload) return;
+  Config n;
+  std::string err;
+  if (cfg.reload(n, err) &&
+      (n.max_buffered_bytes == 0 || n.max_unpaired_message_size == 0 || n.max_message_size == 0 ||
+       !(n.request_timeout > 0) || !(n.unused_contact_ttl > 0)))
+    err = "--max-buffered-bytes, --max-unpaired-message-size, --max-message-size, --request-timeout and "
+          "--unused-contact-ttl must be > 0";
+  if (!err.empty()) {
+    ++core->m.config_reloads_failed;
+    core->log.log(Level::error, "config_reload_failed", {{"error", err}, {"note", "the previous limits stay"}});
+    return;
+  }
+  std::vector<std::string> restart;
+  auto same = [&](const char* name, bool eq) {
+    if (!eq) restart.emplace_back(name);
+  };
+  same("listen", n.listen == cfg.listen);
+  same("admin-listen", n.admin_listen == cfg.admin_listen);
+  same("routing-id", n.routing_id.empty() || n.routing_id == cfg.routing_id);
+  same("state-dir", n.state_dir == cfg.state_dir);
+  same("tls-cert", n.tls_cert == cfg.tls_cert);
+  same("tls-key", n.tls_key == cfg.tls_key);
+  same("trusted-proxy", n.trusted_proxies == cfg.trusted_proxies);
+  same("client-prefix-v4", n.client_prefix_v4 == cfg.client_prefix_v4);
+  same("client-prefix-v6", n.client_prefix_v6 == cfg.client_prefix_v6);
+  same("network-prefix-v4", n.network_prefix_v4 == cfg.network_prefix_v4);
+  same("network-prefix-v6", n.network_prefix_v6 == cfg.network_prefix_v6);
+  same("wake-webhook", n.wake_webhook == cfg.wake_webhook);
+  same("wake-webhook-ca-file", n.wake_webhook_ca_file == cfg.wake_webhook_ca_file);
+  same("log-level", n.log_level == cfg.log_level);
+#define HG_RELOAD(f) cfg.f = core->cfg.f = n.f
+  HG_RELOAD(max_message_size);
+  HG_RELOAD(max_tunnel_messages);
+  HG_RELOAD(max_tunnel_bytes);
+  HG_RELOAD(max_pending_messages);
+  HG_RELOAD(max_pending_bytes);
+  HG_RELOAD(max_unpaired_message_size);
+  HG_RELOAD(max_tunnel_buffer);
+  HG_RELOAD(max_buffered_bytes);
+  HG_RELOAD(max_client_buffer);
+  HG_RELOAD(wait_timeout);
+  HG_RELOAD(tunnel_lifetime);
+  HG_RELOAD(idle_timeout);
+  HG_RELOAD(upgrade_timeout);
+  HG_RELOAD(request_timeout);
+  HG_RELOAD(close_timeout);
+  HG_RELOAD(drain_timeout);
+  HG_RELOAD(max_header_size);
+  HG_RELOAD(max_waiting_tunnels);
+  HG_RELOAD(max_connections);
+  HG_RELOAD(rate_new);
+  HG_RELOAD(rate_new_burst);
+  HG_RELOAD(rate_connect);
+  HG_RELOAD(rate_connect_burst);
+  HG_RELOAD(rate_table_size);
+  HG_RELOAD(max_connections_per_client);
+  HG_RELOAD(max_waiting_per_client);
+  HG_RELOAD(max_contacts_per_client);
+  HG_RELOAD(max_connections_per_network);
+  HG_RELOAD(max_waiting_per_network);
+  HG_RELOAD(max_contacts_per_network);
+  HG_RELOAD(rate_reattach);
+  HG_RELOAD(rate_reattach_burst);
+  HG_RELOAD(max_webhook_in_flight);
+  HG_RELOAD(max_contacts);
+  HG_RELOAD(contact_ttl);
+  HG_RELOAD(unused_contact_ttl);
+  HG_RELOAD(listen_idle_timeout);
+  HG_RELOAD(wake_webhook_timeout);
+#undef HG_RELOAD
+  core->apply_limits();
+  ++core->m.config_reloads_ok;
+  core->log.log(Level::info, "limits_reloaded", {{"restart_needed_for", restart}});
 }
 
 void Relay::Impl::pet_watchdog() {
