@@ -219,6 +219,10 @@ struct Cli {
     }
     app.add_option("--state-dir", c.state_dir,
                    "Directory of the contact store (contacts.sqlite3); default $STATE_DIRECTORY (systemd), else contacts live in memory only");
+    app.add_option("--log-rate", c.log_rate,
+                   "Lines about single tunnels and contacts (tunnel_finished, listener_attached, ...) per second, burst twice "
+                   "that (0 = no limit); the rest are counted in a log_summary line every 10 s")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--log-level", c.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
     domains = app.add_subcommand(

@@ -202,7 +202,7 @@ void Tunnel::pair() {
     pending_[s].shrink_to_fit();
     pending_bytes_[s] = 0;
   }
-  if (core_.log.enabled(Level::debug))
+  if (core_.log.item(Level::debug, "tunnel_paired"))
     core_.log.log(Level::debug, "tunnel_paired",
                   {{"tunnel", tag()},
                    {"pairing_ms", std::chrono::duration<double, std::milli>(paired_at_ - opened_at_).count()}});
@@ -310,7 +310,8 @@ void Tunnel::maybe_finalize() {
   ++core_.m.tunnels_finished[outcome_];
   auto now = Clock::now();
   core_.m.tunnel_duration.observe(std::chrono::duration<double>(now - created_).count());
-  if (!core_.log.enabled(Level::info)) return;  // the fields are not built for a line nobody gets
+  // The fields are not built for a line nobody gets (or one over the per-item line budget).
+  if (!core_.log.item(Level::info, "tunnel_finished")) return;
   core_.log.log(Level::info, "tunnel_finished",
                 {{"tunnel", tag()},
                  {"outcome", outcome_},
@@ -387,6 +388,7 @@ void Core::apply_limits() {
     getrlimit(RLIMIT_NOFILE, &rl);
     max_connections = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
   }
+  log.set_item_rate(cfg.log_rate);
   publish_limits();
 }
 
@@ -435,6 +437,7 @@ void Core::publish_limits() {
       {"unused_contact_ttl", std::min(cfg.unused_contact_ttl, cfg.contact_ttl)},
       {"listen_idle_timeout", cfg.listen_idle_timeout},
       {"wake_webhook_timeout", cfg.wake_webhook_timeout},
+      {"log_rate", cfg.log_rate},
   };
 }
 
@@ -755,7 +758,7 @@ void Core::expire_contact(std::unordered_map<std::string, Contact>::iterator it)
   if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, -1);
   persist(it->first, c);
   set_contact_gauges();
-  log.log(Level::info, "contact_expired", {{"contact", contact_tag(it->first)}});
+  if (log.item(Level::info, "contact_expired")) log.log(Level::info, "contact_expired", {{"contact", contact_tag(it->first)}});
 }
 
 bool Core::forget_one_revoked() {
@@ -849,7 +852,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
     client_count(r.client_key, &ClientCounts::contacts, +1);  // counted (and in the table) while it is written
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
-    log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    if (log.item(Level::info, "contact_registered")) log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
   };
   Admission a;
   a.kind = Admission::Kind::listen;
@@ -946,10 +949,10 @@ void Core::listener_opened(const std::string& key, const std::shared_ptr<Listene
     });
   }
   if (old && old.get() != l.get()) {
-    log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
+    if (log.item(Level::info, "listener_replaced")) log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
     old->close(close_code::normal, "replaced by a newer listener");
   } else {
-    log.log(Level::info, "listener_attached", {{"contact", contact_tag(key)}});
+    if (log.item(Level::info, "listener_attached")) log.log(Level::info, "listener_attached", {{"contact", contact_tag(key)}});
   }
 }
 
@@ -966,7 +969,7 @@ void Core::listener_closed(const std::string& key, const Listener* l) {
     it->second.attached_stored = false;
   }
   --m.listeners_open;
-  log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
+  if (log.item(Level::info, "listener_detached")) log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
 }
 
 void Core::listener_text(const std::string& key, const Listener* l, std::string_view text) {
@@ -1022,7 +1025,7 @@ void Core::apply_revocation(const std::string& key, const std::string& how) {
     c.attached_stored = false;
     --m.listeners_open;
   }
-  log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
+  if (log.item(Level::info, "contact_revoked")) log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
   if (l) l->close(close_code::normal, "contact revoked");
 }
 
@@ -1091,7 +1094,7 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
     listener->send_text(wake.dump());
     ++m.wakeups["listen"];
     ++m.contact_requests["101"];
-    log.log(Level::info, "wake_sent", {{"channel", "listen"}, {"contact", tag}, {"tunnel", t->tag()}, {"signal", signal}});
+    if (log.item(Level::info, "wake_sent")) log.log(Level::info, "wake_sent", {{"channel", "listen"}, {"contact", tag}, {"tunnel", t->tag()}, {"signal", signal}});
     return a;
   }
   // Webhook: the answer (101, 410 or 503) waits for the gateway's.

@@ -68,6 +68,8 @@ struct Config {
   double rate_reattach = 1, rate_reattach_burst = 10;  // /cable/listen/<contact> per contact (0 = off) -> 429
   size_t max_webhook_in_flight = 256;          // wake-up webhook POSTs waiting for an answer -> 503
   std::string log_level = "info";         // debug, info, warn, error
+  double log_rate = 100;                  // lines about single tunnels/contacts per second (burst 2x; 0 = all);
+                                          // the rest are counted in a log_summary line every 10 s
   std::string state_dir;                  // contacts persist in <state_dir>/contacts.sqlite3; empty = memory only
 
   // Linked phones (docs/linking.md).

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
@@ -122,6 +123,7 @@ struct Relay::Impl {
     watchdog.reset();
     trim_timer.reset();
     lag_timer.reset();
+    summary_timer.reset();
     if (core && core->writer) core->writer->stop();  // no result may be posted to a destroyed io_context
     if (core) {
       core->contact_sweep_timer.reset();
@@ -141,6 +143,8 @@ struct Relay::Impl {
   std::unique_ptr<net::steady_timer> watchdog;     // sd_notify WATCHDOG=1 (WatchdogSec=)
   std::unique_ptr<net::steady_timer> trim_timer;   // returns freed heap memory (trim_memory)
   std::unique_ptr<net::steady_timer> lag_timer;    // measures the event loop's lag (measure_lag)
+  std::unique_ptr<net::steady_timer> summary_timer;  // log_summary every 10 s
+  std::map<std::string, uint64_t> finished_seen;   // tunnels_finished at the last log_summary
   Clock::duration watchdog_every{};
   std::shared_ptr<net::ssl::context> tls;
   uint16_t port = 0, admin_port = 0;
@@ -159,6 +163,7 @@ struct Relay::Impl {
   void pet_watchdog();
   void trim_memory();
   void measure_lag();
+  void log_summary();
 };
 
 Status Relay::Impl::start() {
@@ -288,6 +293,8 @@ Status Relay::Impl::start() {
   trim_memory();
   lag_timer = std::make_unique<net::steady_timer>(*ioc);
   measure_lag();
+  summary_timer = std::make_unique<net::steady_timer>(*ioc);
+  log_summary();
   wait_signal();
   // systemd Type=notify: ready once listening; a watchdog if the unit has WatchdogSec=.
   sd_notifyf(0, "READY=1\nSTATUS=listening on port %u\nMAINPID=%d", static_cast<unsigned>(port), static_cast<int>(::getpid()));
@@ -452,6 +459,7 @@ void Relay::Impl::reload_limits() {
   HG_RELOAD(unused_contact_ttl);
   HG_RELOAD(listen_idle_timeout);
   HG_RELOAD(wake_webhook_timeout);
+  HG_RELOAD(log_rate);
 #undef HG_RELOAD
   core->apply_limits();
   ++core->m.config_reloads_ok;
@@ -495,6 +503,23 @@ void Relay::Impl::measure_lag() {
   });
 }
 
+// Every 10 s, if lines about single tunnels or contacts were left out (--log-rate): one line with
+// how many, by event, and the tunnels finished in those 10 s by outcome (the aggregate).
+void Relay::Impl::log_summary() {
+  auto unlogged = core->log.take_unlogged();
+  if (!unlogged.empty()) {
+    nlohmann::json finished = nlohmann::json::object();
+    for (auto& [outcome, n] : core->m.tunnels_finished)
+      if (n > finished_seen[outcome]) finished[outcome] = n - finished_seen[outcome];
+    core->log.log(Level::info, "log_summary", {{"period_s", 10}, {"unlogged", unlogged}, {"tunnels_finished", finished}});
+  }
+  finished_seen = core->m.tunnels_finished;
+  summary_timer->expires_after(std::chrono::seconds(10));
+  summary_timer->async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping) log_summary();
+  });
+}
+
 void Relay::Impl::begin_drain() {
   sd_notify(0, "STOPPING=1\nSTATUS=draining");
   core->draining = true;
@@ -531,6 +556,9 @@ void Relay::Impl::stop() {
   if (watchdog) watchdog->cancel();
   if (trim_timer) trim_timer->cancel();
   if (lag_timer) lag_timer->cancel();
+  if (summary_timer) summary_timer->cancel();
+  if (auto unlogged = core->log.take_unlogged(); !unlogged.empty())
+    core->log.log(Level::info, "log_summary", {{"unlogged", unlogged}});
   core->log.log(Level::info, "stopped",
                 {{"messages_relayed", core->m.messages_relayed}, {"tunnels_paired", core->m.tunnels_paired}});
   ioc->stop();
