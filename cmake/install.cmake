@@ -14,6 +14,7 @@
 #                                                          bridges/pam/CMakeLists.txt installs it)
 #   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8
 #   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.service    (ExecStart points at the installed relay)
+#   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.socket     socket activation (not enabled by install)
 #   share/doc/hybridgate/{relay.conf.example,LICENSE,README.md}
 #   HYBRIDGATE_SYSTEMD_USERUNITDIR/hybridgate-key.service   `hybridgate key` as a user unit
 #   HYBRIDGATE_UDEV_RULESDIR/70-hybridgate-uhid.rules       /dev/uhid for the seat's user
@@ -112,7 +113,8 @@ if(HYBRIDGATE_BUILD_PROGRAMS)
     file(READ \"${PROJECT_SOURCE_DIR}/deploy/hybridgate-relay.service\" _unit)
     string(REPLACE \"/usr/local/bin/hybridgate-relay\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/hybridgate-relay\" _unit \"\${_unit}\")
     file(WRITE \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\" \"\${_unit}\")
-    file(INSTALL DESTINATION \"\${_unitdir}\" TYPE FILE FILES \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\")
+    file(INSTALL DESTINATION \"\${_unitdir}\" TYPE FILE FILES \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\"
+         \"${PROJECT_SOURCE_DIR}/deploy/hybridgate-relay.socket\")
   " COMPONENT programs)
   install(FILES ${PROJECT_SOURCE_DIR}/deploy/relay.conf.example DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT programs)
   # hybridgate key: its user unit (ExecStart: the installed hybridgate), udev rule, modules-load file.

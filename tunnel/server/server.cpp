@@ -149,6 +149,7 @@ struct Relay::Impl {
   std::shared_ptr<net::ssl::context> tls;
   uint16_t port = 0, admin_port = 0;
   bool stopping = false;
+  bool socket_activated = false;  // the tunnel listener came from systemd (sd_listen_fds)
 
   Status start();
   void accept();
@@ -245,17 +246,40 @@ Status Relay::Impl::start() {
     tls = *t;
     core->m.tls_not_after = cert_not_after(*tls);
   }
-  HG_TRY(auto ep, parse_endpoint(cfg.listen));
   boost::system::error_code ec;
   acceptor = std::make_unique<tcp::acceptor>(*ioc);
-  acceptor->open(ep.protocol(), ec);
-  if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->bind(ep, ec);
-  if (!ec) acceptor->listen(4096, ec);
-  if (ec == net::error::address_in_use)
-    return make_error(Errc::io, "cannot listen on " + cfg.listen + ": the address is in use (another process listens there)");
-  if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + " (bind failed): " + ec.message());
-  port = acceptor->local_endpoint().port();
+  // Socket activation (systemd's .socket unit, deploy/hybridgate-relay.socket): the listening
+  // socket is passed as fd 3 (LISTEN_FDS/LISTEN_PID, sd_listen_fds) and --listen is not used.
+  // systemd keeps the socket open across restarts, so connections wait in its backlog instead of
+  // being refused while no relay runs.
+  const int nfds = sd_listen_fds(1);
+  if (nfds < 0) return make_error(Errc::io, std::string("socket activation: ") + std::strerror(-nfds));
+  if (nfds > 1)
+    return make_error(Errc::invalid_argument, "socket activation passed " + std::to_string(nfds) +
+                                                  " sockets; the relay takes one (the tunnel listener)");
+  if (nfds == 1) {
+    const int fd = SD_LISTEN_FDS_START;
+    const bool v4 = sd_is_socket_inet(fd, AF_INET, SOCK_STREAM, 1, 0) > 0;
+    const bool v6 = !v4 && sd_is_socket_inet(fd, AF_INET6, SOCK_STREAM, 1, 0) > 0;
+    if (!v4 && !v6)
+      return make_error(Errc::invalid_argument,
+                        "socket activation: fd 3 is not a listening TCP socket (ListenStream= in the .socket unit)");
+    acceptor->assign(v4 ? tcp::v4() : tcp::v6(), fd, ec);
+    if (ec) return make_error(Errc::io, "socket activation: cannot use fd 3: " + ec.message());
+    socket_activated = true;
+  } else {
+    HG_TRY(auto lep, parse_endpoint(cfg.listen));
+    acceptor->open(lep.protocol(), ec);
+    if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(lep, ec);
+    if (!ec) acceptor->listen(4096, ec);
+    if (ec == net::error::address_in_use)
+      return make_error(Errc::io, "cannot listen on " + cfg.listen + ": the address is in use (another process listens there)");
+    if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + " (bind failed): " + ec.message());
+  }
+  const auto ep = acceptor->local_endpoint(ec);
+  if (ec) return make_error(Errc::io, "cannot read the listening socket's address: " + ec.message());
+  port = ep.port();
   if (!cfg.admin_listen.empty()) {
     HG_TRY(auto aep, parse_endpoint(cfg.admin_listen));
     admin_acceptor = std::make_unique<tcp::acceptor>(*ioc);
@@ -275,6 +299,7 @@ Status Relay::Impl::start() {
                 {{"address", ep.address().to_string()},
                  {"port", port},
                  {"tls", static_cast<bool>(tls)},
+                 {"socket_activated", socket_activated},
                  {"admin_port", admin_port},
                  {"routing_id", core->rid_hex},
                  {"contact_prefix", base64url_encode(as_bytes(core->contact_prefix_bytes))},
@@ -528,6 +553,13 @@ void Relay::Impl::begin_drain() {
   core->log.log(Level::info, "draining",
                 {{"tunnels", core->tunnels.size()}, {"drain_timeout_s", cfg.drain_timeout}});
   core->close_listeners();
+  if (socket_activated && acceptor) {
+    // The socket is systemd's: stop taking connections from it, so that they wait in its backlog
+    // for the next instance instead of being answered 503 by this one.
+    boost::system::error_code ec;
+    acceptor->cancel(ec);
+    acceptor->close(ec);
+  }
   poll_drain();
 }
 
