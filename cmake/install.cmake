@@ -15,6 +15,7 @@
 #   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8, share/man/man3/libhybridgate.3
 #   share/man/man8/pam_hybridgate.8                        (bridges/pam/CMakeLists.txt, with the module)
 #   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.service    (ExecStart points at the installed relay)
+#   HYBRIDGATE_SYSTEMD_UNITDIR/hybridgate-relay.socket     socket activation (not enabled by install)
 #   share/doc/hybridgate/{relay.conf.example,LICENSE,README.md,*.md of docs/, images/}
 #   HYBRIDGATE_SYSTEMD_USERUNITDIR/hybridgate-key.service   `hybridgate key` as a user unit
 #   HYBRIDGATE_UDEV_RULESDIR/70-hybridgate-uhid.rules       /dev/uhid for the seat's user
@@ -113,7 +114,8 @@ if(HYBRIDGATE_BUILD_PROGRAMS)
     file(READ \"${PROJECT_SOURCE_DIR}/deploy/hybridgate-relay.service\" _unit)
     string(REPLACE \"/usr/local/bin/hybridgate-relay\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/hybridgate-relay\" _unit \"\${_unit}\")
     file(WRITE \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\" \"\${_unit}\")
-    file(INSTALL DESTINATION \"\${_unitdir}\" TYPE FILE FILES \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\")
+    file(INSTALL DESTINATION \"\${_unitdir}\" TYPE FILE FILES \"${PROJECT_BINARY_DIR}/hybridgate-relay.service\"
+         \"${PROJECT_SOURCE_DIR}/deploy/hybridgate-relay.socket\")
   " COMPONENT programs)
   install(FILES ${PROJECT_SOURCE_DIR}/deploy/relay.conf.example DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT programs)
   # hybridgate key: its user unit (ExecStart: the installed hybridgate), udev rule, modules-load file.

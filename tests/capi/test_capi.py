@@ -178,7 +178,8 @@ def test_install_layout():
               "share/doc/hybridgate/relay.conf.example", "share/doc/hybridgate/LICENSE",
               "share/hybridgate/python/pyproject.toml", "share/hybridgate/python/hybridgate/__init__.py",
               "share/hybridgate/python/_backend/hybridgate_build.py",
-              "lib/systemd/system/hybridgate-relay.service", "lib/systemd/user/hybridgate-key.service",
+              "lib/systemd/system/hybridgate-relay.service", "lib/systemd/system/hybridgate-relay.socket",
+              "lib/systemd/user/hybridgate-key.service",
               "lib/udev/rules.d/70-hybridgate-uhid.rules", "lib/modules-load.d/hybridgate-uhid.conf",
               "libexec/hybridgate/hybridgate-key-window"):
         check(os.path.exists(os.path.join(PREFIX, f)), "not installed: " + f)

@@ -10,8 +10,15 @@ depend on.
    is installed by the runtime stage's apt line or is in debian:12-slim already.
 3. .dockerignore keeps local build trees out of the context (their CMakeCache.txt would stop
    `cmake -B build`).
+4. The admin listener (/metrics, /readyz) is bound to loopback by the image, the Compose file and
+   the Kubernetes manifest.
+5. Docker's documented --stop-timeout, Compose's stop_grace_period and Kubernetes'
+   terminationGracePeriodSeconds are longer than the relay's drain (--drain-timeout +
+   --close-timeout, defaults read from the relay's own --help), so a stop never kills open tunnels.
 
 usage: test_dockerfile.py SOURCE_DIR RELAY_BINARY"""
+import ipaddress
+import json
 import os
 import re
 import shlex
@@ -19,6 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+import yaml
 
 # In debian:12-slim already (Priority: required, or needed by apt itself).
 SLIM_BASE = {"libc6", "libstdc++6", "libgcc-s1"}
@@ -44,6 +53,35 @@ def stages(dockerfile):
         elif line.startswith("RUN ") and out:
             out[-1][1].append(line[4:].strip())
     return out
+
+
+def relay_default(relay, option):
+    """An option's default as the relay's --help prints it (`--drain-timeout FLOAT:...=30`)."""
+    out = subprocess.run([relay, "--help"], capture_output=True, text=True, check=True).stdout
+    m = re.search(re.escape(option) + r"\s+\S*=([0-9.]+)", out)
+    if not m:
+        check(False, "--help shows the default of %s" % option)
+        return 0.0
+    return float(m.group(1))
+
+
+def check_admin_loopback(argv, where):
+    """The last --admin-listen of argv (the one CLI11 uses) is a loopback address, or absent (off)."""
+    addr = None
+    for i, a in enumerate(argv):
+        if a == "--admin-listen" and i + 1 < len(argv):
+            addr = argv[i + 1]
+        elif a.startswith("--admin-listen="):
+            addr = a.split("=", 1)[1]
+    if addr is None or addr == "":
+        check(True, "%s: no admin listener" % where)
+        return
+    host = addr.rsplit(":", 1)[0].strip("[]")
+    try:
+        loop = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loop = host == "localhost"
+    check(loop, "%s binds the admin listener to loopback (%s)" % (where, addr))
 
 
 def copy_tracked(src, dst):
@@ -101,6 +139,39 @@ def main(src, relay):
     # 3. .dockerignore
     ignore = open(os.path.join(src, ".dockerignore")).read().split()
     check("build*" in ignore and ".git" in ignore, ".dockerignore leaves out build* and .git")
+
+    # 4./5. admin address and stop timeouts
+    dockerfile = open(os.path.join(src, "deploy", "Dockerfile")).read()
+    joined = re.sub(r"\\\n", " ", dockerfile)
+    argv = []
+    for instr in ("ENTRYPOINT", "CMD"):
+        m = re.search(r"^%s\s+(\[.*\])\s*$" % instr, joined, re.M)
+        check(m is not None, "the Dockerfile has an exec-form %s" % instr)
+        if m:
+            argv += json.loads(m.group(1))
+    check_admin_loopback(argv, "the image")
+    drain = relay_default(relay, "--drain-timeout") + relay_default(relay, "--close-timeout")
+    m = re.search(r"--stop-timeout\s+(\d+)", dockerfile)
+    check(m is not None and int(m.group(1)) > drain,
+          "the Dockerfile's `docker run --stop-timeout` (%s s) exceeds the drain (%g s)" % (m and m.group(1), drain))
+    compose = yaml.safe_load(open(os.path.join(src, "deploy", "docker-compose.yml")))
+    svc = compose["services"]["relay"]
+    grace = svc.get("stop_grace_period", "10s")
+    check(re.fullmatch(r"\d+s", grace) and int(grace[:-1]) > drain,
+          "Compose stop_grace_period %s exceeds the drain (%g s)" % (grace, drain))
+    check(svc.get("stop_signal", "SIGTERM") == "SIGTERM", "Compose stops with SIGTERM (drain)")
+    check_admin_loopback(argv[:argv.index("--admin-listen")] + svc["command"] if "command" in svc else argv,
+                         "docker-compose.yml")
+    k8s = yaml.safe_load(open(os.path.join(src, "deploy", "kubernetes", "hybridgate-relay.yaml")))
+    pod = k8s["spec"]["template"]["spec"]
+    check(pod.get("terminationGracePeriodSeconds", 30) > drain,
+          "Kubernetes terminationGracePeriodSeconds %s exceeds the drain (%g s)"
+          % (pod.get("terminationGracePeriodSeconds", 30), drain))
+    c = pod["containers"][0]
+    check_admin_loopback(argv[:argv.index("--admin-listen")] + c.get("args", []) if "args" in c else argv,
+                         "the Kubernetes manifest")
+    for probe in ("readinessProbe", "livenessProbe"):
+        check("exec" in c.get(probe, {}), "Kubernetes %s runs inside the container (the admin port is loopback)" % probe)
 
     if FAILURES:
         print("%d check(s) failed" % len(FAILURES))

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """deploy/hybridgate-relay.service, checked without systemd running (none here):
 
-1. `systemd-analyze verify` accepts the unit (ExecStart pointed at the built relay) with no
-   warning, and `systemd-analyze security --offline` rates its exposure at most MAX_EXPOSURE.
+1. `systemd-analyze verify` accepts the unit (ExecStart pointed at the built relay) and
+   deploy/hybridgate-relay.socket (socket activation, one listening socket) with no warning, and `systemd-analyze security --offline` rates its exposure at most MAX_EXPOSURE.
 2. The unit's SystemCallFilter= lines allow every system call the relay makes: the relay runs under
    `strace -f` through a TLS tunnel (new, connect, messages both ways, close), a webhook wake-up
    (name resolution, connect), the admin endpoints, a SIGHUP certificate reload and a SIGTERM drain; each call it made is looked up in the groups
@@ -148,6 +148,16 @@ def main(src, relay):
         v = analyze("verify", unit)
         check(v.returncode == 0 and not (v.stdout + v.stderr).strip(),
               "systemd-analyze verify: clean (%s)" % (v.stdout + v.stderr).strip()[:500])
+        # The .socket unit (socket activation) next to it: verified together.
+        sock = os.path.join(d, "hybridgate-relay.socket")
+        sock_text = open(os.path.join(src, "deploy", "hybridgate-relay.socket")).read()
+        with open(sock, "w") as f:
+            f.write(sock_text)
+        v = analyze("verify", sock, unit)
+        check(v.returncode == 0 and not (v.stdout + v.stderr).strip(),
+              "systemd-analyze verify hybridgate-relay.socket: clean (%s)" % (v.stdout + v.stderr).strip()[:500])
+        check(len(re.findall(r"^Listen\w+=", sock_text, re.M)) == 1 and re.search(r"^Accept=no$", sock_text, re.M),
+              "the .socket unit passes one listening socket (Accept=no): what the relay takes as fd 3")
         s = analyze("security", "--offline=true", unit)
         m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", s.stdout + s.stderr)
         check(m is not None and float(m.group(1)) <= MAX_EXPOSURE,

@@ -61,13 +61,14 @@ async def send_partial(writer, total, sent):
 
 
 async def partial_phones(binary):
-    # 300 phones from five source addresses (60 each: within the default per-client caps), at defaults.
+    # 300 phones from five source addresses in five /24s (60 each: within the default per-client
+    # and per-network caps), at defaults.
     r = Relay(binary)
     try:
         s = Sampler(r.pid)
         conns = []
         for i in range(300):
-            c = await raw_upgrade(r.port, "/cable/new/" + new_tid(), "127.0.0.%d" % (10 + i % 5))
+            c = await raw_upgrade(r.port, "/cable/new/" + new_tid(), "127.0.%d.10" % (1 + i % 5))
             if c:
                 conns.append(c)
         check(len(conns) == 300, "300 phones from 5 addresses are waiting (got %d)" % len(conns))

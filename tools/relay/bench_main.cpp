@@ -250,7 +250,8 @@ int main(int argc, char** argv) {
                                        "--rate-connect", "0", "--max-tunnel-messages", "0", "--max-tunnel-bytes", "0",
                                        "--idle-timeout", "3600", "--tunnel-lifetime", "3600", "--wait-timeout", "3600",
                                        "--max-waiting-tunnels", "1000000", "--max-connections-per-client", "1000000",
-                                       "--max-waiting-per-client", "1000000", "--log-level", "warn"};
+                                       "--max-waiting-per-client", "1000000", "--max-connections-per-network", "0",
+                                       "--max-waiting-per-network", "0", "--log-level", "warn"};
       if (o.soak_seconds > 0) {
         args.push_back("--max-message-size");
         args.push_back(std::to_string(o.soak_max_message));

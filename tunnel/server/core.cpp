@@ -202,7 +202,7 @@ void Tunnel::pair() {
     pending_[s].shrink_to_fit();
     pending_bytes_[s] = 0;
   }
-  if (core_.log.enabled(Level::debug))
+  if (core_.log.item(Level::debug, "tunnel_paired"))
     core_.log.log(Level::debug, "tunnel_paired",
                   {{"tunnel", tag()},
                    {"pairing_ms", std::chrono::duration<double, std::milli>(paired_at_ - opened_at_).count()}});
@@ -308,8 +308,10 @@ void Tunnel::maybe_finalize() {
   --core_.tunnels_live;
   timer_.cancel();
   ++core_.m.tunnels_finished[outcome_];
-  if (!core_.log.enabled(Level::info)) return;  // the fields are not built for a line nobody gets
   auto now = Clock::now();
+  core_.m.tunnel_duration.observe(std::chrono::duration<double>(now - created_).count());
+  // The fields are not built for a line nobody gets (or one over the per-item line budget).
+  if (!core_.log.item(Level::info, "tunnel_finished")) return;
   core_.log.log(Level::info, "tunnel_finished",
                 {{"tunnel", tag()},
                  {"outcome", outcome_},
@@ -369,6 +371,13 @@ Core::Core(boost::asio::io_context& io, Config c)
       rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size),
       rl_reattach(cfg.rate_reattach, cfg.rate_reattach_burst, cfg.rate_table_size),
       contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
+  apply_limits();
+}
+
+void Core::apply_limits() {
+  rl_new.configure(cfg.rate_new, cfg.rate_new_burst, cfg.rate_table_size);
+  rl_connect.configure(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size);
+  rl_reattach.configure(cfg.rate_reattach, cfg.rate_reattach_burst, cfg.rate_table_size);
   max_tunnel_buffer = cfg.max_tunnel_buffer ? cfg.max_tunnel_buffer
                                             : 2 * cfg.max_message_size + cfg.max_pending_bytes;
   max_client_buffer = cfg.max_client_buffer ? cfg.max_client_buffer
@@ -379,24 +388,111 @@ Core::Core(boost::asio::io_context& io, Config c)
     getrlimit(RLIMIT_NOFILE, &rl);
     max_connections = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
   }
+  log.set_item_rate(cfg.log_rate);
+  publish_limits();
+}
+
+void Core::publish_limits() {
+  auto d = [](auto v) { return static_cast<double>(v); };
+  m.limits = {
+      {"client_prefix_v4", d(cfg.client_prefix_v4)},
+      {"client_prefix_v6", d(cfg.client_prefix_v6)},
+      {"network_prefix_v4", d(std::min(cfg.network_prefix_v4, cfg.client_prefix_v4))},
+      {"network_prefix_v6", d(std::min(cfg.network_prefix_v6, cfg.client_prefix_v6))},
+      {"max_message_size", d(cfg.max_message_size)},
+      {"max_tunnel_messages", d(cfg.max_tunnel_messages)},
+      {"max_tunnel_bytes", d(cfg.max_tunnel_bytes)},
+      {"max_pending_messages", d(cfg.max_pending_messages)},
+      {"max_pending_bytes", d(cfg.max_pending_bytes)},
+      {"max_unpaired_message_size", d(cfg.max_unpaired_message_size)},
+      {"max_tunnel_buffer", d(max_tunnel_buffer)},
+      {"max_buffered_bytes", d(cfg.max_buffered_bytes)},
+      {"max_client_buffer", d(max_client_buffer)},
+      {"wait_timeout", cfg.wait_timeout},
+      {"tunnel_lifetime", cfg.tunnel_lifetime},
+      {"idle_timeout", cfg.idle_timeout},
+      {"upgrade_timeout", cfg.upgrade_timeout},
+      {"request_timeout", cfg.request_timeout},
+      {"close_timeout", cfg.close_timeout},
+      {"drain_timeout", cfg.drain_timeout},
+      {"max_header_size", d(cfg.max_header_size)},
+      {"max_waiting_tunnels", d(cfg.max_waiting_tunnels)},
+      {"max_connections", d(max_connections)},
+      {"rate_new", cfg.rate_new},
+      {"rate_new_burst", cfg.rate_new_burst},
+      {"rate_connect", cfg.rate_connect},
+      {"rate_connect_burst", cfg.rate_connect_burst},
+      {"rate_table_size", d(cfg.rate_table_size)},
+      {"max_connections_per_client", d(cfg.max_connections_per_client)},
+      {"max_waiting_per_client", d(cfg.max_waiting_per_client)},
+      {"max_contacts_per_client", d(cfg.max_contacts_per_client)},
+      {"max_connections_per_network", d(cfg.max_connections_per_network)},
+      {"max_waiting_per_network", d(cfg.max_waiting_per_network)},
+      {"max_contacts_per_network", d(cfg.max_contacts_per_network)},
+      {"rate_reattach", cfg.rate_reattach},
+      {"rate_reattach_burst", cfg.rate_reattach_burst},
+      {"max_webhook_in_flight", d(cfg.max_webhook_in_flight)},
+      {"max_contacts", d(cfg.max_contacts)},
+      {"contact_ttl", cfg.contact_ttl},
+      {"unused_contact_ttl", std::min(cfg.unused_contact_ttl, cfg.contact_ttl)},
+      {"listen_idle_timeout", cfg.listen_idle_timeout},
+      {"wake_webhook_timeout", cfg.wake_webhook_timeout},
+      {"log_rate", cfg.log_rate},
+  };
 }
 
 void Core::client_count(const std::string& key, size_t ClientCounts::*field, int delta) {
   if (delta > 0) {
-    client_entry(key).*field += static_cast<size_t>(delta);
+    auto& c = client_entry(key);
+    c.*field += static_cast<size_t>(delta);
+    network_count(c.net, field, delta);
     return;
   }
   auto it = clients.find(key);
   if (it == clients.end()) return;
   auto& c = it->second;
-  c.*field -= std::min(c.*field, static_cast<size_t>(-delta));
+  const size_t d = std::min(c.*field, static_cast<size_t>(-delta));
+  c.*field -= d;
+  network_count(c.net, field, -static_cast<int>(d));
   client_maybe_erase(c);
 }
 
 ClientCounts& Core::client_entry(const std::string& key) {
   auto [it, added] = clients.try_emplace(key);
-  if (added) it->second.key = &it->first;
+  if (added) {
+    it->second.key = &it->first;
+    it->second.net = network_key(key);
+  }
   return it->second;
+}
+
+std::string Core::network_key(const std::string& client_key) const {
+  auto p = parse_prefix(client_key);
+  if (!p) return client_key;
+  return prefix_key(p->addr, std::min(cfg.network_prefix_v4, cfg.client_prefix_v4),
+                    std::min(cfg.network_prefix_v6, cfg.client_prefix_v6));
+}
+
+size_t Core::network_value(const std::string& client_key, size_t ClientCounts::*field) const {
+  auto c = clients.find(client_key);
+  auto it = networks.find(c != clients.end() ? c->second.net : network_key(client_key));
+  return it == networks.end() ? 0 : it->second.*field;
+}
+
+void Core::network_count(const std::string& net, size_t ClientCounts::*field, int delta) {
+  if (net.empty() || delta == 0) return;
+  if (field != &ClientCounts::connections && field != &ClientCounts::waiting && field != &ClientCounts::contacts &&
+      field != &ClientCounts::handshaking)
+    return;
+  if (delta > 0) {
+    networks[net].*field += static_cast<size_t>(delta);
+    return;
+  }
+  auto it = networks.find(net);
+  if (it == networks.end()) return;
+  auto& n = it->second;
+  n.*field -= std::min(n.*field, static_cast<size_t>(-delta));
+  if (n.connections == 0 && n.waiting == 0 && n.contacts == 0 && n.handshaking == 0) networks.erase(it);
 }
 
 ClientCounts* Core::client_find(const std::string& key) {
@@ -474,6 +570,12 @@ Admission Core::rate_refused(const RequestInfo& r, const RateLimiter& rl, const 
   return refuse(r, 429, "rate_limited");
 }
 
+bool Core::network_full(const RequestInfo& r, size_t ClientCounts::*field, size_t cap, const char* which) {
+  if (cap == 0 || network_value(r.client_key, field) < cap) return false;
+  limit_hit(which, {{"client", r.client_ip}, {"network", network_key(r.client_key)}});
+  return true;
+}
+
 Admission Core::refuse(const RequestInfo& r, int status, const char* reason) {
   Admission a;
   a.status = status;
@@ -511,6 +613,8 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
       limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
       return refuse(503, "client_waiting_tunnels");
     }
+    if (network_full(r, &ClientCounts::waiting, cfg.max_waiting_per_network, "network_waiting_tunnels"))
+      return refuse(503, "network_waiting_tunnels");
     auto t = std::make_shared<Tunnel>(*this, path->tunnel_id);
     tunnels.emplace(path->tunnel_id, t);
     t->claim(Tunnel::kFirst);
@@ -654,7 +758,7 @@ void Core::expire_contact(std::unordered_map<std::string, Contact>::iterator it)
   if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, -1);
   persist(it->first, c);
   set_contact_gauges();
-  log.log(Level::info, "contact_expired", {{"contact", contact_tag(it->first)}});
+  if (log.item(Level::info, "contact_expired")) log.log(Level::info, "contact_expired", {{"contact", contact_tag(it->first)}});
 }
 
 bool Core::forget_one_revoked() {
@@ -718,6 +822,8 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
       limit_hit("client_contacts", {{"client", r.client_ip}});
       return refuse(503, "client_contacts");
     }
+    if (network_full(r, &ClientCounts::contacts, cfg.max_contacts_per_network, "network_contacts"))
+      return refuse(503, "network_contacts");
     if (contacts.size() >= cfg.max_contacts) sweep_contacts();
     // Still full: forget the oldest revoked or expired contact (its desktops then get 404, which
     // keeps their link, instead of 410).
@@ -746,7 +852,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
     client_count(r.client_key, &ClientCounts::contacts, +1);  // counted (and in the table) while it is written
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
-    log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    if (log.item(Level::info, "contact_registered")) log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
   };
   Admission a;
   a.kind = Admission::Kind::listen;
@@ -843,10 +949,10 @@ void Core::listener_opened(const std::string& key, const std::shared_ptr<Listene
     });
   }
   if (old && old.get() != l.get()) {
-    log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
+    if (log.item(Level::info, "listener_replaced")) log.log(Level::info, "listener_replaced", {{"contact", contact_tag(key)}});
     old->close(close_code::normal, "replaced by a newer listener");
   } else {
-    log.log(Level::info, "listener_attached", {{"contact", contact_tag(key)}});
+    if (log.item(Level::info, "listener_attached")) log.log(Level::info, "listener_attached", {{"contact", contact_tag(key)}});
   }
 }
 
@@ -863,7 +969,7 @@ void Core::listener_closed(const std::string& key, const Listener* l) {
     it->second.attached_stored = false;
   }
   --m.listeners_open;
-  log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
+  if (log.item(Level::info, "listener_detached")) log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
 }
 
 void Core::listener_text(const std::string& key, const Listener* l, std::string_view text) {
@@ -919,7 +1025,7 @@ void Core::apply_revocation(const std::string& key, const std::string& how) {
     c.attached_stored = false;
     --m.listeners_open;
   }
-  log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
+  if (log.item(Level::info, "contact_revoked")) log.log(Level::info, "contact_revoked", {{"contact", contact_tag(key)}, {"via", how}});
   if (l) l->close(close_code::normal, "contact revoked");
 }
 
@@ -956,6 +1062,8 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
     limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
     return refuse(503, "client_waiting_tunnels");
   }
+  if (network_full(r, &ClientCounts::waiting, cfg.max_waiting_per_network, "network_waiting_tunnels"))
+    return refuse(503, "network_waiting_tunnels");
   if (!listener && static_cast<size_t>(m.webhook_in_flight) >= cfg.max_webhook_in_flight) {
     limit_hit("webhook_in_flight", {{"in_flight", m.webhook_in_flight}});
     return refuse(503, "webhook_busy");
@@ -986,7 +1094,7 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
     listener->send_text(wake.dump());
     ++m.wakeups["listen"];
     ++m.contact_requests["101"];
-    log.log(Level::info, "wake_sent", {{"channel", "listen"}, {"contact", tag}, {"tunnel", t->tag()}, {"signal", signal}});
+    if (log.item(Level::info, "wake_sent")) log.log(Level::info, "wake_sent", {{"channel", "listen"}, {"contact", tag}, {"tunnel", t->tag()}, {"signal", signal}});
     return a;
   }
   // Webhook: the answer (101, 410 or 503) waits for the gateway's.

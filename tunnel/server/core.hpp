@@ -274,6 +274,7 @@ struct ClientCounts {
   std::vector<Endpoint*> endpoints;  // its open WebSocket connections (Core::reclaim picks from them)
   size_t holder_pos = SIZE_MAX;      // index in Core::holders, or SIZE_MAX
   const std::string* key = nullptr;  // the map's key
+  std::string net;                   // its network's key (Core::networks; empty in a network entry)
   bool empty() const {
     return connections == 0 && waiting == 0 && contacts == 0 && handshaking == 0 && charges == 0;
   }
@@ -300,6 +301,13 @@ struct Core {
   size_t client_value(const std::string& key, size_t ClientCounts::*field) const;
   ClientCounts& client_entry(const std::string& key);  // creates it (empty) if needed
   ClientCounts* client_find(const std::string& key);
+  // Per network (the wider prefix, cfg.network_prefix_v4/v6): connections, waiting, contacts and
+  // handshaking of all its clients (the same struct; only those four counts are used). Kept in
+  // step by client_count and the handshake accounting; an entry goes when they are all 0.
+  std::unordered_map<std::string, ClientCounts> networks;
+  std::string network_key(const std::string& client_key) const;  // the network a client key is in
+  size_t network_value(const std::string& client_key, size_t ClientCounts::*field) const;
+  void network_count(const std::string& net, size_t ClientCounts::*field, int delta);
   void client_maybe_erase(ClientCounts& c);            // erases it if empty()
   void client_attach(ClientCounts& c, Endpoint* e);    // lists e in c.endpoints
   void client_detach(Endpoint* e);
@@ -312,6 +320,10 @@ struct Core {
   // `mine + need`; never the tunnel `own`. True if the bytes are free now.
   bool reclaim(size_t need, const ClientCounts* mine, const TunnelBudget* own);
   size_t max_client_buffer = 0;  // cfg.max_client_buffer, or its automatic value
+  // Resolves the automatic limits from cfg, configures the rate limiters and publishes m.limits
+  // (every numeric option's effective value, by option name). At start and on SIGHUP.
+  void apply_limits();
+  void publish_limits();
   size_t conn_peak = 0;          // connections_open's high-water mark since the last malloc_trim
   bool draining = false;
   Clock::time_point drain_deadline{};
@@ -380,6 +392,8 @@ struct Core {
   Admission admit_listen(const RequestInfo& r, std::string_view rest, AdmissionCallback later);
   Admission admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later);
   Admission refuse(const RequestInfo& r, int status, const char* reason);
+  // The client's network is at `cap` (0 = no cap) for `field`: counted as limit `which`.
+  bool network_full(const RequestInfo& r, size_t ClientCounts::*field, size_t cap, const char* which);
   Admission rate_refused(const RequestInfo& r, const RateLimiter& rl, const char* which, nlohmann::json fields);
 };
 

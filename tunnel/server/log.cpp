@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tunnel/server/log.hpp"
 
+#include <algorithm>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,6 +101,22 @@ void Logger::log_throttled(Level l, const std::string& key, std::string_view eve
   t.suppressed = 0;
   t.last = now;
   log(l, event, std::move(fields));
+}
+
+bool Logger::item(Level l, std::string_view event) {
+  if (!enabled(l)) return false;
+  if (!(item_rate_ > 0)) return true;
+  const auto now = std::chrono::steady_clock::now();
+  const double burst = 2 * item_rate_;
+  if (item_last_ == std::chrono::steady_clock::time_point{}) item_tokens_ = burst;
+  else item_tokens_ = std::min(burst, item_tokens_ + std::chrono::duration<double>(now - item_last_).count() * item_rate_);
+  item_last_ = now;
+  if (item_tokens_ >= 1) {
+    item_tokens_ -= 1;
+    return true;
+  }
+  ++unlogged_[std::string(event)];
+  return false;
 }
 
 std::string tunnel_tag(const uint8_t* id, size_t n) {

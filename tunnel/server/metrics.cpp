@@ -43,8 +43,8 @@ Metrics::Metrics() {
 }
 
 void Histogram::observe(double v) {
-  for (size_t i = 0; i < kBounds.size(); ++i)
-    if (v <= kBounds[i]) ++counts_[i];
+  for (size_t i = 0; i < bounds_.size(); ++i)
+    if (v <= bounds_[i]) ++counts_[i];
   ++count_;
   sum_ += v;
 }
@@ -127,8 +127,8 @@ long max_fds() {
 }  // namespace
 
 void Histogram::render(std::string& out, const std::string& name) const {
-  for (size_t i = 0; i < kBounds.size(); ++i)
-    line(out, name + "_bucket", "le=\"" + num(kBounds[i]) + "\"", counts_[i]);
+  for (size_t i = 0; i < bounds_.size(); ++i)
+    line(out, name + "_bucket", "le=\"" + num(bounds_[i]) + "\"", counts_[i]);
   line(out, name + "_bucket", "le=\"+Inf\"", count_);
   out += name + "_sum " + num(sum_) + "\n";
   line(out, name + "_count", "", count_);
@@ -181,6 +181,9 @@ std::string Metrics::render() const {
   head(o, p + "tls_reloads_total", "counter", "TLS certificate reloads (SIGHUP), by result.");
   line(o, p + "tls_reloads_total", "result=\"ok\"", tls_reloads_ok);
   line(o, p + "tls_reloads_total", "result=\"failed\"", tls_reloads_failed);
+  head(o, p + "config_reloads_total", "counter", "Limits re-read on SIGHUP (command line and --config file), by result.");
+  line(o, p + "config_reloads_total", "result=\"ok\"", config_reloads_ok);
+  line(o, p + "config_reloads_total", "result=\"failed\"", config_reloads_failed);
   gauge("contacts_registered", "Contact IDs registered and not revoked (with or without a listener).",
         contacts_registered);
   gauge("contacts_revoked", "Revoked contact IDs still remembered (answered 410) until --contact-ttl.", contacts_revoked);
@@ -194,6 +197,18 @@ std::string Metrics::render() const {
            "result", webhook_results);
   head(o, p + "pairing_latency_seconds", "histogram", "Time from the phone's upgrade to the desktop's upgrade.");
   pairing_latency.render(o, p + "pairing_latency_seconds");
+  head(o, p + "tunnel_duration_seconds", "histogram", "Whole life of finished tunnels, from the phone's upgrade.");
+  tunnel_duration.render(o, p + "tunnel_duration_seconds");
+  head(o, p + "event_loop_lag_seconds", "histogram",
+       "How late the event loop ran a 250 ms timer (time spent on other work, or the process not running).");
+  loop_lag.render(o, p + "event_loop_lag_seconds");
+  if (tls_not_after > 0) {
+    head(o, p + "tls_certificate_expiry_timestamp_seconds", "gauge",
+         "notAfter of the TLS certificate in use (--tls-cert, re-read on SIGHUP), Unix seconds.");
+    o += p + "tls_certificate_expiry_timestamp_seconds " + fixed(tls_not_after) + "\n";
+  }
+  head(o, p + "limit", "gauge", "Every effective limit (options after defaults and automatic values), by option name.");
+  for (auto& [k, v] : limits) o += p + "limit{limit=\"" + k + "\"} " + num(v) + "\n";
   head(o, p + "build_info", "gauge", "Always 1; the label carries the relay's version.");
   o += p + "build_info{version=\"" HG_VERSION "\"} 1\n";
   head(o, "process_resident_memory_bytes", "gauge", "Resident set size of the relay process.");

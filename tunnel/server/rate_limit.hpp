@@ -13,6 +13,14 @@ class RateLimiter {
   using Clock = std::chrono::steady_clock;
   RateLimiter(double rate_per_s, double burst, size_t max_entries)
       : rate_(rate_per_s), burst_(burst < 1 ? 1 : burst), max_(max_entries) {}
+  // New rate, burst and table size (SIGHUP); buckets keep their tokens (capped at the new burst).
+  void configure(double rate_per_s, double burst, size_t max_entries) {
+    rate_ = rate_per_s;
+    burst_ = burst < 1 ? 1 : burst;
+    max_ = max_entries;
+    for (auto& [k, b] : buckets_)
+      if (b.tokens > burst_) b.tokens = burst_;
+  }
   bool enabled() const { return rate_ > 0; }
   // Takes one token for `key`; false = rate limited, or (table_full()) a new key while the table
   // is full of keys that are not at their full burst: the limiter fails closed.

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ struct Config {
                                              // entries are believed (rate limits, caps, logs)
   int client_prefix_v4 = 32;              // rate limits and caps apply per client prefix of this length
   int client_prefix_v6 = 64;
+  int network_prefix_v4 = 24;             // the wider prefix the per-network caps count by (at most the
+  int network_prefix_v6 = 48;             // client prefix's length)
 
   size_t max_message_size = 1 << 20;      // bytes per WebSocket message (Chromium's limit) -> 1009
   uint64_t max_tunnel_messages = 10000;   // messages per tunnel, both directions (0 = unlimited) -> 1008
@@ -58,9 +61,15 @@ struct Config {
                                                // connections one TCP peer may have before their request (more: dropped)
   size_t max_waiting_per_client = 64;          // tunnels waiting for their second side (/cable/new, /cable/contact)
   size_t max_contacts_per_client = 32;         // contacts registered (and not expired) from one client
+  // Per network (prefix, see network_prefix_v4/v6) caps -> 503; 0 = no cap.
+  size_t max_connections_per_network = 1024;   // like max_connections_per_client, for all clients of a network
+  size_t max_waiting_per_network = 256;        // like max_waiting_per_client
+  size_t max_contacts_per_network = 256;       // like max_contacts_per_client
   double rate_reattach = 1, rate_reattach_burst = 10;  // /cable/listen/<contact> per contact (0 = off) -> 429
   size_t max_webhook_in_flight = 256;          // wake-up webhook POSTs waiting for an answer -> 503
   std::string log_level = "info";         // debug, info, warn, error
+  double log_rate = 100;                  // lines about single tunnels/contacts per second (burst 2x; 0 = all);
+                                          // the rest are counted in a log_summary line every 10 s
   std::string state_dir;                  // contacts persist in <state_dir>/contacts.sqlite3; empty = memory only
 
   // Linked phones (docs/linking.md).
@@ -71,6 +80,11 @@ struct Config {
   std::string wake_webhook;               // http(s)://host:port/path; empty = listen connections only
   std::string wake_webhook_ca_file;       // https: PEM CAs to verify the webhook with (default: system store)
   double wake_webhook_timeout = 5;        // the whole POST, connect to response
+
+  // SIGHUP: if set, fills `out` with the configuration read again (command line and --config file)
+  // and returns true, or sets `error` and returns false. The relay then applies the new limits
+  // (Relay::apply_reload, docs/relay.md "Signals"); without it SIGHUP re-reads only the TLS files.
+  std::function<bool(Config& out, std::string& error)> reload;
 };
 
 // The 12 base64url characters every contact ID of the node with this routing ID (6 hex digits)

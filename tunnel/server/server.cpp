@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
+#include <map>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
@@ -20,6 +22,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <systemd/sd-daemon.h>
 
 #include "proto/bytes.hpp"
@@ -70,6 +73,15 @@ bool write_port_file(const std::string& path, uint16_t port) {
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
+// The notAfter of the context's certificate (the chain's first), Unix seconds; 0 if unknown.
+double cert_not_after(net::ssl::context& ctx) {
+  X509* x = SSL_CTX_get0_certificate(ctx.native_handle());
+  if (!x) return 0;
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) return 0;
+  return static_cast<double>(timegm(&tm));
+}
+
 Result<std::shared_ptr<net::ssl::context>> load_tls(const Config& cfg) {
   auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
   ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
@@ -110,6 +122,8 @@ struct Relay::Impl {
     drain_timer.reset();  // every I/O object must go before the io_context (ASan: use after free)
     watchdog.reset();
     trim_timer.reset();
+    lag_timer.reset();
+    summary_timer.reset();
     if (core && core->writer) core->writer->stop();  // no result may be posted to a destroyed io_context
     if (core) {
       core->contact_sweep_timer.reset();
@@ -128,10 +142,14 @@ struct Relay::Impl {
   std::unique_ptr<net::steady_timer> drain_timer;  // drain polling
   std::unique_ptr<net::steady_timer> watchdog;     // sd_notify WATCHDOG=1 (WatchdogSec=)
   std::unique_ptr<net::steady_timer> trim_timer;   // returns freed heap memory (trim_memory)
+  std::unique_ptr<net::steady_timer> lag_timer;    // measures the event loop's lag (measure_lag)
+  std::unique_ptr<net::steady_timer> summary_timer;  // log_summary every 10 s
+  std::map<std::string, uint64_t> finished_seen;   // tunnels_finished at the last log_summary
   Clock::duration watchdog_every{};
   std::shared_ptr<net::ssl::context> tls;
   uint16_t port = 0, admin_port = 0;
   bool stopping = false;
+  bool socket_activated = false;  // the tunnel listener came from systemd (sd_listen_fds)
 
   Status start();
   void accept();
@@ -139,11 +157,14 @@ struct Relay::Impl {
   void admin_accept();
   void wait_signal();
   void reload_tls();
+  void reload_limits();
   void begin_drain();
   void poll_drain();
   void stop();
   void pet_watchdog();
   void trim_memory();
+  void measure_lag();
+  void log_summary();
 };
 
 Status Relay::Impl::start() {
@@ -190,6 +211,11 @@ Status Relay::Impl::start() {
   }
   if (cfg.client_prefix_v4 < 0 || cfg.client_prefix_v4 > 32 || cfg.client_prefix_v6 < 0 || cfg.client_prefix_v6 > 128)
     return make_error(Errc::invalid_argument, "--client-prefix-v4 must be 0..32 and --client-prefix-v6 0..128");
+  if (cfg.network_prefix_v4 < 0 || cfg.network_prefix_v4 > cfg.client_prefix_v4 || cfg.network_prefix_v6 < 0 ||
+      cfg.network_prefix_v6 > cfg.client_prefix_v6)
+    return make_error(Errc::invalid_argument,
+                      "--network-prefix-v4 must be 0..--client-prefix-v4 and --network-prefix-v6 0..--client-prefix-v6 "
+                      "(a network holds whole clients)");
   if (!cfg.state_dir.empty()) {
     const std::string db = cfg.state_dir + "/contacts.sqlite3";
     if (rid_kept && ::access(db.c_str(), F_OK) != 0)
@@ -218,18 +244,42 @@ Status Relay::Impl::start() {
     auto t = load_tls(cfg);
     if (!t) return t.error();
     tls = *t;
+    core->m.tls_not_after = cert_not_after(*tls);
   }
-  HG_TRY(auto ep, parse_endpoint(cfg.listen));
   boost::system::error_code ec;
   acceptor = std::make_unique<tcp::acceptor>(*ioc);
-  acceptor->open(ep.protocol(), ec);
-  if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->bind(ep, ec);
-  if (!ec) acceptor->listen(4096, ec);
-  if (ec == net::error::address_in_use)
-    return make_error(Errc::io, "cannot listen on " + cfg.listen + ": the address is in use (another process listens there)");
-  if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + " (bind failed): " + ec.message());
-  port = acceptor->local_endpoint().port();
+  // Socket activation (systemd's .socket unit, deploy/hybridgate-relay.socket): the listening
+  // socket is passed as fd 3 (LISTEN_FDS/LISTEN_PID, sd_listen_fds) and --listen is not used.
+  // systemd keeps the socket open across restarts, so connections wait in its backlog instead of
+  // being refused while no relay runs.
+  const int nfds = sd_listen_fds(1);
+  if (nfds < 0) return make_error(Errc::io, std::string("socket activation: ") + std::strerror(-nfds));
+  if (nfds > 1)
+    return make_error(Errc::invalid_argument, "socket activation passed " + std::to_string(nfds) +
+                                                  " sockets; the relay takes one (the tunnel listener)");
+  if (nfds == 1) {
+    const int fd = SD_LISTEN_FDS_START;
+    const bool v4 = sd_is_socket_inet(fd, AF_INET, SOCK_STREAM, 1, 0) > 0;
+    const bool v6 = !v4 && sd_is_socket_inet(fd, AF_INET6, SOCK_STREAM, 1, 0) > 0;
+    if (!v4 && !v6)
+      return make_error(Errc::invalid_argument,
+                        "socket activation: fd 3 is not a listening TCP socket (ListenStream= in the .socket unit)");
+    acceptor->assign(v4 ? tcp::v4() : tcp::v6(), fd, ec);
+    if (ec) return make_error(Errc::io, "socket activation: cannot use fd 3: " + ec.message());
+    socket_activated = true;
+  } else {
+    HG_TRY(auto lep, parse_endpoint(cfg.listen));
+    acceptor->open(lep.protocol(), ec);
+    if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(lep, ec);
+    if (!ec) acceptor->listen(4096, ec);
+    if (ec == net::error::address_in_use)
+      return make_error(Errc::io, "cannot listen on " + cfg.listen + ": the address is in use (another process listens there)");
+    if (ec) return make_error(Errc::io, "cannot listen on " + cfg.listen + " (bind failed): " + ec.message());
+  }
+  const auto ep = acceptor->local_endpoint(ec);
+  if (ec) return make_error(Errc::io, "cannot read the listening socket's address: " + ec.message());
+  port = ep.port();
   if (!cfg.admin_listen.empty()) {
     HG_TRY(auto aep, parse_endpoint(cfg.admin_listen));
     admin_acceptor = std::make_unique<tcp::acceptor>(*ioc);
@@ -249,6 +299,7 @@ Status Relay::Impl::start() {
                 {{"address", ep.address().to_string()},
                  {"port", port},
                  {"tls", static_cast<bool>(tls)},
+                 {"socket_activated", socket_activated},
                  {"admin_port", admin_port},
                  {"routing_id", core->rid_hex},
                  {"contact_prefix", base64url_encode(as_bytes(core->contact_prefix_bytes))},
@@ -265,6 +316,10 @@ Status Relay::Impl::start() {
   core->start_contact_sweeper();
   trim_timer = std::make_unique<net::steady_timer>(*ioc);
   trim_memory();
+  lag_timer = std::make_unique<net::steady_timer>(*ioc);
+  measure_lag();
+  summary_timer = std::make_unique<net::steady_timer>(*ioc);
+  log_summary();
   wait_signal();
   // systemd Type=notify: ready once listening; a watchdog if the unit has WatchdogSec=.
   sd_notifyf(0, "READY=1\nSTATUS=listening on port %u\nMAINPID=%d", static_cast<unsigned>(port), static_cast<int>(::getpid()));
@@ -324,7 +379,10 @@ void Relay::Impl::admin_accept() {
 void Relay::Impl::wait_signal() {
   signals->async_wait([this](boost::system::error_code ec, int sig) {
     if (ec) return;
-    if (sig == SIGHUP) reload_tls();
+    if (sig == SIGHUP) {
+      reload_tls();
+      reload_limits();
+    }
     else if (!core->draining) begin_drain();
     else {
       core->log.log(Level::warn, "drain_forced", {{"signal", sig}});
@@ -346,8 +404,91 @@ void Relay::Impl::reload_tls() {
     return;
   }
   tls = *t;  // new connections use the new context; existing sessions keep theirs
+  core->m.tls_not_after = cert_not_after(*tls);
   ++core->m.tls_reloads_ok;
   core->log.log(Level::info, "tls_reloaded", {{"cert", cfg.tls_cert}});
+}
+
+// SIGHUP: the command line and --config file read again; every limit (the numeric options but
+// the client/network prefixes, which the per-client counts are keyed by) takes its new value for
+// what happens next; open tunnels keep what they were admitted under where it was fixed then
+// (e.g. a connection's message size). Options only a restart changes are named in the log line.
+void Relay::Impl::reload_limits() {
+  if (!cfg.reload) return;
+  Config n;
+  std::string err;
+  if (cfg.reload(n, err) &&
+      (n.max_buffered_bytes == 0 || n.max_unpaired_message_size == 0 || n.max_message_size == 0 ||
+       !(n.request_timeout > 0) || !(n.unused_contact_ttl > 0)))
+    err = "--max-buffered-bytes, --max-unpaired-message-size, --max-message-size, --request-timeout and "
+          "--unused-contact-ttl must be > 0";
+  if (!err.empty()) {
+    ++core->m.config_reloads_failed;
+    core->log.log(Level::error, "config_reload_failed", {{"error", err}, {"note", "the previous limits stay"}});
+    return;
+  }
+  std::vector<std::string> restart;
+  auto same = [&](const char* name, bool eq) {
+    if (!eq) restart.emplace_back(name);
+  };
+  same("listen", n.listen == cfg.listen);
+  same("admin-listen", n.admin_listen == cfg.admin_listen);
+  same("routing-id", n.routing_id.empty() || n.routing_id == cfg.routing_id);
+  same("state-dir", n.state_dir == cfg.state_dir);
+  same("tls-cert", n.tls_cert == cfg.tls_cert);
+  same("tls-key", n.tls_key == cfg.tls_key);
+  same("trusted-proxy", n.trusted_proxies == cfg.trusted_proxies);
+  same("client-prefix-v4", n.client_prefix_v4 == cfg.client_prefix_v4);
+  same("client-prefix-v6", n.client_prefix_v6 == cfg.client_prefix_v6);
+  same("network-prefix-v4", n.network_prefix_v4 == cfg.network_prefix_v4);
+  same("network-prefix-v6", n.network_prefix_v6 == cfg.network_prefix_v6);
+  same("wake-webhook", n.wake_webhook == cfg.wake_webhook);
+  same("wake-webhook-ca-file", n.wake_webhook_ca_file == cfg.wake_webhook_ca_file);
+  same("log-level", n.log_level == cfg.log_level);
+#define HG_RELOAD(f) cfg.f = core->cfg.f = n.f
+  HG_RELOAD(max_message_size);
+  HG_RELOAD(max_tunnel_messages);
+  HG_RELOAD(max_tunnel_bytes);
+  HG_RELOAD(max_pending_messages);
+  HG_RELOAD(max_pending_bytes);
+  HG_RELOAD(max_unpaired_message_size);
+  HG_RELOAD(max_tunnel_buffer);
+  HG_RELOAD(max_buffered_bytes);
+  HG_RELOAD(max_client_buffer);
+  HG_RELOAD(wait_timeout);
+  HG_RELOAD(tunnel_lifetime);
+  HG_RELOAD(idle_timeout);
+  HG_RELOAD(upgrade_timeout);
+  HG_RELOAD(request_timeout);
+  HG_RELOAD(close_timeout);
+  HG_RELOAD(drain_timeout);
+  HG_RELOAD(max_header_size);
+  HG_RELOAD(max_waiting_tunnels);
+  HG_RELOAD(max_connections);
+  HG_RELOAD(rate_new);
+  HG_RELOAD(rate_new_burst);
+  HG_RELOAD(rate_connect);
+  HG_RELOAD(rate_connect_burst);
+  HG_RELOAD(rate_table_size);
+  HG_RELOAD(max_connections_per_client);
+  HG_RELOAD(max_waiting_per_client);
+  HG_RELOAD(max_contacts_per_client);
+  HG_RELOAD(max_connections_per_network);
+  HG_RELOAD(max_waiting_per_network);
+  HG_RELOAD(max_contacts_per_network);
+  HG_RELOAD(rate_reattach);
+  HG_RELOAD(rate_reattach_burst);
+  HG_RELOAD(max_webhook_in_flight);
+  HG_RELOAD(max_contacts);
+  HG_RELOAD(contact_ttl);
+  HG_RELOAD(unused_contact_ttl);
+  HG_RELOAD(listen_idle_timeout);
+  HG_RELOAD(wake_webhook_timeout);
+  HG_RELOAD(log_rate);
+#undef HG_RELOAD
+  core->apply_limits();
+  ++core->m.config_reloads_ok;
+  core->log.log(Level::info, "limits_reloaded", {{"restart_needed_for", restart}});
 }
 
 void Relay::Impl::pet_watchdog() {
@@ -375,6 +516,35 @@ void Relay::Impl::trim_memory() {
   });
 }
 
+// Every 250 ms: how late the timer ran is time the loop spent on other work (or the process did
+// not run), which every connection waited too (hybridgate_relay_event_loop_lag_seconds).
+void Relay::Impl::measure_lag() {
+  lag_timer->expires_after(std::chrono::milliseconds(250));
+  lag_timer->async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping) return;
+    core->m.loop_lag.observe(
+        std::max(0.0, std::chrono::duration<double>(std::chrono::steady_clock::now() - lag_timer->expiry()).count()));
+    measure_lag();
+  });
+}
+
+// Every 10 s, if lines about single tunnels or contacts were left out (--log-rate): one line with
+// how many, by event, and the tunnels finished in those 10 s by outcome (the aggregate).
+void Relay::Impl::log_summary() {
+  auto unlogged = core->log.take_unlogged();
+  if (!unlogged.empty()) {
+    nlohmann::json finished = nlohmann::json::object();
+    for (auto& [outcome, n] : core->m.tunnels_finished)
+      if (n > finished_seen[outcome]) finished[outcome] = n - finished_seen[outcome];
+    core->log.log(Level::info, "log_summary", {{"period_s", 10}, {"unlogged", unlogged}, {"tunnels_finished", finished}});
+  }
+  finished_seen = core->m.tunnels_finished;
+  summary_timer->expires_after(std::chrono::seconds(10));
+  summary_timer->async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping) log_summary();
+  });
+}
+
 void Relay::Impl::begin_drain() {
   sd_notify(0, "STOPPING=1\nSTATUS=draining");
   core->draining = true;
@@ -383,6 +553,13 @@ void Relay::Impl::begin_drain() {
   core->log.log(Level::info, "draining",
                 {{"tunnels", core->tunnels.size()}, {"drain_timeout_s", cfg.drain_timeout}});
   core->close_listeners();
+  if (socket_activated && acceptor) {
+    // The socket is systemd's: stop taking connections from it, so that they wait in its backlog
+    // for the next instance instead of being answered 503 by this one.
+    boost::system::error_code ec;
+    acceptor->cancel(ec);
+    acceptor->close(ec);
+  }
   poll_drain();
 }
 
@@ -410,6 +587,10 @@ void Relay::Impl::stop() {
   core->contact_sweep_timer->cancel();
   if (watchdog) watchdog->cancel();
   if (trim_timer) trim_timer->cancel();
+  if (lag_timer) lag_timer->cancel();
+  if (summary_timer) summary_timer->cancel();
+  if (auto unlogged = core->log.take_unlogged(); !unlogged.empty())
+    core->log.log(Level::info, "log_summary", {{"unlogged", unlogged}});
   core->log.log(Level::info, "stopped",
                 {{"messages_relayed", core->m.messages_relayed}, {"tunnels_paired", core->m.tunnels_paired}});
   ioc->stop();

@@ -190,10 +190,18 @@ class Session : public Endpoint,
     if (!contains_any(core_.trusted, peer_)) {
       c = &core_.client_entry(prefix_key(peer_, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6));
       ++c->handshaking;
+      core_.network_count(c->net, &ClientCounts::handshaking, +1);
       pre_client_ = c;
       if (c->handshaking > core_.cfg.max_connections_per_client) {
         core_.limit_hit("client_handshakes", {{"client", client_ip_}});
         ++core_.m.rejections["client_handshakes"];
+        abort();
+        return false;
+      }
+      const size_t net_cap = core_.cfg.max_connections_per_network;
+      if (net_cap && core_.networks[c->net].handshaking > net_cap) {
+        core_.limit_hit("network_handshakes", {{"client", client_ip_}, {"network", c->net}});
+        ++core_.m.rejections["network_handshakes"];
         abort();
         return false;
       }
@@ -215,6 +223,7 @@ class Session : public Endpoint,
     if (ClientCounts* c = pre_client_) {
       pre_client_ = nullptr;
       --c->handshaking;
+      core_.network_count(c->net, &ClientCounts::handshaking, -1);
       core_.client_maybe_erase(*c);
     }
   }
@@ -291,6 +300,12 @@ class Session : public Endpoint,
       core_.limit_hit("client_connections", {{"client", client_ip_}});
       core_.reject("client_connections", 503, client_ip_);
       return reject(503, "client_connections");
+    }
+    if (const size_t cap = core_.cfg.max_connections_per_network;
+        cap && core_.network_value(client_key_, &ClientCounts::connections) > cap) {
+      core_.limit_hit("network_connections", {{"client", client_ip_}, {"network", client_->net}});
+      core_.reject("network_connections", 503, client_ip_);
+      return reject(503, "network_connections");
     }
     if (over_capacity_) {
       core_.limit_hit("max_connections", {{"open", core_.m.connections_open}});
