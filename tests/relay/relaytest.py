@@ -160,6 +160,21 @@ def frame_header(length):
     return bytes([0x82, 0x80 | 127]) + struct.pack(">Q", length) + b"\0\0\0\0"
 
 
+async def send_partial(writer, total, sent):
+    """Sends the header of a `total`-byte frame and `sent` payload bytes, then stops (the frame stays
+    unfinished and the connection open) — what a client does to make the relay hold its bytes."""
+    chunk = b"\xa5" * 65536
+    try:
+        writer.write(frame_header(total))
+        left = sent
+        while left > 0:
+            writer.write(chunk[:min(left, len(chunk))])
+            left -= min(left, len(chunk))
+            await asyncio.wait_for(writer.drain(), 20)
+    except (OSError, asyncio.TimeoutError):
+        pass  # the relay closed it
+
+
 def close_frame(code, reason=b""):
     """A masked (key 0) close frame from a client."""
     payload = struct.pack(">H", code) + reason

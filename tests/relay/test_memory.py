@@ -10,7 +10,7 @@ the assertion is on its peak."""
 import asyncio
 import sys
 
-from relaytest import Relay, check, check_rss, closed_code, finish, frame_header, new_tid, pair, raw_upgrade, ws_connect
+from relaytest import Relay, check, check_rss, closed_code, finish, new_tid, send_partial, pair, raw_upgrade, ws_connect
 
 MIB = 1 << 20
 
@@ -44,20 +44,6 @@ class Sampler:
             await asyncio.sleep(0.02)
         self.task.cancel()
         return self.peak - self.base
-
-
-async def send_partial(writer, total, sent):
-    """Sends the header of a `total`-byte frame and total-1 payload bytes, then stops (stays open)."""
-    chunk = b"\xa5" * 65536
-    try:
-        writer.write(frame_header(total))
-        left = sent
-        while left > 0:
-            writer.write(chunk[:min(left, len(chunk))])
-            left -= min(left, len(chunk))
-            await asyncio.wait_for(writer.drain(), 20)
-    except (OSError, asyncio.TimeoutError):
-        pass  # the relay closed it: that is the point
 
 
 async def partial_phones(binary):

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from relaytest import (Relay, check, check_rss, closed_code, eof_within, finish, frame_header, new_tid, raw_upgrade,
+from relaytest import (Relay, check, check_rss, eof_within, finish, new_tid, send_partial, raw_upgrade,
                        wait_until, ws_connect)
 
 MIB = 1 << 20
@@ -37,20 +37,6 @@ def rss(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-async def send_partial(writer, total, sent):
-    """Sends the header of a `total`-byte frame and `sent` payload bytes, then stops (stays open)."""
-    chunk = b"\xa5" * 65536
-    try:
-        writer.write(frame_header(total))
-        left = sent
-        while left > 0:
-            writer.write(chunk[:min(left, len(chunk))])
-            left -= min(left, len(chunk))
-            await asyncio.wait_for(writer.drain(), 20)
-    except (OSError, asyncio.TimeoutError):
-        pass  # the relay closed it
 
 
 async def attacker_pairs(r, ip, count, ssl_ctx=None):
