@@ -337,14 +337,17 @@ void Relay::Impl::accept() {
 }
 
 void Relay::Impl::on_accept(boost::system::error_code ec, tcp::socket s) {
-  if (stopping || !acceptor || !acceptor->is_open()) return;
+  if (stopping) return;
+  // A connection accepted just before the listener was closed (a socket-activated drain) is
+  // still served below — answered, never dropped unread; only no further accept is started.
+  const bool listening = acceptor && acceptor->is_open();
   if (ec) {
-    if (ec == net::error::operation_aborted) return;
+    if (ec == net::error::operation_aborted || !listening) return;
     // Out of descriptors (or similar): back off instead of spinning on a readable listener.
     core->limit_hit("accept_failed", {{"error", ec.message()}});
     timer->expires_after(std::chrono::milliseconds(50));
     timer->async_wait([this](boost::system::error_code e) {
-      if (!e && !stopping) accept();
+      if (!e && !stopping && acceptor && acceptor->is_open()) accept();
     });
     return;
   }
@@ -365,7 +368,7 @@ void Relay::Impl::on_accept(boost::system::error_code ec, tcp::socket s) {
   } else {
     start_plain_session(*core, std::move(s), open > core->max_connections);
   }
-  accept();
+  if (listening) accept();
 }
 
 void Relay::Impl::admin_accept() {
@@ -565,9 +568,14 @@ void Relay::Impl::begin_drain() {
 
 void Relay::Impl::poll_drain() {
   // Listeners got 1012 at the start: wait for their close handshakes too (each bounded by
-  // --close-timeout), so the close frame reaches the phone before the process exits.
+  // --close-timeout), so the close frame reaches the phone before the process exits. Wait as well
+  // for connections accepted before the drain that are still in their request or its answer (a
+  // 503, a close in progress): stopping would cut them off with no HTTP answer at all. All of it
+  // bounded: a request has --request-timeout, and the drain deadline + --close-timeout ends it.
+  const bool only_listeners_left = core->m.connections_open <= core->m.listeners_open;
   if (core->tunnels_live == 0 &&
-      (core->m.listeners_open == 0 || Clock::now() >= core->drain_deadline + secs(cfg.close_timeout)))
+      ((core->m.listeners_open == 0 && only_listeners_left) ||
+       Clock::now() >= core->drain_deadline + secs(cfg.close_timeout)))
     return stop();
   if (Clock::now() >= core->drain_deadline && !core->tunnels.empty()) core->drain_all();
   drain_timer->expires_after(std::chrono::milliseconds(50));
