@@ -5,7 +5,7 @@
 #include <mutex>
 
 #include "capi/config.hpp"
-#include "hybrid/credential_store.hpp"
+#include "store/credential_store.hpp"
 #include "proto/authenticator.hpp"
 
 using hg::Errc;
@@ -39,7 +39,7 @@ class CallbackPresence final : public hg::authenticator::UserPresence {
 }  // namespace
 
 struct hg_phone {
-  std::unique_ptr<hg::hybrid::FileCredentialStore> store;
+  std::unique_ptr<hg::store::FileCredentialStore> store;
   CallbackPresence presence;
   std::unique_ptr<hg::authenticator::SoftwareAuthenticator> authenticator;
   std::unique_ptr<hg::hybrid::Phone> impl;
@@ -103,7 +103,7 @@ hg_phone* hg_phone_new(const hg_config* cfg, const char* store_path, hg_error* e
       return nullptr;
     }
     auto p = std::make_unique<hg_phone>();
-    auto store = hg::hybrid::FileCredentialStore::open(store_path);
+    auto store = hg::store::FileCredentialStore::open(store_path);
     if (!store.ok()) {
       fail(err, store.error());
       return nullptr;

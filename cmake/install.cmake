@@ -6,7 +6,7 @@
 #   LIBDIR/libhybridgate-sk.so                             the OpenSSH security-key provider
 #                                                          (bridges/ssh/CMakeLists.txt installs it)
 #   include/hybridgate/hybridgate.h                        the C header
-#   include/hybridgate/cxx/{proto,qr,ble,tunnel/client,hybrid}/*.hpp   the C++ headers
+#   include/hybridgate/cxx/{proto,web,qr,ble,tunnel/client,webauthn,store,hybrid}/*.hpp   the C++ headers
 #   LIBDIR/pkgconfig/hybridgate.pc                         pkg-config (the C ABI)
 #   LIBDIR/cmake/hybridgate/hybridgateConfig.cmake, ...ConfigVersion.cmake, targets
 #                                                          find_package(hybridgate [COMPONENTS cxx])
@@ -60,7 +60,7 @@ if(TARGET hybridgate_c)
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
   set_target_properties(hybridgate_cxx PROPERTIES EXPORT_NAME cxx)
   install(EXPORT hybridgateCxxTargets NAMESPACE hybridgate:: DESTINATION ${HG_CMAKE_DIR} COMPONENT development)
-  foreach(dir proto qr ble tunnel/client hybrid)
+  foreach(dir proto web qr ble tunnel/client webauthn store hybrid)
     install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hybridgate/cxx/${dir}
       COMPONENT development FILES_MATCHING PATTERN "*.hpp")
   endforeach()

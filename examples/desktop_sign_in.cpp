@@ -13,7 +13,7 @@
 #include <iostream>
 
 #include "hybrid/desktop.hpp"
-#include "hybrid/private_file.hpp"
+#include "store/private_file.hpp"
 #include "proto/bytes.hpp"
 #include "proto/crypto.hpp"
 #include "qr/render.hpp"
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   // 3. Show the QR code when it is ready; follow the progress.
   hybrid::DesktopCallbacks cb;
   cb.qr = [&](const std::string& url) {
-    if (!qr_url_file.empty()) (void)hybrid::write_private_file(qr_url_file, url + "\n");  // atomically, 0600
+    if (!qr_url_file.empty()) (void)store::write_private_file(qr_url_file, url + "\n");  // atomically, 0600
     if (auto m = qr::encode(url)) std::cerr << qr::to_terminal(*m);
   };
   cb.stage = [](hybrid::Stage s, const std::string&) { std::cerr << "… " << hybrid::to_string(s) << "\n"; };

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // A message channel between a desktop and a phone: whole messages in order, close, deadlines.
-// The ceremonies (hybrid/session.hpp) run over any Channel: today the WebSocket tunnel through a
-// relay (tunnel/client, wrapped here), later a CTAP 2.3 BLE L2CAP link (ble/). tunnel/ and ble/
-// do not know this interface; hybrid/ adapts each transport to it, so the two never include each
+// The ceremonies (hybrid/desktop_session.hpp, hybrid/phone_session.hpp) run over any Channel:
+// today the WebSocket tunnel through a relay (hybrid/tunnel_channel.hpp), later a CTAP 2.3 BLE
+// L2CAP link (ble/), and in-memory pairs in tests. Nothing here knows a transport: tunnel/ and ble/
+// do not know this interface, hybrid/ adapts each transport to it, so the two never include each
 // other.
 #pragma once
 
 #include <utility>  // before Asio (Boost 1.74 + GCC 12)
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -16,7 +19,6 @@
 
 #include "proto/bytes.hpp"
 #include "proto/error.hpp"
-#include "tunnel/client/websocket.hpp"
 
 namespace hg::hybrid {
 
@@ -37,38 +39,26 @@ class Channel {
                                             const char* waiting_for);
 };
 
-// The WebSocket tunnel as a Channel (owns the WebSocket).
-class WebSocketChannel final : public Channel {
- public:
-  explicit WebSocketChannel(std::unique_ptr<tunnel::WebSocket> ws) : ws_(std::move(ws)) {}
-  boost::asio::awaitable<Result<Bytes>> read() override;
-  boost::asio::awaitable<Status> write(ByteView message) override;
-  boost::asio::awaitable<void> close(uint16_t code) override;
-  void cancel() override;
-  using Channel::read;
-  const tunnel::HandshakeInfo& handshake() const { return ws_->handshake(); }
-  tunnel::WebSocket& socket() { return *ws_; }
-
- private:
-  std::unique_ptr<tunnel::WebSocket> ws_;
-};
-
 // Runs `op` with a deadline. When the deadline passes first, `on_timeout` is called (it must make
 // `op` finish, typically by cancelling the socket) and the result is `code` instead.
 template <typename T>
 boost::asio::awaitable<Result<T>> with_deadline(std::chrono::milliseconds d, boost::asio::awaitable<Result<T>> op,
-                                                std::function<void()> on_timeout, Errc code, std::string what);
-
-// How to reach tunnel servers: by domain ID (docs/protocol.md), or every domain mapped to one
-// base URL (self-hosting and tests: "ws://127.0.0.1:8080").
-struct TunnelServer {
-  std::string override_url;
-  std::string ca_file;  // extra trusted CA for wss://
-  Result<std::string> url_for(uint16_t domain_id, std::string_view path) const;
-  // Opens a WebSocket channel to `path` at the server for `domain_id`.
-  boost::asio::awaitable<Result<std::unique_ptr<WebSocketChannel>>> open(
-      uint16_t domain_id, std::string_view path, std::chrono::milliseconds timeout,
-      std::vector<std::pair<std::string, std::string>> headers = {}) const;
-};
+                                        std::function<void()> on_timeout, Errc code, std::string what) {
+  auto ex = co_await boost::asio::this_coro::executor;
+  auto timer = std::make_shared<boost::asio::steady_timer>(ex, d);
+  auto fired = std::make_shared<bool>(false);
+  auto finished = std::make_shared<bool>(false);
+  timer->async_wait([fired, finished, on_timeout](const boost::system::error_code& ec) {
+    if (!ec && !*finished) {
+      *fired = true;
+      on_timeout();
+    }
+  });
+  auto r = co_await std::move(op);
+  *finished = true;
+  timer->cancel();
+  if (*fired) co_return make_error(code, what);
+  co_return r;
+}
 
 }  // namespace hg::hybrid

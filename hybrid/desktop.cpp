@@ -5,36 +5,17 @@
 #include <ctime>
 #include <system_error>
 
-#include "hybrid/links.hpp"
-#include "hybrid/private_file.hpp"
+#include "store/links.hpp"
+#include "store/private_file.hpp"
 #include "hybrid/run.hpp"
-#include "hybrid/session.hpp"
-#include "hybrid/webauthn.hpp"
+#include "hybrid/desktop_session.hpp"
+#include "webauthn/webauthn.hpp"
 #include "proto/crypto.hpp"
 
 namespace hg::hybrid {
 
 namespace net = boost::asio;
 
-std::string_view to_string(Stage s) {
-  switch (s) {
-    case Stage::qr_shown: return "qr_shown";
-    case Stage::scanning: return "scanning";
-    case Stage::phone_found: return "phone_found";
-    case Stage::tunnel_connected: return "tunnel_connected";
-    case Stage::secure_channel: return "secure_channel";
-    case Stage::waiting_for_user: return "waiting_for_user";
-    case Stage::done: return "done";
-    case Stage::tunnel_opened: return "tunnel_opened";
-    case Stage::advertising: return "advertising";
-    case Stage::desktop_connected: return "desktop_connected";
-    case Stage::request_served: return "request_served";
-    case Stage::listening: return "listening";
-    case Stage::woken: return "woken";
-    case Stage::reconnecting: return "reconnecting";
-  }
-  return "unknown";
-}
 
 namespace {
 
@@ -60,7 +41,7 @@ struct Desktop::Impl {
 
   Result<std::filesystem::path> links_path() const {
     if (!config.links_file.empty()) return config.links_file;
-    return default_links_path();
+    return store::default_links_path();
   }
 
   TunnelServer server(const std::string& url) const { return {url, config.ca_file}; }
@@ -77,8 +58,8 @@ struct Desktop::Impl {
     std::optional<Result<Connected>> connected;
     if (!phone.empty()) {
       HG_TRY(auto path, links_path());
-      HG_TRY(auto store, LinkStore::open(path));
-      const StoredLink* stored = store.find(phone);
+      HG_TRY(auto store, store::LinkStore::open(path));
+      const store::StoredLink* stored = store.find(phone);
       if (!stored) return make_error(Errc::invalid_argument, "no remembered phone named '" + phone + "'");
       notify(cb, "asking phone '" + phone + "' (no QR code)");
       const std::string url = config.tunnel_url.empty() ? stored->tunnel_url : config.tunnel_url;
@@ -98,7 +79,7 @@ struct Desktop::Impl {
                           "there is nowhere to show the QR code: give a QR callback or a QR URL file, or name a "
                           "remembered phone");
       if (!config.qr_url_file.empty()) {
-        if (auto st = write_private_file(config.qr_url_file, s->qr->url + "\n"); !st)
+        if (auto st = store::write_private_file(config.qr_url_file, s->qr->url + "\n"); !st)
           return make_error(Errc::io, "cannot write the QR URL file " + config.qr_url_file.string() + ": " +
                                           st.error().to_string());
       }
@@ -153,9 +134,9 @@ struct Desktop::Impl {
     auto fail = [&](const Error& e) { notify(cb, "cannot remember the phone: " + e.to_string()); };
     auto path = links_path();
     if (!path) return fail(path.error());
-    auto store = LinkStore::open(*path);
+    auto store = store::LinkStore::open(*path);
     if (!store) return fail(store.error());
-    StoredLink link;
+    store::StoredLink link;
     link.name = l.name.empty() ? "phone" : l.name;
     link.link.contact_id = l.contact_id;
     link.link.pairing_id = l.pairing_id;
@@ -298,7 +279,7 @@ const DesktopConfig& Desktop::config() const { return impl_->config; }
 
 Result<std::vector<RememberedPhone>> Desktop::phones() const {
   HG_TRY(auto path, impl_->links_path());
-  HG_TRY(auto store, LinkStore::open(path));
+  HG_TRY(auto store, store::LinkStore::open(path));
   std::vector<RememberedPhone> out;
   for (const auto& l : store.links()) {
     auto h = crypto::sha256(l.link.contact_id);
@@ -309,7 +290,7 @@ Result<std::vector<RememberedPhone>> Desktop::phones() const {
 
 Result<bool> Desktop::forget(const std::string& name) {
   HG_TRY(auto path, impl_->links_path());
-  HG_TRY(auto store, LinkStore::open(path));
+  HG_TRY(auto store, store::LinkStore::open(path));
   return store.remove(name);
 }
 

@@ -25,46 +25,12 @@
 #include <vector>
 
 #include "ble/radio.hpp"
+#include "hybrid/types.hpp"
 #include "proto/bytes.hpp"
 #include "proto/error.hpp"
 #include "proto/qr_payload.hpp"
 
 namespace hg::hybrid {
-
-// Progress of a ceremony, in order (desktop) — names are stable (to_string) for logs and UIs.
-enum class Stage {
-  // desktop
-  qr_shown,          // the QR code is ready (the qr callback has its URL)
-  scanning,          // waiting for the phone's advert
-  phone_found,       // an advert decrypted with this ceremony's key
-  tunnel_connected,  // WebSocket to the tunnel server is open
-  secure_channel,    // Noise handshake done, post-handshake message received
-  waiting_for_user,  // request sent; the person is deciding on the phone
-  done,
-  // phone
-  tunnel_opened,      // /cable/new answered with a routing ID
-  advertising,        // the EID advert is on the air
-  desktop_connected,  // handshake message from the desktop arrived
-  request_served,     // a CTAP request was answered
-  listening,          // the listen connection to the relay is up (linked phone)
-  woken,              // the relay forwarded a contact request
-  reconnecting,       // the listen connection ended; reconnecting after a backoff (detail: why, when)
-};
-std::string_view to_string(Stage s);
-
-struct Events {
-  std::function<void(Stage, const std::string& detail)> stage;
-  void emit(Stage s, const std::string& detail = {}) const {
-    if (stage) stage(s, detail);
-  }
-};
-
-struct DesktopDeadlines {
-  std::chrono::milliseconds advert{120'000};     // QR shown → matching advert
-  std::chrono::milliseconds connect{15'000};     // WebSocket connect + upgrade
-  std::chrono::milliseconds handshake{15'000};   // Noise message 2 and post-handshake message
-  std::chrono::milliseconds response{180'000};   // request sent → CTAP response (a person decides)
-};
 
 struct DesktopConfig {
   std::string tunnel_url;          // every tunnel domain → this base URL; "" = the public servers
@@ -116,7 +82,7 @@ class Desktop {
   Desktop(const Desktop&) = delete;
   Desktop& operator=(const Desktop&) = delete;
 
-  // navigator.credentials.create(): PublicKeyCredentialCreationOptionsJSON in (hybrid/webauthn.hpp),
+  // navigator.credentials.create(): PublicKeyCredentialCreationOptionsJSON in (webauthn/webauthn.hpp),
   // the registration's PublicKeyCredential JSON out. The options' `timeout` (ms) bounds the whole
   // call: when it passes the ceremony is cancelled and ends with session.deadline. A QR ceremony
   // with no `qr` callback and no qr_url_file fails at once (invalid_argument): nobody could scan it. `phone` = a remembered phone's name (no QR);

@@ -11,9 +11,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "hybrid/links.hpp"
+#include "store/links.hpp"
 #include "hybrid/run.hpp"
-#include "hybrid/session.hpp"
+#include "hybrid/contacts.hpp"
+#include "hybrid/phone_session.hpp"
 
 namespace hg::hybrid {
 
@@ -48,11 +49,11 @@ struct Phone::Impl {
 
   // The phone's link state, with a contact at the relay (registered now if it has none yet, under
   // the state file's lock so that two processes never register two contacts for one phone).
-  Result<PhoneLinkState> ensure_contact() {
+  Result<store::PhoneLinkState> ensure_contact() {
     if (config.link_state.empty())
       return make_error(Errc::invalid_argument, "linking needs a link state file for this phone");
-    PhoneLinkState out;
-    Status st = update_phone_state(config.link_state, [&](PhoneLinkState& state) -> Status {
+    store::PhoneLinkState out;
+    Status st = store::update_phone_state(config.link_state, [&](store::PhoneLinkState& state) -> Status {
       if (config.tunnel_url.empty() && state.tunnel_url.empty())
         return make_error(Errc::invalid_argument, "linking needs the relay that will wake this phone: give a tunnel URL");
       const std::string url = config.tunnel_url.empty() ? state.tunnel_url : config.tunnel_url;
@@ -174,7 +175,7 @@ Result<ListenResult> Phone::listen(int max_wakeups, const Events& events) {
 Status Phone::unlink() {
   auto& d = *impl_;
   if (d.config.link_state.empty()) return make_error(Errc::invalid_argument, "this phone has no link state file");
-  Status st = update_phone_state(d.config.link_state, [&](PhoneLinkState& state) -> Status {
+  Status st = store::update_phone_state(d.config.link_state, [&](store::PhoneLinkState& state) -> Status {
     if (!state.contact_id) return make_error(Errc::invalid_argument, "this phone is not linked");
     const std::string url = d.config.tunnel_url.empty() ? state.tunnel_url : d.config.tunnel_url;
     auto revoked = d.runner.run([](TunnelServer server, std::string token, Bytes contact) -> net::awaitable<Result<Unit>> {

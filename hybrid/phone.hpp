@@ -17,7 +17,7 @@
 #include <string_view>
 
 #include "ble/radio.hpp"
-#include "hybrid/desktop.hpp"  // Stage, Events
+#include "hybrid/types.hpp"
 #include "proto/authenticator.hpp"
 #include "proto/error.hpp"
 
@@ -36,12 +36,6 @@ struct PhoneConfig {
   std::chrono::milliseconds connect{15'000};
   std::chrono::milliseconds desktop{120'000};  // advertising → desktop's handshake message
   std::chrono::milliseconds idle{180'000};     // between messages after the handshake
-};
-
-struct PhoneResult {
-  int requests_served = 0;
-  bool shutdown_received = false;
-  bool linked = false;  // linking info was sent (QR flow)
 };
 
 struct ListenResult {

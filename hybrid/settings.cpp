@@ -7,7 +7,7 @@
 #include <map>
 #include <sstream>
 
-#include "tunnel/client/url.hpp"
+#include "web/url.hpp"
 
 namespace hg::hybrid {
 
@@ -51,7 +51,7 @@ Status checked(const std::string& where, const std::string& key, const Status& c
 
 Status check_tunnel_url(const std::string& url) {
   if (url.empty()) return ok_status();
-  auto u = tunnel::parse_url(url, tunnel::UrlScheme::websocket);
+  auto u = web::parse_url(url, web::UrlScheme::websocket);
   if (!u) return make_error(Errc::config_invalid, "'" + url + "' is not a tunnel server URL: " + u.error().detail);
   return ok_status();
 }

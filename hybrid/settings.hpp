@@ -49,7 +49,7 @@ Status apply_config_environment(DesktopConfig& config);
 // the CLI's flags), so a bad value is refused where it is set, before any QR code is shown, not
 // when the phone has scanned one. "" (unset) passes each. The error's detail is a sentence
 // without the setting's name (the caller adds it: the key and file, the variable, the flag).
-//   tunnel_url: a ws:// or wss:// URL (tunnel/client/url.hpp's parser);
+//   tunnel_url: a ws:// or wss:// URL (web/url.hpp's parser);
 //   ca_file: an existing regular file;
 //   qr_url_file: a path whose folder exists (the file itself is replaced atomically there).
 Status check_tunnel_url(const std::string& url);

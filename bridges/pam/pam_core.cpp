@@ -124,15 +124,15 @@ std::vector<Credential> credentials_of(const std::vector<Credential>& all, std::
   return out;
 }
 
-Result<std::vector<Credential>> read_authfile(const std::filesystem::path& path, hg::hybrid::FileOwner owner) {
-  HG_TRY(auto text, hg::hybrid::read_private_file(path, owner));
+Result<std::vector<Credential>> read_authfile(const std::filesystem::path& path, hg::store::FileOwner owner) {
+  HG_TRY(auto text, hg::store::read_private_file(path, owner));
   if (!text) return std::vector<Credential>{};
   auto parsed = parse_authfile(*text);
   if (!parsed) return make_error(parsed.error().code, path.string() + ": " + parsed.error().detail);
   return parsed;
 }
 
-Status append_credential(const std::filesystem::path& path, const Credential& c, hg::hybrid::FileOwner owner) {
+Status append_credential(const std::filesystem::path& path, const Credential& c, hg::store::FileOwner owner) {
   const auto dir = path.parent_path();
   if (!dir.empty()) {
     std::error_code ec;
@@ -142,7 +142,7 @@ Status append_credential(const std::filesystem::path& path, const Credential& c,
       ::chmod(dir.c_str(), 0700);
     }
   }
-  return hg::hybrid::update_private_file(
+  return hg::store::update_private_file(
       path,
       [&](const std::optional<std::string>& current) -> Result<std::optional<std::string>> {
         std::string text = current.value_or(std::string());
@@ -163,8 +163,8 @@ Status append_credential(const std::filesystem::path& path, const Credential& c,
 }
 
 Status store_counter(const std::filesystem::path& path, const std::string& user, ByteView credential_id,
-                     uint32_t counter, hg::hybrid::FileOwner owner) {
-  return hg::hybrid::update_private_file(
+                     uint32_t counter, hg::store::FileOwner owner) {
+  return hg::store::update_private_file(
       path,
       [&](const std::optional<std::string>& current) -> Result<std::optional<std::string>> {
         if (!current) return make_error(Errc::io, path.string() + " is gone");

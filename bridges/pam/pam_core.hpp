@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What pam_hybridgate.so and `hybridgate pam enroll` share, in one place: the authfile (format,
 // reading with ownership/mode checks, appending and counter updates through the safe store writer
-// hybrid/private_file), the raw CTAP requests (makeCredential at enrolment, getAssertion at
+// store/private_file), the raw CTAP requests (makeCredential at enrolment, getAssertion at
 // sign-in, with the project's CTAP codecs over libcbor) and the checks of the phone's answers
 // (rpIdHash, UP/UV, the ES256 signature with OpenSSL, the counter). No I/O to the phone here: the
 // callers transact the bytes (the module through the C ABI, the CLI through the C++ façade).
@@ -26,7 +26,7 @@
 #include <string_view>
 #include <vector>
 
-#include "hybrid/private_file.hpp"
+#include "store/private_file.hpp"
 #include "proto/bytes.hpp"
 #include "proto/error.hpp"
 
@@ -68,15 +68,15 @@ std::vector<Credential> credentials_of(const std::vector<Credential>& all, std::
 // Reads the authfile at `path` (nullopt-equivalent: an empty list when it does not exist). The
 // file must be a regular file (a symlink is refused), owned by `owner` (or root) — or by the
 // effective user when owner is nullopt — and without any group/other permission (store.permissions).
-Result<std::vector<Credential>> read_authfile(const std::filesystem::path& path, hg::hybrid::FileOwner owner);
+Result<std::vector<Credential>> read_authfile(const std::filesystem::path& path, hg::store::FileOwner owner);
 // Appends a credential under the file's lock (creating the file, mode 0600, and its directory,
 // mode 0700). Fails with ctap.credential_excluded when the same credential ID is there already.
-Status append_credential(const std::filesystem::path& path, const Credential& c, hg::hybrid::FileOwner owner);
+Status append_credential(const std::filesystem::path& path, const Credential& c, hg::store::FileOwner owner);
 // Stores `counter` for (user, credential id) under the file's lock, atomically. Fails (and leaves
 // the file as it is) when the stored counter is not below `counter` any more (a concurrent sign-in
 // with a clone of the credential), or when the line is gone.
 Status store_counter(const std::filesystem::path& path, const std::string& user, ByteView credential_id,
-                     uint32_t counter, hg::hybrid::FileOwner owner);
+                     uint32_t counter, hg::store::FileOwner owner);
 
 // ---- CTAP
 

@@ -155,7 +155,7 @@ class Attempt {
   std::optional<passwd> pw_;
   std::vector<char> pw_buf_;
   std::filesystem::path authfile_;
-  hg::hybrid::FileOwner owner_;
+  hg::store::FileOwner owner_;
   bool per_user_ = false;
 };
 

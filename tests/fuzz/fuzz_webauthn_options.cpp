@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// hybrid/webauthn on arbitrary text: parse_creation_options and parse_request_options (JSON from
+// webauthn/webauthn on arbitrary text: parse_creation_options and parse_request_options (JSON from
 // a relying party, i.e. from outside). Oracles, for every input that parses:
 //  * the validated bounds hold (rp.id / rpId non-empty, challenge 16..1024 bytes, user.id 1..64
 //    bytes, at least one algorithm, non-empty credential IDs, evalByCredential keys in the allow
@@ -14,18 +14,18 @@
 #include <cstdint>
 #include <string>
 
-#include "hybrid/webauthn.hpp"
+#include "webauthn/webauthn.hpp"
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
 
 namespace {
 using namespace hg;
-namespace wa = hg::hybrid::webauthn;
+namespace wa = hg::webauthn;
 
 constexpr std::string_view kOrigin = "https://example.com";
 
-// The errors of the origin and RP ID rules (hybrid/origin.hpp).
+// The errors of the origin and RP ID rules (webauthn/origin.hpp).
 bool origin_rule(const hg::Error& e) {
   return e.code == hg::Errc::origin_invalid || e.code == hg::Errc::origin_insecure ||
          e.code == hg::Errc::rp_id_invalid || e.code == hg::Errc::rp_id_mismatch ||

@@ -14,7 +14,7 @@
 #include "bridges/key/key_device.hpp"
 #include "bridges/key/window.hpp"
 #include "hybrid/settings.hpp"
-#include "tests/key/pipe_io.hpp"
+#include "../key/pipe_io.hpp"
 
 using namespace hg;
 

@@ -18,7 +18,7 @@
 #include "bridges/key/key_device.hpp"
 #include "bridges/key/uhid.hpp"
 #include "hybrid/settings.hpp"
-#include "tests/key/pipe_io.hpp"
+#include "pipe_io.hpp"
 
 using namespace hg;
 

@@ -18,7 +18,7 @@
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
 #include "proto/ctap.hpp"
-#include "hybrid/webauthn_json.hpp"
+#include "webauthn/webauthn_json.hpp"
 
 using namespace hg;
 using json = nlohmann::json;
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   auto reg = ctap::decode_make_credential_response(phone.handle(ctap::encode_request(mc)));
   if (!reg) die("makeCredential failed: " + reg.error().to_string());
   out["registration"] = {{"challenge", base64url_encode(reg_challenge)},
-                         {"credential", or_die(hg::hybrid::webauthn_json::registration(*reg, reg_client_data))}};
+                         {"credential", or_die(hg::webauthn_json::registration(*reg, reg_client_data))}};
 
   // Two sign-ins: one with an allowList, one discoverable (empty allowList).
   for (int i = 0; i < 2; ++i) {
@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     auto as = ctap::decode_get_assertion_response(phone.handle(ctap::encode_request(ga)));
     if (!as) die("getAssertion failed: " + as.error().to_string());
     out["assertions"].push_back(
-        {{"challenge", base64url_encode(challenge)}, {"credential", or_die(hg::hybrid::webauthn_json::assertion(*as, client_data, ga.allow_list))}});
+        {{"challenge", base64url_encode(challenge)}, {"credential", or_die(hg::webauthn_json::assertion(*as, client_data, ga.allow_list))}});
   }
   std::cout << out.dump(2) << "\n";
   return 0;

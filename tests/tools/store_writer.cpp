@@ -8,7 +8,7 @@
 #include <iostream>
 #include <string>
 
-#include "hybrid/credential_store.hpp"
+#include "store/credential_store.hpp"
 #include "proto/crypto.hpp"
 
 using namespace hg;
@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: store_writer STORE add N TAG\n";
     return 2;
   }
-  auto store = hybrid::FileCredentialStore::open(argv[1]);
+  auto store = store::FileCredentialStore::open(argv[1]);
   if (!store) {
     std::cerr << store.error().to_string() << "\n";
     return 1;

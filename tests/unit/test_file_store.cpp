@@ -15,7 +15,7 @@
 
 #include "proto/authenticator.hpp"
 #include "proto/ctap.hpp"
-#include "hybrid/credential_store.hpp"
+#include "store/credential_store.hpp"
 
 using namespace hg;
 namespace fs = std::filesystem;
@@ -97,12 +97,12 @@ size_t files_in(const fs::path& dir) {
 TEST_CASE("file store is created with mode 0600 and starts empty", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
-  auto store = hybrid::FileCredentialStore::open(p);
+  auto store = store::FileCredentialStore::open(p);
   REQUIRE(store.ok());
   CHECK((*store)->size() == 0);
   CHECK(fs::exists(p));
   CHECK(mode_of(p) == 0600);
-  auto again = hybrid::FileCredentialStore::open(p);
+  auto again = store::FileCredentialStore::open(p);
   REQUIRE(again.ok());
   CHECK((*again)->size() == 0);
 }
@@ -111,7 +111,7 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
   {
-    auto store = hybrid::FileCredentialStore::open(p);
+    auto store = store::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     REQUIRE((*store)->add(sample_record(1)).ok());
     REQUIRE((*store)->add(sample_record(2)).ok());
@@ -120,7 +120,7 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
   CHECK(mode_of(p) == 0600);
   CHECK(files_in(dir.path()) == 2);  // the store and its lock file: no temporary files left behind
 
-  auto store = hybrid::FileCredentialStore::open(p);
+  auto store = store::FileCredentialStore::open(p);
   REQUIRE(store.ok());
   REQUIRE((*store)->size() == 2);
   auto found = (*store)->find_by_id(Bytes(16, 2));
@@ -137,7 +137,7 @@ TEST_CASE("file store keeps every field across reopen", "[file_store]") {
   REQUIRE((*store)->remove(Bytes(16, 2)).ok());
   REQUIRE((*store)->remove(Bytes(16, 9)).ok());
 
-  auto reopened = hybrid::FileCredentialStore::open(p);
+  auto reopened = store::FileCredentialStore::open(p);
   REQUIRE(reopened.ok());
   REQUIRE((*reopened)->size() == 1);
   auto one = (*reopened)->find_by_id(Bytes(16, 1));
@@ -153,13 +153,13 @@ TEST_CASE("file store keeps EdDSA credentials and reads files from before EdDSA 
   auto ed = sample_record(3);
   ed.alg = ctap::cose::alg_edDSA;
   {
-    auto store = hybrid::FileCredentialStore::open(p);
+    auto store = store::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     REQUIRE((*store)->add(sample_record(1)).ok());
     REQUIRE((*store)->add(ed).ok());
   }
   {
-    auto store = hybrid::FileCredentialStore::open(p);
+    auto store = store::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     auto found = (*store)->find_by_id(Bytes(16, 3));
     REQUIRE(found.ok());
@@ -175,7 +175,7 @@ TEST_CASE("file store keeps EdDSA credentials and reads files from before EdDSA 
     "sign_count": 7, "created": 1700000000001, "discoverable": true}]})";
   write_file(p, old_file);
   {
-    auto store = hybrid::FileCredentialStore::open(p);
+    auto store = store::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     auto found = (*store)->find_by_id(Bytes(16, 1));
     REQUIRE(found.ok());
@@ -189,7 +189,7 @@ TEST_CASE("file store keeps EdDSA credentials and reads files from before EdDSA 
     text.replace(text.find("\"discoverable\""), 0, std::string("\"alg\": ") + bad_alg + ", ");
     INFO(text);
     write_file(p, text);
-    auto r = hybrid::FileCredentialStore::open(p);
+    auto r = store::FileCredentialStore::open(p);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == Errc::store_corrupt);
   }
@@ -198,26 +198,26 @@ TEST_CASE("file store keeps EdDSA credentials and reads files from before EdDSA 
 TEST_CASE("file store refuses a file other users can read", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
-  REQUIRE(hybrid::FileCredentialStore::open(p).ok());
+  REQUIRE(store::FileCredentialStore::open(p).ok());
   for (mode_t mode : {0640, 0604, 0660, 0602}) {
     INFO("mode " << std::oct << mode);
     REQUIRE(::chmod(p.c_str(), mode) == 0);
-    auto r = hybrid::FileCredentialStore::open(p);
+    auto r = store::FileCredentialStore::open(p);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == Errc::store_permissions);
     CHECK(r.error().detail.find("chmod 600") != std::string::npos);
   }
   REQUIRE(::chmod(p.c_str(), 0600) == 0);
-  CHECK(hybrid::FileCredentialStore::open(p).ok());
+  CHECK(store::FileCredentialStore::open(p).ok());
 }
 
 TEST_CASE("file store reports damaged files as store corrupt", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
-  REQUIRE(hybrid::FileCredentialStore::open(p).ok());
+  REQUIRE(store::FileCredentialStore::open(p).ok());
   std::string good;
   {
-    auto store = hybrid::FileCredentialStore::open(p);
+    auto store = store::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     REQUIRE((*store)->add(sample_record(1)).ok());
     std::ifstream f(p);
@@ -253,18 +253,18 @@ TEST_CASE("file store reports damaged files as store corrupt", "[file_store]") {
   for (const auto& text : bad) {
     INFO("file: " << text.substr(0, 80));
     write_file(p, text);
-    auto r = hybrid::FileCredentialStore::open(p);
+    auto r = store::FileCredentialStore::open(p);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == Errc::store_corrupt);
   }
   write_file(p, good);
-  CHECK(hybrid::FileCredentialStore::open(p).ok());
+  CHECK(store::FileCredentialStore::open(p).ok());
 }
 
 TEST_CASE("file store failed write keeps the old file and state", "[file_store]") {
   TempDir dir;
   const fs::path p = dir.path() / "credentials.json";
-  auto store = hybrid::FileCredentialStore::open(p);
+  auto store = store::FileCredentialStore::open(p);
   REQUIRE(store.ok());
   REQUIRE((*store)->add(sample_record(1)).ok());
   const auto old_size = fs::file_size(p);
@@ -287,13 +287,13 @@ TEST_CASE("file store failed write keeps the old file and state", "[file_store]"
   CHECK(files_in(dir.path()) == 2);  // the store and its lock file: the temporary file was removed
   CHECK(fs::exists(dir.path() / "credentials.json.lock"));
   CHECK(fs::file_size(p) == old_size);
-  auto reopened = hybrid::FileCredentialStore::open(p);
+  auto reopened = store::FileCredentialStore::open(p);
   REQUIRE(reopened.ok());
   CHECK((*reopened)->size() == 1);
   CHECK((*reopened)->find_by_id(Bytes(16, 1))->has_value());
   // The store still works once space is back.
   REQUIRE((*store)->add(sample_record(2)).ok());
-  CHECK(hybrid::FileCredentialStore::open(p).value()->size() == 2);
+  CHECK(store::FileCredentialStore::open(p).value()->size() == 2);
 }
 
 TEST_CASE("file store drives the software authenticator across restarts", "[file_store]") {
@@ -303,7 +303,7 @@ TEST_CASE("file store drives the software authenticator across restarts", "[file
   Bytes credential_id;
   crypto::P256Uncompressed pub{};
   {
-    auto store = hybrid::FileCredentialStore::open(p);
+    auto store = store::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     authenticator::SoftwareAuthenticator a(**store, yes);
     ctap::MakeCredentialRequest req;
@@ -322,7 +322,7 @@ TEST_CASE("file store drives the software authenticator across restarts", "[file
     pub = key->uncompressed();
   }
   for (uint32_t expected = 1; expected <= 2; ++expected) {
-    auto store = hybrid::FileCredentialStore::open(p);
+    auto store = store::FileCredentialStore::open(p);
     REQUIRE(store.ok());
     authenticator::SoftwareAuthenticator a(**store, yes);
     ctap::GetAssertionRequest req;

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The origin / RP ID rules of a WebAuthn client (hybrid/origin.hpp), as a table of pairs a
+// The origin / RP ID rules of a WebAuthn client (webauthn/origin.hpp), as a table of pairs a
 // browser allows or refuses (WebAuthn L3 §5.1.3 step 8; the public suffix list via libpsl).
 #include <catch2/catch.hpp>
 
-#include "hybrid/origin.hpp"
-#include "hybrid/webauthn.hpp"
+#include "webauthn/origin.hpp"
+#include "webauthn/webauthn.hpp"
 
 using namespace hg;
 
@@ -78,7 +78,7 @@ const Case kCases[] = {
 TEST_CASE("origin and RP ID pairs as browsers allow and refuse them") {
   for (const auto& c : kCases) {
     INFO(c.origin << " with RP ID " << c.rp_id);
-    auto r = hybrid::check_origin_and_rp_id(c.origin, c.rp_id);
+    auto r = webauthn::check_origin_and_rp_id(c.origin, c.rp_id);
     if (std::string_view(c.want) == "ok") {
       CHECK(r.ok());
     } else {
@@ -90,23 +90,23 @@ TEST_CASE("origin and RP ID pairs as browsers allow and refuse them") {
 }
 
 TEST_CASE("parsed origins are normalised") {
-  auto o = hybrid::parse_origin("HTTPS://Login.Example.COM:8443/");
+  auto o = webauthn::parse_origin("HTTPS://Login.Example.COM:8443/");
   REQUIRE(o.ok());
   CHECK(o->scheme == "https");
   CHECK(o->host == "login.example.com");
   CHECK(o->port == "8443");
-  auto v6 = hybrid::parse_origin("http://[::1]:8080");
+  auto v6 = webauthn::parse_origin("http://[::1]:8080");
   REQUIRE(v6.ok());
   CHECK(v6->host == "::1");
   CHECK(v6->port == "8080");
 }
 
 TEST_CASE("prepare refuses a mismatched origin before building any request") {
-  hybrid::webauthn::RequestOptions o;
+  webauthn::RequestOptions o;
   o.rp_id = "example.com";
   o.challenge = Bytes(32, 7);
-  auto bad = hybrid::webauthn::prepare(o, "https://evil.org");
+  auto bad = webauthn::prepare(o, "https://evil.org");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().name() == std::string_view("rp_id.mismatch"));
-  CHECK(hybrid::webauthn::prepare(o, "https://login.example.com").ok());
+  CHECK(webauthn::prepare(o, "https://login.example.com").ok());
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// hybrid/webauthn.hpp: WebAuthn options JSON in, CTAP requests out, PublicKeyCredential JSON back.
+// webauthn/webauthn.hpp: WebAuthn options JSON in, CTAP requests out, PublicKeyCredential JSON back.
 // The produced requests are decoded with proto/ctap's decoders and compared with values written
 // out here: base64url and SHA-256 known answers computed with Python (base64, hashlib), the
 // clientDataJSON hash recomputed with OpenSSL's one-shot SHA256(). Responses come from the
@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "hybrid/webauthn.hpp"
+#include "webauthn/webauthn.hpp"
 #include "proto/authenticator.hpp"
 #include "proto/ctap.hpp"
 
 using namespace hg;
-namespace wa = hg::hybrid::webauthn;
+namespace wa = hg::webauthn;
 using nlohmann::json;
 
 namespace {

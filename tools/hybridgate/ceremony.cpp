@@ -17,10 +17,10 @@
 
 #include "bridges/key/bus_client.hpp"
 #include "commands.hpp"
-#include "hybrid/credential_store.hpp"
+#include "store/credential_store.hpp"
 #include "hybrid/desktop.hpp"
 #include "hybrid/phone.hpp"
-#include "hybrid/private_file.hpp"
+#include "store/private_file.hpp"
 #include "hybrid/settings.hpp"
 #include "interrupt.hpp"
 #include "proto/authenticator.hpp"
@@ -252,7 +252,7 @@ Status show_qr(const DesktopOptions& o, const std::string& url) {
     auto png = hg::qr::to_png(*matrix);
     if (!png) return png.error();
     std::string bytes(reinterpret_cast<const char*>(png->data()), png->size());
-    if (auto st = hybrid::write_private_file(o.qr_png, bytes); !st)
+    if (auto st = store::write_private_file(o.qr_png, bytes); !st)
       return make_error(Errc::io, "cannot write " + o.qr_png + ": " + st.error().to_string());
   }
   if (o.print_qr_url) std::cerr << url << "\n";
@@ -477,7 +477,7 @@ std::filesystem::path link_state_path(const PhoneCliOptions& o) {
 }
 
 int do_phone(const PhoneCliOptions& o) {
-  auto store = hybrid::FileCredentialStore::open(o.store);
+  auto store = store::FileCredentialStore::open(o.store);
   if (!store) return fail(store.error());
   PromptPresence presence(o.yes, o.user);
   authenticator::Config cfg;

@@ -240,7 +240,7 @@ void network_checks(const DoctorOptions& o, std::vector<Check>& out) {
     }
   } else {
     for (const auto& u : o.tunnel_urls) {
-      auto p = hg::tunnel::parse_url(u);
+      auto p = hg::web::parse_url(u);
       if (!p) {
         out.push_back(from_error("tunnel", "fail", p.error(), "--tunnel-url " + u + " is not a ws:// or wss:// URL."));
         continue;

@@ -24,7 +24,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "tools/relay/bench.hpp"
+#include "bench.hpp"
 
 namespace hg::bench {
 

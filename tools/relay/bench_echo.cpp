@@ -11,7 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "tools/relay/bench.hpp"
+#include "bench.hpp"
 
 namespace hg::bench {
 namespace {

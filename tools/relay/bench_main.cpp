@@ -22,7 +22,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "tools/relay/bench.hpp"
+#include "bench.hpp"
 
 using namespace hg::bench;
 

@@ -2,7 +2,7 @@
 // The only translation unit of the client that includes Boost.Beast.
 #include "tunnel/client/websocket.hpp"
 
-#include "tunnel/client/tls.hpp"
+#include "web/tls.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -146,7 +146,7 @@ class Impl final : public WebSocket {
 };
 
 template <typename Stream>
-net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<Stream>> impl, const Url& u,
+net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<Stream>> impl, const web::Url& u,
                                                            const ConnectOptions& opts) {
   auto& ws = impl->ws();
   ws.read_message_max(opts.max_message_size);
@@ -210,7 +210,7 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> upgrade(std::unique_ptr<Impl<
 }  // namespace
 
 net::awaitable<Result<std::unique_ptr<WebSocket>>> connect(const ConnectOptions& opts) {
-  auto u = parse_url(opts.url);
+  auto u = web::parse_url(opts.url);
   if (!u) co_return u.error();
   auto ex = co_await net::this_coro::executor;
   tcp::resolver resolver(ex);
@@ -230,10 +230,10 @@ net::awaitable<Result<std::unique_ptr<WebSocket>>> connect(const ConnectOptions&
     co_return co_await upgrade(std::move(impl), *u, opts);
   }
 
-  auto ctx = make_client_tls(opts.ca_file, CaFile::adds_to_system_store, "the CA file");
+  auto ctx = web::make_client_tls(opts.ca_file, web::CaFile::adds_to_system_store, "the CA file");
   if (!ctx) co_return make_error(Errc::tunnel_unreachable, ctx.error().detail);
   beast::ssl_stream<TcpStream> tls(std::move(tcp_stream), **ctx);
-  if (auto st = prepare_client_stream(tls, u->host); !st) co_return st.error();
+  if (auto st = web::prepare_client_stream(tls, u->host); !st) co_return st.error();
   co_await tls.async_handshake(ssl::stream_base::client, net::redirect_error(use_awaitable, ec));
   if (ec) co_return make_error(Errc::tunnel_unreachable, "TLS handshake with " + u->host + " failed: " + ec.message());
   beast::get_lowest_layer(tls).expires_never();

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "proto/bytes.hpp"
-#include "tunnel/client/url.hpp"
+#include "web/url.hpp"
 
 namespace hg::tunnel {
 

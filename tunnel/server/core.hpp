@@ -36,7 +36,7 @@
 #include "tunnel/server/rate_limit.hpp"
 #include "tunnel/server/store.hpp"
 #include "tunnel/server/relay.hpp"
-#include "tunnel/client/url.hpp"
+#include "web/url.hpp"
 
 namespace boost::asio::ssl {
 class context;
@@ -340,7 +340,7 @@ struct Core {
   std::string contact_prefix_bytes;  // "hg" + rid_hex + "."
   std::unique_ptr<boost::asio::steady_timer> contact_sweep_timer;  // reset before the io_context goes
   // --wake-webhook, parsed and validated at start (with its TLS client context for https://).
-  std::optional<tunnel::Url> webhook;
+  std::optional<web::Url> webhook;
   std::shared_ptr<boost::asio::ssl::context> webhook_tls;
 
   // `later` is called (once, later) only when the result has deferred = true.

@@ -27,7 +27,7 @@
 
 #include "proto/bytes.hpp"
 #include "proto/crypto.hpp"
-#include "tunnel/client/tls.hpp"
+#include "web/tls.hpp"
 #include "tunnel/server/core.hpp"
 #include "tunnel/server/relay.hpp"
 #include "tunnel/server/sessions.hpp"
@@ -190,12 +190,12 @@ Status Relay::Impl::start() {
   if (!(cfg.contact_ttl > 0) || !(cfg.listen_idle_timeout > 0) || !(cfg.wake_webhook_timeout > 0))
     return make_error(Errc::invalid_argument, "--contact-ttl, --listen-idle-timeout and --wake-webhook-timeout must be > 0");
   if (!cfg.wake_webhook.empty()) {
-    auto url = tunnel::parse_url(cfg.wake_webhook, tunnel::UrlScheme::http);
+    auto url = web::parse_url(cfg.wake_webhook, web::UrlScheme::http);
     if (!url)
       return make_error(Errc::invalid_argument,
                         "--wake-webhook must be an http(s)://host[:port]/path URL (" + url.error().detail + ")");
     if (url->tls) {
-      auto t = tunnel::make_client_tls(cfg.wake_webhook_ca_file, tunnel::CaFile::replaces_system_store,
+      auto t = web::make_client_tls(cfg.wake_webhook_ca_file, web::CaFile::replaces_system_store,
                                        "--wake-webhook-ca-file");
       if (!t) return t.error();
       core->webhook_tls = *t;

@@ -22,7 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "tunnel/server/core.hpp"
-#include "tunnel/client/tls.hpp"
+#include "web/tls.hpp"
 
 namespace hg::relay {
 
@@ -38,7 +38,7 @@ template <class Stream>
 class WebhookOp : public std::enable_shared_from_this<WebhookOp<Stream>> {
  public:
   template <class... StreamArgs>
-  WebhookOp(Core& core, tunnel::Url url, std::string body, std::function<void(int, std::string)> done,
+  WebhookOp(Core& core, web::Url url, std::string body, std::function<void(int, std::string)> done,
             StreamArgs&&... stream_args)
       : core_(core), url_(std::move(url)), resolver_(core.ioc), stream_(std::forward<StreamArgs>(stream_args)...),
         timer_(core.ioc), done_(std::move(done)) {
@@ -83,7 +83,7 @@ class WebhookOp : public std::enable_shared_from_this<WebhookOp<Stream>> {
 
   void handshake() {
     if constexpr (kTls) {
-      if (!tunnel::prepare_client_stream(stream_, url_.host)) return finish(0, "TLS: cannot set SNI");
+      if (!web::prepare_client_stream(stream_, url_.host)) return finish(0, "TLS: cannot set SNI");
       stream_.async_handshake(net::ssl::stream_base::client, [self = this->shared_from_this()](beast::error_code e) {
         if (e) return self->finish(0, "TLS handshake: " + e.message());
         self->write();
@@ -116,7 +116,7 @@ class WebhookOp : public std::enable_shared_from_this<WebhookOp<Stream>> {
   }
 
   Core& core_;
-  tunnel::Url url_;
+  web::Url url_;
   tcp::resolver resolver_;
   Stream stream_;
   net::steady_timer timer_;

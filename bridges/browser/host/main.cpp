@@ -19,7 +19,7 @@
 //
 // `origin` is the one the browser reported for the calling frame (the extension takes it from the
 // message sender, never from the page); the Desktop façade builds clientDataJSON with it and
-// applies the browser's origin and RP ID rules (hybrid/origin.hpp). A missing rp.id / rpId is the
+// applies the browser's origin and RP ID rules (webauthn/origin.hpp). A missing rp.id / rpId is the
 // origin's host, as in a browser. The QR code goes to the extension as an SVG document rendered by
 // qr/ (libqrencode); the FIDO:/ URL itself is never sent, logged or put on a command line.
 //
@@ -46,9 +46,9 @@
 #include <thread>
 
 #include "hybrid/desktop.hpp"
-#include "hybrid/origin.hpp"
+#include "webauthn/origin.hpp"
 #include "hybrid/settings.hpp"
-#include "hybrid/webauthn.hpp"
+#include "webauthn/webauthn.hpp"
 #include "messaging.hpp"
 #include "qr/render.hpp"
 
@@ -99,7 +99,7 @@ json error_message(const json& id, const Error& e) {
 // The options text as the façade takes it, with a browser's default RP ID (the origin's host).
 Result<std::string> options_with_rp_id(const json& options, const std::string& kind, const std::string& origin) {
   if (!options.is_object()) return make_error(Errc::invalid_argument, "options must be an object");
-  HG_TRY(auto o, hybrid::parse_origin(origin));
+  HG_TRY(auto o, webauthn::parse_origin(origin));
   json copy = options;
   json& target = copy.contains("publicKey") && copy["publicKey"].is_object() ? copy["publicKey"] : copy;
   if (kind == "create") {
@@ -114,11 +114,11 @@ Result<std::string> options_with_rp_id(const json& options, const std::string& k
 // Everything a browser checks before showing any UI: the options parse, the origin and RP ID fit.
 Status check_request(const std::string& kind, const std::string& text, const std::string& origin) {
   if (kind == "create") {
-    HG_TRY(auto o, hybrid::webauthn::parse_creation_options(text));
-    HG_TRY(auto p, hybrid::webauthn::prepare(o, origin));
+    HG_TRY(auto o, webauthn::parse_creation_options(text));
+    HG_TRY(auto p, webauthn::prepare(o, origin));
   } else {
-    HG_TRY(auto o, hybrid::webauthn::parse_request_options(text));
-    HG_TRY(auto p, hybrid::webauthn::prepare(o, origin));
+    HG_TRY(auto o, webauthn::parse_request_options(text));
+    HG_TRY(auto p, webauthn::prepare(o, origin));
   }
   return ok_status();
 }

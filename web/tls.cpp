@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "tunnel/client/tls.hpp"
+#include "web/tls.hpp"
 
 #include <fstream>
 
-namespace hg::tunnel {
+namespace hg::web {
 
 namespace ssl = boost::asio::ssl;
 
@@ -26,4 +26,4 @@ Result<std::shared_ptr<ssl::context>> make_client_tls(const std::string& ca_file
   return ctx;
 }
 
-}  // namespace hg::tunnel
+}  // namespace hg::web

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hybrid/private_file.hpp"
+#include "store/private_file.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace hg::hybrid {
+namespace hg::store {
 namespace {
 
 std::string errno_text(const std::string& what, const std::filesystem::path& p) {
@@ -192,4 +192,4 @@ Status update_private_file(const std::filesystem::path& path, const FileChange& 
   return st;
 }
 
-}  // namespace hg::hybrid
+}  // namespace hg::store

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hybrid/links.hpp"
+#include "store/links.hpp"
 
 #include <sys/stat.h>
 
@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/crypto.hpp"
-#include "hybrid/private_file.hpp"
+#include "store/private_file.hpp"
 
-namespace hg::hybrid {
+namespace hg::store {
 namespace {
 
 using json = nlohmann::json;
@@ -207,4 +207,4 @@ Status update_phone_state(const std::filesystem::path& path, const std::function
   });
 }
 
-}  // namespace hg::hybrid
+}  // namespace hg::store

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hybrid/webauthn_json.hpp"
+#include "webauthn/webauthn_json.hpp"
 
 #include "proto/bytes.hpp"
 #include "proto/prf.hpp"
 
-namespace hg::hybrid::webauthn_json {
+namespace hg::webauthn_json {
 
 using nlohmann::json;
 using namespace hg;
@@ -77,4 +77,4 @@ Result<json> assertion(const ctap::GetAssertionResponse& resp, std::string_view 
                     std::move(ext));
 }
 
-}  // namespace hg::hybrid::webauthn_json
+}  // namespace hg::webauthn_json

@@ -22,7 +22,7 @@
 
 #include "proto/authenticator.hpp"
 
-namespace hg::hybrid {
+namespace hg::store {
 
 class FileCredentialStore final : public authenticator::CredentialStore {
  public:
@@ -49,4 +49,4 @@ class FileCredentialStore final : public authenticator::CredentialStore {
   std::vector<authenticator::CredentialRecord> records_;
 };
 
-}  // namespace hg::hybrid
+}  // namespace hg::store

@@ -15,7 +15,7 @@
 #include "proto/crypto.hpp"
 #include "proto/error.hpp"
 
-namespace hg::hybrid {
+namespace hg::store {
 
 // A phone the desktop remembers (from verified linking info, docs/protocol.md §9).
 struct Link {
@@ -41,7 +41,7 @@ class LinkStore {
   const std::vector<StoredLink>& links() const { return links_; }
   const StoredLink* find(const std::string& name) const;
   // Adds a link; an existing link with the same name or the same phone key is replaced.
-  // Changes re-read the file under its lock and replace it atomically (hybrid/private_file.hpp),
+  // Changes re-read the file under its lock and replace it atomically (store/private_file.hpp),
   // so links other processes added meanwhile are kept.
   Status add(StoredLink link);
   // Removes the link with this name; false if there was none.
@@ -68,4 +68,4 @@ struct PhoneLinkState {
 // contact registration at the relay).
 Status update_phone_state(const std::filesystem::path& path, const std::function<Status(PhoneLinkState&)>& edit);
 
-}  // namespace hg::hybrid
+}  // namespace hg::store

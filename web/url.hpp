@@ -8,7 +8,7 @@
 
 #include "proto/error.hpp"
 
-namespace hg::tunnel {
+namespace hg::web {
 
 struct Url {
   bool tls = true;
@@ -25,4 +25,4 @@ enum class UrlScheme { websocket, http };  // ws:// wss://, or http:// https://
 // characters. Anything else → url.invalid with a sentence.
 Result<Url> parse_url(std::string_view url, UrlScheme scheme = UrlScheme::websocket);
 
-}  // namespace hg::tunnel
+}  // namespace hg::web

@@ -57,7 +57,7 @@
 #include "proto/error.hpp"
 #include "proto/prf.hpp"
 
-namespace hg::hybrid::webauthn {
+namespace hg::webauthn {
 
 enum class Requirement { discouraged, preferred, required };  // residentKey, userVerification
 
@@ -111,7 +111,7 @@ struct PreparedGet {
   bool prf_requested = false;
   Requirement user_verification = Requirement::preferred;  // for request_for and the UV check
 };
-// The origin and the RP ID are checked as browsers do (hybrid/origin.hpp) before anything else:
+// The origin and the RP ID are checked as browsers do (webauthn/origin.hpp) before anything else:
 // origin.invalid, origin.insecure, rp_id.invalid, rp_id.mismatch, rp_id.public_suffix.
 Result<PreparedCreate> prepare(const CreationOptions& o, std::string_view origin);
 Result<PreparedGet> prepare(const RequestOptions& o, std::string_view origin);
@@ -125,4 +125,4 @@ Result<Bytes> request_for(const PreparedGet& p, ByteView get_info, bool* prf_lef
 Result<nlohmann::json> registration_json(const PreparedCreate& p, ByteView ctap_response);
 Result<nlohmann::json> assertion_json(const PreparedGet& p, ByteView ctap_response);
 
-}  // namespace hg::hybrid::webauthn
+}  // namespace hg::webauthn

@@ -14,7 +14,7 @@
 
 #include "proto/bytes.hpp"
 
-namespace hg::hybrid {
+namespace hg::store {
 
 inline constexpr long kMaxPrivateFileSize = 16 << 20;
 
@@ -65,4 +65,4 @@ Status update_private_file(const std::filesystem::path& path, const FileChange& 
 // Overwrites a string's bytes (for text that held secrets).
 void wipe_string(std::string& s) noexcept;
 
-}  // namespace hg::hybrid
+}  // namespace hg::store

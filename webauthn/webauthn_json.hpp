@@ -13,7 +13,7 @@
 #include "proto/ctap.hpp"
 #include "proto/error.hpp"
 
-namespace hg::hybrid::webauthn_json {
+namespace hg::webauthn_json {
 
 // From an authenticatorMakeCredential response: id/rawId from the attested credential data,
 // response.clientDataJSON, attestationObject, authenticatorData, publicKeyAlgorithm (COSE),
@@ -31,4 +31,4 @@ hg::Result<nlohmann::json> assertion(const hg::ctap::GetAssertionResponse& resp,
                                      const std::optional<std::vector<hg::ctap::CredentialDescriptor>>& allow_list,
                                      bool prf_requested = false);
 
-}  // namespace hg::hybrid::webauthn_json
+}  // namespace hg::webauthn_json

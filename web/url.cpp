@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "tunnel/client/url.hpp"
+#include "web/url.hpp"
 
-namespace hg::tunnel {
+namespace hg::web {
 
 std::string Url::host_header() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -58,4 +58,4 @@ Result<Url> parse_url(std::string_view s, UrlScheme scheme) {
   return u;
 }
 
-}  // namespace hg::tunnel
+}  // namespace hg::web

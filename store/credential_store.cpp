@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hybrid/credential_store.hpp"
+#include "store/credential_store.hpp"
 
-#include "hybrid/private_file.hpp"
+#include "store/private_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace hg::hybrid {
+namespace hg::store {
 
 namespace {
 
@@ -240,4 +240,4 @@ Status FileCredentialStore::update_sign_count(ByteView credential_id, uint32_t s
   });
 }
 
-}  // namespace hg::hybrid
+}  // namespace hg::store

@@ -12,7 +12,7 @@
 
 #include "proto/error.hpp"
 
-namespace hg::tunnel {
+namespace hg::web {
 
 enum class CaFile {
   adds_to_system_store,   // trust the system store and this file (tunnel servers: --ca-file)
@@ -37,4 +37,4 @@ Status prepare_client_stream(SslStream& stream, const std::string& host) {
   return ok_status();
 }
 
-}  // namespace hg::tunnel
+}  // namespace hg::web

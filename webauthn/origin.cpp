@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hybrid/origin.hpp"
+#include "webauthn/origin.hpp"
 
 #include <arpa/inet.h>
 #include <libpsl.h>
@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace hg::hybrid {
+namespace hg::webauthn {
 namespace {
 
 bool is_ip_literal(const std::string& host) {
@@ -123,4 +123,4 @@ Result<Origin> check_origin_and_rp_id(std::string_view origin_text, std::string_
   return origin;
 }
 
-}  // namespace hg::hybrid
+}  // namespace hg::webauthn

@@ -16,7 +16,7 @@
 
 #include "proto/error.hpp"
 
-namespace hg::hybrid {
+namespace hg::webauthn {
 
 struct Origin {
   std::string scheme;  // "https" or "http"
@@ -31,4 +31,4 @@ Result<Origin> parse_origin(std::string_view origin);
 // rp_id.public_suffix). Returns the parsed origin.
 Result<Origin> check_origin_and_rp_id(std::string_view origin, std::string_view rp_id);
 
-}  // namespace hg::hybrid
+}  // namespace hg::webauthn

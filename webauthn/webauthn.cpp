@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-// WebAuthn JSON options → CTAP2 requests → PublicKeyCredential JSON (see hybrid/webauthn.hpp for
+// WebAuthn JSON options → CTAP2 requests → PublicKeyCredential JSON (see webauthn/webauthn.hpp for
 // the behaviour; this file follows it member by member).
-#include "hybrid/webauthn.hpp"
+#include "webauthn/webauthn.hpp"
 
-#include "hybrid/origin.hpp"
+#include "webauthn/origin.hpp"
 
 #include <algorithm>
 #include <exception>
 #include <utility>
 
-#include "hybrid/webauthn_json.hpp"
+#include "webauthn/webauthn_json.hpp"
 #include "proto/crypto.hpp"
 
-namespace hg::hybrid::webauthn {
+namespace hg::webauthn {
 
 using nlohmann::json;
 
@@ -461,4 +461,4 @@ Result<json> assertion_json(const PreparedGet& p, ByteView ctap_response) {
   return webauthn_json::assertion(resp, p.client_data_json, p.request.allow_list, p.prf_requested);
 }
 
-}  // namespace hg::hybrid::webauthn
+}  // namespace hg::webauthn
