@@ -13,7 +13,6 @@
 #include <iostream>
 
 #include "hybrid/desktop.hpp"
-#include "store/private_file.hpp"
 #include "proto/bytes.hpp"
 #include "proto/crypto.hpp"
 #include "qr/render.hpp"
@@ -44,12 +43,12 @@ int main(int argc, char** argv) {
   // 2. The desktop: which tunnel server, which radio (automatic: BlueZ if usable, else loopback).
   hybrid::DesktopConfig config;
   config.tunnel_url = tunnel_url;
+  config.qr_url_file = qr_url_file;  // written atomically, 0600, and removed once the phone answered
   hybrid::Desktop desktop(config);
 
   // 3. Show the QR code when it is ready; follow the progress.
   hybrid::DesktopCallbacks cb;
   cb.qr = [&](const std::string& url) {
-    if (!qr_url_file.empty()) (void)store::write_private_file(qr_url_file, url + "\n");  // atomically, 0600
     if (auto m = qr::encode(url)) std::cerr << qr::to_terminal(*m);
   };
   cb.stage = [](hybrid::Stage s, const std::string&) { std::cerr << "… " << hybrid::to_string(s) << "\n"; };

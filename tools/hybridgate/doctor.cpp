@@ -18,7 +18,6 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <ctime>
@@ -36,6 +35,8 @@
 #include "proto/eid.hpp"
 #include "proto/qr_payload.hpp"
 #include "tunnel/client/websocket.hpp"
+#include "web/tls.hpp"
+#include "web/url.hpp"
 
 namespace hgcli {
 namespace {
@@ -270,13 +271,16 @@ void network_checks(const DoctorOptions& o, std::vector<Check>& out) {
       c.extra["addresses"] = addrs;
       out.push_back(std::move(c));
     }
-    // TCP + TLS (with certificate and host-name verification), bounded by a timer.
+    // TCP + TLS (with certificate and host-name verification: the client's own TLS set-up,
+    // web/tls.hpp, so the doctor checks what a ceremony would do), bounded by a timer.
     {
-      asio::ssl::context ctx(asio::ssl::context::tls_client);
-      ctx.set_default_verify_paths();
-      if (!o.ca_file.empty()) ctx.load_verify_file(o.ca_file, ec);
-      ctx.set_verify_mode(t.tls ? asio::ssl::verify_peer : asio::ssl::verify_none);
-      asio::ssl::stream<asio::ip::tcp::socket> stream(io, ctx);
+      auto ctx = hg::web::make_client_tls(o.ca_file, hg::web::CaFile::adds_to_system_store, "The CA file");
+      if (!ctx) {
+        out.push_back(from_error("tunnel_tls:" + t.host, "fail", ctx.error(), "No TLS client can be set up."));
+        out.push_back({"tunnel_websocket:" + t.host, "skip", "Not checked: no connection.", "", "", json::object()});
+        continue;
+      }
+      asio::ssl::stream<asio::ip::tcp::socket> stream(io, **ctx);
       asio::steady_timer timer(io, timeout);
       std::string failure;
       bool done = false;
@@ -299,9 +303,12 @@ void network_checks(const DoctorOptions& o, std::vector<Check>& out) {
           timer.cancel();
           return;
         }
-        // SSL_set_tlsext_host_name is a macro with an old-style cast.
-        SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(t.host.c_str()));
-        stream.set_verify_callback(asio::ssl::host_name_verification(t.host));
+        if (auto st = hg::web::prepare_client_stream(stream, t.host); !st) {
+          if (failure.empty()) failure = "TLS: " + st.error().detail;
+          done = true;
+          timer.cancel();
+          return;
+        }
         stream.async_handshake(asio::ssl::stream_base::client, [&](const boost::system::error_code& he) {
           if (he && failure.empty()) failure = "TLS handshake: " + he.message();
           done = true;
