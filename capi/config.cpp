@@ -195,6 +195,34 @@ int hg_config_set_phone_name(hg_config* cfg, const char* name, hg_error* err) {
   });
 }
 
+int hg_config_set(hg_config* cfg, const char* key, const char* value, hg_error* err) {
+  return guarded(err, [&] {
+    if (cfg == nullptr) return no_config(err);
+    if (key == nullptr) return fail(err, Errc::invalid_argument, "the setting's key is NULL");
+    const hg::hybrid::Setting* setting = hg::hybrid::find_setting(key);
+    if (setting == nullptr)
+      return fail(err, Errc::invalid_argument, "unknown setting '" + std::string(key).substr(0, 64) + "'");
+    hg::hybrid::DesktopConfig d = cfg->desktop;
+    if (auto st = hg::hybrid::apply_setting(d, *setting, str_or_empty(value), key); !st)
+      return fail(err, Errc::invalid_argument, st.error().detail);
+    cfg->desktop = std::move(d);
+    // Settings both sides share follow to the phone side, as the setters do.
+    const std::string_view k(key);
+    if (k == "tunnel_url") cfg->phone.tunnel_url = cfg->desktop.tunnel_url;
+    if (k == "ca_file") cfg->phone.ca_file = cfg->desktop.ca_file;
+    if (k == "radio") cfg->phone.radio.kind = cfg->desktop.radio.kind;
+    if (k == "adapter") cfg->phone.radio.adapter = cfg->desktop.radio.adapter;
+    if (k == "loopback_dir") cfg->phone.radio.loopback_dir = cfg->desktop.radio.loopback_dir;
+    if (k == "connect_timeout") cfg->phone.connect = cfg->desktop.deadlines.connect;
+    return HG_OK;
+  });
+}
+
+const char* hg_config_setting_key(size_t index) {
+  const auto table = hg::hybrid::desktop_settings();
+  return index < table.size() ? table[index].key.data() : nullptr;
+}
+
 int hg_config_get(const hg_config* cfg, const char* key, char** value, hg_error* err) {
   if (value != nullptr) *value = nullptr;
   return guarded(err, [&] {

@@ -5,8 +5,7 @@
 //   1. the defaults of DesktopConfig;
 //   2. the config file: $HYBRIDGATE_CONFIG if set (it must exist), else
 //      $XDG_CONFIG_HOME/hybridgate/config (~/.config/hybridgate/config; optional);
-//   3. the environment: HYBRIDGATE_TUNNEL_URL, HYBRIDGATE_CA_FILE, HYBRIDGATE_RADIO
-//      (auto|bluez|loopback), HYBRIDGATE_PHONE, HYBRIDGATE_QR_URL_FILE;
+//   3. the environment: one HYBRIDGATE_* variable per setting (desktop_settings() below);
 //   4. whatever the program's own options say (command-line flags, PAM options) — applied by the
 //      caller on top of the result.
 //
@@ -28,11 +27,38 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "hybrid/desktop.hpp"
 
 namespace hg::hybrid {
+
+// The one table of the desktop settings. Every front end carries every row under the row's names:
+//   the config file's key            key                     (tunnel_url)
+//   the environment                  env                     (HYBRIDGATE_TUNNEL_URL)
+//   the C ABI                        c_setter                (hg_config_set_tunnel_url)
+//   the CLI's flags                  "--" + key, '_' → '-'   (--tunnel-url)
+//   the PAM module's arguments       key "=" value           (tunnel_url=wss://…)
+//   the Python package's keywords    key                     (tunnel_url="wss://…")
+//   docs/configuration.md's table    a row per key
+// tests/settings/ checks each front end against this table, so a row added here and missing from
+// any of them fails a test.
+enum class SettingKind { text, path, url, radio, boolean, seconds };
+struct Setting {
+  std::string_view key;
+  std::string_view env;
+  std::string_view c_setter;
+  SettingKind kind;
+  std::string_view default_text;  // as docs/configuration.md says it
+  std::string_view doc;           // one line
+};
+std::span<const Setting> desktop_settings();
+const Setting* find_setting(std::string_view key);
+// Checks `value` (its text form, as in the config file) and sets it; config.invalid
+// "WHERE: why" when it is not a value of this setting. Paths are taken as they are.
+Status apply_setting(DesktopConfig& config, const Setting& setting, const std::string& value, const std::string& where);
 
 // The config file the loader reads when HYBRIDGATE_CONFIG is not set.
 Result<std::filesystem::path> default_config_path();

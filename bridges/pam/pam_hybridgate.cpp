@@ -44,7 +44,9 @@ struct Options {
   std::string authfile;  // "" = ~USER/.config/hybridgate/pam_keys
   std::string rp_id{hgpam::kDefaultRpId};
   unsigned timeout = kDefaultTimeoutSeconds;
-  std::string tunnel_url, ca_file, radio, phone, links, qr_url_file;
+  // Desktop settings (docs/configuration.md), key=value as in the config file, applied in order
+  // through hg_config_set: the module carries every setting the library has, under its own name.
+  std::vector<std::pair<std::string, std::string>> settings;
   bool debug = false;
   bool nouserok = false;
   bool uv = false;
@@ -82,18 +84,8 @@ std::optional<Options> parse_options(pam_handle_t* pamh, int argc, const char** 
       o.authfile = *authfile_v;
     } else if (auto rp_id_v = value("rp_id")) {
       o.rp_id = *rp_id_v;
-    } else if (auto tunnel_url_v = value("tunnel_url")) {
-      o.tunnel_url = *tunnel_url_v;
-    } else if (auto ca_file_v = value("ca_file")) {
-      o.ca_file = *ca_file_v;
-    } else if (auto radio_v = value("radio")) {
-      o.radio = *radio_v;
-    } else if (auto phone_v = value("phone")) {
-      o.phone = *phone_v;
-    } else if (auto links_v = value("links")) {
-      o.links = *links_v;
-    } else if (auto qr_url_file_v = value("qr_url_file")) {
-      o.qr_url_file = *qr_url_file_v;
+    } else if (auto links_v = value("links")) {  // the name before links_file; kept
+      o.settings.emplace_back("links_file", *links_v);
     } else if (auto tv = value("timeout")) {
       unsigned t = 0;
       auto [end, ec] = std::from_chars(tv->data(), tv->data() + tv->size(), t);
@@ -101,6 +93,19 @@ std::optional<Options> parse_options(pam_handle_t* pamh, int argc, const char** 
         return refuse("timeout= takes 1 to " + std::to_string(kMaxTimeoutSeconds) + " seconds");
       }
       o.timeout = t;
+    } else if (const size_t eq = a.find('='); eq != std::string_view::npos && eq > 0) {
+      // A desktop setting: checked now (a scratch configuration), so a mistake shows at once.
+      const std::string key(a.substr(0, eq)), v(a.substr(eq + 1));
+      hg_config* scratch = hg_config_new();
+      hg_error err{};
+      const bool ok = scratch != nullptr && hg_config_set(scratch, key.c_str(), v.c_str(), &err) == HG_OK;
+      hg_config_free(&scratch);
+      if (!ok) {
+        if (std::strncmp(err.message, "unknown setting", 15) == 0)
+          return refuse("unknown option '" + std::string(a.substr(0, 64)) + "'");
+        return refuse(key + "=: " + err.message);
+      }
+      o.settings.emplace_back(key, v);
     } else {
       return refuse("unknown option '" + std::string(a.substr(0, 64)) + "'");
     }
@@ -243,18 +248,16 @@ int Attempt::authenticate(const std::vector<hgpam::Credential>& creds, hgpam::Ve
     ~CfgFree() { hg_config_free(&c); }
   } cfg_free{cfg};
   if (hg_config_load(cfg, &err) != HG_OK) return failed(PAM_AUTHINFO_UNAVAIL, std::string("configuration: ") + err.message);
-  auto set = [&](int (*setter)(hg_config*, const char*, hg_error*), const std::string& v) {
-    return v.empty() || setter(cfg, v.c_str(), &err) == HG_OK;
-  };
   const uint32_t ms = o_.timeout * 1000u;
-  if (!set(hg_config_set_tunnel_url, o_.tunnel_url) || !set(hg_config_set_ca_file, o_.ca_file) ||
-      !set(hg_config_set_radio, o_.radio) || !set(hg_config_set_phone, o_.phone) ||
-      !set(hg_config_set_links_file, o_.links) || !set(hg_config_set_qr_url_file, o_.qr_url_file) ||
-      hg_config_set_timeout(cfg, HG_TIMEOUT_ADVERT, ms, &err) != HG_OK ||
+  if (hg_config_set_timeout(cfg, HG_TIMEOUT_ADVERT, ms, &err) != HG_OK ||
       hg_config_set_timeout(cfg, HG_TIMEOUT_RESPONSE, ms, &err) != HG_OK ||
       hg_config_set_timeout(cfg, HG_TIMEOUT_CONNECT, std::min<uint32_t>(ms, 15000), &err) != HG_OK ||
       hg_config_set_timeout(cfg, HG_TIMEOUT_HANDSHAKE, std::min<uint32_t>(ms, 15000), &err) != HG_OK)
     return failed(PAM_SERVICE_ERR, std::string("option: ") + err.message);
+  for (const auto& [key, value] : o_.settings) {  // after timeout=, so advert_timeout= etc. win
+    if (hg_config_set(cfg, key.c_str(), value.c_str(), &err) != HG_OK)
+      return failed(PAM_SERVICE_ERR, "option " + key + "=: " + err.message);
+  }
 
   hg_desktop* d = hg_desktop_new(cfg, &err);
   if (d == nullptr) return failed(PAM_AUTHINFO_UNAVAIL, std::string("cannot start: ") + err.message);

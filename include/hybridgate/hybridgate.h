@@ -177,6 +177,20 @@ int hg_config_set_qr_url_file(hg_config *cfg, const char *path, hg_error *err);
 int hg_config_load(hg_config *cfg, hg_error *err);
 
 /*
+ * Any desktop setting by its key, with its value as text, exactly as in the config file
+ * (docs/configuration.md): "tunnel_url", "ca_file", "radio", "adapter", "loopback_dir",
+ * "links_file", "phone", "qr_url_file", "link_phone" ("true"/"false"), "advert_timeout",
+ * "connect_timeout", "handshake_timeout", "response_timeout" (seconds, e.g. "30" or "2.5").
+ * NULL or "" resets a text or path setting to its default. An unknown key or a bad value fails
+ * with "invalid_argument" (cfg unchanged). For programs that pass settings through from their own
+ * configuration (a PAM line, keyword arguments) without a copy of the list.
+ */
+int hg_config_set(hg_config *cfg, const char *key, const char *value, hg_error *err);
+/* The key of desktop setting number `index` (0, 1, ...; static storage), or NULL past the last:
+ * the list hg_config_set accepts, in the order of docs/configuration.md. */
+const char *hg_config_setting_key(size_t index);
+
+/*
  * One desktop setting as it stands (after hg_config_load and the setters), as text in *value
  * (release with hg_free): "tunnel_url", "ca_file", "links_file", "phone", "qr_url_file" ("" when
  * unset) or "link_phone" ("true"/"false"). A bridge asks, e.g., whether a QR URL file will carry

@@ -24,10 +24,11 @@ Two ways in, both over libhybridgate's C ABI (ctypes; no compiler needed):
   ``close()`` (or the ``with`` block ends).
 
 Configuration: the shared desktop configuration (the config file in $HYBRIDGATE_CONFIG or
-$XDG_CONFIG_HOME/hybridgate/config, then HYBRIDGATE_TUNNEL_URL, HYBRIDGATE_CA_FILE, HYBRIDGATE_RADIO,
-HYBRIDGATE_PHONE, HYBRIDGATE_QR_URL_FILE), then these keyword arguments: tunnel_url, ca_file, radio,
-loopback_dir, links_file, link_phone, phone, qr_url_file, advert_timeout, connect_timeout,
-handshake_timeout, response_timeout (seconds).
+$XDG_CONFIG_HOME/hybridgate/config, then the HYBRIDGATE_* variables), then keyword arguments named
+as the config file's keys (docs/configuration.md): tunnel_url, ca_file, radio, adapter,
+loopback_dir, links_file, phone, qr_url_file, link_phone, advert_timeout, connect_timeout,
+handshake_timeout, response_timeout (seconds). The list is the library's own
+(hg_config_setting_key), so a setting the library gains is a keyword here at once.
 
 Callbacks (keyword arguments, all optional, called on the thread that runs the ceremony):
 ``on_qr(url)`` the FIDO:/ URL to show as a QR code (it holds the ceremony's secret: show it, never
@@ -56,10 +57,18 @@ __all__ = ["HybridgateError", "HybridDevice", "register", "sign_in", "library_ve
 CTAPHID_CBOR = 0x10
 CAPABILITY_CBOR = 0x04
 CTAP_GET_INFO = 0x04
-_CONFIG_KEYS = {"tunnel_url", "ca_file", "radio", "loopback_dir", "links_file", "link_phone", "phone", "qr_url_file",
-                "advert_timeout", "connect_timeout", "handshake_timeout", "response_timeout"}
-_TIMEOUTS = {"advert_timeout": _lib.HG_TIMEOUT_ADVERT, "connect_timeout": _lib.HG_TIMEOUT_CONNECT,
-             "handshake_timeout": _lib.HG_TIMEOUT_HANDSHAKE, "response_timeout": _lib.HG_TIMEOUT_RESPONSE}
+
+
+def _config_keys():
+    """The desktop settings the library has (docs/configuration.md), asked of the library itself."""
+    lib = _lib.lib()
+    keys, i = set(), 0
+    while True:
+        k = lib.hg_config_setting_key(i)
+        if not k:
+            return keys
+        keys.add(k.decode())
+        i += 1
 
 
 class HybridgateError(Exception):
@@ -92,7 +101,7 @@ class _Desktop:
     """An hg_desktop with its configuration and callbacks (internal)."""
 
     def __init__(self, config, on_qr=None, on_stage=None, on_notice=None):
-        unknown = set(config) - _CONFIG_KEYS
+        unknown = set(config) - _config_keys()
         if unknown:
             raise TypeError("unknown configuration keyword(s): %s" % ", ".join(sorted(unknown)))
         lib = _lib.lib()
@@ -107,12 +116,13 @@ class _Desktop:
             for key, value in config.items():
                 if value is None:
                     continue
-                if key in _TIMEOUTS:
-                    rc = lib.hg_config_set_timeout(cfg, _TIMEOUTS[key], int(float(value) * 1000), ctypes.byref(err))
-                elif key == "link_phone":
-                    rc = lib.hg_config_set_link_phone(cfg, 1 if value else 0, ctypes.byref(err))
+                if isinstance(value, bool):
+                    text = "true" if value else "false"
+                elif isinstance(value, (int, float)):
+                    text = repr(float(value))
                 else:
-                    rc = getattr(lib, "hg_config_set_" + key)(cfg, _text(str(value), key), ctypes.byref(err))
+                    text = str(value)
+                rc = lib.hg_config_set(cfg, key.encode(), _text(text, key), ctypes.byref(err))
                 if rc != _lib.HG_OK:
                     _raise(err)
             handle = lib.hg_desktop_new(cfg, ctypes.byref(err))

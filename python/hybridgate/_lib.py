@@ -37,6 +37,8 @@ _SIGNATURES = {
     "hg_config_set_phone": (ctypes.c_int, [_P, ctypes.c_char_p, _ERR]),
     "hg_config_set_qr_url_file": (ctypes.c_int, [_P, ctypes.c_char_p, _ERR]),
     "hg_config_set_timeout": (ctypes.c_int, [_P, ctypes.c_int, ctypes.c_uint32, _ERR]),
+    "hg_config_set": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_char_p, _ERR]),
+    "hg_config_setting_key": (ctypes.c_char_p, [ctypes.c_size_t]),
     "hg_desktop_new": (_P, [_P, _ERR]),
     "hg_desktop_free": (None, [ctypes.POINTER(_P)]),
     "hg_desktop_set_callbacks": (None, [_P, QR_CB, STAGE_CB, NOTICE_CB, _P]),

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 
 #include "hybrid/settings.hpp"
 
@@ -28,9 +29,9 @@ std::filesystem::path write(const std::string& name, const std::string& text) {
 // Clears the variables the loader reads, for the duration of a test.
 struct CleanEnv {
   static void clear() {
-    for (const char* v : {"HYBRIDGATE_CONFIG", "HYBRIDGATE_TUNNEL_URL", "HYBRIDGATE_CA_FILE", "HYBRIDGATE_RADIO",
-                          "HYBRIDGATE_PHONE", "HYBRIDGATE_QR_URL_FILE", "XDG_CONFIG_HOME"})
-      ::unsetenv(v);
+    ::unsetenv("HYBRIDGATE_CONFIG");
+    ::unsetenv("XDG_CONFIG_HOME");
+    for (const auto& s : hybrid::desktop_settings()) ::unsetenv(std::string(s.env).c_str());
   }
   CleanEnv() { clear(); }
   ~CleanEnv() { clear(); }
@@ -159,4 +160,69 @@ TEST_CASE("the environment overrides the file, the file overrides the defaults")
   r = hybrid::load_desktop_config();
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == Errc::config_invalid);
+}
+
+namespace {
+
+// A value of each kind of setting that differs from every default, and one that is not a value.
+std::string good_value(const hybrid::Setting& s) {
+  switch (s.kind) {
+    case hybrid::SettingKind::url: return "ws://127.0.0.1:8099";
+    case hybrid::SettingKind::path: return write("a-ca.pem", "not checked for PEM here\n").string();
+    case hybrid::SettingKind::radio: return "loopback";
+    case hybrid::SettingKind::boolean: return "true";
+    case hybrid::SettingKind::seconds: return "7.5";
+    case hybrid::SettingKind::text: return "hci9";
+  }
+  return {};
+}
+std::optional<std::string> bad_value(const hybrid::Setting& s) {
+  switch (s.kind) {
+    case hybrid::SettingKind::url: return "https://not-a-tunnel.example";
+    case hybrid::SettingKind::radio: return "wifi";
+    case hybrid::SettingKind::boolean: return "maybe";
+    case hybrid::SettingKind::seconds: return "-1";
+    default: return std::nullopt;  // text and paths: "" and any name are values (paths are checked where they must exist)
+  }
+}
+
+std::string dump(const hybrid::DesktopConfig& c) {
+  return c.tunnel_url + "|" + c.ca_file + "|" + std::to_string(int(c.radio.kind)) + "|" + c.radio.adapter + "|" +
+         c.radio.loopback_dir + "|" + c.links_file.string() + "|" + c.phone + "|" + c.qr_url_file.string() + "|" +
+         (c.link_phone ? "1" : "0") + "|" + std::to_string(c.deadlines.advert.count()) + "|" +
+         std::to_string(c.deadlines.connect.count()) + "|" + std::to_string(c.deadlines.handshake.count()) + "|" +
+         std::to_string(c.deadlines.response.count());
+}
+
+}  // namespace
+
+TEST_CASE("every row of the settings table is read from the config file and from its variable") {
+  CleanEnv clean;
+  const std::string defaults = dump(hybrid::DesktopConfig{});
+  for (const auto& s : hybrid::desktop_settings()) {
+    INFO("setting " << s.key);
+    const std::string v = good_value(s);
+    hybrid::DesktopConfig from_file;
+    REQUIRE(hybrid::apply_config_file(from_file, write("row.toml", std::string(s.key) + " = \"" + v + "\"\n"), true).ok());
+    CHECK(dump(from_file) != defaults);
+
+    REQUIRE(::setenv(std::string(s.env).c_str(), v.c_str(), 1) == 0);
+    hybrid::DesktopConfig from_env;
+    REQUIRE(hybrid::apply_config_environment(from_env).ok());
+    CHECK(dump(from_env) == dump(from_file));
+    ::unsetenv(std::string(s.env).c_str());
+
+    if (auto bad = bad_value(s)) {
+      hybrid::DesktopConfig c;
+      auto st = hybrid::apply_config_file(c, write("row.toml", std::string(s.key) + " = \"" + *bad + "\"\n"), true);
+      REQUIRE_FALSE(st.ok());
+      CHECK(st.error().code == Errc::config_invalid);
+      CHECK(st.error().detail.find(std::string(s.key)) != std::string::npos);
+      REQUIRE(::setenv(std::string(s.env).c_str(), bad->c_str(), 1) == 0);
+      auto se = hybrid::apply_config_environment(c);
+      ::unsetenv(std::string(s.env).c_str());
+      REQUIRE_FALSE(se.ok());
+      CHECK(se.error().detail.find(std::string(s.env)) != std::string::npos);
+    }
+  }
 }

@@ -40,6 +40,7 @@ struct CommonOptions {
   std::string ca_file;
   std::string radio;  // "" = the configuration's (desktop) or auto (phone)
   std::string adapter;
+  std::string loopback_dir;
   bool quiet = false;  // no progress lines on stderr
 };
 
@@ -50,6 +51,7 @@ void add_common(CLI::App* cmd, CommonOptions& o) {
   cmd->add_option("--radio", o.radio, "Radio: auto (BlueZ if an adapter is usable, else loopback), bluez, loopback")
       ->check(CLI::IsMember({"auto", "bluez", "loopback"}));
   cmd->add_option("--adapter", o.adapter, "BlueZ adapter, e.g. hci0 (default: the first powered one)");
+  cmd->add_option("--loopback-dir", o.loopback_dir, "The loopback radio's folder (default: $XDG_RUNTIME_DIR/hybridgate-radio)");
   cmd->add_flag("--quiet", o.quiet, "Do not print progress on stderr");
 }
 
@@ -57,6 +59,7 @@ ble::RadioOptions radio_options(const CommonOptions& o) {
   ble::RadioOptions r;
   r.kind = o.radio == "bluez" ? ble::RadioKind::bluez : o.radio == "loopback" ? ble::RadioKind::loopback : ble::RadioKind::automatic;
   r.adapter = o.adapter;
+  r.loopback_dir = o.loopback_dir;
   r.notice = [quiet = o.quiet](const std::string& s) {
     if (!quiet) std::cerr << "hybridgate: " << s << "\n";
   };
@@ -147,7 +150,7 @@ void add_desktop_options(CLI::App* cmd, DesktopOptions& o) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--link-phone", o.link_phone,
                 "Offer the phone to be remembered (QR key 4); a phone that agrees is stored in the links file");
-  cmd->add_option("--links", o.links_file, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
+  cmd->add_option("--links-file,--links", o.links_file, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
   cmd->add_option("--phone", o.phone, "Use this remembered phone (no QR code); see 'hybridgate links list'");
   auto* p1 = cmd->add_option("--prf-first", o.prf_first_b64,
                              "WebAuthn PRF extension: evaluate the credential's PRF at this input (base64url, any "
@@ -272,6 +275,7 @@ Result<hybrid::DesktopConfig> desktop_config(const DesktopOptions& o) {
   const ble::RadioOptions flags = radio_options(o.common);
   if (!o.common.radio.empty()) c.radio.kind = flags.kind;
   if (!o.common.adapter.empty()) c.radio.adapter = o.common.adapter;
+  if (!o.common.loopback_dir.empty()) c.radio.loopback_dir = o.common.loopback_dir;
   c.radio.notice = flags.notice;
   if (!o.links_file.empty()) c.links_file = o.links_file;
   if (o.link_phone) c.link_phone = true;
@@ -633,11 +637,11 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   auto* links = app.add_subcommand("links", "Phones this desktop remembers (linked with register/sign-in --link-phone)");
   links->require_subcommand(1);
   auto* list = links->add_subcommand("list", "List remembered phones (JSON)");
-  list->add_option("--links", lk->first, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
+  list->add_option("--links-file,--links", lk->first, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
   list->callback([&exit_code, lk] { exit_code = do_links(lk->first, ""); });
   auto* rm = links->add_subcommand("remove", "Forget a remembered phone");
   rm->add_option("name", lk->second, "The phone's name")->required();
-  rm->add_option("--links", lk->first, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
+  rm->add_option("--links-file,--links", lk->first, "Links file (default: $XDG_DATA_HOME/hybridgate/links.json)");
   rm->callback([&exit_code, lk] { exit_code = do_links(lk->first, lk->second); });
 }
 
