@@ -3,28 +3,18 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <atomic>
-#include <thread>
 
 #include "hybrid/run.hpp"
-#include "proto/crypter.hpp"
-#include "proto/crypto.hpp"
-#include "proto/derive.hpp"
 #include "proto/domains.hpp"
-#include "proto/eid.hpp"
-#include "proto/noise.hpp"
-
 #include "tunnel/client/websocket.hpp"
 
 namespace hg::hybrid {
 
 namespace net = boost::asio;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 tunnel::ConnectOptions listen_options(const std::string& url, const TunnelServer& server, const std::string& token_hex) {

@@ -23,7 +23,6 @@
 namespace hg::hybrid {
 
 namespace net = boost::asio;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
