@@ -140,6 +140,11 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "Escape") {
     e.preventDefault();
     send({choice: ended ? "close" : "cancel"});
+  } else if (e.key === "Enter" && !e.repeat && document.activeElement instanceof HTMLButtonElement) {
+    // Enter activates the focused button on its key press (not left to the key press event, which
+    // Firefox does not always deliver to an extension frame for synthesized keys).
+    e.preventDefault();
+    document.activeElement.click();
   }
 });
 new ResizeObserver(() => send({height: document.querySelector("main").offsetHeight})).observe(document.body);
