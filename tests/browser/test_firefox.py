@@ -20,6 +20,7 @@ import json
 import os
 import pty
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -749,6 +750,108 @@ async def test_page_timeout_is_honoured(h):
     await h.closed(dlg)
 
 
+def closed_port():
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+DOWN_PORT = closed_port()
+
+
+@harnessed(HYBRIDGATE_TUNNEL_URL="ws://127.0.0.1:%d" % DOWN_PORT)
+async def test_relay_down_is_named(h):
+    """The relay is down (nothing listens on its port): after the person picks the QR code, the
+    dialog says the relay cannot be reached, naming it, within the connect deadline (15 s) rather
+    than waiting for the phone; it offers Try again and the browser's own method (focused: Try
+    again); the page still waits, and gets the generic NotAllowedError when the person cancels."""
+    h.fresh_qr()
+    call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32))},
+                                           timeout=120))
+    try:
+        dlg = await h.dialog()
+        t0 = time.monotonic()
+        await h.click(dlg, "#hybrid")
+        shown = await h.bidi.call(dlg, VISIBLE_TEXT, "#error", 20000)
+        elapsed = time.monotonic() - t0
+        print("relay down: named after %.1f s: %s" % (elapsed, shown))
+        check("relay" in shown and "127.0.0.1:%d" % DOWN_PORT in shown, "the dialog says %r" % shown)
+        check(elapsed < 16, "the relay was named only after %.1f s" % elapsed)
+        check("tunnel.unreachable" in await h.bidi.call(dlg, TEXT_OF, "#code"), "no code in the details line")
+        check(not call.done(), "the page was answered while the person can still retry")
+        await focused(h, dlg, "retry")
+        check(await h.bidi.call(dlg, "() => !document.getElementById('fallback-failed').hidden"),
+              "the browser's own method is not offered")
+        await h.click(dlg, "#cancel")
+        check_generic(json.loads(await call), "cancelled after the relay error")
+        await h.closed(dlg)
+    finally:
+        call.cancel()
+    check("relay probe: tunnel.unreachable" in open(h.host_log).read(), "host log")
+
+
+async def link_phone(h, name):
+    """A registration through the QR code with "Remember this phone" ticked: the phone is linked."""
+    h.fresh_qr()
+    challenge = b64(os.urandom(32))
+    call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgCreate(o)", creation_options(challenge), timeout=120))
+    try:
+        dlg = await h.dialog()
+        await h.click(dlg, "#remember")
+        await h.click(dlg, "#hybrid")
+        url = await h.qr_url()
+        p = phone(BIN, h.wd, url, h.relay.url, h.store, "--yes", "--link", "--phone-name", name, name="link-phone")
+        reg = json.loads(await call)
+        check(await asyncio.to_thread(p.wait, 60) == 0, "phone failed:\n" + p.stderr())
+    finally:
+        call.cancel()
+    check_shape(reg, "create")
+    await h.closed(dlg)
+    return reg, challenge
+
+
+@harnessed
+async def test_offline_remembered_phone_offers_a_qr_code(h):
+    """A remembered phone that is offline (not listening on the relay): the dialog lists it first
+    and focused, says it did not answer, and offers "Use a QR code instead" (focused); that QR code
+    signs in (verified by python3-fido2)."""
+    name = "Offline Phone"
+    reg, challenge = await link_phone(h, name)
+    rc, stored, err = verify("register", reg["fromBuffers"], rp_id=RP, origin=h.server.origin, challenge=challenge)
+    check(rc == 0, "the verifier rejected the registration: " + err)
+    h.fresh_qr()
+    challenge = b64(os.urandom(32))
+    call = asyncio.create_task(h.bidi.call(h.tab, "o => window.hgGet(o)", {"challenge": challenge}, timeout=120))
+    try:
+        dlg = await h.dialog()
+        first = await h.bidi.call(dlg, "() => document.querySelector('#choose button').dataset.phone || null")
+        check(first == name, "the remembered phone is not the first choice: %r" % first)
+        await h.bidi.call(dlg, "() => document.activeElement.dataset.phone === %s || "
+                               "Promise.reject(new Error('not focused'))" % json.dumps(name))
+        await h.click(dlg, 'button.phone[data-phone="%s"]' % name)
+        shown = await h.bidi.call(dlg, VISIBLE_TEXT, "#error", 30000)
+        print("offline phone: %s / %s" % (shown, await h.bidi.call(dlg, TEXT_OF, "#code")))
+        check(name in shown and "did not answer" in shown, "the dialog says %r" % shown)
+        await focused(h, dlg, "qr-instead")
+        check(not os.path.exists(h.qr_file), "a QR code before the person asked for one")
+        await h.click(dlg, "#qr-instead")
+        url = await h.qr_url()
+        await h.bidi.call(dlg, QR_SHOWN, 20000)
+        p = phone(BIN, h.wd, url, h.relay.url, h.store, "--yes", name="qr-phone")
+        asr = json.loads(await call)
+        check(await asyncio.to_thread(p.wait, 60) == 0, "phone failed:\n" + p.stderr())
+        await h.closed(dlg)
+    finally:
+        call.cancel()
+    check_shape(asr, "get")
+    with open(h.wd.file("stored.json"), "w") as f:
+        json.dump(stored, f)
+    rc, _, err = verify("authenticate", asr["fromBuffers"], rp_id=RP, origin=h.server.origin, challenge=challenge,
+                        stored=h.wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+    check(rc == 0, "the verifier rejected the assertion: " + err)
+
+
 BAD_CONFIG = os.path.join(HERE, "page", "bad-config.toml")
 
 
@@ -766,7 +869,7 @@ if __name__ == "__main__":
              test_declined_falls_through_to_the_browser, test_missing_host_falls_through_to_the_browser,
              test_abort_signal_and_navigation_cancel, test_person_says_no_on_the_phone,
              test_a_broken_configuration_falls_through_to_the_browser, test_keyboard_only, test_two_tabs,
-             test_page_timeout_is_honoured]
+             test_page_timeout_is_honoured, test_relay_down_is_named, test_offline_remembered_phone_offers_a_qr_code]
     if ARGS.test:
         tests = [t for t in tests if t.__name__ == ARGS.test]
         if not tests:

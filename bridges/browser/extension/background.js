@@ -258,7 +258,8 @@ class Ceremony {
   // A failure of the phone ceremony: final ones answer the page; others let the person retry.
   fail(error, final) {
     this.started = false;
-    const view = {state: "failed", error: sentenceFor(error, this), code: error.code || "", retry: !final,
+    const code = `${error.code || ""}${error.detail ? ` (${error.detail})` : ""}`;
+    const view = {state: "failed", error: sentenceFor(error, this), code, retry: !final,
                   qrInstead: Boolean(this.view.phone) && !final};
     if (final) this.finish(exceptionFor(error), view);
     else this.show(view);
@@ -306,8 +307,10 @@ function sentenceFor(error, c) {
   const code = error.code || "";
   if (c.view.phone && (code === "tunnel.refused" || code === "tunnel.closed" || code === "session.no_advert"))
     return `${c.view.phone} did not answer. It may be switched off, asleep or offline.`;
-  if (code === "tunnel.unreachable")
-    return "hybridgate cannot reach its relay (the tunnel server). Check the network connection.";
+  if (code === "tunnel.unreachable") {
+    const where = typeof error.detail === "string" && error.detail ? ` at ${error.detail.split(": ")[0]}` : "";
+    return `hybridgate cannot reach its relay (the tunnel server${where}). Check the network connection, or try again later.`;
+  }
   if (code === "tunnel.gone") return `${c.view.phone || "This phone"} is no longer linked. Use a QR code instead.`;
   return error.message || "Something went wrong.";
 }
