@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 from hgtest import Relay, TestFailure, Workdir, check, phone, run_tests, verify, wait_for  # noqa: E402
 from cdp import Cdp, CdpError, Chromium  # noqa: E402
+import scenarios  # noqa: E402
 from webpage import CLICK, QR_SHOWN, TEXT_OF, PageServer, b64, check_public_key, check_shape, creation_options  # noqa: E402
 
 BIN, BUILD = sys.argv[1], sys.argv[2]
@@ -35,18 +36,6 @@ async def dialogs(cdp):
     """The extension's dialog frames (out-of-process iframes of chrome-extension://…/dialog.html)."""
     return [t for t in await cdp.targets()
             if t["type"] == "iframe" and t["url"].startswith("chrome-extension://") and "/dialog.html#" in t["url"]]
-
-
-async def dialog(cdp, timeout=30, seen=()):
-    """The extension's dialog frame over the page (polled from the target list, with a deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for t in await dialogs(cdp):
-            if t["targetId"] not in seen:
-                return t["targetId"]
-        if time.monotonic() > deadline:
-            raise TestFailure("no dialog over the page")
-        await asyncio.sleep(0.05)  # poll interval of a bounded wait (as wait_for)
 
 
 async def loaded(cdp, session, path, timeout=30):
@@ -86,6 +75,7 @@ class Harness:
         self.qr_file, self.host_log = self.wd.file("qr.txt"), self.wd.file("host.log")
         self.store = self.wd.file("store.json")
         self.seen = set()
+        self.targets = {}  # session → target ID
 
     async def start(self):
         prefix = self.wd.file("prefix")
@@ -114,27 +104,86 @@ class Harness:
             shutil.copy(os.path.join(prefix, "etc", "chromium", "native-messaging-hosts", "hybridgate.json"), hosts)
         self.cdp = await Cdp.connect(self.chromium.devtools_url())
         self.page_target, self.page = await self.open_page()
+        self.tab = self.page
 
     async def open_page(self):
         target = (await self.cdp.cmd("Target.createTarget", {"url": self.server.origin + "/index.html"}))["targetId"]
         page = await self.cdp.attach(target)
+        self.targets[page] = target
         await self.cdp.cmd("Runtime.enable", session=page)
         await loaded(self.cdp, page, "/index.html")  # the page has loaded (bounded wait)
         return target, page
 
-    async def dialog(self):
-        """The next dialog frame, attached and loaded: its session."""
-        target = await dialog(self.cdp, seen=self.seen)
-        self.seen.add(target)
-        self.dialog_target = target
-        session = await self.cdp.attach(target)
+    # -- what scenarios.py uses (the same in test_firefox.py); contexts are DevTools sessions
+    bin = BIN
+
+    async def call(self, ctx, fn, *args, timeout=60):
+        return await self.cdp.call(ctx, fn, *args, timeout=timeout)
+
+    async def click(self, ctx, selector):
+        return await self.cdp.call(ctx, CLICK, selector, 20000)
+
+    async def dialogs(self, tab=None):
+        """The dialog frames over the tab (its page session; default: every tab): out-of-process
+        iframes of chrome-extension://…/dialog.html whose parent frame is the tab's main frame."""
+        found = await dialogs(self.cdp)
+        for t in found:
+            check("parentFrameId" in t, "Chromium's target info has no parentFrameId: %r" % t)
+        if tab is not None:
+            found = [t for t in found if t["parentFrameId"] == self.targets[tab]]
+        return [t["targetId"] for t in found]
+
+    async def dialog(self, tab=None, timeout=30):
+        """The next dialog frame over the tab, attached and loaded: its session."""
+        deadline = time.monotonic() + timeout
+        while True:
+            new = [t for t in await self.dialogs(tab or self.page) if t not in self.seen]
+            if new:
+                break
+            if time.monotonic() > deadline:
+                raise TestFailure("no dialog over the page")
+            await asyncio.sleep(0.05)  # poll interval of a bounded wait (as wait_for)
+        self.seen.add(new[0])
+        session = await self.cdp.attach(new[0])
+        self.targets[session] = new[0]
         await loaded(self.cdp, session, "/dialog.html")
+        await self.cdp.call(session, "() => new Promise((resolve) => { const ok = () => "
+                                     "!document.getElementById('title').textContent.startsWith('Passkey'); "
+                                     "if (ok()) return resolve(true); const o = new MutationObserver(() => { if (ok()) "
+                                     "{ o.disconnect(); resolve(true); } }); o.observe(document, {subtree: true, "
+                                     "childList: true, characterData: true}); })", timeout=30)
         return session
 
-    async def closed(self, target=None):
-        await closed(self.cdp, target or self.dialog_target)
+    async def closed(self, ctx):
+        await closed(self.cdp, self.targets[ctx])
 
-    async def virtual_authenticator(self):
+    async def new_tab(self):
+        return (await self.open_page())[1]
+
+    async def activate(self, ctx):
+        await self.cdp.cmd("Target.activateTarget", {"targetId": self.targets[ctx]})
+
+    async def press(self, *keys, shift=False):
+        """Key presses dispatched to the page (Input.dispatchKeyEvent): the browser routes them to
+        the focused frame (the dialog frame when it has the focus)."""
+        for k in keys:
+            code, vk = {"Tab": ("Tab", 9), "Enter": ("Enter", 13), "Escape": ("Escape", 27)}[k]
+            down = {"type": "keyDown", "key": k, "code": code, "windowsVirtualKeyCode": vk,
+                    "modifiers": 8 if shift else 0}
+            if k == "Enter":
+                down["text"] = "\r"
+            await self.cdp.cmd("Input.dispatchKeyEvent", down, session=self.page)
+            await self.cdp.cmd("Input.dispatchKeyEvent", {**down, "type": "keyUp", "text": ""}, session=self.page)
+
+    def fresh_qr(self):
+        if os.path.exists(self.qr_file):
+            os.unlink(self.qr_file)
+
+    async def qr_url(self):
+        return await asyncio.to_thread(wait_for, lambda: os.path.exists(self.qr_file) and open(self.qr_file).read().strip(),
+                                       30, "the host's QR URL file")
+
+    async def start_virtual_authenticator(self):
         """Chromium's DevTools WebAuthn domain: a virtual CTAP2 USB authenticator that consents."""
         await self.cdp.cmd("WebAuthn.enable", {"enableUI": False}, session=self.page)
         r = await self.cdp.cmd("WebAuthn.addVirtualAuthenticator", {"options": {
@@ -142,9 +191,9 @@ class Harness:
             "isUserVerified": True, "automaticPresenceSimulation": True}}, session=self.page)
         self.authenticator = r["authenticatorId"]
 
-    async def virtual_credentials(self):
+    async def virtual_credential_ids(self):
         r = await self.cdp.cmd("WebAuthn.getCredentials", {"authenticatorId": self.authenticator}, session=self.page)
-        return r["credentials"]
+        return [b64(base64.b64decode(c["credentialId"])) for c in r["credentials"]]
 
     async def stop(self, failed):
         if self.cdp:
@@ -186,7 +235,7 @@ async def ceremony(h, kind, options):
     call = asyncio.create_task(h.cdp.call(h.page, fn, options, timeout=150))
     try:
         dlg = await h.dialog()
-        await h.cdp.call(dlg, CLICK, "#hybrid", 20000)
+        await h.click(dlg, "#hybrid")
         check(await h.cdp.call(dlg, TEXT_OF, "#site") == h.server.origin, "the dialog names another origin")
         url = await asyncio.to_thread(wait_for, lambda: os.path.exists(h.qr_file) and open(h.qr_file).read().strip(),
                                       30, "the host's QR URL file")
@@ -194,7 +243,7 @@ async def ceremony(h, kind, options):
         p = phone(BIN, h.wd, url, h.relay.url, h.store, "--yes", name="phone-" + kind)
         result = json.loads(await call)
         check(await asyncio.to_thread(p.wait, 60) == 0, "phone failed:\n" + p.stderr())
-        await h.closed()
+        await h.closed(dlg)
     finally:
         call.cancel()
     check_shape(result, kind)
@@ -217,65 +266,47 @@ async def test_register_then_sign_in(h):
     check(rc == 0, "the verifier rejected the assertion: " + err)
 
 
-async def browser_registers_and_signs_in(h, choose_fallback):
-    """create() then get() answered by Chromium's own WebAuthn and its virtual authenticator: with
-    `choose_fallback` the person picks "Use a security key or this browser's own method" in the
-    dialog each time; else no dialog may appear. The credential is the virtual authenticator's
-    (WebAuthn.getCredentials), python3-fido2 verifies both results, the host ran no ceremony."""
-    await h.virtual_authenticator()
-    check(await h.cdp.call(h.page, "() => !String(CredentialsContainer.prototype.create).includes('[native code]')"), "the extension did not wrap navigator.credentials")
-    results = []
-    for kind in ("create", "get"):
-        challenge = b64(os.urandom(32))
-        options = creation_options(challenge) if kind == "create" else {"challenge": challenge}
-        fn = "o => window.hgCreate(o)" if kind == "create" else "o => window.hgGet(o)"
-        call = asyncio.create_task(h.cdp.call(h.page, fn, options, timeout=90))
-        try:
-            if choose_fallback:
-                dlg = await h.dialog()
-                await h.cdp.call(dlg, CLICK, "#fallback", 20000)
-            r = json.loads(await call)
-        finally:
-            call.cancel()
-        check("error" not in r, "the browser's own %s() failed after the fall-through: %r" % (kind, r))
-        if choose_fallback:
-            await h.closed()
-        else:
-            check(await dialogs(h.cdp) == [], "a dialog was shown although the extension cannot help")
-        results.append((r, challenge))
-    (reg, reg_challenge), (asr, asr_challenge) = results
-    check("hybrid" not in reg["transports"], "the registration went through hybridgate: %r" % reg["transports"])
-    ids = [b64(base64.b64decode(c["credentialId"])) for c in await h.virtual_credentials()]
-    check(ids == [reg["fromBuffers"]["id"]], "the virtual authenticator holds %r, the page got %r"
-          % (ids, reg["fromBuffers"]["id"]))
-    rc, stored, err = verify("register", reg["fromBuffers"], rp_id=RP, origin=h.server.origin, challenge=reg_challenge)
-    check(rc == 0, "the verifier rejected the browser's registration: " + err)
-    with open(h.wd.file("stored.json"), "w") as f:
-        json.dump(stored, f)
-    prev = stored["sign_count"] if stored["sign_count"] else -1  # a counter that stays 0 is allowed (§7.2)
-    rc, out, err = verify("authenticate", asr["fromBuffers"], rp_id=RP, origin=h.server.origin, challenge=asr_challenge,
-                          stored=h.wd.file("stored.json"), prev_sign_count=prev)
-    check(rc == 0, "the verifier rejected the browser's assertion: " + err)
-    check(out["credential_id"] == reg["fromBuffers"]["id"], "signed in with another credential")
-    log = open(h.host_log).read() if os.path.exists(h.host_log) else ""
-    check("start create" not in log and "start get" not in log, "the host ran a ceremony:\n" + log)
-
-
 @harnessed
 async def test_declined_falls_through_to_the_browser(h):
     """The host is there and the person picks the browser's own method: Chromium's own WebAuthn and
     its virtual authenticator (DevTools WebAuthn domain) create and use the credential."""
-    await browser_registers_and_signs_in(h, choose_fallback=True)
+    await scenarios.browser_registers_and_signs_in(h, choose_fallback=True)
 
 
 @harnessed(host_installed=False)
 async def test_missing_host_falls_through_to_the_browser(h):
     """No native host installed: Chromium's own WebAuthn takes every call at once, no dialog."""
-    await browser_registers_and_signs_in(h, choose_fallback=False)
+    await scenarios.browser_registers_and_signs_in(h, choose_fallback=False)
+
+
+@harnessed
+async def test_keyboard_only(h):
+    await scenarios.keyboard_only(h)
+
+
+@harnessed
+async def test_two_tabs(h):
+    await scenarios.two_tabs(h)
+
+
+@harnessed
+async def test_page_timeout_is_honoured(h):
+    await scenarios.page_timeout_is_honoured(h)
+
+
+@harnessed(HYBRIDGATE_TUNNEL_URL="ws://127.0.0.1:%d" % scenarios.DOWN_PORT)
+async def test_relay_down_is_named(h):
+    await scenarios.relay_down_is_named(h)
+
+
+@harnessed
+async def test_offline_remembered_phone_offers_a_qr_code(h):
+    await scenarios.offline_remembered_phone_offers_a_qr_code(h)
 
 
 TESTS = [test_register_then_sign_in, test_declined_falls_through_to_the_browser,
-         test_missing_host_falls_through_to_the_browser]
+         test_missing_host_falls_through_to_the_browser, test_keyboard_only, test_two_tabs,
+         test_page_timeout_is_honoured, test_relay_down_is_named, test_offline_remembered_phone_offers_a_qr_code]
 
 if __name__ == "__main__":
     name = sys.argv[3] if len(sys.argv) > 3 else None

@@ -25,6 +25,17 @@ let built = false;
 let ended = false;
 let kind = "get";
 let lastPhone = "";
+let focusTarget = null;  // the element the current step's focus belongs on
+
+// Puts the focus on the step's element (also when the frame receives the focus later: focusing
+// the frame from the page may leave the focus on the body).
+function focusOn(el) {
+  focusTarget = el;
+  el.focus();
+}
+window.addEventListener("focus", () => {
+  if (focusTarget && (document.activeElement === document.body || !document.activeElement)) focusTarget.focus();
+});
 
 function send(m) {
   try { port.postMessage(m); } catch { /* the ceremony is gone */ }
@@ -83,18 +94,18 @@ function update(m) {
   if (!built && m.origin) build(m);
   if (m.state === "choose") {
     only("choose");
-    firstButton().focus();
+    focusOn(firstButton());
   } else if (m.state === "waiting") {
     only("waiting");
     $("busy").textContent = `Another tab${m.busy ? ` (${m.busy})` : ""} is using your phone. ` +
                             "This request goes on when that one ends.";
-    $("cancel").focus();
+    focusOn($("cancel"));
   } else if (m.state === "running") {
     only("running");
     $("qr-box").hidden = true;
     $("notice").textContent = "";
     $("stage").textContent = m.phone ? `Contacting ${m.phone}…` : "Starting…";
-    $("cancel").focus();
+    focusOn($("cancel"));
   }
   if (m.qrSvg) {
     if (qrUrl) URL.revokeObjectURL(qrUrl);
@@ -117,12 +128,12 @@ function update(m) {
     $("retry").hidden = !m.retry;
     $("fallback-failed").hidden = !m.retry;
     if (!m.retry) end();
-    (m.qrInstead ? $("qr-instead") : m.retry ? $("retry") : $("cancel")).focus();
+    focusOn(m.qrInstead ? $("qr-instead") : m.retry ? $("retry") : $("cancel"));
   } else if (m.state === "done") {
     only("done");
     $("success").textContent = kind === "create" ? "Passkey created." : "Signed in.";
     end();
-    $("cancel").focus();
+    focusOn($("cancel"));
   }
   send({height: document.querySelector("main").offsetHeight});
 }
