@@ -75,15 +75,14 @@ async def browser_registers_and_signs_in(h, choose_fallback):
 
 
 async def focused(h, ctx, want, timeout=10):
-    """Waits until the element with id `want` has the focus in the dialog (and the dialog's document
-    has the page's focus); returns it."""
+    """Waits until the element `want` (its id, else "TAG:text") has the focus in the dialog."""
     deadline = time.monotonic() + timeout
     while True:
         now = await h.call(ctx, FOCUSED)
         if now == want:
             return now
         if time.monotonic() > deadline:
-            raise TestFailure("the focus is on %r (dialog focused: %r; the page: focused %r, on %r), not #%s" % (
+            raise TestFailure("the focus is on %r (dialog focused: %r; the page: focused %r, on %r), not %r" % (
                 now, await h.call(ctx, "() => document.hasFocus()"),
                 await h.call(h.tab, "() => document.hasFocus()"), await h.call(h.tab, FOCUSED), want))
         await asyncio.sleep(0.05)  # poll interval of a bounded wait (as wait_for)
@@ -301,3 +300,131 @@ async def offline_remembered_phone_offers_a_qr_code(h):
     check(rc == 0, "the verifier rejected the assertion: " + err)
 
 
+
+
+# -- the dialog's states: axe-core in each, and screenshots on request (docs/firefox.md)
+AXE_DIR = os.path.join(os.environ.get("HG_TEST_NODE_DIR", "/var/cache/hybridgate/test-node"), "node_modules",
+                       "axe-core")
+AXE_OPTIONS = ('{runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", '
+               '"best-practice"]}, resultTypes: ["violations"]}')
+AXE_REPORT = ("(r) => r.violations.map((v) => v.id + ': ' + v.help + ' [' + "
+              "v.nodes.map((n) => n.target.join(' ')).join(', ') + ']')")
+AXE_RUN = "async () => (%s)(await axe.run(document, %s))" % (AXE_REPORT, AXE_OPTIONS)
+# Arms a check of the success state: axe runs the moment it is shown (it stays a moment only).
+AXE_ON_DONE = """() => {
+  window.hgDoneAxe = new Promise((resolve, reject) => {
+    const done = document.getElementById("done");
+    const go = () => { if (done.hidden) return false; obs.disconnect();
+                       axe.run(document, %s).then((r) => resolve((%s)(r)), reject); return true; };
+    const obs = new MutationObserver(go);
+    obs.observe(document, {subtree: true, childList: true, attributes: true});
+    go();
+  });
+  return true;
+}""" % (AXE_OPTIONS, AXE_REPORT)
+
+
+class States:
+    """Checks each dialog state with axe-core (no violations) and, with a directory, saves a
+    screenshot of the page with the dialog over it as BROWSER-dialog-STATE-THEME.png."""
+
+    def __init__(self, h, browser, theme, shots):
+        self.h, self.browser, self.theme, self.shots = h, browser, theme, shots
+        self.axe = open(os.path.join(AXE_DIR, "axe.min.js")).read()
+        self.checked = []
+
+    async def inject(self, dlg):
+        await self.h.evaluate(dlg, self.axe)
+
+    async def shot(self, tab, state):
+        if self.shots:
+            os.makedirs(self.shots, exist_ok=True)
+            await self.h.screenshot(tab, os.path.join(self.shots, "%s-dialog-%s-%s.png" % (self.browser, state,
+                                                                                           self.theme)))
+
+    def record(self, state, violations):
+        check(violations == [], "axe-core: %d violation(s) in the %s state (%s): %s"
+              % (len(violations), state, self.theme, "; ".join(violations)))
+        self.checked.append(state)
+
+    async def check(self, dlg, tab, state):
+        await self.inject(dlg)
+        await self.shot(tab, state)
+        self.record(state, await self.h.call(dlg, AXE_RUN, timeout=60))
+
+
+async def dialog_states(h, browser, theme, shots=None):
+    """Every state of the dialog, in order: the first choice, the QR code, success; the choice with
+    a remembered phone (first, focused), that phone offline (failure, "Use a QR code instead");
+    a second tab waiting. Each has no axe-core violations (WCAG 2.2 A/AA and best practices); the
+    colour scheme follows prefers-color-scheme (checked: the dialog's background)."""
+    st = States(h, browser, theme, shots)
+    name = "Pixel 8"
+    h.fresh_qr()
+    call = asyncio.create_task(h.call(h.tab, "o => window.hgCreate(o)", creation_options(b64(os.urandom(32))),
+                                      timeout=120))
+    try:
+        dlg = await h.dialog()
+        dark = await h.call(dlg, "() => matchMedia('(prefers-color-scheme: dark)').matches")
+        bg = await h.call(dlg, "() => getComputedStyle(document.body).backgroundColor")
+        check(dark == (theme == "dark"), "prefers-color-scheme: dark is %r in the %s run" % (dark, theme))
+        check((bg == "rgb(43, 42, 51)") == (theme == "dark"), "the dialog's background in the %s run: %s" % (theme, bg))
+        await st.check(dlg, h.tab, "choose")
+        await h.click(dlg, "#remember")
+        await h.click(dlg, "#hybrid")
+        url = await h.qr_url()
+        await h.call(dlg, QR_SHOWN, 20000)
+        await st.check(dlg, h.tab, "qr")
+        await h.call(dlg, AXE_ON_DONE)
+        shown = asyncio.create_task(h.call(dlg, VISIBLE_TEXT, "#success", 60000, timeout=90))
+        p = phone(h.bin, h.wd, url, h.relay.url, h.store, "--yes", "--link", "--phone-name", name, name="link-phone")
+        check("created" in await shown, "the success state")
+        await st.shot(h.tab, "done")
+        st.record("done", await h.call(dlg, "() => window.hgDoneAxe"))
+        check_shape(json.loads(await call), "create")
+        check(await asyncio.to_thread(p.wait, 60) == 0, "phone failed:\n" + p.stderr())
+        await h.closed(dlg)
+    finally:
+        call.cancel()
+
+    call = asyncio.create_task(h.call(h.tab, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32))}, timeout=120))
+    try:
+        dlg = await h.dialog()
+        await focused(h, dlg, "BUTTON:Use %s (remembered, no QR code)" % name)  # first and focused
+        await st.check(dlg, h.tab, "choose-remembered")
+        await h.click(dlg, 'button.phone[data-phone="%s"]' % name)  # no phone listens: offline
+        await h.call(dlg, VISIBLE_TEXT, "#error", 30000)
+        await h.click(dlg, "#details summary")  # the details line, open
+        await st.check(dlg, h.tab, "phone-offline")
+        await h.click(dlg, "#cancel")
+        check_generic(json.loads(await call), "cancelled")
+        await h.closed(dlg)
+    finally:
+        call.cancel()
+
+    h.fresh_qr()
+    call_a = asyncio.create_task(h.call(h.tab, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32))}, timeout=120))
+    call_b = None
+    try:
+        dlg_a = await h.dialog()
+        await h.click(dlg_a, "#hybrid")
+        await h.qr_url()
+        tab_b = await h.new_tab()
+        call_b = asyncio.create_task(h.call(tab_b, "o => window.hgGet(o)", {"challenge": b64(os.urandom(32))},
+                                            timeout=120))
+        dlg_b = await h.dialog(tab=tab_b)
+        await h.call(dlg_b, VISIBLE_TEXT, "#busy", 20000)
+        await h.activate(tab_b)
+        await st.check(dlg_b, tab_b, "waiting")
+        await h.click(dlg_b, "#cancel")
+        check_generic(json.loads(await call_b), "tab B cancelled")
+        await h.activate(h.tab)
+        await h.click(dlg_a, "#cancel")
+        check_generic(json.loads(await call_a), "tab A cancelled")
+    finally:
+        call_a.cancel()
+        if call_b:
+            call_b.cancel()
+    print("axe-core %s: no violations in %d states (%s, %s): %s"
+          % (json.load(open(os.path.join(AXE_DIR, "package.json")))["version"], len(st.checked), browser, theme,
+             ", ".join(st.checked)))

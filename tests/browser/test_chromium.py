@@ -7,7 +7,7 @@ Chromium host manifest allows), that manifest placed in the profile's NativeMess
 page on http://localhost:PORT calls create() then get(); the phone is chosen in the extension's
 window; `hybridgate phone` answers through our relay on the loopback radio; python3-fido2 verifies.
 
-usage: test_chromium.py BIN_DIR BUILD_DIR [TEST_NAME]"""
+usage: test_chromium.py BIN_DIR BUILD_DIR [TEST_NAME] [--screenshots DIR]"""
 
 import asyncio
 import base64
@@ -29,6 +29,7 @@ import scenarios  # noqa: E402
 from webpage import CLICK, QR_SHOWN, TEXT_OF, PageServer, b64, check_public_key, check_shape, creation_options  # noqa: E402
 
 BIN, BUILD = sys.argv[1], sys.argv[2]
+SHOTS = sys.argv[sys.argv.index("--screenshots") + 1] if "--screenshots" in sys.argv else None
 RP = "localhost"
 
 
@@ -64,7 +65,8 @@ class Harness:
     """One Chromium with the installed extension (and, unless host_installed is False, its host
     manifest), the test relay, the page server, a page target on http://localhost:PORT."""
 
-    def __init__(self, name, host_installed=True, **extra_env):
+    def __init__(self, name, host_installed=True, theme="light", **extra_env):
+        self.theme = theme
         self.wd = Workdir("chromium-" + name)
         self.relay = Relay(BIN, self.wd)
         self.server = PageServer()
@@ -110,6 +112,7 @@ class Harness:
         target = (await self.cdp.cmd("Target.createTarget", {"url": self.server.origin + "/index.html"}))["targetId"]
         page = await self.cdp.attach(target)
         self.targets[page] = target
+        await self.emulate_theme(page)
         await self.cdp.cmd("Runtime.enable", session=page)
         await loaded(self.cdp, page, "/index.html")  # the page has loaded (bounded wait)
         return target, page
@@ -146,6 +149,7 @@ class Harness:
         self.seen.add(new[0])
         session = await self.cdp.attach(new[0])
         self.targets[session] = new[0]
+        await self.emulate_theme(session)
         await loaded(self.cdp, session, "/dialog.html")
         await self.cdp.call(session, "() => new Promise((resolve) => { const ok = () => "
                                      "!document.getElementById('title').textContent.startsWith('Passkey'); "
@@ -182,6 +186,20 @@ class Harness:
     async def qr_url(self):
         return await asyncio.to_thread(wait_for, lambda: os.path.exists(self.qr_file) and open(self.qr_file).read().strip(),
                                        30, "the host's QR URL file")
+
+    async def emulate_theme(self, session):
+        """prefers-color-scheme as the harness's theme (Emulation.setEmulatedMedia, per frame target)."""
+        await self.cdp.cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme",
+                                                                        "value": self.theme}]}, session=session)
+
+    async def evaluate(self, ctx, expression):
+        r = await self.cdp.cmd("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=ctx)
+        check("exceptionDetails" not in r, "script exception: %r" % r.get("exceptionDetails"))
+
+    async def screenshot(self, tab, path):
+        shot = await self.cdp.cmd("Page.captureScreenshot", {"format": "png"}, session=tab)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
 
     async def start_virtual_authenticator(self):
         """Chromium's DevTools WebAuthn domain: a virtual CTAP2 USB authenticator that consents."""
@@ -304,12 +322,23 @@ async def test_offline_remembered_phone_offers_a_qr_code(h):
     await scenarios.offline_remembered_phone_offers_a_qr_code(h)
 
 
+@harnessed
+async def test_dialog_states_light(h):
+    await scenarios.dialog_states(h, "chromium", "light", SHOTS)
+
+
+@harnessed(theme="dark")
+async def test_dialog_states_dark(h):
+    await scenarios.dialog_states(h, "chromium", "dark", SHOTS)
+
+
 TESTS = [test_register_then_sign_in, test_declined_falls_through_to_the_browser,
          test_missing_host_falls_through_to_the_browser, test_keyboard_only, test_two_tabs,
-         test_page_timeout_is_honoured, test_relay_down_is_named, test_offline_remembered_phone_offers_a_qr_code]
+         test_page_timeout_is_honoured, test_relay_down_is_named, test_offline_remembered_phone_offers_a_qr_code,
+         test_dialog_states_light, test_dialog_states_dark]
 
 if __name__ == "__main__":
-    name = sys.argv[3] if len(sys.argv) > 3 else None
+    name = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "--screenshots" else None
     tests = [t for t in TESTS if name is None or t.__name__ == name]
     if not tests:
         sys.exit("no test named %s" % name)

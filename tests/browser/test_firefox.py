@@ -10,7 +10,7 @@ calls navigator.credentials; the test picks the phone in the extension's own win
 (tests/tools/webauthn_verify.py: python3-fido2 0.9 knows https origins only, so the tool checks an
 http://localhost origin as its https form for the RP ID localhost).
 
-usage: test_firefox.py BIN_DIR BUILD_DIR TEST_NAME [--screenshot PNG]"""
+usage: test_firefox.py BIN_DIR BUILD_DIR TEST_NAME [--screenshot PNG] [--screenshots DIR]"""
 
 import argparse
 import asyncio
@@ -39,6 +39,7 @@ ap.add_argument("bin_dir")
 ap.add_argument("build_dir")
 ap.add_argument("test", nargs="?")
 ap.add_argument("--screenshot", help="also save the QR dialog's screenshot here (docs/)")
+ap.add_argument("--screenshots", help="test_dialog_states_*: save each state's screenshot in this directory")
 ARGS = ap.parse_args()
 BIN = ARGS.bin_dir
 GECKO_ID = "browser@hybridgate.dev"
@@ -49,7 +50,7 @@ KEYS = {"Tab": "\ue004", "Enter": "\ue007", "Escape": "\ue00c", "Shift": "\ue008
 
 
 class Harness:
-    def __init__(self, name, virtual_authenticator=False, host_installed=True, **extra_env):
+    def __init__(self, name, virtual_authenticator=False, host_installed=True, theme="light", **extra_env):
         self.wd = Workdir(name)
         self.relay = Relay(BIN, self.wd)
         self.server = PageServer()
@@ -86,6 +87,9 @@ class Harness:
         self.virtual_authenticator = virtual_authenticator
         prefs = {"security.webauth.webauthn_enable_softtoken": True,
                  "security.webauth.webauthn_enable_usbtoken": False} if virtual_authenticator else {}
+        # The colour scheme the system asks for (prefers-color-scheme in pages and extension frames).
+        prefs["ui.systemUsesDarkTheme"] = 1 if theme == "dark" else 0
+        prefs["layout.css.prefers-color-scheme.content-override"] = 0 if theme == "dark" else 1
         self.firefox = Firefox(self.wd.path, env, prefs=prefs, marionette=virtual_authenticator)
         self.marionette = None
         self.authenticator = None
@@ -213,6 +217,17 @@ class Harness:
             actions.append({"type": "keyUp", "value": KEYS["Shift"]})
         await self.bidi.cmd("input.performActions", {"context": self.tab, "actions": [
             {"type": "key", "id": "keyboard", "actions": actions}]})
+
+    async def evaluate(self, ctx, expression):
+        """A script (e.g. a library's source) evaluated in a document."""
+        r = await self.bidi.cmd("script.evaluate", {"expression": expression, "target": {"context": ctx},
+                                                     "awaitPromise": False, "resultOwnership": "none"})
+        check(r["type"] != "exception", "script exception: %r" % r.get("exceptionDetails", {}).get("text"))
+
+    async def screenshot(self, tab, path):
+        shot = await self.bidi.cmd("browsingContext.captureScreenshot", {"context": tab})
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
 
     async def start_virtual_authenticator(self):
         check(self.authenticator is not None, "the harness was made without virtual_authenticator=True")
@@ -624,6 +639,19 @@ async def test_offline_remembered_phone_offers_a_qr_code(h):
     await scenarios.offline_remembered_phone_offers_a_qr_code(h)
 
 
+@harnessed
+async def test_dialog_states_light(h):
+    """scenarios.dialog_states: axe-core finds no violations in any state (light); with
+    --screenshots DIR, each state's picture is saved there."""
+    await scenarios.dialog_states(h, "firefox", "light", ARGS.screenshots)
+
+
+@harnessed(theme="dark")
+async def test_dialog_states_dark(h):
+    """The same in dark mode (the system's colour scheme is dark)."""
+    await scenarios.dialog_states(h, "firefox", "dark", ARGS.screenshots)
+
+
 BAD_CONFIG = os.path.join(HERE, "page", "bad-config.toml")
 
 
@@ -641,7 +669,8 @@ if __name__ == "__main__":
              test_declined_falls_through_to_the_browser, test_missing_host_falls_through_to_the_browser,
              test_abort_signal_and_navigation_cancel, test_person_says_no_on_the_phone,
              test_a_broken_configuration_falls_through_to_the_browser, test_keyboard_only, test_two_tabs,
-             test_page_timeout_is_honoured, test_relay_down_is_named, test_offline_remembered_phone_offers_a_qr_code]
+             test_page_timeout_is_honoured, test_relay_down_is_named, test_offline_remembered_phone_offers_a_qr_code,
+             test_dialog_states_light, test_dialog_states_dark]
     if ARGS.test:
         tests = [t for t in tests if t.__name__ == ARGS.test]
         if not tests:
