@@ -97,8 +97,8 @@ class Harness:
                     "HYBRIDGATE_TUNNEL_URL": self.relay.url, "HYBRIDGATE_RADIO": "loopback",
                     "HYBRIDGATE_QR_URL_FILE": self.qr_file, "HYBRIDGATE_NATIVE_HOST_LOG": self.host_log})
         env.update(self.extra_env)
-        self.ext = ext
-        self.chromium = Chromium(self.wd.path, env, ext)
+        self.ext = os.path.join(ext, "hybridgate-chromium")  # the zip's one top folder
+        self.chromium = Chromium(self.wd.path, env, self.ext)
         if self.host_installed:
             # Chromium with --user-data-dir reads per-user host manifests from DIR/NativeMessagingHosts.
             hosts = os.path.join(self.chromium.udd, "NativeMessagingHosts")
@@ -124,7 +124,13 @@ class Harness:
         return await self.cdp.call(ctx, fn, *args, timeout=timeout)
 
     async def click(self, ctx, selector):
-        return await self.cdp.call(ctx, CLICK, selector, 20000)
+        """Clicks; a click that removes the dialog may take its frame (and the answer) with it."""
+        try:
+            return await self.cdp.call(ctx, CLICK, selector, 20000)
+        except CdpError as e:
+            if "the target detached" not in str(e):
+                raise
+            return None
 
     async def dialogs(self, tab=None):
         """The dialog frames over the tab (its page session; default: every tab): out-of-process
