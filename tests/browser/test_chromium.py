@@ -5,7 +5,10 @@ protocol, cdp.py): the browser component installed with `cmake --install --compo
 the Chromium zip unpacked and loaded (--load-extension; its key gives the ID the installed
 Chromium host manifest allows), that manifest placed in the profile's NativeMessagingHosts; a
 page on http://localhost:PORT calls create() then get(); the phone is chosen in the extension's
-window; `hybridgate phone` answers through our relay on the loopback radio; python3-fido2 verifies.
+dialog (an out-of-process extension frame over the page); `hybridgate phone` answers through our
+relay on the loopback radio; python3-fido2 verifies. The scenarios both browsers share are in
+scenarios.py (fall-through to the DevTools virtual authenticator, keyboard, two tabs, timeouts,
+relay down, offline phone, the dialog's states with axe-core).
 
 usage: test_chromium.py BIN_DIR BUILD_DIR [TEST_NAME] [--screenshots DIR]"""
 

@@ -5,7 +5,7 @@ WebDriver BiDi (bidi.py). Per test: the browser component is installed with `cma
 --component browser` into a temporary prefix; its Firefox host manifest goes into
 $HOME/.mozilla/native-messaging-hosts of a temporary HOME; a fresh profile; the .xpi installed
 temporarily (webExtension.install archivePath); a page on http://localhost:PORT served here
-calls navigator.credentials; the test picks the phone in the extension's own window; `hybridgate phone` answers through our relay on the loopback radio
+calls navigator.credentials; the test picks the phone in the extension's dialog (an extension frame over the tab); `hybridgate phone` answers through our relay on the loopback radio
 (it reads the QR URL from HYBRIDGATE_QR_URL_FILE); python3-fido2 verifies the page's results
 (tests/tools/webauthn_verify.py: python3-fido2 0.9 knows https origins only, so the tool checks an
 http://localhost origin as its https form for the RP ID localhost).
