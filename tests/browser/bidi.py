@@ -28,6 +28,11 @@ class Bidi(remote.Client):
     async def connect(cls, port):
         return await super().connect("ws://127.0.0.1:%d/session" % port)
 
+    @classmethod
+    async def connect_url(cls, url):
+        """The BiDi connection of an existing session (a Marionette session's webSocketUrl)."""
+        return await super().connect(url)
+
     def error_of(self, msg):
         return "%s: %s" % (msg.get("error"), msg.get("message")) if msg.get("type") == "error" else None
 
@@ -106,7 +111,7 @@ def unwrap(v):
 class Firefox:
     """firefox-esr --headless with a fresh profile and the remote agent on a free port."""
 
-    def __init__(self, workdir, env, prefs=None, binary="/usr/bin/firefox-esr"):
+    def __init__(self, workdir, env, prefs=None, binary="/usr/bin/firefox-esr", marionette=False):
         self.profile = os.path.join(workdir, "profile")
         os.mkdir(self.profile)
         all_prefs = {
@@ -119,14 +124,19 @@ class Firefox:
             "app.update.disabledForTesting": True,
             "remote.active-protocols": 1,  # WebDriver BiDi only
         }
+        if marionette:  # also Marionette (WebDriver classic) on a free port, for the virtual authenticator
+            all_prefs["marionette.port"] = 0
         all_prefs.update(prefs or {})
         with open(os.path.join(self.profile, "user.js"), "w") as f:
             for k, v in all_prefs.items():
                 f.write("user_pref(%s, %s);\n" % (json.dumps(k), json.dumps(v)))
         self.log_path = os.path.join(workdir, "firefox.log")
         self.log = open(self.log_path, "w")
+        argv = [binary, "--headless", "--remote-debugging-port=0", "--no-remote", "-profile", self.profile, "about:blank"]
+        if marionette:
+            argv.insert(1, "--marionette")
         self.proc = subprocess.Popen(
-            [binary, "--headless", "--remote-debugging-port=0", "--no-remote", "-profile", self.profile, "about:blank"],
+            argv,
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def port(self, timeout=60):
@@ -139,6 +149,17 @@ class Firefox:
             raise BidiError("Firefox exited (%s):\n%s" % (self.proc.returncode, open(self.log_path).read()[-3000:]))
         with open(path) as f:
             return json.load(f)["ws_port"]
+
+    def marionette_port(self, timeout=60):
+        """Marionette's port (Firefox writes MarionetteActivePort into the profile)."""
+        from hgcheck import wait_for
+        path = os.path.join(self.profile, "MarionetteActivePort")
+        wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0 or self.proc.poll() is not None,
+                 timeout, "Firefox's MarionetteActivePort")
+        if self.proc.poll() is not None:
+            raise BidiError("Firefox exited (%s):\n%s" % (self.proc.returncode, open(self.log_path).read()[-3000:]))
+        with open(path) as f:
+            return int(f.read().strip())
 
     def stop(self):
         remote.stop_browser(self.proc, self.log)

@@ -19,14 +19,34 @@ class Cdp(remote.Client):
     Error = CdpError
     closed = "the DevTools connection closed"
 
+    def __init__(self, ws):
+        self.session_of = {}  # pending command id → its session
+        super().__init__(ws)
+
     def error_of(self, msg):
         return str(msg["error"]) if "error" in msg else None
 
+    async def on_message(self, msg):
+        # A session whose target went away (e.g. a frame removed while a command ran in it) answers
+        # nothing more: its pending commands fail at once rather than at their deadline.
+        if msg.get("method") == "Target.detachedFromTarget":
+            session = msg.get("params", {}).get("sessionId")
+            for i, fut in list(self.pending.items()):
+                if self.session_of.get(i) == session:
+                    self.pending.pop(i, None)
+                    if not fut.done():
+                        fut.set_exception(CdpError("the target detached"))
+
     async def cmd(self, method, params=None, session=None, timeout=60):
         m = {"method": method, "params": params or {}}
+        i = self.next_id  # the id send_command gives this command
         if session:
             m["sessionId"] = session
-        return await self.send_command(method, m, timeout)
+            self.session_of[i] = session
+        try:
+            return await self.send_command(method, m, timeout)
+        finally:
+            self.session_of.pop(i, None)
 
     async def call(self, session, fn, *args, timeout=60):
         """Calls the function declaration `fn` with JSON arguments in the session's page; awaits a

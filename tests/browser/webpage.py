@@ -50,6 +50,18 @@ VISIBLE_TEXT = """(sel, ms) => new Promise((resolve, reject) => {
   done();
 })"""
 TEXT_OF = "(sel) => document.querySelector(sel) ? document.querySelector(sel).textContent : null"
+# The element that has the focus in a document (its id, else its tag and text).
+FOCUSED = "() => { const e = document.activeElement; return e ? (e.id || e.tagName + ':' + e.textContent) : null; }"
+
+# What a page learns when the call did not succeed: WebAuthn's generic NotAllowedError, with the
+# message browsers use, never why (the person closed the dialog, the host ended, the phone said no).
+GENERIC_MESSAGE = "The operation either timed out or was not allowed."
+
+
+def check_generic(r, what):
+    """The page got NotAllowedError with the generic message (the answer as rp.js reports it)."""
+    check(r.get("error") == "NotAllowedError" and r.get("message") == GENERIC_MESSAGE,
+          "%s: the page learnt %r, not the generic NotAllowedError" % (what, r))
 
 
 class PageServer:

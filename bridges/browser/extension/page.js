@@ -3,7 +3,9 @@
 // navigator.credentials.create() and get() for publicKey requests. The request goes to the
 // extension's isolated content script (content.js) as a CustomEvent carrying JSON text; the answer
 // comes back the same way. Nothing here is trusted by the extension: the origin is the one the
-// browser reports for this frame, and the QR code is shown only in the extension's own window.
+// browser reports for this frame, and the QR code is shown only in the extension's own frame.
+// Answers: a credential, an exception, or "fallback": the very call then goes to the browser's
+// original navigator.credentials (the extension's dialog is gone and the page has the focus).
 (() => {
   "use strict";
   const Container = globalThis.CredentialsContainer;

@@ -51,6 +51,7 @@
 #include "webauthn/webauthn.hpp"
 #include "messaging.hpp"
 #include "qr/render.hpp"
+#include "relay_probe.hpp"
 
 namespace {
 
@@ -222,8 +223,26 @@ class Host {
   void run(hybrid::Desktop& desktop, const json& id, const std::string& kind, const std::string& origin,
            const std::string& text, const std::string& phone) {
     std::optional<Error> qr_error;
+    // A QR ceremony on a configured relay: once the QR code is shown (the call is running, so a
+    // cancel reaches it), the relay is probed (relay_probe.hpp): a relay that is down is named
+    // within the connect deadline rather than after the wait for the phone's advert.
+    std::optional<Error> relay_error;
+    browser::RelayProbe probe;
+    std::thread prober;
+    auto start_probe = [&] {
+      if (prober.joinable() || !phone.empty() || settings_.desktop.tunnel_url.empty()) return;
+      prober = std::thread([&] {
+        auto st = probe.run(settings_.desktop.tunnel_url, settings_.desktop.deadlines.connect);
+        if (!st && st.error().code != Errc::session_cancelled) {
+          log_("relay probe: " + st.error().to_string());
+          relay_error = st.error();
+          desktop.cancel();
+        }
+      });
+    };
     hybrid::DesktopCallbacks cb;
     cb.qr = [&](const std::string& url) {  // (the Desktop wrote qr_url_file, if configured)
+      start_probe();
       auto matrix = qr::encode(url);
       if (!matrix) {
         qr_error = matrix.error();
@@ -241,7 +260,12 @@ class Host {
       send({{"type", "notice"}, {"id", id}, {"text", sentence}});
     };
     auto cred = kind == "create" ? desktop.create(text, origin, cb, phone) : desktop.get(text, origin, cb, phone);
+    if (prober.joinable()) {
+      probe.stop();
+      prober.join();
+    }
     if (qr_error) cred = *qr_error;
+    if (relay_error && !cred) cred = *relay_error;
     {
       std::lock_guard lock(mutex_);
       running_.reset();
