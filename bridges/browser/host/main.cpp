@@ -51,7 +51,7 @@
 #include "webauthn/webauthn.hpp"
 #include "messaging.hpp"
 #include "qr/render.hpp"
-#include "relay_probe.hpp"
+#include "web/probe.hpp"
 
 namespace {
 
@@ -224,10 +224,10 @@ class Host {
            const std::string& text, const std::string& phone) {
     std::optional<Error> qr_error;
     // A QR ceremony on a configured relay: once the QR code is shown (the call is running, so a
-    // cancel reaches it), the relay is probed (relay_probe.hpp): a relay that is down is named
+    // cancel reaches it), the relay is probed (web/probe.hpp): a relay that is down is named
     // within the connect deadline rather than after the wait for the phone's advert.
     std::optional<Error> relay_error;
-    browser::RelayProbe probe;
+    web::RelayProbe probe;
     std::thread prober;
     auto start_probe = [&] {
       if (prober.joinable() || !phone.empty() || settings_.desktop.tunnel_url.empty()) return;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "relay_probe.hpp"
+#include "web/probe.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -7,9 +7,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <optional>
 
-#include "tunnel/client/url.hpp"
+#include "web/url.hpp"
 
-namespace hg::browser {
+namespace hg::web {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -24,7 +24,7 @@ RelayProbe::~RelayProbe() = default;
 void RelayProbe::stop() { impl_->io.stop(); }
 
 Status RelayProbe::run(const std::string& tunnel_url, std::chrono::milliseconds deadline) {
-  HG_TRY(auto url, tunnel::parse_url(tunnel_url));
+  HG_TRY(auto url, parse_url(tunnel_url));
   auto& io = impl_->io;
   tcp::resolver resolver(io);
   tcp::socket socket(io);
@@ -58,4 +58,4 @@ Status RelayProbe::run(const std::string& tunnel_url, std::chrono::milliseconds 
   return make_error(Errc::tunnel_unreachable, where + ": " + result->message());
 }
 
-}  // namespace hg::browser
+}  // namespace hg::web

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // A TCP connection attempt to the tunnel server (the relay) a QR ceremony will use, made while the
-// QR code is shown: the phone only contacts the relay after it scanned the code, so without this
+// QR code is shown (the browser host does so): the phone only contacts the relay after it scanned the code, so without this
 // probe a relay that is down shows as a long wait for the phone and then a Bluetooth error. The
 // probe opens and closes a TCP connection (no TLS, no WebSocket: it says the relay's port answers,
 // nothing more), bounded by the connect deadline; stop() ends it early.
@@ -12,7 +12,7 @@
 
 #include "proto/error.hpp"
 
-namespace hg::browser {
+namespace hg::web {
 
 class RelayProbe {
  public:
@@ -32,4 +32,4 @@ class RelayProbe {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace hg::browser
+}  // namespace hg::web
