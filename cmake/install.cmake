@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # `cmake --install BUILD [--prefix P]` (GNUInstallDirs; paths below are relative to the prefix):
 #   bin/hybridgate, bin/hybridgate-relay                   the programs (HYBRIDGATE_BUILD_PROGRAMS)
-#   LIBDIR/libhybridgate.so.0.1.0, .so.0 (soname), .so     the C ABI
+#   LIBDIR/libhybridgate.so.0.2.0, .so.0 (soname), .so     the C ABI
 #   LIBDIR/libhybridgate_cxx.a                             every layer, for C++ users
 #   LIBDIR/libhybridgate-sk.so                             the OpenSSH security-key provider
 #                                                          (bridges/ssh/CMakeLists.txt installs it)

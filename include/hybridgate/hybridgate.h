@@ -65,7 +65,7 @@ extern "C" {
 
 /* The version of this header. The library's soname changes with HG_VERSION_MAJOR. */
 #define HG_VERSION_MAJOR 0
-#define HG_VERSION_MINOR 1
+#define HG_VERSION_MINOR 2
 #define HG_VERSION_PATCH 0
 
 /* The library's version, "MAJOR.MINOR.PATCH" (static storage; never NULL). */
@@ -405,6 +405,220 @@ int hg_phone_unlink(hg_phone *p, hg_error *err);
 /* Ends the running call with "session.cancelled". Any thread, any time; no effect when no call
  * runs. Does not wait. */
 void hg_phone_cancel(hg_phone *p);
+
+
+/* =============================================================================================
+ * Added in 0.2 (symbol version HYBRIDGATE_0.2). Everything above keeps working unchanged.
+ * ============================================================================================= */
+
+/* ---------------------------------------------------------------------------------------------
+ * Numeric error codes
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * One value per stable error code (hg_error.code), for a `switch`. The values never change and
+ * are never reused; new codes get new values at the end (a program should have a `default:`).
+ * HG_E_X is the code "x" with '.' written as '_' and upper-cased: HG_E_CTAP_OPERATION_DENIED is
+ * "ctap.operation_denied". capi/common.cpp fails to compile unless this list matches the library's codes (proto/error.hpp) one for one, in order.
+ */
+typedef enum hg_errc {
+  HG_E_OK = 0,
+  HG_E_INTERNAL = 1,
+  HG_E_INVALID_ARGUMENT = 2,
+  HG_E_HEX_INVALID = 3,
+  HG_E_BASE64_INVALID = 4,
+  HG_E_DIGITS_NON_DIGIT = 5,
+  HG_E_DIGITS_LENGTH = 6,
+  HG_E_DIGITS_RANGE = 7,
+  HG_E_QR_PREFIX = 8,
+  HG_E_QR_EMPTY = 9,
+  HG_E_QR_CBOR = 10,
+  HG_E_QR_MISSING_KEY = 11,
+  HG_E_QR_BAD_KEY = 12,
+  HG_E_QR_BAD_SECRET = 13,
+  HG_E_QR_BAD_FIELD = 14,
+  HG_E_CBOR_MALFORMED = 15,
+  HG_E_CBOR_TOO_LARGE = 16,
+  HG_E_CBOR_NOT_CANONICAL = 17,
+  HG_E_CBOR_UNSUPPORTED = 18,
+  HG_E_CBOR_TYPE = 19,
+  HG_E_CRYPTO = 20,
+  HG_E_KEY_INVALID = 21,
+  HG_E_EID_LENGTH = 22,
+  HG_E_EID_TAG = 23,
+  HG_E_EID_RESERVED = 24,
+  HG_E_EID_DOMAIN = 25,
+  HG_E_DOMAIN_UNKNOWN = 26,
+  HG_E_URL_INVALID = 27,
+  HG_E_NOISE_LENGTH = 28,
+  HG_E_NOISE_DECRYPT = 29,
+  HG_E_NOISE_KEY = 30,
+  HG_E_CRYPTER_DECRYPT = 31,
+  HG_E_CRYPTER_PADDING = 32,
+  HG_E_CRYPTER_EXHAUSTED = 33,
+  HG_E_FRAME_TYPE = 34,
+  HG_E_FRAME_EMPTY = 35,
+  HG_E_MESSAGE_INVALID = 36,
+  HG_E_LINKING_SIGNATURE = 37,
+  HG_E_LINKING_INVALID = 38,
+  HG_E_CTAP_INVALID = 39,
+  HG_E_CTAP_STATUS = 40,
+  HG_E_CTAP_INVALID_COMMAND = 41,
+  HG_E_CTAP_INVALID_PARAMETER = 42,
+  HG_E_CTAP_INVALID_LENGTH = 43,
+  HG_E_CTAP_UNEXPECTED_TYPE = 44,
+  HG_E_CTAP_INVALID_CBOR = 45,
+  HG_E_CTAP_MISSING_PARAMETER = 46,
+  HG_E_CTAP_CREDENTIAL_EXCLUDED = 47,
+  HG_E_CTAP_UNSUPPORTED_ALGORITHM = 48,
+  HG_E_CTAP_OPERATION_DENIED = 49,
+  HG_E_CTAP_UNSUPPORTED_OPTION = 50,
+  HG_E_CTAP_INVALID_OPTION = 51,
+  HG_E_CTAP_CANCELLED = 52,
+  HG_E_CTAP_NO_CREDENTIALS = 53,
+  HG_E_CTAP_USER_ACTION_TIMEOUT = 54,
+  HG_E_CTAP_NOT_ALLOWED = 55,
+  HG_E_CTAP_OTHER = 56,
+  HG_E_STORE_PERMISSIONS = 57,
+  HG_E_STORE_CORRUPT = 58,
+  HG_E_IO = 59,
+  HG_E_BLE_NO_SYSTEM_BUS = 60,
+  HG_E_BLE_NO_BLUEZ = 61,
+  HG_E_BLE_NO_ADAPTER = 62,
+  HG_E_BLE_ADAPTER_OFF = 63,
+  HG_E_BLE_RFKILL = 64,
+  HG_E_BLE_PERMISSION = 65,
+  HG_E_BLE_NO_ADVERTISING = 66,
+  HG_E_BLE_ADVERTISING_BUSY = 67,
+  HG_E_BLE_FAILED = 68,
+  HG_E_TUNNEL_UNREACHABLE = 69,
+  HG_E_TUNNEL_REFUSED = 70,
+  HG_E_TUNNEL_GONE = 71,
+  HG_E_TUNNEL_PROTOCOL = 72,
+  HG_E_TUNNEL_CLOSED = 73,
+  HG_E_SESSION_NO_ADVERT = 74,
+  HG_E_SESSION_HANDSHAKE = 75,
+  HG_E_SESSION_PHONE_CLOSED = 76,
+  HG_E_SESSION_DEADLINE = 77,
+  HG_E_SESSION_CANCELLED = 78,
+  HG_E_ORIGIN_INVALID = 79,
+  HG_E_ORIGIN_INSECURE = 80,
+  HG_E_RP_ID_INVALID = 81,
+  HG_E_RP_ID_MISMATCH = 82,
+  HG_E_RP_ID_PUBLIC_SUFFIX = 83,
+  HG_E_CONFIG_INVALID = 84,
+  HG_E__LAST_PLUS_ONE /* not a code: one past the largest value of this header */
+} hg_errc;
+
+/* The stable code's name ("ctap.operation_denied") and sentence for a value (static storage), or
+ * NULL for a value this library does not know. */
+const char *hg_errc_name(hg_errc code);
+const char *hg_errc_sentence(hg_errc code);
+/* The numeric code of a filled hg_error (HG_E_OK for a zeroed one never filled; HG_E_INTERNAL for
+ * a code this library does not know). err may be NULL (HG_E_OK). */
+hg_errc hg_error_code(const hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * The error object: what the last failing call on this thread said, through accessors (it can gain
+ * fields without breaking programs, unlike the fixed hg_error struct)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct hg_error_info hg_error_info;
+
+/*
+ * The error of the last hg_ call that failed on the calling thread (whether or not it was given
+ * an hg_error), or NULL when none has failed since the thread started or since hg_error_clear.
+ * Owned by the library; valid until the next failing hg_ call on this thread or hg_error_clear.
+ * Successful calls leave it as it was (as with errno, look only after a failure). Callbacks run
+ * on the thread named at each callback; an hg_ call failing inside a callback replaces it.
+ */
+const hg_error_info *hg_error_last(void);
+void hg_error_clear(void);
+/* Accessors; each takes NULL (HG_E_OK / ""). Strings live as long as the error object. */
+hg_errc hg_error_info_code(const hg_error_info *e);
+const char *hg_error_info_name(const hg_error_info *e);     /* "ctap.operation_denied" */
+const char *hg_error_info_sentence(const hg_error_info *e); /* the code's sentence */
+const char *hg_error_info_detail(const hg_error_info *e);   /* what this failure adds ("" if nothing) */
+/* "sentence (detail)", as the CLI prints it, untruncated. */
+const char *hg_error_info_message(const hg_error_info *e);
+
+/* ---------------------------------------------------------------------------------------------
+ * Log handler
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum hg_log_level {
+  HG_LOG_DEBUG = 0,   /* each CTAP request and answer (command, status, sizes), each stage */
+  HG_LOG_INFO = 1,    /* ceremonies and connections starting and ending */
+  HG_LOG_WARNING = 2, /* notices for the person (hg_notice_cb) */
+  HG_LOG_ERROR = 3    /* failures (the error's code, sentence and detail) */
+} hg_log_level;
+
+/*
+ * One log line: `message` is a sentence without a trailing newline, valid during the call. Never
+ * holds a secret: no QR code URL, no key, no CTAP payload (commands, status bytes and sizes only).
+ * Called on whichever thread does the work (the caller's, a non-blocking desktop's worker, a
+ * phone's request thread), possibly from several threads at once: make it thread-safe, quick,
+ * and do not call hg_ functions from it.
+ */
+typedef void hg_log_cb(void *user, hg_log_level level, const char *message);
+
+/* Sets the process-wide log handler (NULL, the default, = no logging) and the least level it is
+ * called for. Any thread, any time; a line being delivered finishes with the previous handler. */
+void hg_set_log_handler(hg_log_cb *handler, void *user, hg_log_level min_level);
+
+/* ---------------------------------------------------------------------------------------------
+ * Desktop and phone settings apart
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * A configuration for one side. hg_config_new()'s configuration serves both (as in 0.1); one made
+ * here refuses the other side's setters with "invalid_argument" naming the setting (e.g.
+ * hg_config_set_domain_id on a desktop's), and hg_desktop_new refuses a phone's configuration and
+ * hg_phone_new a desktop's. hg_config_load on a phone's configuration applies the shared settings
+ * (tunnel_url, ca_file, radio, adapter, loopback_dir, connect_timeout) only.
+ */
+hg_config *hg_config_new_desktop(void);
+hg_config *hg_config_new_phone(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Callbacks one at a time (new kinds get new setters; each has its own user pointer)
+ * ------------------------------------------------------------------------------------------- */
+
+/* Same rules as hg_desktop_set_callbacks (set them while no ceremony runs); NULL removes one. */
+void hg_desktop_on_qr(hg_desktop *d, hg_qr_cb *cb, void *user);
+void hg_desktop_on_stage(hg_desktop *d, hg_stage_cb *cb, void *user);
+void hg_desktop_on_notice(hg_desktop *d, hg_notice_cb *cb, void *user);
+/* Same rules as hg_phone_set_callbacks. */
+void hg_phone_on_presence(hg_phone *p, hg_presence_cb *cb, void *user);
+void hg_phone_on_stage(hg_phone *p, hg_stage_cb *cb, void *user);
+
+/* ---------------------------------------------------------------------------------------------
+ * The credential JSON's fields without a JSON parser
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct hg_result hg_result;
+
+/*
+ * Reads the PublicKeyCredential JSON that hg_desktop_create/get/dispatch returned (or one like it)
+ * into *out, released with hg_result_free. "invalid_argument" when it is not such a JSON.
+ *   credential_id  the raw credential ID (rawId, decoded)       -- keep it for allowCredentials
+ *   user_handle    the user handle of a sign-in (empty when the phone sent none, and at create)
+ *   sign_count     the authenticator data's signature counter
+ *   auth_data      the raw authenticator data
+ *   json           the JSON itself (as given)
+ *   is_create      1 for a registration (attestation response), 0 for a sign-in
+ * Byte accessors set *data (owned by the result) and *len; an empty field gives *len = 0.
+ */
+int hg_result_from_json(const char *credential_json, hg_result **out, hg_error *err);
+void hg_result_free(hg_result **r);
+void hg_result_credential_id(const hg_result *r, const uint8_t **data, size_t *len);
+void hg_result_user_handle(const hg_result *r, const uint8_t **data, size_t *len);
+void hg_result_auth_data(const hg_result *r, const uint8_t **data, size_t *len);
+uint32_t hg_result_sign_count(const hg_result *r);
+const char *hg_result_json(const hg_result *r);
+int hg_result_is_create(const hg_result *r);
+
+/*@CTAP@*/
 
 #ifdef __cplusplus
 }

@@ -158,7 +158,7 @@ def test_install():
 def test_install_layout():
     lib = libdir()
     real = os.path.realpath(os.path.join(lib, "libhybridgate.so"))
-    check(os.path.basename(real) == "libhybridgate.so.0.1.0", "libhybridgate.so -> %s" % real)
+    check(os.path.basename(real) == "libhybridgate.so.0.2.0", "libhybridgate.so -> %s" % real)
     check(os.path.realpath(os.path.join(lib, "libhybridgate.so.0")) == real, "no libhybridgate.so.0 symlink")
     soname = re.search(r"SONAME\)?\s+Library soname: \[(.*)\]", run(["readelf", "-d", real], "readelf"))
     check(soname and soname.group(1) == "libhybridgate.so.0", "SONAME: %s" % (soname and soname.group(1)))
@@ -223,25 +223,34 @@ def test_install_layout():
 
 
 def test_exports():
-    """The shared library's dynamic symbol table holds exactly the functions hybridgate.h declares
-    (version node HYBRIDGATE_0), nothing else: no C++, Boost, OpenSSL or libcbor symbols."""
+    """The shared library's dynamic symbol table holds exactly the functions hybridgate.h declares,
+    nothing else (no C++, Boost, OpenSSL or libcbor symbols); the 0.1 functions (abi/'s baseline)
+    keep node HYBRIDGATE_0 and every later one is in a later node (HYBRIDGATE_0.2, ...)."""
     so = os.path.join(libdir(), "libhybridgate.so")
     header = open(os.path.join(PREFIX, "include", "hybridgate", "hybridgate.h")).read()
     header = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
     declared = set(re.findall(r"\b(hg_[a-z0-9_]+)\s*\(", header))
     declared -= {n for n in declared if re.search(r"typedef\s+\w+\s*\*?\s*" + n + r"\s*\(", header)}  # callback types
     check(len(declared) >= 30, "parsed only %d functions from the header" % len(declared))
-    exported, other = set(), []
+    exported, other, node_of = set(), [], {}
     for line in run(["nm", "-D", "--defined-only", so], "nm").splitlines():
         parts = line.split()
         kind, name = parts[-2], parts[-1]
-        if kind == "A" and name == "HYBRIDGATE_0":
+        if kind == "A" and re.fullmatch(r"HYBRIDGATE_0(\.[0-9]+)?", name):
             continue
-        m = re.fullmatch(r"(hg_[a-z0-9_]+)@@HYBRIDGATE_0", name)
+        m = re.fullmatch(r"(hg_[a-z0-9_]+)@@(HYBRIDGATE_0(?:\.[0-9]+)?)", name)
         if m and kind == "T":
             exported.add(m.group(1))
+            node_of[m.group(1)] = m.group(2)
         else:
             other.append(line)
+    baseline = set(re.findall(r"elf-symbol name='(hg_[a-z0-9_]+)'", open(os.path.join(ROOT, "abi", "libhybridgate-0.1.xml")).read()))
+    check(len(baseline) >= 30, "the 0.1 baseline lists only %d functions" % len(baseline))
+    moved = sorted(n for n in baseline if node_of.get(n) != "HYBRIDGATE_0")
+    check(not moved, "0.1 functions missing or not in node HYBRIDGATE_0: %s" % moved)
+    unversioned = sorted(n for n in exported - baseline if node_of[n] == "HYBRIDGATE_0")
+    check(not unversioned, "functions added after 0.1 but in node HYBRIDGATE_0 (list them in cmake/hybridgate.map's "
+          "newest node): %s" % unversioned)
     check(not other, "symbols other than hg_* are exported:\n" + "\n".join(other[:40]))
     check(exported == declared, "exported but not declared: %s; declared but not exported: %s"
           % (sorted(exported - declared), sorted(declared - exported)))
