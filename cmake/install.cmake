@@ -43,9 +43,13 @@ foreach(prog hybridgate hybridgate-relay)
   endif()
 endforeach()
 
-if(TARGET hybridgate-key-window)
-  install(TARGETS hybridgate-key-window RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/hybridgate COMPONENT programs)
-endif()
+# The helpers `hybridgate` runs (git-style: `hybridgate key` -> hybridgate-key; hybridgate-pam-enroll
+# is installed by bridges/pam) and the key's window.
+foreach(prog hybridgate-key-window hybridgate-key)
+  if(TARGET ${prog})
+    install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/hybridgate COMPONENT programs)
+  endif()
+endforeach()
 
 # Libraries, headers, pkg-config and the CMake package (only when the C ABI is built).
 if(TARGET hybridgate_c)

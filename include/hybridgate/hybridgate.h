@@ -618,7 +618,153 @@ uint32_t hg_result_sign_count(const hg_result *r);
 const char *hg_result_json(const hg_result *r);
 int hg_result_is_create(const hg_result *r);
 
-/*@CTAP@*/
+/* ---------------------------------------------------------------------------------------------
+ * Raw CTAP2 with the library's codecs and checks (for an OpenSSH provider, a PAM module, any client
+ * whose application ID is not a web origin): requests built, answers decoded and checked, the
+ * fields read through accessors. No CBOR or crypto library needed by the caller.
+ * ------------------------------------------------------------------------------------------- */
+
+/* COSE algorithms of a credential's key. */
+#define HG_COSE_ES256 (-7) /* ECDSA P-256 with SHA-256 */
+#define HG_COSE_EDDSA (-8) /* Ed25519 */
+
+/* Request flags (bits; others must be 0). */
+#define HG_CTAP_RESIDENT_KEY 0x01u      /* make_credential: a discoverable credential (rk) */
+#define HG_CTAP_USER_VERIFICATION 0x02u /* both: ask the phone to verify the person (uv) */
+#define HG_CTAP_NO_USER_PRESENCE 0x04u  /* get_assertion: up = false (OpenSSH's no-touch-required) */
+
+/* Authenticator data flags (hg_credential_flags, hg_assertion_flags). */
+#define HG_AUTH_DATA_UP 0x01u /* user present */
+#define HG_AUTH_DATA_UV 0x04u /* user verified */
+
+/* A list of credential IDs (exclude or allow list): count pointers and their lengths. */
+typedef struct hg_id_list {
+  const uint8_t *const *ids;
+  const size_t *lens;
+  size_t count;
+} hg_id_list;
+
+typedef struct hg_credential hg_credential; /* a checked makeCredential answer */
+typedef struct hg_assertion hg_assertion;   /* a checked getAssertion answer */
+
+/*
+ * authenticatorMakeCredential (command byte || CBOR) in *request (hg_free):
+ *   rp_id, rp_name       the application ("ssh:", "pam:hybridgate"); rp_name NULL = rp_id
+ *   client_data_hash     32 bytes
+ *   user_id, user_id_len the user handle (1..64 bytes); user_name and display_name NULL = ""
+ *   alg                  HG_COSE_ES256 or HG_COSE_EDDSA
+ *   exclude              credentials the phone must not hold already (NULL = none)
+ *   flags                HG_CTAP_RESIDENT_KEY, HG_CTAP_USER_VERIFICATION
+ */
+int hg_ctap_make_credential_request(const char *rp_id, const char *rp_name, const uint8_t *client_data_hash,
+                                    const uint8_t *user_id, size_t user_id_len, const char *user_name,
+                                    const char *display_name, int32_t alg, const hg_id_list *exclude, unsigned flags,
+                                    uint8_t **request, size_t *request_len, hg_error *err);
+/* authenticatorGetAssertion: allow NULL or empty = any discoverable credential of rp_id (several
+ * are then fetched with hg_ctap_get_next_assertion_request). flags: HG_CTAP_USER_VERIFICATION,
+ * HG_CTAP_NO_USER_PRESENCE. */
+int hg_ctap_get_assertion_request(const char *rp_id, const uint8_t *client_data_hash, const hg_id_list *allow,
+                                  unsigned flags, uint8_t **request, size_t *request_len, hg_error *err);
+/* authenticatorGetNextAssertion (the command byte alone). */
+int hg_ctap_get_next_assertion_request(uint8_t **request, size_t *request_len, hg_error *err);
+
+/*
+ * The phone's makeCredential answer (status byte || CBOR), decoded and checked: a non-zero status is
+ * its ctap.* error (e.g. "ctap.operation_denied", "ctap.credential_excluded"); then "ctap.invalid"
+ * (with a detail, never the bytes) unless the rpIdHash is SHA-256(rp_id), the user was present, the
+ * answer carries attested credential data with a non-empty credential ID and a valid key of `alg`
+ * (a P-256 point on the curve, or a 32-byte Ed25519 key; another algorithm is
+ * "ctap.unsupported_algorithm"). The attestation is read, not verified. *out: hg_credential_free.
+ */
+int hg_ctap_read_credential(const uint8_t *response, size_t response_len, const char *rp_id, int32_t alg,
+                            hg_credential **out, hg_error *err);
+void hg_credential_free(hg_credential **c);
+/* Byte accessors: *data (owned by the object; NULL when empty) and *len. */
+void hg_credential_id(const hg_credential *c, const uint8_t **data, size_t *len);
+/* The public key: the 65-byte uncompressed P-256 point (0x04 || x || y) or the 32-byte Ed25519 key. */
+void hg_credential_public_key(const hg_credential *c, const uint8_t **data, size_t *len);
+/* The same key as a canonical COSE_Key (CBOR), what hg_assertion_verify_cose takes. */
+void hg_credential_cose_key(const hg_credential *c, const uint8_t **data, size_t *len);
+void hg_credential_auth_data(const hg_credential *c, const uint8_t **data, size_t *len);
+/* attStmt's "sig" and "x5c"[0] (empty for the "none" format). */
+void hg_credential_attestation_signature(const hg_credential *c, const uint8_t **data, size_t *len);
+void hg_credential_attestation_certificate(const hg_credential *c, const uint8_t **data, size_t *len);
+int32_t hg_credential_algorithm(const hg_credential *c);
+uint8_t hg_credential_flags(const hg_credential *c);
+uint32_t hg_credential_sign_count(const hg_credential *c);
+
+/*
+ * The phone's getAssertion or getNextAssertion answer, decoded and checked: a non-zero status is its
+ * ctap.* error ("ctap.no_credentials", "ctap.operation_denied", ...); then "ctap.invalid" unless the
+ * rpIdHash is SHA-256(rp_id), the signature is not empty, and the credential is one of `allow`
+ * (the answer may leave it out when allow has exactly one) or, with no allow list, named. User
+ * presence and verification are NOT required here (read hg_assertion_flags: OpenSSH may ask
+ * without presence); the signature is checked by hg_assertion_verify / _verify_cose.
+ */
+int hg_ctap_read_assertion(const uint8_t *response, size_t response_len, const char *rp_id, const hg_id_list *allow,
+                           hg_assertion **out, hg_error *err);
+void hg_assertion_free(hg_assertion **a);
+void hg_assertion_credential_id(const hg_assertion *a, const uint8_t **data, size_t *len);
+/* The index into the allow list of the credential that answered (0 with no allow list). */
+size_t hg_assertion_allow_index(const hg_assertion *a);
+void hg_assertion_auth_data(const hg_assertion *a, const uint8_t **data, size_t *len);
+/* As the phone sent it: DER for ES256, 64 bytes for EdDSA. */
+void hg_assertion_signature(const hg_assertion *a, const uint8_t **data, size_t *len);
+/* The user handle (empty when the phone sent none). */
+void hg_assertion_user_id(const hg_assertion *a, const uint8_t **data, size_t *len);
+uint8_t hg_assertion_flags(const hg_assertion *a);
+uint32_t hg_assertion_sign_count(const hg_assertion *a);
+/* numberOfCredentials of a first answer without an allow list (1 .. 64; 1 when absent). */
+size_t hg_assertion_count(const hg_assertion *a);
+
+/*
+ * Verifies the assertion's signature over authData || client_data_hash (32 bytes) with a public
+ * key: `alg` and the key in hg_credential_public_key's form, or a COSE_Key (ES256 or EdDSA).
+ * HG_OK when it verifies; "ctap.invalid" when it does not; "invalid_argument" for a key of the wrong
+ * form.
+ */
+int hg_assertion_verify(const hg_assertion *a, const uint8_t *client_data_hash, int32_t alg,
+                        const uint8_t *public_key, size_t public_key_len, hg_error *err);
+int hg_assertion_verify_cose(const hg_assertion *a, const uint8_t *client_data_hash, const uint8_t *cose_key,
+                             size_t cose_key_len, hg_error *err);
+
+/* Whether a getInfo (hg_connection_get_info) lists COSE algorithm `alg`: 1 or 0. A getInfo without
+ * the list, or one that cannot be read, offers ES256 only. */
+int hg_ctap_info_offers(const uint8_t *info, size_t info_len, int32_t alg);
+
+/* The same through an open connection: the request built, transacted and the answer read and
+ * checked, in one call (the arguments as above). HG_ERR with a ctap.* code for the phone's refusal,
+ * a tunnel.* / session.* code when the connection failed. */
+int hg_connection_make_credential(hg_connection *c, const char *rp_id, const char *rp_name,
+                                  const uint8_t *client_data_hash, const uint8_t *user_id, size_t user_id_len,
+                                  const char *user_name, const char *display_name, int32_t alg,
+                                  const hg_id_list *exclude, unsigned flags, hg_credential **out, hg_error *err);
+int hg_connection_get_assertion(hg_connection *c, const char *rp_id, const uint8_t *client_data_hash,
+                                const hg_id_list *allow, unsigned flags, hg_assertion **out, hg_error *err);
+int hg_connection_get_next_assertion(hg_connection *c, const char *rp_id, hg_assertion **out, hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Files that hold secrets or passkeys (a PAM module's authfile): read with ownership and mode
+ * checks, replaced atomically under a lock, mode 0600
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * Reads `path` into *text (hg_free; NUL-terminated) and *len. A missing file is HG_OK with
+ * *text = NULL. Refused: a symlink or non-regular file ("store.corrupt"), a file that group or
+ * others can access, or not owned by `owner_uid` or root ("store.permissions"). owner_uid -1 = the
+ * effective user.
+ */
+int hg_private_file_read(const char *path, long owner_uid, char **text, size_t *len, hg_error *err);
+
+/*
+ * Changes `path` under its lock (PATH.lock): `change` gets the current text (NULL when the file does
+ * not exist) and returns HG_OK with *next = the new text (malloc'd, the library frees it; NULL =
+ * leave the file as it is) or HG_ERR with err filled (then nothing is written and that error is
+ * returned). The new text replaces the file atomically, mode 0600. owner_uid as for
+ * hg_private_file_read.
+ */
+typedef int hg_file_change_cb(void *user, const char *current, size_t current_len, char **next, hg_error *err);
+int hg_private_file_update(const char *path, long owner_uid, hg_file_change_cb *change, void *user, hg_error *err);
 
 #ifdef __cplusplus
 }
