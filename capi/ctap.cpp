@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// hg_ctap_*, hg_credential_*, hg_assertion_*, hg_connection_make_credential/get_assertion and
-// hg_private_file_*: raw CTAP2 with the project's codecs (proto/ctap) and the checks of the phone's
+// hg_ctap_*, hg_credential_*, hg_assertion_* and hg_private_file_* (the connection forms are in
+// capi/ctap_connection.cpp, which needs the desktop): raw CTAP2 with the project's codecs (proto/ctap) and the checks of the phone's
 // answers, and the safe writer of private files (store/private_file), so that the OpenSSH provider
 // and the PAM module need libhybridgate.so only. The readers are fuzzed by tests/fuzz/
 // fuzz_sk_answers and fuzz_pam_core (through the bridges that call them).
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <memory>
 
-#include "capi/common.hpp"
+#include "capi/ctap.hpp"
 #include "proto/cbor.hpp"
 #include "proto/crypto.hpp"
 #include "proto/ctap.hpp"
@@ -20,23 +20,12 @@ using hg::ByteView;
 using hg::Errc;
 using hg::capi::fail;
 using hg::capi::guarded;
+using hg::capi::get_assertion_request;
+using hg::capi::make_credential_request;
+using hg::capi::read_assertion;
+using hg::capi::read_credential;
 namespace ctap = hg::ctap;
 namespace cbor = hg::cbor;
-
-struct hg_credential {
-  Bytes id, public_key, cose_key, auth_data, att_sig, att_cert;
-  int32_t alg = HG_COSE_ES256;
-  uint8_t flags = 0;
-  uint32_t sign_count = 0;
-};
-
-struct hg_assertion {
-  Bytes id, auth_data, signature, user_id;
-  size_t allow_index = 0;
-  uint8_t flags = 0;
-  uint32_t sign_count = 0;
-  size_t count = 1;
-};
 
 namespace {
 
@@ -91,7 +80,9 @@ bool rp_hash_is(const ctap::AuthenticatorData& ad, std::string_view rp_id) {
   return ad.rp_id_hash == hg::crypto::sha256(hg::as_bytes(rp_id));
 }
 
-hg::Result<Bytes> make_credential_request(const char* rp_id, const char* rp_name, const uint8_t* cdh,
+}  // namespace
+
+hg::Result<Bytes> hg::capi::make_credential_request(const char* rp_id, const char* rp_name, const uint8_t* cdh,
                                           const uint8_t* user_id, size_t user_id_len, const char* user_name,
                                           const char* display_name, int32_t alg, const hg_id_list* exclude,
                                           unsigned flags) {
@@ -115,7 +106,7 @@ hg::Result<Bytes> make_credential_request(const char* rp_id, const char* rp_name
   return ctap::encode_request(r);
 }
 
-hg::Result<Bytes> get_assertion_request(const char* rp_id, const uint8_t* cdh, const hg_id_list* allow, unsigned flags) {
+hg::Result<Bytes> hg::capi::get_assertion_request(const char* rp_id, const uint8_t* cdh, const hg_id_list* allow, unsigned flags) {
   if (rp_id == nullptr || *rp_id == '\0') return hg::make_error(Errc::invalid_argument, "the rp_id is empty");
   if ((flags & ~kGetAssertionFlags) != 0) return hg::make_error(Errc::invalid_argument, "unknown get_assertion flags");
   HG_TRY(auto hash, cdh_of(cdh));
@@ -129,12 +120,16 @@ hg::Result<Bytes> get_assertion_request(const char* rp_id, const uint8_t* cdh, c
   return ctap::encode_request(r);
 }
 
+namespace {
+
 const Bytes* bytes_at(const cbor::Map& m, std::string_view key) {
   const cbor::Value* v = m.find(key);
   return v && v->is_bytes() ? &v->as_bytes() : nullptr;
 }
 
-hg::Result<std::unique_ptr<hg_credential>> read_credential(ByteView response, std::string_view rp_id, int32_t alg) {
+}  // namespace
+
+hg::Result<std::unique_ptr<hg_credential>> hg::capi::read_credential(ByteView response, std::string_view rp_id, int32_t alg) {
   if (alg != HG_COSE_ES256 && alg != HG_COSE_EDDSA)
     return hg::make_error(Errc::invalid_argument, "alg must be HG_COSE_ES256 or HG_COSE_EDDSA");
   HG_TRY(auto resp, ctap::decode_make_credential_response(response));
@@ -166,7 +161,7 @@ hg::Result<std::unique_ptr<hg_credential>> read_credential(ByteView response, st
   return c;
 }
 
-hg::Result<std::unique_ptr<hg_assertion>> read_assertion(ByteView response, std::string_view rp_id,
+hg::Result<std::unique_ptr<hg_assertion>> hg::capi::read_assertion(ByteView response, std::string_view rp_id,
                                                          const hg_id_list* allow) {
   HG_TRY(auto list, descriptors(allow));
   HG_TRY(auto resp, ctap::decode_get_assertion_response(response));
@@ -199,6 +194,8 @@ hg::Result<std::unique_ptr<hg_assertion>> read_assertion(ByteView response, std:
     a->count = size_t(*resp.number_of_credentials);
   return a;
 }
+
+namespace {
 
 Bytes signed_data(const hg_assertion& a, const uint8_t* cdh) {
   Bytes m = a.auth_data;
@@ -248,22 +245,6 @@ hg::Error error_of(const hg_error& e) {
 hg::store::FileOwner owner_of(long uid) {
   if (uid < 0) return std::nullopt;
   return static_cast<uid_t>(uid);
-}
-
-// Transact a request and hand the answer to `read`.
-template <typename T, typename Read>
-int on_connection(hg_connection* c, const hg::Result<Bytes>& request, T** out, hg_error* err, Read&& read) {
-  if (out != nullptr) *out = nullptr;
-  if (out == nullptr) return fail(err, Errc::invalid_argument, "the out-pointer is NULL");
-  if (!request) return fail(err, request.error());
-  uint8_t* resp = nullptr;
-  size_t resp_len = 0;
-  if (hg_connection_transact(c, request->data(), request->size(), &resp, &resp_len, err) != HG_OK) return HG_ERR;
-  std::unique_ptr<uint8_t, decltype(&hg_free)> owned(resp, hg_free);
-  auto r = read(ByteView(resp, resp_len));
-  if (!r) return fail(err, r.error());
-  *out = r->release();
-  return HG_OK;
 }
 
 }  // namespace
@@ -405,33 +386,6 @@ int hg_ctap_info_offers(const uint8_t* info, size_t info_len, int32_t alg) {
   } catch (...) {
     return alg == HG_COSE_ES256 ? 1 : 0;
   }
-}
-
-int hg_connection_make_credential(hg_connection* c, const char* rp_id, const char* rp_name,
-                                  const uint8_t* client_data_hash, const uint8_t* user_id, size_t user_id_len,
-                                  const char* user_name, const char* display_name, int32_t alg,
-                                  const hg_id_list* exclude, unsigned flags, hg_credential** out, hg_error* err) {
-  return guarded(err, [&] {
-    const auto request = make_credential_request(rp_id, rp_name, client_data_hash, user_id, user_id_len, user_name,
-                                                 display_name, alg, exclude, flags);
-    return on_connection(c, request, out, err, [&](ByteView resp) { return read_credential(resp, rp_id, alg); });
-  });
-}
-
-int hg_connection_get_assertion(hg_connection* c, const char* rp_id, const uint8_t* client_data_hash,
-                                const hg_id_list* allow, unsigned flags, hg_assertion** out, hg_error* err) {
-  return guarded(err, [&] {
-    const auto request = get_assertion_request(rp_id, client_data_hash, allow, flags);
-    return on_connection(c, request, out, err, [&](ByteView resp) { return read_assertion(resp, rp_id, allow); });
-  });
-}
-
-int hg_connection_get_next_assertion(hg_connection* c, const char* rp_id, hg_assertion** out, hg_error* err) {
-  return guarded(err, [&] {
-    if (rp_id == nullptr) return fail(err, Errc::invalid_argument, "the rp_id is NULL");
-    const hg::Result<Bytes> request = Bytes{0x08};
-    return on_connection(c, request, out, err, [&](ByteView resp) { return read_assertion(resp, rp_id, nullptr); });
-  });
 }
 
 int hg_private_file_read(const char* path, long owner_uid, char** text, size_t* len, hg_error* err) {

@@ -215,11 +215,24 @@ def test_install_layout():
           re.search(r"libhybridgate\.so\.0 => " + re.escape(lib), ldd),
           "pam_hybridgate.so does not load the installed library:\n" + ldd)
     env = pkg_env()
-    check(run(["pkg-config", "--modversion", "hybridgate"], "pkg-config", env).strip() == "0.1.0", "pkg-config version")
+    check(run(["pkg-config", "--modversion", "hybridgate"], "pkg-config", env).strip() == "0.2.0", "pkg-config version")
     cflags = run(["pkg-config", "--cflags", "hybridgate"], "pkg-config", env).split()
     check(cflags == ["-I" + os.path.join(PREFIX, "include")], "pkg-config --cflags: %s" % cflags)
     out = run([os.path.join(BIN, "hybridgate"), "--version"], "hybridgate --version")
-    check("0.1.0" in out, "hybridgate --version: %s" % out)
+    check("0.2.0" in out, "hybridgate --version: %s" % out)
+    # `hybridgate pam enroll` and `hybridgate key` run the bridges' programs from PREFIX/libexec
+    # (git-style), and hybridgate-pam-enroll loads this prefix's library.
+    for prog, argv in (("hybridgate-pam-enroll", ["pam", "enroll", "--help"]), ("hybridgate-key", ["key", "--help"])):
+        path = os.path.join(PREFIX, "libexec", "hybridgate", prog)
+        check(os.access(path, os.X_OK), "not installed: libexec/hybridgate/" + prog)
+        out = run([os.path.join(BIN, "hybridgate"), *argv], "hybridgate " + " ".join(argv),
+                  env=dict(os.environ, PATH="/usr/bin:/bin"))
+        check("--tunnel-url" in out and "Usage: hybridgate " + argv[0] in out,
+              "hybridgate %s did not run the installed %s:\n%s" % (" ".join(argv), prog, out))
+    ldd = run(["ldd", os.path.join(PREFIX, "libexec", "hybridgate", "hybridgate-pam-enroll")], "ldd")
+    check(re.search(r"libhybridgate\.so\.0 => " + re.escape(os.path.realpath(lib)), ldd) or
+          re.search(r"libhybridgate\.so\.0 => " + re.escape(lib), ldd),
+          "hybridgate-pam-enroll does not load the installed library:\n" + ldd)
 
 
 def test_exports():
