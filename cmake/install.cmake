@@ -56,7 +56,7 @@ if(TARGET hybridgate_c)
   install(TARGETS hybridgate_c EXPORT hybridgateTargets
     LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development
     INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-  install(FILES ${PROJECT_SOURCE_DIR}/include/hybridgate/hybridgate.h
+  install(FILES ${PROJECT_SOURCE_DIR}/include/hybridgate/hybridgate.h ${PROJECT_SOURCE_DIR}/include/hybridgate/hybridgate.hpp
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hybridgate COMPONENT development)
   install(EXPORT hybridgateTargets NAMESPACE hybridgate:: DESTINATION ${HG_CMAKE_DIR} COMPONENT development)
 

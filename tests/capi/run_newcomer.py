@@ -26,7 +26,10 @@ def main():
         env.pop("HYBRIDGATE_CONFIG", None)
         env["XDG_CONFIG_HOME"] = wd.file("config")  # no config file: the defaults
         argv = [exe, relay.url, wd.path]
-        if os.environ.get("HG_VALGRIND") == "1" and shutil.which("valgrind"):
+        if os.environ.get("HG_VALGRIND") == "1":
+            if not shutil.which("valgrind"):
+                print("valgrind is missing: run scripts/deps.sh")
+                return 1
             argv = ["valgrind", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=definite", *argv]
         rc = subprocess.run(argv, env=env, timeout=300).returncode
     finally:

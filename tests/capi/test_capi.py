@@ -285,6 +285,15 @@ def test_headers_compile_alone():
                       "-fsyntax-only", "-"]):
             r = subprocess.run(argv, input=src, capture_output=True, text=True)
             check(r.returncode == 0, "%s does not compile alone (%s):\n%s" % (rel, argv[0], r.stderr))
+    # The C++ façade over the C ABI: C++17, the install prefix only, and no internal header in it.
+    hpp = os.path.join(inc, "hybridgate", "hybridgate.hpp")
+    check(os.path.exists(hpp), "not installed: include/hybridgate/hybridgate.hpp")
+    r = subprocess.run([ARGS.cxx, "-std=c++17", "-Wall", "-Wextra", "-pedantic", "-Werror", "-I" + inc, "-x", "c++",
+                        "-fsyntax-only", "-"], input="#include <hybridgate/hybridgate.hpp>\n", capture_output=True, text=True)
+    check(r.returncode == 0, "hybridgate/hybridgate.hpp does not compile alone:\n" + r.stderr)
+    includes = re.findall(r'#include [<"]([^>"]+)[>"]', open(hpp).read())
+    check(all(i == "hybridgate/hybridgate.h" or "/" not in i for i in includes),
+          "hybridgate.hpp includes more than the C header and the standard library: %s" % includes)
     cxx_inc = os.path.join(inc, "hybridgate", "cxx")
     cxx_headers = sorted(glob.glob(os.path.join(cxx_inc, "**", "*.hpp"), recursive=True))
     check(len(cxx_headers) > 10, "C++ headers installed: %d" % len(cxx_headers))
