@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""capi.abi: libhybridgate.so against the ABI baseline kept in abi/ (abidw XML of the last release of
-this major version), with Debian's abigail-tools (scripts/deps.sh installs them).
+"""capi.abi: libhybridgate.so against the ABI baselines kept in abi/ (abidw XML of each minor release
+of this major version: 0.1, 0.2, ...), with Debian's abigail-tools (scripts/deps.sh installs them).
+Each baseline is compared, so what a minor release added is protected from then on too.
 
     test_abi.py SO_FILE ABI_DIR
 
@@ -55,11 +56,13 @@ def soname_of_so(so):
 def main():
     so, abi_dir = sys.argv[1], sys.argv[2]
     suppr = os.path.join(abi_dir, "hybridgate.suppr")
-    baselines = sorted(f for f in os.listdir(abi_dir) if re.fullmatch(r"libhybridgate-[0-9.]+\.xml", f))
+    def version(f):
+        return tuple(int(x) for x in re.fullmatch(r"libhybridgate-([0-9.]+)\.xml", f).group(1).split("."))
+    baselines = sorted((f for f in os.listdir(abi_dir) if re.fullmatch(r"libhybridgate-[0-9.]+\.xml", f)), key=version)
     if not baselines:
         print("no baseline libhybridgate-*.xml in %s" % abi_dir)
         return 1
-    baseline = os.path.join(abi_dir, baselines[-1])
+    baseline = os.path.join(abi_dir, baselines[0])
     xml = open(baseline).read()
 
     # 1. The check can fail: hg_error with its message moved (offset 512 -> 1024) and grown.
@@ -80,22 +83,26 @@ def main():
         return 1
     print("self-check: a changed hg_error is incompatible (abidiff status %d)" % rc)
 
-    # 2. The library against the baseline.
-    rc, out = abidiff(suppr, baseline, so)
-    print("abidiff %s %s: status %d\n%s" % (os.path.basename(baseline), so, rc, out))
-    if rc & (ABIDIFF_ERROR | ABIDIFF_USAGE):
-        print("abidiff failed")
-        return 1
-    if incompatible(rc, out):
-        old, new = soname_of_xml(xml), soname_of_so(so)
-        if old and new and old != new:
-            print("incompatible, and the SONAME changed (%s -> %s): a declared break. Replace abi/%s with the "
-                  "baseline of %s (docs/library.md)." % (old, new, baselines[-1], new))
-            return 0
-        print("INCOMPATIBLE ABI CHANGE with the SONAME still %s: keep the old functions and types as they were, "
-              "add new ones (a new node in cmake/hybridgate.map), or bump the major version (docs/library.md)" % new)
-        return 1
-    return 0
+    # 2. The library against each baseline.
+    failed = 0
+    for name in baselines:
+        path = os.path.join(abi_dir, name)
+        rc, out = abidiff(suppr, path, so)
+        print("abidiff %s %s: status %d\n%s" % (name, so, rc, out))
+        if rc & (ABIDIFF_ERROR | ABIDIFF_USAGE):
+            print("abidiff failed")
+            return 1
+        if incompatible(rc, out):
+            old, new = soname_of_xml(open(path).read()), soname_of_so(so)
+            if old and new and old != new:
+                print("incompatible with %s, and the SONAME changed (%s -> %s): a declared break. Replace abi/ with "
+                      "the baseline of %s (docs/library.md)." % (name, old, new, new))
+                continue
+            print("INCOMPATIBLE ABI CHANGE against %s with the SONAME still %s: keep the old functions and types as "
+                  "they were, add new ones (a new node in cmake/hybridgate.map), or bump the major version "
+                  "(docs/library.md)" % (name, new))
+            failed += 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
