@@ -243,8 +243,9 @@ void hg_desktop_set_callbacks(hg_desktop *d, hg_qr_cb *qr, hg_stage_cb *stage, h
  *                 extensions.prf, timeout (milliseconds: bounds the whole call, which then
  *                 ends with "session.deadline").
  *   origin        the origin the clientDataJSON names, e.g. "https://example.com".
- *   phone         NULL: show a QR code (the qr callback). A name from hg_desktop_phones: use that
- *                 remembered phone (no QR code; the relay wakes it).
+ *   phone         NULL or "": the remembered phone of hg_config_set_phone / the configuration's
+ *                 `phone` when one is set, else a QR code (the qr callback). A name from
+ *                 hg_desktop_phones: that remembered phone (no QR code; the relay wakes it).
  *   credential    on HG_OK, *credential is the PublicKeyCredential in its toJSON() form, to send
  *                 to the relying party; release it with hg_free. On HG_ERR it is set to NULL.
  * Errors include "invalid_argument" (the options), "session.no_advert", "tunnel.*", "ble.*",
