@@ -43,7 +43,8 @@
  *   the exceptions are hg_desktop_cancel and hg_phone_cancel (any thread, at any time between
  *   _new and _free) and hg_desktop_fd. Separate handles are independent and may be used from
  *   different threads at once. hg_version, hg_error_sentence and hg_free may be called from any
- *   thread.
+ *   thread; so may (0.2) hg_errc_name, hg_errc_sentence, hg_error_code, hg_set_log_handler, the
+ *   hg_ctap_* functions and hg_private_file_*; hg_error_last is per thread.
  *
  * Secrets. The library never prints anything. The FIDO:/ URL given to the QR callback holds the
  *   ceremony's secret: show it (as a QR code) and do not log it. Error messages and stage details
