@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // hg_result_*: the fields of a PublicKeyCredential JSON (credential ID, user handle, signature
 // counter, authenticator data) for C callers without a JSON parser.
+#include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "capi/common.hpp"
@@ -71,6 +73,37 @@ int hg_result_from_json(const char* credential_json, hg_result** out, hg_error* 
       r->user_handle = std::move(*uh);
     }
     *out = r.release();
+    return HG_OK;
+  });
+}
+
+int hg_base64url_encode(const uint8_t* data, size_t len, char** text, hg_error* err) {
+  if (text != nullptr) *text = nullptr;
+  return guarded(err, [&] {
+    if (text == nullptr || (data == nullptr && len != 0))
+      return fail(err, Errc::invalid_argument, "the data or the out-pointer is NULL");
+    char* s = hg::capi::dup_string(hg::base64url_encode(hg::ByteView(data, len)));
+    if (s == nullptr) return fail(err, Errc::internal, "out of memory");
+    *text = s;
+    return HG_OK;
+  });
+}
+
+int hg_base64url_decode(const char* text, uint8_t** data, size_t* len, hg_error* err) {
+  if (data != nullptr) *data = nullptr;
+  if (len != nullptr) *len = 0;
+  return guarded(err, [&] {
+    if (text == nullptr || data == nullptr || len == nullptr)
+      return fail(err, Errc::invalid_argument, "the text or an out-pointer is NULL");
+    auto b = hg::base64url_decode(text);
+    if (!b) return fail(err, Errc::invalid_argument, "not base64url (" + b.error().detail + ")");
+    if (!b->empty()) {
+      auto* p = static_cast<uint8_t*>(std::malloc(b->size()));
+      if (p == nullptr) return fail(err, Errc::internal, "out of memory");
+      std::memcpy(p, b->data(), b->size());
+      *data = p;
+    }
+    *len = b->size();
     return HG_OK;
   });
 }

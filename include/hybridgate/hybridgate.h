@@ -620,6 +620,13 @@ uint32_t hg_result_sign_count(const hg_result *r);
 const char *hg_result_json(const hg_result *r);
 int hg_result_is_create(const hg_result *r);
 
+/* base64url without padding, as WebAuthn JSON carries binary members (a credential ID for
+ * allowCredentials, a challenge): *text is released with hg_free. decode accepts exactly what
+ * encode produces (no padding, no '+' or '/', no blanks) and fails with "invalid_argument"
+ * otherwise; *data (hg_free) may be NULL for an empty input. */
+int hg_base64url_encode(const uint8_t *data, size_t len, char **text, hg_error *err);
+int hg_base64url_decode(const char *text, uint8_t **data, size_t *len, hg_error *err);
+
 /* ---------------------------------------------------------------------------------------------
  * Raw CTAP2 with the library's codecs and checks (for an OpenSSH provider, a PAM module, any client
  * whose application ID is not a web origin): requests built, answers decoded and checked, the

@@ -105,31 +105,6 @@ static void phone_join(struct phone_job *job) {
   job->started = 0;
 }
 
-static char *b64url(const uint8_t *data, size_t len) {
-  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  char *out = malloc(len * 4 / 3 + 4);
-  size_t i, o = 0;
-  for (i = 0; i + 2 < len; i += 3) {
-    uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
-    out[o++] = abc[v >> 18 & 63];
-    out[o++] = abc[v >> 12 & 63];
-    out[o++] = abc[v >> 6 & 63];
-    out[o++] = abc[v & 63];
-  }
-  if (len - i == 1) {
-    uint32_t v = (uint32_t)data[i] << 16;
-    out[o++] = abc[v >> 18 & 63];
-    out[o++] = abc[v >> 12 & 63];
-  } else if (len - i == 2) {
-    uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8;
-    out[o++] = abc[v >> 18 & 63];
-    out[o++] = abc[v >> 12 & 63];
-    out[o++] = abc[v >> 6 & 63];
-  }
-  out[o] = '\0';
-  return out;
-}
-
 int main(int argc, char **argv) {
   const char *relay, *workdir;
   char store[512], options[2048], qr_urls[4][1024];
@@ -218,12 +193,22 @@ int main(int argc, char **argv) {
   CHECK(id_len >= 16, "the credential ID");
 
   /* Sign in with that credential. */
-  id_b64 = b64url(id, id_len);
+  id_b64 = NULL;
+  CHECK(hg_base64url_encode(id, id_len, &id_b64, &err) == HG_OK, "hg_base64url_encode");
+  {
+    uint8_t *back = NULL;
+    size_t back_len = 0;
+    CHECK(hg_base64url_decode(id_b64, &back, &back_len, &err) == HG_OK && back_len == id_len &&
+              memcmp(back, id, id_len) == 0, "hg_base64url_decode gives the ID back");
+    hg_free(back);
+    CHECK(hg_base64url_decode("a+b/", &back, &back_len, &err) == HG_ERR && hg_error_code(&err) == HG_E_INVALID_ARGUMENT,
+          "hg_base64url_decode refuses the '+/' alphabet");
+  }
   snprintf(options, sizeof options,
            "{\"rpId\":\"example.com\",\"challenge\":\"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8\","
            "\"allowCredentials\":[{\"type\":\"public-key\",\"id\":\"%s\"}],\"timeout\":60000}",
-           id_b64);
-  free(id_b64);
+           id_b64 ? id_b64 : "");
+  hg_free(id_b64);
   if (hg_desktop_get(d, options, "https://example.com", NULL, &cred, &err) != HG_OK) {
     fprintf(stderr, "newcomer: get: %s: %s\n", err.code, err.message);
     failures++;
