@@ -132,7 +132,6 @@ constexpr bool errc_numbers_in_order() {
   return true;
 }
 static_assert(errc_numbers_in_order(), "hg_errc values follow proto::Errc's order; append new codes at the end of both");
-static_assert(static_cast<size_t>(HG_E__LAST_PLUS_ONE) == kErrcCount, "HG_E__LAST_PLUS_ONE is one past the last code");
 
 thread_local hg_error_info t_last;
 thread_local bool t_has_last = false;

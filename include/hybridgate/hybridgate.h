@@ -508,8 +508,8 @@ typedef enum hg_errc {
   HG_E_RP_ID_INVALID = 81,
   HG_E_RP_ID_MISMATCH = 82,
   HG_E_RP_ID_PUBLIC_SUFFIX = 83,
-  HG_E_CONFIG_INVALID = 84,
-  HG_E__LAST_PLUS_ONE /* not a code: one past the largest value of this header */
+  HG_E_CONFIG_INVALID = 84
+  /* New codes are added here, with the next values. */
 } hg_errc;
 
 /* The stable code's name ("ctap.operation_denied") and sentence for a value (static storage), or

@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
   CHECK(info != NULL && strstr(hg_error_info_detail(info), "domain_id") != NULL, "the detail names the setting");
   CHECK(info != NULL && strcmp(hg_error_info_name(info), "invalid_argument") == 0, "the error object's name");
   CHECK(strcmp(hg_errc_name(HG_E_CTAP_OPERATION_DENIED), "ctap.operation_denied") == 0, "hg_errc_name");
-  CHECK(hg_errc_name(HG_E__LAST_PLUS_ONE) == NULL, "hg_errc_name past the end");
+  CHECK(hg_errc_name((hg_errc)(HG_E_CONFIG_INVALID + 1000)) == NULL, "hg_errc_name past the end");
   d = hg_desktop_new(cfg, &err);
   hg_config_free(&cfg);
   if (d == NULL) {
