@@ -14,6 +14,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -36,7 +37,24 @@ struct Options {
 // ---- Ctrl-C / SIGTERM: a thread waits for the signal and cancels the ceremony (the tunnel closes
 // and the phone learns at once); with no ceremony yet, the process exits 130.
 std::atomic<bool> g_interrupted{false};
-std::atomic<hg_desktop*> g_desktop{nullptr};
+std::mutex g_desktop_mutex;
+hg_desktop* g_desktop = nullptr;  // guarded by g_desktop_mutex: the desktop to cancel
+
+// While alive, SIGINT/SIGTERM cancel `d` (connect and transact end with session.cancelled).
+class CancelOnInterrupt {
+ public:
+  explicit CancelOnInterrupt(hg_desktop* d) {
+    std::lock_guard lock(g_desktop_mutex);
+    g_desktop = d;
+    if (g_interrupted) hg_desktop_cancel(d);
+  }
+  ~CancelOnInterrupt() {
+    std::lock_guard lock(g_desktop_mutex);
+    g_desktop = nullptr;
+  }
+  CancelOnInterrupt(const CancelOnInterrupt&) = delete;
+  CancelOnInterrupt& operator=(const CancelOnInterrupt&) = delete;
+};
 
 void start_signal_thread() {
   sigset_t set;
@@ -48,8 +66,9 @@ void start_signal_thread() {
     int sig = 0;
     while (sigwait(&set, &sig) == 0) {
       g_interrupted = true;
-      if (hg_desktop* d = g_desktop.load()) {
-        hg_desktop_cancel(d);
+      std::lock_guard lock(g_desktop_mutex);
+      if (g_desktop != nullptr) {
+        hg_desktop_cancel(g_desktop);
       } else {
         _exit(kExitInterrupted);
       }
@@ -180,17 +199,17 @@ int enroll(const Options& o) {
   const std::string label = acct->name + "@" + host_name();
   const hgpam::Bytes request = hgpam::make_credential_request(o.rp_id, challenge, user_id, label, label, mine);
 
-  g_desktop = desktop.get();
-  hg_connection* conn = hg_desktop_connect(desktop.get(), HG_HINT_MAKE_CREDENTIAL, o.phone.empty() ? nullptr : o.phone.c_str(), &err);
-  if (conn == nullptr) {
-    g_desktop = nullptr;
-    return fail(err);
-  }
   uint8_t* response = nullptr;
   size_t response_len = 0;
-  const int rc = hg_connection_transact(conn, request.data(), request.size(), &response, &response_len, &err);
-  hg_connection_close(&conn);  // the tunnel closes; a phone that offered to be remembered is stored
-  g_desktop = nullptr;
+  int rc = HG_ERR;
+  {
+    CancelOnInterrupt on_interrupt(desktop.get());  // Ctrl-C ends the connect or the transact
+    hg_connection* conn =
+        hg_desktop_connect(desktop.get(), HG_HINT_MAKE_CREDENTIAL, o.phone.empty() ? nullptr : o.phone.c_str(), &err);
+    if (conn == nullptr) return fail(err);
+    rc = hg_connection_transact(conn, request.data(), request.size(), &response, &response_len, &err);
+    hg_connection_close(&conn);  // the tunnel closes; a phone that offered to be remembered is stored
+  }
   if (rc != HG_OK) return fail(err);
   std::unique_ptr<uint8_t, decltype(&hg_free)> owned(response, hg_free);
   auto cred = hgpam::parse_make_credential_response(hgpam::ByteView(response, response_len), o.rp_id, acct->name);
