@@ -177,7 +177,7 @@ def test_errors_carry_the_library_code():
 
     # The numeric codes as the C header defines them (HG_E_X for the code "x"), read from the header.
     header = open(os.path.join(ROOT, "include", "hybridgate", "hybridgate.h")).read()
-    numbers = {m.group(1).lower(): int(m.group(2)) for m in re.finditer(r"HG_E_([A-Z0-9_]+) = (\d+),", header)}
+    numbers = {m.group(1).lower(): int(m.group(2)) for m in re.finditer(r"HG_E_([A-Z0-9_]+) = (\d+)\b", header)}
 
     def expect(code, fn):
         try:
