@@ -6,16 +6,39 @@ and carries no code of the library's layers (no hg:: symbol in its symbol table,
 included; hg::key:: is the key daemon's session-bus client, a bridge of its own). Before the C ABI
 had raw CTAP, the PAM module carried ~400 such symbols (proto/, store/), a copy of the library.
 
-    test_bridges_link.py FILE...
+And in the sources: bridges/ssh and bridges/pam include no header of the library's layers (only
+hybridgate/hybridgate.h), and tools/hybridgate includes no bridge except the key daemon's
+session-bus client (the one edge left, docs/architecture.md).
+
+    test_bridges_link.py SOURCE_DIR FILE...
 """
+import glob
+import os
 import re
 import subprocess
 import sys
 
 
+LAYERS = ("proto/", "store/", "hybrid/", "tunnel/", "ble/", "web/", "webauthn/", "qr/", "capi/")
+
+
+def includes(path):
+    return re.findall(r'^\s*#\s*include\s+"([^"]+)"', open(path).read(), flags=re.M)
+
+
 def main():
+    src = sys.argv[1]
     failures = 0
-    for path in sys.argv[1:]:
+    for bridge in ("ssh", "pam"):
+        for path in sorted(glob.glob(os.path.join(src, "bridges", bridge, "*.[ch]pp"))):
+            bad = [i for i in includes(path) if i.startswith(LAYERS)]
+            print("%s  %s includes %s" % ("FAIL" if bad else "ok  ", os.path.relpath(path, src), bad or "no layer"))
+            failures += bool(bad)
+    for path in sorted(glob.glob(os.path.join(src, "tools", "hybridgate", "*.[ch]pp"))):
+        bad = [i for i in includes(path) if i.startswith("bridges/") and i != "bridges/key/bus_client.hpp"]
+        print("%s  %s includes %s" % ("FAIL" if bad else "ok  ", os.path.relpath(path, src), bad or "no bridge"))
+        failures += bool(bad)
+    for path in sys.argv[2:]:
         dyn = subprocess.run(["readelf", "-d", path], stdout=subprocess.PIPE, text=True, check=True).stdout
         needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]", dyn)
         syms = subprocess.run(["nm", "-C", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
