@@ -45,7 +45,7 @@ endforeach()
 
 # The helpers `hybridgate` runs (git-style: `hybridgate key` -> hybridgate-key; hybridgate-pam-enroll
 # is installed by bridges/pam) and the key's window.
-foreach(prog hybridgate-key-window hybridgate-key)
+foreach(prog hybridgate-key-window hybridgate-key hybridgate-key-show)
   if(TARGET ${prog})
     install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/hybridgate COMPONENT programs)
   endif()

@@ -229,6 +229,8 @@ def test_install_layout():
                   env=dict(os.environ, PATH="/usr/bin:/bin"))
         check("--tunnel-url" in out and "Usage: hybridgate " + argv[0] in out,
               "hybridgate %s did not run the installed %s:\n%s" % (" ".join(argv), prog, out))
+    check(os.access(os.path.join(PREFIX, "libexec", "hybridgate", "hybridgate-key-show"), os.X_OK),
+          "not installed: libexec/hybridgate/hybridgate-key-show (register/sign-in --no-terminal-qr run it)")
     ldd = run(["ldd", os.path.join(PREFIX, "libexec", "hybridgate", "hybridgate-pam-enroll")], "ldd")
     check(re.search(r"libhybridgate\.so\.0 => " + re.escape(os.path.realpath(lib)), ldd) or
           re.search(r"libhybridgate\.so\.0 => " + re.escape(lib), ldd),

@@ -24,7 +24,6 @@
 #endif
 
 namespace hgcli {
-namespace {
 
 std::filesystem::path find_program(const std::string& name) {
   if (const char* dir = std::getenv("HYBRIDGATE_LIBEXEC_DIR"); dir && *dir) return std::filesystem::path(dir) / name;
@@ -38,6 +37,8 @@ std::filesystem::path find_program(const std::string& name) {
   }
   return std::filesystem::path(HG_LIBEXEC_DIR) / name;
 }
+
+namespace {
 
 // Replaces this process with `program`, argv[0] = its name, then `args`. Returns only on failure.
 int exec_program(const std::string& program, const std::vector<std::string>& args, const char* who) {
