@@ -34,6 +34,14 @@ inline int fail(hg_error* err, Errc code, std::string_view detail = {}) noexcept
   return HG_ERR;
 }
 
+// The numeric code of an Errc (include/hybridgate/hybridgate.h's hg_errc).
+hg_errc errc_number(Errc code) noexcept;
+
+// The log handler (hg_set_log_handler): whether a line of this level would be delivered, and the
+// delivery. Callers build the message only when enabled(); messages never hold secrets.
+bool log_enabled(hg_log_level level) noexcept;
+void log(hg_log_level level, std::string_view message) noexcept;
+
 // A malloc'd copy (released with hg_free), or nullptr when out of memory.
 char* dup_string(std::string_view s) noexcept;
 

@@ -19,7 +19,19 @@ constexpr uint32_t kMaxTimeoutMs = 86'400'000;  // one day
 
 int no_config(hg_error* err) { return fail(err, Errc::invalid_argument, "the hg_config is NULL"); }
 
+using Side = hg_config::Side;
+
 }  // namespace
+
+int hg::capi::check_side(const hg_config* cfg, Side setting_side, const char* setting, hg_error* err) {
+  if (cfg->side == Side::both || cfg->side == setting_side) return HG_OK;
+  const bool desktop_setting = setting_side == Side::desktop;
+  return fail(err, Errc::invalid_argument,
+              std::string(setting) + " is a " + (desktop_setting ? "desktop" : "phone") + " setting; this hg_config is for a " +
+                  (desktop_setting ? "phone (hg_config_new_phone)" : "desktop (hg_config_new_desktop)"));
+}
+
+using hg::capi::check_side;
 
 extern "C" {
 
@@ -29,6 +41,18 @@ hg_config* hg_config_new(void) {
   } catch (...) {
     return nullptr;
   }
+}
+
+hg_config* hg_config_new_desktop(void) {
+  hg_config* c = hg_config_new();
+  if (c != nullptr) c->side = Side::desktop;
+  return c;
+}
+
+hg_config* hg_config_new_phone(void) {
+  hg_config* c = hg_config_new();
+  if (c != nullptr) c->side = Side::phone;
+  return c;
 }
 
 void hg_config_free(hg_config** cfg) {
@@ -100,6 +124,7 @@ int hg_config_set_loopback_dir(hg_config* cfg, const char* dir, hg_error* err) {
 int hg_config_set_links_file(hg_config* cfg, const char* path, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (check_side(cfg, Side::desktop, "links_file", err) != HG_OK) return HG_ERR;
     cfg->desktop.links_file = str_or_empty(path);
     return HG_OK;
   });
@@ -108,6 +133,7 @@ int hg_config_set_links_file(hg_config* cfg, const char* path, hg_error* err) {
 int hg_config_set_link_phone(hg_config* cfg, int link_phone, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (check_side(cfg, Side::desktop, "link_phone", err) != HG_OK) return HG_ERR;
     cfg->desktop.link_phone = link_phone != 0;
     return HG_OK;
   });
@@ -120,6 +146,11 @@ int hg_config_set_timeout(hg_config* cfg, hg_timeout which, uint32_t millisecond
       return fail(err, Errc::invalid_argument, "a timeout must be 1 to 86400000 milliseconds");
     }
     const std::chrono::milliseconds ms{milliseconds};
+    if ((which == HG_TIMEOUT_ADVERT || which == HG_TIMEOUT_HANDSHAKE || which == HG_TIMEOUT_RESPONSE) &&
+        check_side(cfg, Side::desktop, "this timeout", err) != HG_OK)
+      return HG_ERR;
+    if ((which == HG_TIMEOUT_DESKTOP || which == HG_TIMEOUT_IDLE) && check_side(cfg, Side::phone, "this timeout", err) != HG_OK)
+      return HG_ERR;
     switch (which) {
       case HG_TIMEOUT_ADVERT: cfg->desktop.deadlines.advert = ms; return HG_OK;
       case HG_TIMEOUT_CONNECT:
@@ -138,6 +169,7 @@ int hg_config_set_timeout(hg_config* cfg, hg_timeout which, uint32_t millisecond
 int hg_config_set_phone(hg_config* cfg, const char* name, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (check_side(cfg, Side::desktop, "phone", err) != HG_OK) return HG_ERR;
     cfg->desktop.phone = str_or_empty(name);
     return HG_OK;
   });
@@ -146,6 +178,7 @@ int hg_config_set_phone(hg_config* cfg, const char* name, hg_error* err) {
 int hg_config_set_qr_url_file(hg_config* cfg, const char* path, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (check_side(cfg, Side::desktop, "qr_url_file", err) != HG_OK) return HG_ERR;
     if (auto st = hg::hybrid::check_qr_url_file(str_or_empty(path)); !st)
       return fail(err, Errc::invalid_argument, st.error().detail);
     cfg->desktop.qr_url_file = str_or_empty(path);
@@ -174,6 +207,7 @@ int hg_config_load(hg_config* cfg, hg_error* err) {
 int hg_config_set_domain_id(hg_config* cfg, uint16_t domain_id, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (check_side(cfg, Side::phone, "domain_id", err) != HG_OK) return HG_ERR;
     cfg->phone.domain_id = domain_id;
     return HG_OK;
   });
@@ -182,6 +216,7 @@ int hg_config_set_domain_id(hg_config* cfg, uint16_t domain_id, hg_error* err) {
 int hg_config_set_link_state(hg_config* cfg, const char* path, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (check_side(cfg, Side::phone, "link_state", err) != HG_OK) return HG_ERR;
     cfg->phone.link_state = str_or_empty(path);
     return HG_OK;
   });
@@ -190,6 +225,7 @@ int hg_config_set_link_state(hg_config* cfg, const char* path, hg_error* err) {
 int hg_config_set_phone_name(hg_config* cfg, const char* name, hg_error* err) {
   return guarded(err, [&] {
     if (cfg == nullptr) return no_config(err);
+    if (check_side(cfg, Side::phone, "phone_name", err) != HG_OK) return HG_ERR;
     cfg->phone.name = str_or_empty(name);
     return HG_OK;
   });
@@ -202,12 +238,15 @@ int hg_config_set(hg_config* cfg, const char* key, const char* value, hg_error* 
     const hg::hybrid::Setting* setting = hg::hybrid::find_setting(key);
     if (setting == nullptr)
       return fail(err, Errc::invalid_argument, "unknown setting '" + std::string(key).substr(0, 64) + "'");
+    const std::string_view k(key);
+    const bool shared = k == "tunnel_url" || k == "ca_file" || k == "radio" || k == "adapter" || k == "loopback_dir" ||
+                        k == "connect_timeout";
+    if (!shared && check_side(cfg, Side::desktop, key, err) != HG_OK) return HG_ERR;
     hg::hybrid::DesktopConfig d = cfg->desktop;
     if (auto st = hg::hybrid::apply_setting(d, *setting, str_or_empty(value), key); !st)
       return fail(err, Errc::invalid_argument, st.error().detail);
     cfg->desktop = std::move(d);
     // Settings both sides share follow to the phone side, as the setters do.
-    const std::string_view k(key);
     if (k == "tunnel_url") cfg->phone.tunnel_url = cfg->desktop.tunnel_url;
     if (k == "ca_file") cfg->phone.ca_file = cfg->desktop.ca_file;
     if (k == "radio") cfg->phone.radio.kind = cfg->desktop.radio.kind;

@@ -43,7 +43,9 @@ struct hg_desktop {
   hg_qr_cb* qr = nullptr;
   hg_stage_cb* stage = nullptr;
   hg_notice_cb* notice = nullptr;
-  void* user = nullptr;
+  void* qr_user = nullptr;
+  void* stage_user = nullptr;
+  void* notice_user = nullptr;
 
   std::mutex mu;
   // running: a ceremony is between its start and its end (blocking call or worker thread).
@@ -74,41 +76,59 @@ struct hg_desktop {
   }
 
   // The C++ callbacks for a ceremony: direct calls (blocking) or queued events (non-blocking).
+  // Stages and notices also go to the log handler (never the QR code's URL: it holds the secret).
   hg::hybrid::DesktopCallbacks callbacks(bool queued) {
     hg::hybrid::DesktopCallbacks cb;
     if (queued) {
       cb.qr = [this](const std::string& url) { push({Event::qr, url, {}}); };
       cb.stage = [this](hg::hybrid::Stage s, const std::string& detail) {
+        log_stage(s, detail);
         push({Event::stage, std::string(hg::hybrid::to_string(s)), detail});
       };
-      cb.notice = [this](const std::string& sentence) { push({Event::notice, sentence, {}}); };
+      cb.notice = [this](const std::string& sentence) {
+        hg::capi::log(HG_LOG_WARNING, "notice: " + sentence);
+        push({Event::notice, sentence, {}});
+      };
       return cb;
     }
     hg_qr_cb* q = qr;
     hg_stage_cb* st = stage;
     hg_notice_cb* no = notice;
-    void* u = user;
-    if (q) cb.qr = [q, u](const std::string& url) { q(u, url.c_str()); };
-    if (st) {
-      cb.stage = [st, u](hg::hybrid::Stage s, const std::string& detail) {
-        const std::string name(hg::hybrid::to_string(s));
-        st(u, name.c_str(), detail.c_str());
-      };
-    }
-    if (no) cb.notice = [no, u](const std::string& sentence) { no(u, sentence.c_str()); };
+    void* qu = qr_user;
+    void* su = stage_user;
+    void* nu = notice_user;
+    if (q) cb.qr = [q, qu](const std::string& url) { q(qu, url.c_str()); };
+    cb.stage = [st, su](hg::hybrid::Stage s, const std::string& detail) {
+      log_stage(s, detail);
+      if (st == nullptr) return;
+      const std::string name(hg::hybrid::to_string(s));
+      st(su, name.c_str(), detail.c_str());
+    };
+    cb.notice = [no, nu](const std::string& sentence) {
+      hg::capi::log(HG_LOG_WARNING, "notice: " + sentence);
+      if (no) no(nu, sentence.c_str());
+    };
     return cb;
+  }
+
+  static void log_stage(hg::hybrid::Stage s, const std::string& detail) {
+    if (!hg::capi::log_enabled(HG_LOG_DEBUG)) return;
+    std::string line = "desktop stage ";
+    line += hg::hybrid::to_string(s);
+    if (!detail.empty()) line += " (" + detail + ")";
+    hg::capi::log(HG_LOG_DEBUG, line);
   }
 
   void run_event(const Event& e) const {
     switch (e.type) {
       case Event::qr:
-        if (qr) qr(user, e.a.c_str());
+        if (qr) qr(qr_user, e.a.c_str());
         break;
       case Event::stage:
-        if (stage) stage(user, e.a.c_str(), e.b.c_str());
+        if (stage) stage(stage_user, e.a.c_str(), e.b.c_str());
         break;
       case Event::notice:
-        if (notice) notice(user, e.a.c_str());
+        if (notice) notice(notice_user, e.a.c_str());
         break;
     }
   }
@@ -145,11 +165,17 @@ int check_args(const char* options_json, const char* origin, hg_error* err) {
 
 hg::Result<nlohmann::json> run_ceremony(hg_desktop* d, Kind kind, const std::string& options, const std::string& origin,
                                         const std::string& phone, const hg::hybrid::DesktopCallbacks& cb) {
+  const char* what = kind == Kind::create ? "create" : "get";
+  hg::capi::log(HG_LOG_INFO, std::string("desktop ") + what + " for " + origin + " started" +
+                                 (phone.empty() ? std::string() : " (remembered phone '" + phone + "')"));
+  hg::Result<nlohmann::json> r = hg::make_error(Errc::internal);
   try {
-    return kind == Kind::create ? d->impl->create(options, origin, cb, phone) : d->impl->get(options, origin, cb, phone);
+    r = kind == Kind::create ? d->impl->create(options, origin, cb, phone) : d->impl->get(options, origin, cb, phone);
   } catch (...) {
-    return hg::capi::current_exception_error();
+    r = hg::capi::current_exception_error();
   }
+  hg::capi::log(HG_LOG_INFO, std::string("desktop ") + what + " ended: " + (r.ok() ? std::string("ok") : std::string(r.error().name())));
+  return r;
 }
 
 // The credential to C: *out = JSON text (hg_free) or the error.
@@ -216,6 +242,10 @@ hg_desktop* hg_desktop_new(const hg_config* cfg, hg_error* err) {
       fail(err, Errc::internal, std::string("eventfd: ") + std::strerror(errno));
       return nullptr;
     }
+    if (cfg != nullptr && cfg->side == hg_config::Side::phone) {
+      fail(err, Errc::invalid_argument, "this hg_config is for a phone (hg_config_new_phone), not a desktop");
+      return nullptr;
+    }
     d->impl = std::make_unique<hg::hybrid::Desktop>(cfg ? cfg->desktop : hg::hybrid::DesktopConfig{});
     return d.release();
   } catch (...) {
@@ -242,7 +272,25 @@ void hg_desktop_set_callbacks(hg_desktop* d, hg_qr_cb* qr, hg_stage_cb* stage, h
   d->qr = qr;
   d->stage = stage;
   d->notice = notice;
-  d->user = user;
+  d->qr_user = d->stage_user = d->notice_user = user;
+}
+
+void hg_desktop_on_qr(hg_desktop* d, hg_qr_cb* cb, void* user) {
+  if (d == nullptr) return;
+  d->qr = cb;
+  d->qr_user = user;
+}
+
+void hg_desktop_on_stage(hg_desktop* d, hg_stage_cb* cb, void* user) {
+  if (d == nullptr) return;
+  d->stage = cb;
+  d->stage_user = user;
+}
+
+void hg_desktop_on_notice(hg_desktop* d, hg_notice_cb* cb, void* user) {
+  if (d == nullptr) return;
+  d->notice = cb;
+  d->notice_user = user;
 }
 
 int hg_desktop_create(hg_desktop* d, const char* options_json, const char* origin, const char* phone,
@@ -348,6 +396,13 @@ int hg_desktop_forget(hg_desktop* d, const char* name, int* forgotten, hg_error*
 
 // ------------------------------------------------------------------ raw CTAP: hg_connection
 
+namespace {
+std::string hex_byte(uint8_t b) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  return {kHex[b >> 4], kHex[b & 15]};
+}
+}  // namespace
+
 struct hg_connection {
   hg_desktop* desktop = nullptr;
   std::unique_ptr<hg::hybrid::Connection> impl;
@@ -380,6 +435,7 @@ hg_connection* hg_desktop_connect(hg_desktop* d, hg_request_hint hint, const cha
     }
     // The desktop stays "running" (no other ceremony; hg_desktop_cancel reaches the connection)
     // until hg_connection_close.
+    hg::capi::log(HG_LOG_INFO, "connection to the phone open (raw CTAP)");
     c->desktop = d;
     c->impl = std::move(*r);
     out = c.release();
@@ -411,8 +467,13 @@ int hg_connection_transact(hg_connection* c, const uint8_t* request, size_t requ
       return fail(err, Errc::invalid_argument, "an out-pointer is NULL");
     if (request == nullptr || request_len == 0)
       return fail(err, Errc::invalid_argument, "the request is empty (it starts with the CTAP2 command byte)");
+    if (hg::capi::log_enabled(HG_LOG_DEBUG))
+      hg::capi::log(HG_LOG_DEBUG, "ctap request command 0x" + hex_byte(request[0]) + ", " + std::to_string(request_len) + " bytes");
     auto r = c->impl->transact(hg::ByteView(request, request_len));
     if (!r.ok()) return fail(err, r.error());
+    if (hg::capi::log_enabled(HG_LOG_DEBUG))
+      hg::capi::log(HG_LOG_DEBUG, "ctap answer status 0x" + (r->empty() ? std::string("??") : hex_byte((*r)[0])) + ", " +
+                                      std::to_string(r->size()) + " bytes");
     auto* buf = static_cast<uint8_t*>(std::malloc(r->empty() ? 1 : r->size()));
     if (buf == nullptr) return fail(err, Errc::internal, "out of memory");
     std::memcpy(buf, r->data(), r->size());

@@ -28,9 +28,10 @@ std::string_view operation_name(hg::authenticator::Operation op) {
 class CallbackPresence final : public hg::authenticator::UserPresence {
  public:
   bool confirm(const std::string& rp_id, const std::string& user_name, hg::authenticator::Operation op) override {
-    if (cb == nullptr) return false;
     const std::string name(operation_name(op));
-    return cb(user, name.c_str(), rp_id.c_str(), user_name.c_str()) != 0;
+    const bool yes = cb != nullptr && cb(user, name.c_str(), rp_id.c_str(), user_name.c_str()) != 0;
+    hg::capi::log(HG_LOG_INFO, "phone " + name + " for " + rp_id + (yes ? ": approved" : ": refused"));
+    return yes;
   }
   hg_presence_cb* cb = nullptr;
   void* user = nullptr;
@@ -62,14 +63,14 @@ struct hg_phone {
 
   hg::hybrid::Events events() const {
     hg::hybrid::Events ev;
-    if (stage != nullptr) {
-      hg_stage_cb* st = stage;
-      void* u = user;
-      ev.stage = [st, u](hg::hybrid::Stage s, const std::string& detail) {
-        const std::string name(hg::hybrid::to_string(s));
-        st(u, name.c_str(), detail.c_str());
-      };
-    }
+    hg_stage_cb* st = stage;
+    void* u = user;
+    ev.stage = [st, u](hg::hybrid::Stage s, const std::string& detail) {
+      const std::string name(hg::hybrid::to_string(s));
+      if (hg::capi::log_enabled(HG_LOG_DEBUG))
+        hg::capi::log(HG_LOG_DEBUG, "phone stage " + name + (detail.empty() ? std::string() : " (" + detail + ")"));
+      if (st != nullptr) st(u, name.c_str(), detail.c_str());
+    };
     return ev;
   }
 };
@@ -100,6 +101,10 @@ hg_phone* hg_phone_new(const hg_config* cfg, const char* store_path, hg_error* e
   try {
     if (store_path == nullptr || *store_path == '\0') {
       fail(err, Errc::invalid_argument, "the credential store path is empty");
+      return nullptr;
+    }
+    if (cfg != nullptr && cfg->side == hg_config::Side::desktop) {
+      fail(err, Errc::invalid_argument, "this hg_config is for a desktop (hg_config_new_desktop), not a phone");
       return nullptr;
     }
     auto p = std::make_unique<hg_phone>();
@@ -135,6 +140,18 @@ void hg_phone_set_callbacks(hg_phone* p, hg_presence_cb* presence, hg_stage_cb* 
   p->presence.cb = presence;
   p->presence.user = user;
   p->stage = stage;
+  p->user = user;
+}
+
+void hg_phone_on_presence(hg_phone* p, hg_presence_cb* cb, void* user) {
+  if (p == nullptr) return;
+  p->presence.cb = cb;
+  p->presence.user = user;
+}
+
+void hg_phone_on_stage(hg_phone* p, hg_stage_cb* cb, void* user) {
+  if (p == nullptr) return;
+  p->stage = cb;
   p->user = user;
 }
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # `cmake --install BUILD [--prefix P]` (GNUInstallDirs; paths below are relative to the prefix):
 #   bin/hybridgate, bin/hybridgate-relay                   the programs (HYBRIDGATE_BUILD_PROGRAMS)
-#   LIBDIR/libhybridgate.so.0.1.0, .so.0 (soname), .so     the C ABI
+#   LIBDIR/libhybridgate.so.0.2.0, .so.0 (soname), .so     the C ABI
 #   LIBDIR/libhybridgate_cxx.a                             every layer, for C++ users
 #   LIBDIR/libhybridgate-sk.so                             the OpenSSH security-key provider
 #                                                          (bridges/ssh/CMakeLists.txt installs it)
@@ -43,16 +43,20 @@ foreach(prog hybridgate hybridgate-relay)
   endif()
 endforeach()
 
-if(TARGET hybridgate-key-window)
-  install(TARGETS hybridgate-key-window RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/hybridgate COMPONENT programs)
-endif()
+# The helpers `hybridgate` runs (git-style: `hybridgate key` -> hybridgate-key; hybridgate-pam-enroll
+# is installed by bridges/pam) and the key's window.
+foreach(prog hybridgate-key-window hybridgate-key hybridgate-key-show)
+  if(TARGET ${prog})
+    install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/hybridgate COMPONENT programs)
+  endif()
+endforeach()
 
 # Libraries, headers, pkg-config and the CMake package (only when the C ABI is built).
 if(TARGET hybridgate_c)
   install(TARGETS hybridgate_c EXPORT hybridgateTargets
     LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development
     INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-  install(FILES ${PROJECT_SOURCE_DIR}/include/hybridgate/hybridgate.h
+  install(FILES ${PROJECT_SOURCE_DIR}/include/hybridgate/hybridgate.h ${PROJECT_SOURCE_DIR}/include/hybridgate/hybridgate.hpp
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hybridgate COMPONENT development)
   install(EXPORT hybridgateTargets NAMESPACE hybridgate:: DESTINATION ${HG_CMAKE_DIR} COMPONENT development)
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// What pam_hybridgate.so and `hybridgate pam enroll` share, in one place: the authfile (format,
-// reading with ownership/mode checks, appending and counter updates through the safe store writer
-// store/private_file), the raw CTAP requests (makeCredential at enrolment, getAssertion at
-// sign-in, with the project's CTAP codecs over libcbor) and the checks of the phone's answers
-// (rpIdHash, UP/UV, the ES256 signature with OpenSSL, the counter). No I/O to the phone here: the
-// callers transact the bytes (the module through the C ABI, the CLI through the C++ façade).
+// What pam_hybridgate.so and `hybridgate-pam-enroll` share, in one place, over libhybridgate's C
+// ABI only (include/hybridgate/hybridgate.h; no layer of the library linked in statically): the
+// authfile (format, reading with ownership/mode checks, appending and counter updates through the
+// library's private-file writer, hg_private_file_*), the raw CTAP requests (makeCredential at
+// enrolment, getAssertion at sign-in: hg_ctap_*_request) and the checks of the phone's answers
+// (the library's hg_ctap_read_* for the status, rpIdHash and form; here UP/UV, the ES256
+// signature with the stored key through hg_assertion_verify_cose, the counter). No I/O to the
+// phone here: the callers transact the bytes through hg_connection_transact.
 //
 // Authfile: text, one credential per line, '#' comments and blank lines ignored:
 //
@@ -26,17 +28,52 @@
 #include <string_view>
 #include <vector>
 
-#include "store/private_file.hpp"
-#include "proto/bytes.hpp"
-#include "proto/error.hpp"
+#include <span>
+#include <variant>
+
+#include "hybridgate/hybridgate.h"
 
 namespace hgpam {
 
-using hg::Bytes;
-using hg::ByteView;
-using hg::Error;
-using hg::Result;
-using hg::Status;
+using Bytes = std::vector<uint8_t>;
+using ByteView = std::span<const uint8_t>;
+
+// An error as the library names it: the numeric code (hg_errc) and a detail.
+struct Error {
+  hg_errc code = HG_E_INTERNAL;
+  std::string detail;
+  std::string name() const;                 // "store.corrupt"
+  std::string to_string() const;            // "code: sentence (detail)", as the CLI prints it
+  static Error from(const hg_error& e);     // a filled hg_error
+};
+inline Error make_error(hg_errc code, std::string detail = {}) { return Error{code, std::move(detail)}; }
+
+struct Unit {};
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT implicit
+  Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}      // NOLINT implicit
+  bool ok() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T* operator->() { return &std::get<0>(v_); }
+  const T* operator->() const { return &std::get<0>(v_); }
+  T& operator*() & { return std::get<0>(v_); }
+  const T& operator*() const& { return std::get<0>(v_); }
+  const Error& error() const& { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+using Status = Result<Unit>;
+
+// Who must own the authfile: nullopt = the effective user; a uid = that user (or root).
+using FileOwner = std::optional<uid_t>;
+
+std::string base64url_encode(ByteView data);
+std::optional<Bytes> base64url_decode(std::string_view text);
 
 // The CTAP rpId both sides use unless told otherwise (rp_id= / --rp-id). Not a web origin: the
 // raw-CTAP path applies no WebAuthn RP ID rules. Independent of the host name, so a renamed
@@ -68,15 +105,15 @@ std::vector<Credential> credentials_of(const std::vector<Credential>& all, std::
 // Reads the authfile at `path` (nullopt-equivalent: an empty list when it does not exist). The
 // file must be a regular file (a symlink is refused), owned by `owner` (or root) — or by the
 // effective user when owner is nullopt — and without any group/other permission (store.permissions).
-Result<std::vector<Credential>> read_authfile(const std::filesystem::path& path, hg::store::FileOwner owner);
+Result<std::vector<Credential>> read_authfile(const std::filesystem::path& path, FileOwner owner);
 // Appends a credential under the file's lock (creating the file, mode 0600, and its directory,
 // mode 0700). Fails with ctap.credential_excluded when the same credential ID is there already.
-Status append_credential(const std::filesystem::path& path, const Credential& c, hg::store::FileOwner owner);
+Status append_credential(const std::filesystem::path& path, const Credential& c, FileOwner owner);
 // Stores `counter` for (user, credential id) under the file's lock, atomically. Fails (and leaves
 // the file as it is) when the stored counter is not below `counter` any more (a concurrent sign-in
 // with a clone of the credential), or when the line is gone.
 Status store_counter(const std::filesystem::path& path, const std::string& user, ByteView credential_id,
-                     uint32_t counter, hg::store::FileOwner owner);
+                     uint32_t counter, FileOwner owner);
 
 // ---- CTAP
 
@@ -108,7 +145,7 @@ struct VerifiedAssertion {
 Result<VerifiedAssertion> verify_assertion(ByteView response, std::string_view rp_id, ByteView client_data_hash,
                                            const std::vector<Credential>& allow, bool require_uv);
 
-// 32 fresh random bytes (OpenSSL's DRBG): the clientDataHash of one attempt.
+// 32 fresh random bytes (OpenSSL's DRBG): the clientDataHash of one attempt (and a user handle).
 std::array<uint8_t, 32> fresh_challenge();
 
 }  // namespace hgpam

@@ -160,7 +160,7 @@ class Attempt {
   std::optional<passwd> pw_;
   std::vector<char> pw_buf_;
   std::filesystem::path authfile_;
-  hg::store::FileOwner owner_;
+  hgpam::FileOwner owner_;
   bool per_user_ = false;
 };
 
@@ -269,7 +269,7 @@ int Attempt::authenticate(const std::vector<hgpam::Credential>& creds, hgpam::Ve
   hg_desktop_set_callbacks(d, on_qr, nullptr, nullptr, &qr);
 
   const auto challenge = hgpam::fresh_challenge();
-  const hg::Bytes request = hgpam::get_assertion_request(o_.rp_id, challenge, creds, o_.uv);
+  const hgpam::Bytes request = hgpam::get_assertion_request(o_.rp_id, challenge, creds, o_.uv);
   uint8_t* response = nullptr;
   size_t response_len = 0;
   int transact = HG_ERR;

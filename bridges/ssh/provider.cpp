@@ -31,16 +31,14 @@
 #include "bridges/key/bus_client.hpp"
 #include "bridges/ssh/sk_core.hpp"
 #include "hybridgate/hybridgate.h"
-#include "proto/crypto.hpp"
-#include "proto/ctap.hpp"
 
 #define HG_SK_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace {
 
 using hgsk::Bytes;
+using hgsk::ByteView;
 using hgsk::KeyType;
-namespace ctap = hg::ctap;
 
 // ------------------------------------------------------------------ errors for the person
 
@@ -60,33 +58,27 @@ void say(const std::string& line) {
   throw Failure{code};
 }
 
-[[noreturn]] void fail_status(uint8_t s, const char* context) {
-  const hg::Errc code = ctap::status_errc(s);
-  char byte[8];
-  std::snprintf(byte, sizeof byte, "0x%02X", s);
-  const std::string line = std::string(hg::errc_sentence(code)) + " (" + std::string(hg::errc_name(code)) + ", " +
-                           byte + ", " + context + ")";
-  switch (s) {
-    case 0x19: fail(SSH_SK_ERR_CREDENTIAL_EXISTS, line);
-    case 0x26: fail(SSH_SK_ERR_UNSUPPORTED, line);
-    // The phone does not hold this key: OpenSSH's word for it is "device not found", which lets
-    // ssh go on with its next key as it does for a USB key that is not plugged in.
-    case 0x2E: fail(SSH_SK_ERR_DEVICE_NOT_FOUND, line);
-    default: fail(SSH_SK_ERR_GENERAL, line);
-  }
-}
-
-// A library error: the phone never came (no advert, relay unreachable, radio) is "device not
-// found" to OpenSSH; everything else a general failure.
-[[noreturn]] void fail_hg(const hg_error& e) {
+// A library error. From the phone's answer: its CTAP status as OpenSSH's code (an excluded
+// credential, an unsupported algorithm; a key the phone does not hold is "device not found", which
+// lets ssh go on with its next key as it does for a USB key that is not plugged in), or a malformed
+// answer. The phone never came (no advert, relay unreachable, radio): "device not found".
+[[noreturn]] void fail_hg(const hg_error& e, const char* context = nullptr) {
   const std::string_view code(e.code);
+  const std::string tail = " [" + std::string(e.code) + (context ? std::string(", ") + context : std::string()) + "]";
+  switch (hg_error_code(&e)) {
+    case HG_E_CTAP_INVALID: fail(SSH_SK_ERR_GENERAL, "The phone's answer is malformed (" + std::string(e.message) + ").");
+    case HG_E_CTAP_CREDENTIAL_EXCLUDED: fail(SSH_SK_ERR_CREDENTIAL_EXISTS, e.message + tail);
+    case HG_E_CTAP_UNSUPPORTED_ALGORITHM: fail(SSH_SK_ERR_UNSUPPORTED, e.message + tail);
+    case HG_E_CTAP_NO_CREDENTIALS: fail(SSH_SK_ERR_DEVICE_NOT_FOUND, e.message + tail);
+    default: break;
+  }
   const bool not_found = code == "session.no_advert" || code.starts_with("tunnel.") || code.starts_with("ble.");
-  fail(not_found ? SSH_SK_ERR_DEVICE_NOT_FOUND : SSH_SK_ERR_GENERAL, std::string(e.message) + " [" + e.code + "]");
+  fail(not_found ? SSH_SK_ERR_DEVICE_NOT_FOUND : SSH_SK_ERR_GENERAL, e.message + tail);
 }
 
-// A malformed answer from the phone (what an hgsk reader refused).
-[[noreturn]] void bad_answer(const hg::Error& e) {
-  fail(SSH_SK_ERR_GENERAL, "The phone's answer is malformed (" + (e.detail.empty() ? e.to_string() : e.detail) + ").");
+// A malformed answer from the phone (what the provider's own checks refused).
+[[noreturn]] void bad_answer(const std::string& detail) {
+  fail(SSH_SK_ERR_GENERAL, "The phone's answer is malformed (" + detail + ").");
 }
 
 // ------------------------------------------------------------------ small owners
@@ -103,6 +95,32 @@ struct DesktopFree {
 struct ConnectionFree {
   void operator()(hg_connection* p) const { hg_connection_close(&p); }  // closes the tunnel
 };
+struct CredentialFree {
+  void operator()(hg_credential* p) const { hg_credential_free(&p); }
+};
+struct AssertionFree {
+  void operator()(hg_assertion* p) const { hg_assertion_free(&p); }
+};
+using Credential = std::unique_ptr<hg_credential, CredentialFree>;
+using Assertion = std::unique_ptr<hg_assertion, AssertionFree>;
+
+// An accessor's bytes as a vector.
+template <typename T>
+Bytes bytes_of(void (*accessor)(const T*, const uint8_t**, size_t*), const T* object) {
+  const uint8_t* p = nullptr;
+  size_t n = 0;
+  accessor(object, &p, &n);
+  return n ? Bytes(p, p + n) : Bytes();
+}
+
+// A one-entry list of credential IDs.
+struct OneId {
+  explicit OneId(const Bytes& id) : ptr(id.data()), len(id.size()) {}
+  const uint8_t* ptr;
+  size_t len;
+  hg_id_list list() const { return hg_id_list{&ptr, &len, 1}; }
+};
+
 
 // ------------------------------------------------------------------ the phone connection
 
@@ -183,20 +201,45 @@ class Phone {
   Phone& operator=(const Phone&) = delete;
 
   // Whether the phone's getInfo lists this COSE algorithm (a phone without the list offers ES256).
-  bool offers(KeyType type) const { return hgsk::offers(info_, hgsk::cose_alg(type)); }
+  bool offers(KeyType type) const { return hg_ctap_info_offers(info_.data(), info_.size(), hgsk::cose_alg(type)) == 1; }
 
-  // The response frame (status || CBOR). Fails on a CTAP error status (context names the
-  // request), except that `quiet_status` (when not 0) is returned as nullopt.
-  std::optional<Bytes> transact(const Bytes& request, const char* context, uint8_t quiet_status = 0) {
+  // makeCredential through the library (request built, answer decoded and checked for `app`).
+  Credential make_credential(const std::string& app, const Bytes& cdh, const std::string& user, KeyType type,
+                             unsigned flags, const char* context) {
     hg_error err{};
-    uint8_t* resp = nullptr;
-    size_t resp_len = 0;
-    if (hg_connection_transact(conn_.get(), request.data(), request.size(), &resp, &resp_len, &err) != HG_OK) fail_hg(err);
-    std::unique_ptr<uint8_t, HgFree> own(resp);
-    if (resp_len == 0) bad_answer(hg::make_error(hg::Errc::ctap_invalid, "empty response"));
-    if (resp[0] != ctap::status::ok && resp[0] == quiet_status) return std::nullopt;
-    if (resp[0] != ctap::status::ok) fail_status(resp[0], context);
-    return Bytes(resp, resp + resp_len);
+    hg_credential* c = nullptr;
+    const Bytes uid = hgsk::openssh_user_id(user);
+    const std::string name = user.empty() ? "openssh" : user;
+    // rp.name is sent because phones require it (Chrome on Android refuses a request without).
+    const std::string rp_name = "OpenSSH " + app;
+    if (hg_connection_make_credential(conn_.get(), app.c_str(), rp_name.c_str(), cdh.data(), uid.data(), uid.size(),
+                                      name.c_str(), name.c_str(), hgsk::cose_alg(type), nullptr, flags, &c,
+                                      &err) != HG_OK)
+      fail_hg(err, context);
+    return Credential(c);
+  }
+
+  // getAssertion (for a credential ID, or for resident keys with none) or getNextAssertion (next).
+  // With `none_is_empty`, a phone holding no credential gives an empty result instead of failing.
+  Assertion get_assertion(const std::string& app, const Bytes& cdh, const Bytes* id, unsigned flags, const char* context,
+                          bool next = false, bool none_is_empty = false) {
+    hg_error err{};
+    hg_assertion* a = nullptr;
+    int rc;
+    if (next) {
+      rc = hg_connection_get_next_assertion(conn_.get(), app.c_str(), &a, &err);
+    } else if (id != nullptr) {
+      const OneId one(*id);
+      const hg_id_list list = one.list();
+      rc = hg_connection_get_assertion(conn_.get(), app.c_str(), cdh.data(), &list, flags, &a, &err);
+    } else {
+      rc = hg_connection_get_assertion(conn_.get(), app.c_str(), cdh.data(), nullptr, flags, &a, &err);
+    }
+    if (rc != HG_OK) {
+      if (none_is_empty && hg_error_code(&err) == HG_E_CTAP_NO_CREDENTIALS) return Assertion();
+      fail_hg(err, context);
+    }
+    return Assertion(a);
   }
 
  private:
@@ -307,14 +350,7 @@ KeyType key_type(uint32_t alg) {
   fail(SSH_SK_ERR_UNSUPPORTED, "unknown key algorithm " + std::to_string(alg));
 }
 
-Bytes sha256_of(const uint8_t* data, size_t len) { return hgsk::sha256(hg::ByteView(data, len)); }
-
-// The value of an hgsk reader, or the failure of a malformed answer.
-template <typename T>
-T checked(hg::Result<T> r) {
-  if (!r) bad_answer(r.error());
-  return std::move(*r);
-}
+Bytes sha256_of(const uint8_t* data, size_t len) { return hgsk::sha256(ByteView(data, len)); }
 
 template <typename F>
 int guarded(F&& body) noexcept {
@@ -354,20 +390,21 @@ int enroll(uint32_t alg, const uint8_t* challenge, size_t challenge_len, const c
 
   // The clientDataHash is SHA-256 of OpenSSH's challenge, as OpenSSH's own provider sends it.
   const Bytes cdh = sha256_of(challenge, challenge_len);
-  const auto response = phone.transact(hgsk::make_credential_request(app, cdh, user, type, rk, uv), "creating the key");
-  const hgsk::Enrolled e = checked(hgsk::read_enrolment(*response, app, type));
-  if (uv && !(e.flags & ctap::flags::uv))
+  const Credential e = phone.make_credential(app, cdh, user, type,
+                                             (rk ? HG_CTAP_RESIDENT_KEY : 0u) | (uv ? HG_CTAP_USER_VERIFICATION : 0u),
+                                             "creating the key");
+  if (uv && !(hg_credential_flags(e.get()) & HG_AUTH_DATA_UV))
     fail(SSH_SK_ERR_GENERAL, "The phone did not verify the user (-O verify-required).");
 
   auto* r = static_cast<sk_enroll_response*>(std::calloc(1, sizeof(sk_enroll_response)));
   if (!r) fail(SSH_SK_ERR_GENERAL, "out of memory");
   try {
     r->flags = flags;
-    r->public_key = dup_bytes(e.public_key, &r->public_key_len);
-    r->key_handle = dup_bytes(e.key_handle, &r->key_handle_len);
-    r->signature = dup_bytes(e.signature, &r->signature_len);
-    r->attestation_cert = dup_bytes(e.certificate, &r->attestation_cert_len);
-    r->authdata = dup_bytes(e.auth_data, &r->authdata_len);
+    r->public_key = dup_bytes(bytes_of(hg_credential_public_key, e.get()), &r->public_key_len);
+    r->key_handle = dup_bytes(bytes_of(hg_credential_id, e.get()), &r->key_handle_len);
+    r->signature = dup_bytes(bytes_of(hg_credential_attestation_signature, e.get()), &r->signature_len);
+    r->attestation_cert = dup_bytes(bytes_of(hg_credential_attestation_certificate, e.get()), &r->attestation_cert_len);
+    r->authdata = dup_bytes(bytes_of(hg_credential_auth_data, e.get()), &r->authdata_len);
   } catch (...) {
     free_enroll_fields(r);
     std::free(r);
@@ -393,17 +430,18 @@ int sign(uint32_t alg, const uint8_t* data, size_t data_len, const char* applica
   const bool uv = flags & SSH_SK_USER_VERIFICATION_REQD;
 
   Phone phone(HG_HINT_GET_ASSERTION, option(options, "device"), "sign in with the SSH key for '" + app + "'", app);
-  const auto response = phone.transact(hgsk::get_assertion_request(app, cdh, &id, up, uv), "signing");
-  const hgsk::Assertion a = checked(hgsk::read_assertion(*response, app, &id));
-  const hgsk::SshSignature sig = checked(hgsk::ssh_signature(type, a.signature));
+  const Assertion a = phone.get_assertion(
+      app, cdh, &id, (up ? 0u : HG_CTAP_NO_USER_PRESENCE) | (uv ? HG_CTAP_USER_VERIFICATION : 0u), "signing");
+  const auto sig = hgsk::ssh_signature(type, bytes_of(hg_assertion_signature, a.get()));
+  if (!sig) bad_answer(type == KeyType::ed25519 ? "an Ed25519 signature is not 64 bytes" : "the ECDSA signature is not DER");
 
   auto* r = static_cast<sk_sign_response*>(std::calloc(1, sizeof(sk_sign_response)));
   if (!r) fail(SSH_SK_ERR_GENERAL, "out of memory");
   try {
-    r->flags = a.flags;
-    r->counter = a.counter;
-    r->sig_r = dup_bytes(sig.r, &r->sig_r_len);
-    r->sig_s = dup_bytes(sig.s, &r->sig_s_len);
+    r->flags = hg_assertion_flags(a.get());
+    r->counter = hg_assertion_sign_count(a.get());
+    r->sig_r = dup_bytes(sig->r, &r->sig_r_len);
+    r->sig_s = dup_bytes(sig->s, &r->sig_s_len);
   } catch (...) {
     std::free(r->sig_r);
     std::free(r->sig_s);
@@ -434,39 +472,42 @@ int load_resident(sk_option** options, sk_resident_key*** out, size_t* nout) {
 
   Phone phone(HG_HINT_GET_ASSERTION, option(options, "device"), "load your resident SSH keys");
   // 1. The person approves and picks (the phone shows the accounts of "ssh:").
-  std::vector<hgsk::Assertion> found;
-  const Bytes cdh1 = hg::crypto::random_bytes(32);
+  struct Found {
+    hgsk::Signed signed_;
+    Bytes id, user_id;
+  };
+  std::vector<Found> found;
+  auto keep = [&](const Assertion& a) {
+    found.push_back(Found{{bytes_of(hg_assertion_auth_data, a.get()), bytes_of(hg_assertion_signature, a.get())},
+                          bytes_of(hg_assertion_credential_id, a.get()), bytes_of(hg_assertion_user_id, a.get())});
+  };
+  const Bytes cdh1 = hgsk::random32();
+  size_t total = 0;
   {
-    const auto response = phone.transact(hgsk::get_assertion_request(app, cdh1, nullptr, true, false),
-                                         "finding resident keys", ctap::status::no_credentials);
-    if (!response) {
+    const Assertion first = phone.get_assertion(app, cdh1, nullptr, 0, "finding resident keys", false, true);
+    if (!first) {
       say("the phone holds no resident SSH keys (of the application ssh:)");
       return 0;
     }
-    found.push_back(checked(hgsk::read_assertion(*response, app, nullptr)));
+    total = hg_assertion_count(first.get());
+    keep(first);
   }
-  const size_t total = found[0].count;
-  for (size_t i = 1; i < total; ++i) {
-    const auto response = phone.transact(hgsk::get_next_assertion_request(), "finding resident keys");
-    found.push_back(checked(hgsk::read_assertion(*response, app, nullptr)));
-  }
+  for (size_t i = 1; i < total; ++i) keep(phone.get_assertion(app, cdh1, nullptr, 0, "finding resident keys", true));
 
   // 2. For each: a second, silent signature, and the one key that verifies both.
   std::vector<sk_resident_key*> keys;
   try {
-    for (const hgsk::Assertion& a : found) {
-      const auto candidates = hgsk::p256_key_candidates(a, cdh1);
+    for (const Found& a : found) {
+      const auto candidates = hgsk::p256_key_candidates(a.signed_, cdh1);
       if (candidates.empty()) {
         say("skipping a resident key that is not ECDSA P-256 (an Ed25519 key cannot be loaded from a phone)");
         continue;
       }
-      const Bytes cdh2 = hg::crypto::random_bytes(32);
-      const auto response = phone.transact(hgsk::get_assertion_request(app, cdh2, &a.credential_id, false, false),
-                                           "reading the resident key");
-      const hgsk::Assertion b = checked(hgsk::read_assertion(*response, app, &a.credential_id));
-      const std::optional<Bytes> pub = hgsk::p256_key_verifying_both(candidates, a, cdh1, b, cdh2);
-      if (!pub)
-        bad_answer(hg::make_error(hg::Errc::ctap_invalid, "no public key verifies the resident key's signatures"));
+      const Bytes cdh2 = hgsk::random32();
+      const Assertion b = phone.get_assertion(app, cdh2, &a.id, HG_CTAP_NO_USER_PRESENCE, "reading the resident key");
+      const hgsk::Signed second{bytes_of(hg_assertion_auth_data, b.get()), bytes_of(hg_assertion_signature, b.get())};
+      const std::optional<Bytes> pub = hgsk::p256_key_verifying_both(candidates, a.signed_, cdh1, second, cdh2);
+      if (!pub) bad_answer("no public key verifies the resident key's signatures");
       auto* rk = static_cast<sk_resident_key*>(std::calloc(1, sizeof(sk_resident_key)));
       if (!rk) fail(SSH_SK_ERR_GENERAL, "out of memory");
       keys.push_back(rk);
@@ -476,7 +517,7 @@ int load_resident(sk_option** options, sk_resident_key*** out, size_t* nout) {
       if (!rk->application) fail(SSH_SK_ERR_GENERAL, "out of memory");
       rk->key.flags = SSH_SK_USER_PRESENCE_REQD | SSH_SK_RESIDENT_KEY;
       rk->key.public_key = dup_bytes(*pub, &rk->key.public_key_len);
-      rk->key.key_handle = dup_bytes(a.credential_id, &rk->key.key_handle_len);
+      rk->key.key_handle = dup_bytes(a.id, &rk->key.key_handle_len);
       rk->flags = rk->key.flags;
       Bytes uid = a.user_id.empty() ? Bytes(hgsk::kOpenSshUserIdLen, 0) : a.user_id;
       rk->user_id = dup_bytes(uid, &rk->user_id_len);

@@ -43,7 +43,8 @@
  *   the exceptions are hg_desktop_cancel and hg_phone_cancel (any thread, at any time between
  *   _new and _free) and hg_desktop_fd. Separate handles are independent and may be used from
  *   different threads at once. hg_version, hg_error_sentence and hg_free may be called from any
- *   thread.
+ *   thread; so may (0.2) hg_errc_name, hg_errc_sentence, hg_error_code, hg_set_log_handler, the
+ *   hg_ctap_* functions and hg_private_file_*; hg_error_last is per thread.
  *
  * Secrets. The library never prints anything. The FIDO:/ URL given to the QR callback holds the
  *   ceremony's secret: show it (as a QR code) and do not log it. Error messages and stage details
@@ -65,7 +66,7 @@ extern "C" {
 
 /* The version of this header. The library's soname changes with HG_VERSION_MAJOR. */
 #define HG_VERSION_MAJOR 0
-#define HG_VERSION_MINOR 1
+#define HG_VERSION_MINOR 2
 #define HG_VERSION_PATCH 0
 
 /* The library's version, "MAJOR.MINOR.PATCH" (static storage; never NULL). */
@@ -182,12 +183,13 @@ int hg_config_load(hg_config *cfg, hg_error *err);
  * "links_file", "phone", "qr_url_file", "link_phone" ("true"/"false"), "advert_timeout",
  * "connect_timeout", "handshake_timeout", "response_timeout" (seconds, e.g. "30" or "2.5").
  * NULL or "" resets a text or path setting to its default. An unknown key or a bad value fails
- * with "invalid_argument" (cfg unchanged). For programs that pass settings through from their own
- * configuration (a PAM line, keyword arguments) without a copy of the list.
+ * with "invalid_argument" (cfg unchanged), as does a desktop-only key on a phone configuration
+ * (hg_config_new_phone). For programs that pass settings through from their own configuration (a
+ * PAM line, keyword arguments) without a copy of the list. Since 0.2.
  */
 int hg_config_set(hg_config *cfg, const char *key, const char *value, hg_error *err);
 /* The key of desktop setting number `index` (0, 1, ...; static storage), or NULL past the last:
- * the list hg_config_set accepts, in the order of docs/configuration.md. */
+ * the list hg_config_set accepts, in the order of docs/configuration.md. Since 0.2. */
 const char *hg_config_setting_key(size_t index);
 
 /*
@@ -257,8 +259,9 @@ void hg_desktop_set_callbacks(hg_desktop *d, hg_qr_cb *qr, hg_stage_cb *stage, h
  *                 extensions.prf, timeout (milliseconds: bounds the whole call, which then
  *                 ends with "session.deadline").
  *   origin        the origin the clientDataJSON names, e.g. "https://example.com".
- *   phone         NULL: show a QR code (the qr callback). A name from hg_desktop_phones: use that
- *                 remembered phone (no QR code; the relay wakes it).
+ *   phone         NULL or "": the remembered phone of hg_config_set_phone / the configuration's
+ *                 `phone` when one is set, else a QR code (the qr callback). A name from
+ *                 hg_desktop_phones: that remembered phone (no QR code; the relay wakes it).
  *   credential    on HG_OK, *credential is the PublicKeyCredential in its toJSON() form, to send
  *                 to the relying party; release it with hg_free. On HG_ERR it is set to NULL.
  * Errors include "invalid_argument" (the options), "session.no_advert", "tunnel.*", "ble.*",
@@ -419,6 +422,373 @@ int hg_phone_unlink(hg_phone *p, hg_error *err);
 /* Ends the running call with "session.cancelled". Any thread, any time; no effect when no call
  * runs. Does not wait. */
 void hg_phone_cancel(hg_phone *p);
+
+
+/* =============================================================================================
+ * Added in 0.2 (symbol version HYBRIDGATE_0.2). Everything above keeps working unchanged.
+ * ============================================================================================= */
+
+/* ---------------------------------------------------------------------------------------------
+ * Numeric error codes
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * One value per stable error code (hg_error.code), for a `switch`. The values never change and
+ * are never reused; new codes get new values at the end (a program should have a `default:`).
+ * HG_E_X is the code "x" with '.' written as '_' and upper-cased: HG_E_CTAP_OPERATION_DENIED is
+ * "ctap.operation_denied". capi/common.cpp fails to compile unless this list matches the library's codes (proto/error.hpp) one for one, in order.
+ */
+typedef enum hg_errc {
+  HG_E_OK = 0,
+  HG_E_INTERNAL = 1,
+  HG_E_INVALID_ARGUMENT = 2,
+  HG_E_HEX_INVALID = 3,
+  HG_E_BASE64_INVALID = 4,
+  HG_E_DIGITS_NON_DIGIT = 5,
+  HG_E_DIGITS_LENGTH = 6,
+  HG_E_DIGITS_RANGE = 7,
+  HG_E_QR_PREFIX = 8,
+  HG_E_QR_EMPTY = 9,
+  HG_E_QR_CBOR = 10,
+  HG_E_QR_MISSING_KEY = 11,
+  HG_E_QR_BAD_KEY = 12,
+  HG_E_QR_BAD_SECRET = 13,
+  HG_E_QR_BAD_FIELD = 14,
+  HG_E_CBOR_MALFORMED = 15,
+  HG_E_CBOR_TOO_LARGE = 16,
+  HG_E_CBOR_NOT_CANONICAL = 17,
+  HG_E_CBOR_UNSUPPORTED = 18,
+  HG_E_CBOR_TYPE = 19,
+  HG_E_CRYPTO = 20,
+  HG_E_KEY_INVALID = 21,
+  HG_E_EID_LENGTH = 22,
+  HG_E_EID_TAG = 23,
+  HG_E_EID_RESERVED = 24,
+  HG_E_EID_DOMAIN = 25,
+  HG_E_DOMAIN_UNKNOWN = 26,
+  HG_E_URL_INVALID = 27,
+  HG_E_NOISE_LENGTH = 28,
+  HG_E_NOISE_DECRYPT = 29,
+  HG_E_NOISE_KEY = 30,
+  HG_E_CRYPTER_DECRYPT = 31,
+  HG_E_CRYPTER_PADDING = 32,
+  HG_E_CRYPTER_EXHAUSTED = 33,
+  HG_E_FRAME_TYPE = 34,
+  HG_E_FRAME_EMPTY = 35,
+  HG_E_MESSAGE_INVALID = 36,
+  HG_E_LINKING_SIGNATURE = 37,
+  HG_E_LINKING_INVALID = 38,
+  HG_E_CTAP_INVALID = 39,
+  HG_E_CTAP_STATUS = 40,
+  HG_E_CTAP_INVALID_COMMAND = 41,
+  HG_E_CTAP_INVALID_PARAMETER = 42,
+  HG_E_CTAP_INVALID_LENGTH = 43,
+  HG_E_CTAP_UNEXPECTED_TYPE = 44,
+  HG_E_CTAP_INVALID_CBOR = 45,
+  HG_E_CTAP_MISSING_PARAMETER = 46,
+  HG_E_CTAP_CREDENTIAL_EXCLUDED = 47,
+  HG_E_CTAP_UNSUPPORTED_ALGORITHM = 48,
+  HG_E_CTAP_OPERATION_DENIED = 49,
+  HG_E_CTAP_UNSUPPORTED_OPTION = 50,
+  HG_E_CTAP_INVALID_OPTION = 51,
+  HG_E_CTAP_CANCELLED = 52,
+  HG_E_CTAP_NO_CREDENTIALS = 53,
+  HG_E_CTAP_USER_ACTION_TIMEOUT = 54,
+  HG_E_CTAP_NOT_ALLOWED = 55,
+  HG_E_CTAP_OTHER = 56,
+  HG_E_STORE_PERMISSIONS = 57,
+  HG_E_STORE_CORRUPT = 58,
+  HG_E_IO = 59,
+  HG_E_BLE_NO_SYSTEM_BUS = 60,
+  HG_E_BLE_NO_BLUEZ = 61,
+  HG_E_BLE_NO_ADAPTER = 62,
+  HG_E_BLE_ADAPTER_OFF = 63,
+  HG_E_BLE_RFKILL = 64,
+  HG_E_BLE_PERMISSION = 65,
+  HG_E_BLE_NO_ADVERTISING = 66,
+  HG_E_BLE_ADVERTISING_BUSY = 67,
+  HG_E_BLE_FAILED = 68,
+  HG_E_TUNNEL_UNREACHABLE = 69,
+  HG_E_TUNNEL_REFUSED = 70,
+  HG_E_TUNNEL_GONE = 71,
+  HG_E_TUNNEL_PROTOCOL = 72,
+  HG_E_TUNNEL_CLOSED = 73,
+  HG_E_SESSION_NO_ADVERT = 74,
+  HG_E_SESSION_HANDSHAKE = 75,
+  HG_E_SESSION_PHONE_CLOSED = 76,
+  HG_E_SESSION_DEADLINE = 77,
+  HG_E_SESSION_CANCELLED = 78,
+  HG_E_ORIGIN_INVALID = 79,
+  HG_E_ORIGIN_INSECURE = 80,
+  HG_E_RP_ID_INVALID = 81,
+  HG_E_RP_ID_MISMATCH = 82,
+  HG_E_RP_ID_PUBLIC_SUFFIX = 83,
+  HG_E_CONFIG_INVALID = 84
+  /* New codes are added here, with the next values. */
+} hg_errc;
+
+/* The stable code's name ("ctap.operation_denied") and sentence for a value (static storage), or
+ * NULL for a value this library does not know. */
+const char *hg_errc_name(hg_errc code);
+const char *hg_errc_sentence(hg_errc code);
+/* The numeric code of a filled hg_error (HG_E_OK for a zeroed one never filled; HG_E_INTERNAL for
+ * a code this library does not know). err may be NULL (HG_E_OK). */
+hg_errc hg_error_code(const hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * The error object: what the last failing call on this thread said, through accessors (it can gain
+ * fields without breaking programs, unlike the fixed hg_error struct)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct hg_error_info hg_error_info;
+
+/*
+ * The error of the last hg_ call that failed on the calling thread (whether or not it was given
+ * an hg_error), or NULL when none has failed since the thread started or since hg_error_clear.
+ * Owned by the library; valid until the next failing hg_ call on this thread or hg_error_clear.
+ * Successful calls leave it as it was (as with errno, look only after a failure). Callbacks run
+ * on the thread named at each callback; an hg_ call failing inside a callback replaces it.
+ */
+const hg_error_info *hg_error_last(void);
+void hg_error_clear(void);
+/* Accessors; each takes NULL (HG_E_OK / ""). Strings live as long as the error object. */
+hg_errc hg_error_info_code(const hg_error_info *e);
+const char *hg_error_info_name(const hg_error_info *e);     /* "ctap.operation_denied" */
+const char *hg_error_info_sentence(const hg_error_info *e); /* the code's sentence */
+const char *hg_error_info_detail(const hg_error_info *e);   /* what this failure adds ("" if nothing) */
+/* "sentence (detail)", as the CLI prints it, untruncated. */
+const char *hg_error_info_message(const hg_error_info *e);
+
+/* ---------------------------------------------------------------------------------------------
+ * Log handler
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum hg_log_level {
+  HG_LOG_DEBUG = 0,   /* each CTAP request and answer (command, status, sizes), each stage */
+  HG_LOG_INFO = 1,    /* ceremonies and connections starting and ending */
+  HG_LOG_WARNING = 2, /* notices for the person (hg_notice_cb) */
+  HG_LOG_ERROR = 3    /* failures (the error's code, sentence and detail) */
+} hg_log_level;
+
+/*
+ * One log line: `message` is a sentence without a trailing newline, valid during the call. Never
+ * holds a secret: no QR code URL, no key, no CTAP payload (commands, status bytes and sizes only).
+ * Called on whichever thread does the work (the caller's, a non-blocking desktop's worker, a
+ * phone's request thread), possibly from several threads at once: make it thread-safe, quick,
+ * and do not call hg_ functions from it.
+ */
+typedef void hg_log_cb(void *user, hg_log_level level, const char *message);
+
+/* Sets the process-wide log handler (NULL, the default, = no logging) and the least level it is
+ * called for. Any thread, any time; a line being delivered finishes with the previous handler. */
+void hg_set_log_handler(hg_log_cb *handler, void *user, hg_log_level min_level);
+
+/* ---------------------------------------------------------------------------------------------
+ * Desktop and phone settings apart
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * A configuration for one side. hg_config_new()'s configuration serves both (as in 0.1); one made
+ * here refuses the other side's setters with "invalid_argument" naming the setting (e.g.
+ * hg_config_set_domain_id on a desktop's), and hg_desktop_new refuses a phone's configuration and
+ * hg_phone_new a desktop's. hg_config_load on a phone's configuration applies the shared settings
+ * (tunnel_url, ca_file, radio, adapter, loopback_dir, connect_timeout) only.
+ */
+hg_config *hg_config_new_desktop(void);
+hg_config *hg_config_new_phone(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Callbacks one at a time (new kinds get new setters; each has its own user pointer)
+ * ------------------------------------------------------------------------------------------- */
+
+/* Same rules as hg_desktop_set_callbacks (set them while no ceremony runs); NULL removes one. */
+void hg_desktop_on_qr(hg_desktop *d, hg_qr_cb *cb, void *user);
+void hg_desktop_on_stage(hg_desktop *d, hg_stage_cb *cb, void *user);
+void hg_desktop_on_notice(hg_desktop *d, hg_notice_cb *cb, void *user);
+/* Same rules as hg_phone_set_callbacks. */
+void hg_phone_on_presence(hg_phone *p, hg_presence_cb *cb, void *user);
+void hg_phone_on_stage(hg_phone *p, hg_stage_cb *cb, void *user);
+
+/* ---------------------------------------------------------------------------------------------
+ * The credential JSON's fields without a JSON parser
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct hg_result hg_result;
+
+/*
+ * Reads the PublicKeyCredential JSON that hg_desktop_create/get/dispatch returned (or one like it)
+ * into *out, released with hg_result_free. "invalid_argument" when it is not such a JSON.
+ *   credential_id  the raw credential ID (rawId, decoded)       -- keep it for allowCredentials
+ *   user_handle    the user handle of a sign-in (empty when the phone sent none, and at create)
+ *   sign_count     the authenticator data's signature counter
+ *   auth_data      the raw authenticator data
+ *   json           the JSON itself (as given)
+ *   is_create      1 for a registration (attestation response), 0 for a sign-in
+ * Byte accessors set *data (owned by the result) and *len; an empty field gives *len = 0.
+ */
+int hg_result_from_json(const char *credential_json, hg_result **out, hg_error *err);
+void hg_result_free(hg_result **r);
+void hg_result_credential_id(const hg_result *r, const uint8_t **data, size_t *len);
+void hg_result_user_handle(const hg_result *r, const uint8_t **data, size_t *len);
+void hg_result_auth_data(const hg_result *r, const uint8_t **data, size_t *len);
+uint32_t hg_result_sign_count(const hg_result *r);
+const char *hg_result_json(const hg_result *r);
+int hg_result_is_create(const hg_result *r);
+
+/* base64url without padding, as WebAuthn JSON carries binary members (a credential ID for
+ * allowCredentials, a challenge): *text is released with hg_free. decode accepts exactly what
+ * encode produces (no padding, no '+' or '/', no blanks) and fails with "invalid_argument"
+ * otherwise; *data (hg_free) may be NULL for an empty input. */
+int hg_base64url_encode(const uint8_t *data, size_t len, char **text, hg_error *err);
+int hg_base64url_decode(const char *text, uint8_t **data, size_t *len, hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Raw CTAP2 with the library's codecs and checks (for an OpenSSH provider, a PAM module, any client
+ * whose application ID is not a web origin): requests built, answers decoded and checked, the
+ * fields read through accessors. No CBOR or crypto library needed by the caller.
+ * ------------------------------------------------------------------------------------------- */
+
+/* COSE algorithms of a credential's key. */
+#define HG_COSE_ES256 (-7) /* ECDSA P-256 with SHA-256 */
+#define HG_COSE_EDDSA (-8) /* Ed25519 */
+
+/* Request flags (bits; others must be 0). */
+#define HG_CTAP_RESIDENT_KEY 0x01u      /* make_credential: a discoverable credential (rk) */
+#define HG_CTAP_USER_VERIFICATION 0x02u /* both: ask the phone to verify the person (uv) */
+#define HG_CTAP_NO_USER_PRESENCE 0x04u  /* get_assertion: up = false (OpenSSH's no-touch-required) */
+
+/* Authenticator data flags (hg_credential_flags, hg_assertion_flags). */
+#define HG_AUTH_DATA_UP 0x01u /* user present */
+#define HG_AUTH_DATA_UV 0x04u /* user verified */
+
+/* A list of credential IDs (exclude or allow list): count pointers and their lengths. */
+typedef struct hg_id_list {
+  const uint8_t *const *ids;
+  const size_t *lens;
+  size_t count;
+} hg_id_list;
+
+typedef struct hg_credential hg_credential; /* a checked makeCredential answer */
+typedef struct hg_assertion hg_assertion;   /* a checked getAssertion answer */
+
+/*
+ * authenticatorMakeCredential (command byte || CBOR) in *request (hg_free):
+ *   rp_id, rp_name       the application ("ssh:", "pam:hybridgate"); rp_name NULL = rp_id
+ *   client_data_hash     32 bytes
+ *   user_id, user_id_len the user handle (1..64 bytes); user_name and display_name NULL = ""
+ *   alg                  HG_COSE_ES256 or HG_COSE_EDDSA
+ *   exclude              credentials the phone must not hold already (NULL = none)
+ *   flags                HG_CTAP_RESIDENT_KEY, HG_CTAP_USER_VERIFICATION
+ */
+int hg_ctap_make_credential_request(const char *rp_id, const char *rp_name, const uint8_t *client_data_hash,
+                                    const uint8_t *user_id, size_t user_id_len, const char *user_name,
+                                    const char *display_name, int32_t alg, const hg_id_list *exclude, unsigned flags,
+                                    uint8_t **request, size_t *request_len, hg_error *err);
+/* authenticatorGetAssertion: allow NULL or empty = any discoverable credential of rp_id (several
+ * are then fetched with hg_ctap_get_next_assertion_request). flags: HG_CTAP_USER_VERIFICATION,
+ * HG_CTAP_NO_USER_PRESENCE. */
+int hg_ctap_get_assertion_request(const char *rp_id, const uint8_t *client_data_hash, const hg_id_list *allow,
+                                  unsigned flags, uint8_t **request, size_t *request_len, hg_error *err);
+/* authenticatorGetNextAssertion (the command byte alone). */
+int hg_ctap_get_next_assertion_request(uint8_t **request, size_t *request_len, hg_error *err);
+
+/*
+ * The phone's makeCredential answer (status byte || CBOR), decoded and checked: a non-zero status is
+ * its ctap.* error (e.g. "ctap.operation_denied", "ctap.credential_excluded"); then "ctap.invalid"
+ * (with a detail, never the bytes) unless the rpIdHash is SHA-256(rp_id), the user was present, the
+ * answer carries attested credential data with a non-empty credential ID and a valid key of `alg`
+ * (a P-256 point on the curve, or a 32-byte Ed25519 key; another algorithm is
+ * "ctap.unsupported_algorithm"). The attestation is read, not verified. *out: hg_credential_free.
+ */
+int hg_ctap_read_credential(const uint8_t *response, size_t response_len, const char *rp_id, int32_t alg,
+                            hg_credential **out, hg_error *err);
+void hg_credential_free(hg_credential **c);
+/* Byte accessors: *data (owned by the object; NULL when empty) and *len. */
+void hg_credential_id(const hg_credential *c, const uint8_t **data, size_t *len);
+/* The public key: the 65-byte uncompressed P-256 point (0x04 || x || y) or the 32-byte Ed25519 key. */
+void hg_credential_public_key(const hg_credential *c, const uint8_t **data, size_t *len);
+/* The same key as a canonical COSE_Key (CBOR), what hg_assertion_verify_cose takes. */
+void hg_credential_cose_key(const hg_credential *c, const uint8_t **data, size_t *len);
+void hg_credential_auth_data(const hg_credential *c, const uint8_t **data, size_t *len);
+/* attStmt's "sig" and "x5c"[0] (empty for the "none" format). */
+void hg_credential_attestation_signature(const hg_credential *c, const uint8_t **data, size_t *len);
+void hg_credential_attestation_certificate(const hg_credential *c, const uint8_t **data, size_t *len);
+int32_t hg_credential_algorithm(const hg_credential *c);
+uint8_t hg_credential_flags(const hg_credential *c);
+uint32_t hg_credential_sign_count(const hg_credential *c);
+
+/*
+ * The phone's getAssertion or getNextAssertion answer, decoded and checked: a non-zero status is its
+ * ctap.* error ("ctap.no_credentials", "ctap.operation_denied", ...); then "ctap.invalid" unless the
+ * rpIdHash is SHA-256(rp_id), the signature is not empty, and the credential is one of `allow`
+ * (the answer may leave it out when allow has exactly one) or, with no allow list, named. User
+ * presence and verification are NOT required here (read hg_assertion_flags: OpenSSH may ask
+ * without presence); the signature is checked by hg_assertion_verify / _verify_cose.
+ */
+int hg_ctap_read_assertion(const uint8_t *response, size_t response_len, const char *rp_id, const hg_id_list *allow,
+                           hg_assertion **out, hg_error *err);
+void hg_assertion_free(hg_assertion **a);
+void hg_assertion_credential_id(const hg_assertion *a, const uint8_t **data, size_t *len);
+/* The index into the allow list of the credential that answered (0 with no allow list). */
+size_t hg_assertion_allow_index(const hg_assertion *a);
+void hg_assertion_auth_data(const hg_assertion *a, const uint8_t **data, size_t *len);
+/* As the phone sent it: DER for ES256, 64 bytes for EdDSA. */
+void hg_assertion_signature(const hg_assertion *a, const uint8_t **data, size_t *len);
+/* The user handle (empty when the phone sent none). */
+void hg_assertion_user_id(const hg_assertion *a, const uint8_t **data, size_t *len);
+uint8_t hg_assertion_flags(const hg_assertion *a);
+uint32_t hg_assertion_sign_count(const hg_assertion *a);
+/* numberOfCredentials of a first answer without an allow list (1 .. 64; 1 when absent). */
+size_t hg_assertion_count(const hg_assertion *a);
+
+/*
+ * Verifies the assertion's signature over authData || client_data_hash (32 bytes) with a public
+ * key: `alg` and the key in hg_credential_public_key's form, or a COSE_Key (ES256 or EdDSA).
+ * HG_OK when it verifies; "ctap.invalid" when it does not; "invalid_argument" for a key of the wrong
+ * form.
+ */
+int hg_assertion_verify(const hg_assertion *a, const uint8_t *client_data_hash, int32_t alg,
+                        const uint8_t *public_key, size_t public_key_len, hg_error *err);
+int hg_assertion_verify_cose(const hg_assertion *a, const uint8_t *client_data_hash, const uint8_t *cose_key,
+                             size_t cose_key_len, hg_error *err);
+
+/* Whether a getInfo (hg_connection_get_info) lists COSE algorithm `alg`: 1 or 0. A getInfo without
+ * the list, or one that cannot be read, offers ES256 only. */
+int hg_ctap_info_offers(const uint8_t *info, size_t info_len, int32_t alg);
+
+/* The same through an open connection: the request built, transacted and the answer read and
+ * checked, in one call (the arguments as above). HG_ERR with a ctap.* code for the phone's refusal,
+ * a tunnel.* / session.* code when the connection failed. */
+int hg_connection_make_credential(hg_connection *c, const char *rp_id, const char *rp_name,
+                                  const uint8_t *client_data_hash, const uint8_t *user_id, size_t user_id_len,
+                                  const char *user_name, const char *display_name, int32_t alg,
+                                  const hg_id_list *exclude, unsigned flags, hg_credential **out, hg_error *err);
+int hg_connection_get_assertion(hg_connection *c, const char *rp_id, const uint8_t *client_data_hash,
+                                const hg_id_list *allow, unsigned flags, hg_assertion **out, hg_error *err);
+int hg_connection_get_next_assertion(hg_connection *c, const char *rp_id, hg_assertion **out, hg_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Files that hold secrets or passkeys (a PAM module's authfile): read with ownership and mode
+ * checks, replaced atomically under a lock, mode 0600
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * Reads `path` into *text (hg_free; NUL-terminated) and *len. A missing file is HG_OK with
+ * *text = NULL. Refused: a symlink or non-regular file ("store.corrupt"), a file that group or
+ * others can access, or not owned by `owner_uid` or root ("store.permissions"). owner_uid -1 = the
+ * effective user.
+ */
+int hg_private_file_read(const char *path, long owner_uid, char **text, size_t *len, hg_error *err);
+
+/*
+ * Changes `path` under its lock (PATH.lock): `change` gets the current text (NULL when the file does
+ * not exist) and returns HG_OK with *next = the new text (malloc'd, the library frees it; NULL =
+ * leave the file as it is) or HG_ERR with err filled (then nothing is written and that error is
+ * returned). The new text replaces the file atomically, mode 0600. owner_uid as for
+ * hg_private_file_read.
+ */
+typedef int hg_file_change_cb(void *user, const char *current, size_t current_len, char **next, hg_error *err);
+int hg_private_file_update(const char *path, long owner_uid, hg_file_change_cb *change, void *user, hg_error *err);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@ def _project():
         with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
             return tomllib.load(f)["project"]
     except ImportError:
-        return {"name": "hybridgate", "version": "0.1.0", "requires-python": ">=3.9",
+        return {"name": "hybridgate", "version": "0.2.0", "requires-python": ">=3.9",
                 "description": "hybridgate for Python", "license": {"text": "Apache-2.0"}}
 
 

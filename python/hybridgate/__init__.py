@@ -72,16 +72,20 @@ def _config_keys():
 
 
 class HybridgateError(Exception):
-    """A failure reported by libhybridgate: ``code`` is stable (compare it), ``message`` is for people."""
+    """A failure reported by libhybridgate: ``code`` is stable (compare it), ``number`` the same code
+    as the C header's ``hg_errc`` value (``HG_E_CTAP_OPERATION_DENIED``, ...), ``message`` is for
+    people."""
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, number=None):
         super().__init__("%s [%s]" % (message, code))
         self.code = code
         self.message = message
+        self.number = number
 
 
 def _raise(err):
-    raise HybridgateError(err.code.decode("utf-8", "replace"), err.message.decode("utf-8", "replace"))
+    number = _lib.lib().hg_error_code(ctypes.byref(err))
+    raise HybridgateError(err.code.decode("utf-8", "replace"), err.message.decode("utf-8", "replace"), number)
 
 
 def library_version():

@@ -25,6 +25,7 @@ _ERR = ctypes.POINTER(hg_error)
 _SIGNATURES = {
     "hg_version": (ctypes.c_char_p, []),
     "hg_free": (None, [_P]),
+    "hg_error_code": (ctypes.c_int, [_ERR]),
     "hg_config_new": (_P, []),
     "hg_config_free": (None, [ctypes.POINTER(_P)]),
     "hg_config_load": (ctypes.c_int, [_P, _ERR]),

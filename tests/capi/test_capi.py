@@ -158,7 +158,7 @@ def test_install():
 def test_install_layout():
     lib = libdir()
     real = os.path.realpath(os.path.join(lib, "libhybridgate.so"))
-    check(os.path.basename(real) == "libhybridgate.so.0.1.0", "libhybridgate.so -> %s" % real)
+    check(os.path.basename(real) == "libhybridgate.so.0.2.0", "libhybridgate.so -> %s" % real)
     check(os.path.realpath(os.path.join(lib, "libhybridgate.so.0")) == real, "no libhybridgate.so.0 symlink")
     soname = re.search(r"SONAME\)?\s+Library soname: \[(.*)\]", run(["readelf", "-d", real], "readelf"))
     check(soname and soname.group(1) == "libhybridgate.so.0", "SONAME: %s" % (soname and soname.group(1)))
@@ -215,33 +215,57 @@ def test_install_layout():
           re.search(r"libhybridgate\.so\.0 => " + re.escape(lib), ldd),
           "pam_hybridgate.so does not load the installed library:\n" + ldd)
     env = pkg_env()
-    check(run(["pkg-config", "--modversion", "hybridgate"], "pkg-config", env).strip() == "0.1.0", "pkg-config version")
+    check(run(["pkg-config", "--modversion", "hybridgate"], "pkg-config", env).strip() == "0.2.0", "pkg-config version")
     cflags = run(["pkg-config", "--cflags", "hybridgate"], "pkg-config", env).split()
     check(cflags == ["-I" + os.path.join(PREFIX, "include")], "pkg-config --cflags: %s" % cflags)
     out = run([os.path.join(BIN, "hybridgate"), "--version"], "hybridgate --version")
-    check("0.1.0" in out, "hybridgate --version: %s" % out)
+    check("0.2.0" in out, "hybridgate --version: %s" % out)
+    # `hybridgate pam enroll` and `hybridgate key` run the bridges' programs from PREFIX/libexec
+    # (git-style), and hybridgate-pam-enroll loads this prefix's library.
+    for prog, argv in (("hybridgate-pam-enroll", ["pam", "enroll", "--help"]), ("hybridgate-key", ["key", "--help"])):
+        path = os.path.join(PREFIX, "libexec", "hybridgate", prog)
+        check(os.access(path, os.X_OK), "not installed: libexec/hybridgate/" + prog)
+        out = run([os.path.join(BIN, "hybridgate"), *argv], "hybridgate " + " ".join(argv),
+                  env=dict(os.environ, PATH="/usr/bin:/bin"))
+        check("--tunnel-url" in out and "Usage: hybridgate " + argv[0] in out,
+              "hybridgate %s did not run the installed %s:\n%s" % (" ".join(argv), prog, out))
+    check(os.access(os.path.join(PREFIX, "libexec", "hybridgate", "hybridgate-key-show"), os.X_OK),
+          "not installed: libexec/hybridgate/hybridgate-key-show (register/sign-in --no-terminal-qr run it)")
+    ldd = run(["ldd", os.path.join(PREFIX, "libexec", "hybridgate", "hybridgate-pam-enroll")], "ldd")
+    check(re.search(r"libhybridgate\.so\.0 => " + re.escape(os.path.realpath(lib)), ldd) or
+          re.search(r"libhybridgate\.so\.0 => " + re.escape(lib), ldd),
+          "hybridgate-pam-enroll does not load the installed library:\n" + ldd)
 
 
 def test_exports():
-    """The shared library's dynamic symbol table holds exactly the functions hybridgate.h declares
-    (version node HYBRIDGATE_0), nothing else: no C++, Boost, OpenSSL or libcbor symbols."""
+    """The shared library's dynamic symbol table holds exactly the functions hybridgate.h declares,
+    nothing else (no C++, Boost, OpenSSL or libcbor symbols); the 0.1 functions (abi/'s baseline)
+    keep node HYBRIDGATE_0 and every later one is in a later node (HYBRIDGATE_0.2, ...)."""
     so = os.path.join(libdir(), "libhybridgate.so")
     header = open(os.path.join(PREFIX, "include", "hybridgate", "hybridgate.h")).read()
     header = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
     declared = set(re.findall(r"\b(hg_[a-z0-9_]+)\s*\(", header))
     declared -= {n for n in declared if re.search(r"typedef\s+\w+\s*\*?\s*" + n + r"\s*\(", header)}  # callback types
     check(len(declared) >= 30, "parsed only %d functions from the header" % len(declared))
-    exported, other = set(), []
+    exported, other, node_of = set(), [], {}
     for line in run(["nm", "-D", "--defined-only", so], "nm").splitlines():
         parts = line.split()
         kind, name = parts[-2], parts[-1]
-        if kind == "A" and name == "HYBRIDGATE_0":
+        if kind == "A" and re.fullmatch(r"HYBRIDGATE_0(\.[0-9]+)?", name):
             continue
-        m = re.fullmatch(r"(hg_[a-z0-9_]+)@@HYBRIDGATE_0", name)
+        m = re.fullmatch(r"(hg_[a-z0-9_]+)@@(HYBRIDGATE_0(?:\.[0-9]+)?)", name)
         if m and kind == "T":
             exported.add(m.group(1))
+            node_of[m.group(1)] = m.group(2)
         else:
             other.append(line)
+    baseline = set(re.findall(r"elf-symbol name='(hg_[a-z0-9_]+)'", open(os.path.join(ROOT, "abi", "libhybridgate-0.1.xml")).read()))
+    check(len(baseline) >= 30, "the 0.1 baseline lists only %d functions" % len(baseline))
+    moved = sorted(n for n in baseline if node_of.get(n) != "HYBRIDGATE_0")
+    check(not moved, "0.1 functions missing or not in node HYBRIDGATE_0: %s" % moved)
+    unversioned = sorted(n for n in exported - baseline if node_of[n] == "HYBRIDGATE_0")
+    check(not unversioned, "functions added after 0.1 but in node HYBRIDGATE_0 (list them in cmake/hybridgate.map's "
+          "newest node): %s" % unversioned)
     check(not other, "symbols other than hg_* are exported:\n" + "\n".join(other[:40]))
     check(exported == declared, "exported but not declared: %s; declared but not exported: %s"
           % (sorted(exported - declared), sorted(declared - exported)))
@@ -263,6 +287,15 @@ def test_headers_compile_alone():
                       "-fsyntax-only", "-"]):
             r = subprocess.run(argv, input=src, capture_output=True, text=True)
             check(r.returncode == 0, "%s does not compile alone (%s):\n%s" % (rel, argv[0], r.stderr))
+    # The C++ façade over the C ABI: C++17, the install prefix only, and no internal header in it.
+    hpp = os.path.join(inc, "hybridgate", "hybridgate.hpp")
+    check(os.path.exists(hpp), "not installed: include/hybridgate/hybridgate.hpp")
+    r = subprocess.run([ARGS.cxx, "-std=c++17", "-Wall", "-Wextra", "-pedantic", "-Werror", "-I" + inc, "-x", "c++",
+                        "-fsyntax-only", "-"], input="#include <hybridgate/hybridgate.hpp>\n", capture_output=True, text=True)
+    check(r.returncode == 0, "hybridgate/hybridgate.hpp does not compile alone:\n" + r.stderr)
+    includes = re.findall(r'#include [<"]([^>"]+)[>"]', open(hpp).read())
+    check(all(i == "hybridgate/hybridgate.h" or "/" not in i for i in includes),
+          "hybridgate.hpp includes more than the C header and the standard library: %s" % includes)
     cxx_inc = os.path.join(inc, "hybridgate", "cxx")
     cxx_headers = sorted(glob.glob(os.path.join(cxx_inc, "**", "*.hpp"), recursive=True))
     check(len(cxx_headers) > 10, "C++ headers installed: %d" % len(cxx_headers))

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The OpenSSH provider's readers of the phone's answers (bridges/ssh/sk_core) on arbitrary bytes.
-// The first byte picks what the rest is taken as:
-//   0 / 1  a makeCredential answer for an ECDSA / Ed25519 key   (read_enrolment)
-//   2 / 3  a getAssertion answer with / without an expected key  (read_assertion, then
+// What reads the phone's answers for the OpenSSH provider, on arbitrary bytes: libhybridgate's raw
+// CTAP readers (capi/ctap.cpp, compiled in: hg_ctap_read_credential, hg_ctap_read_assertion,
+// hg_ctap_info_offers) and the provider's own conversions (bridges/ssh/sk_core). The first byte
+// picks what the rest is taken as:
+//   0 / 1  a makeCredential answer for an ECDSA / Ed25519 key   (hg_ctap_read_credential)
+//   2 / 3  a getAssertion answer with / without an expected key  (hg_ctap_read_assertion, then
 //          ssh_signature for both key types and p256_key_candidates)
-//   4      a getInfo map                                          (offers)
+//   4      a getInfo map                                          (hg_ctap_info_offers)
 //   other  a signature: ssh_signature and p256_key_candidates over a fixed assertion
 // Oracles: what is read satisfies the header's promises (key sizes and forms, the credential
 // asked for, r and s of at most 32 bytes without leading zeros, candidates on the curve); and
@@ -15,6 +17,7 @@
 #include <cstdint>
 
 #include "bridges/ssh/sk_core.hpp"
+#include "hybridgate/hybridgate.h"
 #include "proto/crypto.hpp"
 #include "proto/ctap.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
@@ -37,7 +40,15 @@ void check_signature(ByteView sig) {
   }
 }
 
-void check_candidates(const hgsk::Assertion& a, ByteView cdh) {
+template <typename T>
+Bytes bytes_of(void (*accessor)(const T*, const uint8_t**, size_t*), const T* object) {
+  const uint8_t* p = nullptr;
+  size_t n = 0;
+  accessor(object, &p, &n);
+  return n ? Bytes(p, p + n) : Bytes();
+}
+
+void check_candidates(const hgsk::Signed& a, ByteView cdh) {
   const auto candidates = hgsk::p256_key_candidates(a, cdh);
   HG_FUZZ_CHECK(candidates.size() <= 2);
   for (const Bytes& c : candidates) HG_FUZZ_CHECK(c.size() == 65 && c[0] == 0x04 && crypto::P256Public::parse(c).ok());
@@ -50,7 +61,7 @@ void recovery_round_trip() {
   static const crypto::P256Key key =
       std::move(crypto::P256Key::from_private(fuzz::unhex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"))).value();
   static const Bytes cdh1(32, 0x11), cdh2(32, 0x22);
-  hgsk::Assertion a, b;
+  hgsk::Signed a, b;
   a.auth_data = b.auth_data = Bytes(37, 0x05);
   b.auth_data[36] = 0x06;
   Bytes m1 = a.auth_data, m2 = b.auth_data;
@@ -63,16 +74,38 @@ void recovery_round_trip() {
   HG_FUZZ_CHECK(found && *found == Bytes(want.begin(), want.end()));
 }
 
+// The requests the provider sends (through the library) decode with the strict CTAP decoders.
+Bytes take(uint8_t* p, size_t n) {
+  Bytes out(p, p + n);
+  hg_free(p);
+  return out;
+}
+
 void requests_decode(ByteView input) {
   const Bytes cdh = hgsk::sha256(input);
   const std::string user(std::min<size_t>(input.size(), 8), 'u');
+  const Bytes uid = hgsk::openssh_user_id(user);
   for (auto type : {hgsk::KeyType::ecdsa_p256, hgsk::KeyType::ed25519}) {
-    auto mc = ctap::decode_make_credential_request(hgsk::make_credential_request(kApp, cdh, user, type, true, false));
+    uint8_t* req = nullptr;
+    size_t len = 0;
+    HG_FUZZ_CHECK(hg_ctap_make_credential_request("ssh:", "OpenSSH ssh:", cdh.data(), uid.data(), uid.size(), user.c_str(),
+                                                  user.c_str(), hgsk::cose_alg(type), nullptr, HG_CTAP_RESIDENT_KEY, &req,
+                                                  &len, nullptr) == HG_OK);
+    auto mc = ctap::decode_make_credential_request(take(req, len));
     HG_FUZZ_CHECK(mc.ok() && mc->rp.id == kApp && mc->pub_key_cred_params.size() == 1 &&
-                  mc->pub_key_cred_params[0].alg == hgsk::cose_alg(type) && mc->user.id.size() == hgsk::kOpenSshUserIdLen);
+                  mc->pub_key_cred_params[0].alg == hgsk::cose_alg(type) && mc->user.id.size() == hgsk::kOpenSshUserIdLen &&
+                  mc->options.rk == true);
   }
   const Bytes id(input.begin(), input.begin() + std::min<size_t>(input.size(), 64));
-  auto ga = ctap::decode_get_assertion_request(hgsk::get_assertion_request(kApp, cdh, &id, false, true));
+  if (id.empty()) return;
+  const uint8_t* ids[] = {id.data()};
+  const size_t lens[] = {id.size()};
+  const hg_id_list list{ids, lens, 1};
+  uint8_t* req = nullptr;
+  size_t len = 0;
+  HG_FUZZ_CHECK(hg_ctap_get_assertion_request("ssh:", cdh.data(), &list, HG_CTAP_NO_USER_PRESENCE | HG_CTAP_USER_VERIFICATION,
+                                              &req, &len, nullptr) == HG_OK);
+  auto ga = ctap::decode_get_assertion_request(take(req, len));
   HG_FUZZ_CHECK(ga.ok() && ga->rp_id == kApp && ga->allow_list && ga->allow_list->size() == 1 &&
                 (*ga->allow_list)[0].id == id && ga->options.up == false && ga->options.uv == true);
 }
@@ -82,42 +115,57 @@ void requests_decode(ByteView input) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const ByteView in(data + 1, size - 1);
-  const Bytes app_hash = hgsk::sha256(as_bytes(kApp));
+  const Bytes app_hash = hgsk::sha256(ByteView(as_bytes(kApp)));
   switch (data[0]) {
     case 0:
     case 1: {
       const auto type = data[0] == 0 ? hgsk::KeyType::ecdsa_p256 : hgsk::KeyType::ed25519;
-      auto e = hgsk::read_enrolment(in, kApp, type);
-      if (!e) break;
-      HG_FUZZ_CHECK(!e->key_handle.empty());
+      hg_credential* raw = nullptr;
+      if (hg_ctap_read_credential(in.data(), in.size(), "ssh:", hgsk::cose_alg(type), &raw, nullptr) != HG_OK) {
+        HG_FUZZ_CHECK(raw == nullptr);
+        break;
+      }
+      HG_FUZZ_CHECK(!bytes_of(hg_credential_id, raw).empty());
+      const Bytes pub = bytes_of(hg_credential_public_key, raw);
       if (type == hgsk::KeyType::ecdsa_p256)
-        HG_FUZZ_CHECK(e->public_key.size() == 65 && crypto::P256Public::parse(e->public_key).ok());
+        HG_FUZZ_CHECK(pub.size() == 65 && crypto::P256Public::parse(pub).ok());
       else
-        HG_FUZZ_CHECK(e->public_key.size() == 32);
-      auto ad = ctap::AuthenticatorData::parse(e->auth_data);
-      HG_FUZZ_CHECK(ad.ok() && Bytes(ad->rp_id_hash.begin(), ad->rp_id_hash.end()) == app_hash && ad->flags == e->flags);
+        HG_FUZZ_CHECK(pub.size() == 32);
+      auto ad = ctap::AuthenticatorData::parse(bytes_of(hg_credential_auth_data, raw));
+      HG_FUZZ_CHECK(ad.ok() && Bytes(ad->rp_id_hash.begin(), ad->rp_id_hash.end()) == app_hash &&
+                    ad->flags == hg_credential_flags(raw) && ad->user_present());
+      hg_credential_free(&raw);
+      HG_FUZZ_CHECK(raw == nullptr);
       break;
     }
     case 2:
     case 3: {
       const Bytes expected(16, 0xAB);
-      auto a = hgsk::read_assertion(in, kApp, data[0] == 2 ? &expected : nullptr);
-      if (!a) break;
-      HG_FUZZ_CHECK(!a->signature.empty() && !a->credential_id.empty() && a->count >= 1 && a->count <= 64);
-      if (data[0] == 2) HG_FUZZ_CHECK(a->credential_id == expected);
-      check_signature(a->signature);
-      check_candidates(*a, Bytes(32, 0x11));
+      const uint8_t* ids[] = {expected.data()};
+      const size_t lens[] = {expected.size()};
+      const hg_id_list list{ids, lens, 1};
+      hg_assertion* raw = nullptr;
+      if (hg_ctap_read_assertion(in.data(), in.size(), "ssh:", data[0] == 2 ? &list : nullptr, &raw, nullptr) != HG_OK) {
+        HG_FUZZ_CHECK(raw == nullptr);
+        break;
+      }
+      const Bytes sig = bytes_of(hg_assertion_signature, raw), id = bytes_of(hg_assertion_credential_id, raw);
+      HG_FUZZ_CHECK(!sig.empty() && !id.empty() && hg_assertion_count(raw) >= 1 && hg_assertion_count(raw) <= 64);
+      if (data[0] == 2) HG_FUZZ_CHECK(id == expected && hg_assertion_allow_index(raw) == 0);
+      check_signature(sig);
+      check_candidates(hgsk::Signed{bytes_of(hg_assertion_auth_data, raw), sig}, Bytes(32, 0x11));
+      hg_assertion_free(&raw);
       break;
     }
     case 4:
-      (void)hgsk::offers(in, ctap::cose::alg_edDSA);
+      (void)hg_ctap_info_offers(in.data(), in.size(), HG_COSE_EDDSA);
       // Whatever the phone lists, ES256 is assumed when the list is missing or unreadable, and
       // a readable list is believed: never both refused and missing.
-      if (!ctap::decode_get_info(in).ok()) HG_FUZZ_CHECK(hgsk::offers(in, ctap::cose::alg_es256));
+      if (!ctap::decode_get_info(in).ok()) HG_FUZZ_CHECK(hg_ctap_info_offers(in.data(), in.size(), HG_COSE_ES256) == 1);
       break;
     default: {
       check_signature(in);
-      hgsk::Assertion a;
+      hgsk::Signed a;
       a.auth_data = Bytes(37, 0x05);
       a.signature.assign(in.begin(), in.end());
       check_candidates(a, Bytes(32, 0x11));

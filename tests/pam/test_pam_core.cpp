@@ -69,7 +69,7 @@ TEST_CASE("authfile lines parse, and malformed ones are refused with their line 
     auto r = parse_authfile(std::string("# ok\n") + bad + "\n");
     INFO(bad);
     REQUIRE(!r.ok());
-    CHECK(r.error().code == hg::Errc::store_corrupt);
+    CHECK(r.error().code == HG_E_STORE_CORRUPT);
     CHECK(r.error().detail.find("line 2") != std::string::npos);
   }
   CHECK(!parse_authfile(std::string(kMaxAuthfileSize + 1, '#')).ok());
@@ -112,13 +112,13 @@ TEST_CASE("an assertion verifies once per counter value, for its rpId, challenge
   CHECK(!verify_assertion(resp, "pam:test", cdh, {wrong_key}, false).ok());
   Credential seen = c;
   seen.counter = 1;  // the same answer again (a replay), or a clone behind
-  CHECK(verify_assertion(resp, "pam:test", cdh, {seen}, false).error().code == hg::Errc::ctap_not_allowed);
+  CHECK(verify_assertion(resp, "pam:test", cdh, {seen}, false).error().code == HG_E_CTAP_NOT_ALLOWED);
 
   // The phone refusing is its CTAP status, as an error.
   Credential unknown = c;
   unknown.id = Bytes(16, 1);
   const Bytes none = p.authn.handle(get_assertion_request("pam:test", cdh, {unknown}, false));
-  CHECK(verify_assertion(none, "pam:test", cdh, {unknown}, false).error().code == hg::Errc::ctap_no_credentials);
+  CHECK(verify_assertion(none, "pam:test", cdh, {unknown}, false).error().code == HG_E_CTAP_NO_CREDENTIALS);
 }
 
 TEST_CASE("the authfile is written 0600, appended once per credential, its counter only rising") {
@@ -127,7 +127,7 @@ TEST_CASE("the authfile is written 0600, appended once per credential, its count
   Phone p;
   const Credential c = enrol(p);
   REQUIRE(append_credential(path, c, std::nullopt).ok());
-  CHECK(append_credential(path, c, std::nullopt).error().code == hg::Errc::ctap_credential_excluded);
+  CHECK(append_credential(path, c, std::nullopt).error().code == HG_E_CTAP_CREDENTIAL_EXCLUDED);
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
@@ -140,7 +140,7 @@ TEST_CASE("the authfile is written 0600, appended once per credential, its count
     f << "# bob's phone\nbob:" << hg::base64url_encode(c.id) << "," << hg::base64url_encode(c.cose_key) << ",9\n";
   }
   REQUIRE(store_counter(path, "alice", c.id, 5, std::nullopt).ok());
-  CHECK(store_counter(path, "alice", c.id, 5, std::nullopt).error().code == hg::Errc::ctap_not_allowed);
+  CHECK(store_counter(path, "alice", c.id, 5, std::nullopt).error().code == HG_E_CTAP_NOT_ALLOWED);
   CHECK(!store_counter(path, "carol", c.id, 6, std::nullopt).ok());
   auto all = read_authfile(path, std::nullopt);
   REQUIRE(all.ok());
@@ -150,7 +150,7 @@ TEST_CASE("the authfile is written 0600, appended once per credential, its count
   CHECK(slurp(path).find("# bob's phone\n") != std::string::npos);
 
   REQUIRE(::chmod(path.c_str(), 0644) == 0);
-  CHECK(read_authfile(path, std::nullopt).error().code == hg::Errc::store_permissions);
+  CHECK(read_authfile(path, std::nullopt).error().code == HG_E_STORE_PERMISSIONS);
   CHECK(!store_counter(path, "alice", c.id, 6, std::nullopt).ok());
   std::filesystem::remove_all(dir);
 }

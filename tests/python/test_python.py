@@ -13,6 +13,7 @@ usage: test_python.py --bin BIN_DIR --lib LIBHYBRIDGATE --target DIR [TEST_NAME]
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -174,11 +175,17 @@ def test_errors_carry_the_library_code():
     from fido2.client import Fido2Client
     from fido2.server import Fido2Server
 
+    # The numeric codes as the C header defines them (HG_E_X for the code "x"), read from the header.
+    header = open(os.path.join(ROOT, "include", "hybridgate", "hybridgate.h")).read()
+    numbers = {m.group(1).lower(): int(m.group(2)) for m in re.finditer(r"HG_E_([A-Z0-9_]+) = (\d+)\b", header)}
+
     def expect(code, fn):
         try:
             fn()
         except hybridgate.HybridgateError as e:
             check(e.code == code, "expected %s, got %s (%s)" % (code, e.code, e))
+            check(e.number == numbers[code.replace(".", "_")],
+                  "%s: number %s, the header says %s" % (code, e.number, numbers[code.replace(".", "_")]))
             check(e.message and e.code in str(e), "the exception does not read well: %r" % str(e))
             return e
         raise TestFailure("no HybridgateError (expected %s)" % code)

@@ -15,7 +15,6 @@
 #include <mutex>
 #include <sstream>
 
-#include "bridges/key/bus_client.hpp"
 #include "commands.hpp"
 #include "store/credential_store.hpp"
 #include "hybrid/desktop.hpp"
@@ -23,6 +22,7 @@
 #include "store/private_file.hpp"
 #include "hybrid/settings.hpp"
 #include "interrupt.hpp"
+#include "key_window.hpp"
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
 #include "qr/render.hpp"
@@ -297,9 +297,10 @@ int do_desktop(const DesktopOptions& o, bool registration) {
   CancelOnInterrupt on_interrupt([&desktop] { desktop.cancel(); });
   std::optional<Error> qr_error;
   // --no-terminal-qr: the QR code goes to the security key's window when `hybridgate key` is on
-  // the session bus (bridges/key/bus.hpp); it closes once the phone is connected.
+  // the session bus (bridges/key/bus.hpp), through the key bridge's helper program
+  // (key_window.hpp); it closes once the phone is connected.
   std::mutex window_mutex;
-  std::unique_ptr<key::KeyWindowClient> window;
+  std::unique_ptr<KeyWindow> window;
   hybrid::DesktopCallbacks cb;
   // Only a QR callback that shows something (the terminal, a PNG, the URL on stderr, the key's
   // window): with none (and no --qr-url-file) the library refuses at once instead of waiting for
@@ -322,10 +323,10 @@ int do_desktop(const DesktopOptions& o, bool registration) {
     }
     if (rp_id.empty()) rp_id = o.rp_id;
     std::lock_guard lk(window_mutex);
-    window = key::KeyWindowClient::show(rp_id, account, url, [&desktop] { desktop.cancel(); });
+    window = KeyWindow::show(rp_id, account, url, [&desktop] { desktop.cancel(); });
     if (window && !o.common.quiet) std::cerr << "hybridgate desktop: the QR code is shown in the security key's window\n";
   };
-  if (!o.no_terminal_qr || !o.qr_png.empty() || o.print_qr_url || key::KeyWindowClient::available())
+  if (!o.no_terminal_qr || !o.qr_png.empty() || o.print_qr_url || KeyWindow::available())
     cb.qr = qr;
   cb.stage = [&, next = progress(o.common, "desktop")](hybrid::Stage st, const std::string& detail) {
     if (st == hybrid::Stage::tunnel_connected) {

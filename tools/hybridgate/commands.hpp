@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -15,8 +16,11 @@ void add_inspect(CLI::App& app, int& exit_code);
 void add_qr(CLI::App& app, int& exit_code);
 void add_doctor(CLI::App& app, int& exit_code);
 void add_ceremonies(CLI::App& app, int& exit_code);
-void add_pam(CLI::App& app, int& exit_code);  // pam.cpp: `hybridgate pam enroll`
-void add_key(CLI::App& app, int& exit_code);  // key.cpp: `hybridgate key` (the phone as a security key)
+void add_pam(CLI::App& app, int& exit_code);  // external.cpp: `hybridgate pam enroll` runs hybridgate-pam-enroll
+void add_key(CLI::App& app, int& exit_code);
+// Where a helper program of a bridge is (external.cpp): $HYBRIDGATE_LIBEXEC_DIR, beside this
+// program, PREFIX/libexec/hybridgate, the configured libexec directory.
+std::filesystem::path find_program(const std::string& name);  // external.cpp: `hybridgate key` runs hybridgate-key
 
 // Prints {"error": {"code", "message"}} to stdout and returns the exit code 1.
 int print_error(const hg::Error& e);

@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   hgcli::install_interrupt_handler();
   CLI::App app{"hybridgate: sign in on this computer with a passkey on your phone (FIDO hybrid / caBLE v2)", "hybridgate"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "hybridgate 0.1.0");
+  app.set_version_flag("--version", "hybridgate 0.2.0");
   int exit_code = 0;
   hgcli::add_inspect(app, exit_code);
   hgcli::add_qr(app, exit_code);

@@ -1,29 +1,107 @@
 // SPDX-License-Identifier: Apache-2.0
-// `hybridgate key`: the phone as a FIDO security key. Creates a CTAP-HID device through /dev/uhid
-// (bridges/key/uhid) and serves it with the device core (bridges/key/key_device) until SIGINT or
-// SIGTERM; the device disappears when it exits. Reads the desktop settings every other part
-// reads (hybrid/settings.hpp); the options below override them. docs/security-key.md.
+// hybridgate-key (what `hybridgate key` runs): the phone as a FIDO security key. Creates a CTAP-HID
+// device through /dev/uhid (bridges/key/uhid) and serves it with the device core
+// (bridges/key/key_device) until SIGINT or SIGTERM; the device disappears when it exits. Reads the
+// desktop settings every other part reads (hybrid/settings.hpp); the options below override them.
+// Output and exit statuses are the hybridgate CLI's. docs/security-key.md.
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "bridges/key/bus.hpp"
 #include "bridges/key/key_device.hpp"
 #include "bridges/key/uhid.hpp"
 #include "bridges/key/window.hpp"
-#include "commands.hpp"
 #include "hybrid/desktop.hpp"
 #include "hybrid/settings.hpp"
-#include "interrupt.hpp"
 #include "qr/render.hpp"
 
-namespace hgcli {
+namespace hgkey {
 namespace {
 
 using namespace hg;
+
+constexpr int kExitUsage = 2;
+constexpr int kExitInterrupted = 130;
+
+// ---- SIGINT / SIGTERM: a thread waits for them and runs the registered stop (else exits 130).
+std::mutex g_signal_mutex;
+std::function<void()> g_stop;  // guarded by g_signal_mutex
+std::atomic<bool> g_interrupted{false};
+
+void install_interrupt_handler() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // inherited by every thread started later
+  std::thread([set] {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      g_interrupted = true;
+      std::lock_guard lock(g_signal_mutex);
+      if (g_stop) {
+        g_stop();
+      } else {
+        _exit(kExitInterrupted);
+      }
+    }
+  }).detach();
+}
+
+class StopOnInterrupt {
+ public:
+  explicit StopOnInterrupt(std::function<void()> stop) {
+    std::lock_guard lock(g_signal_mutex);
+    g_stop = std::move(stop);
+    if (g_interrupted) g_stop();
+  }
+  ~StopOnInterrupt() {
+    std::lock_guard lock(g_signal_mutex);
+    g_stop = nullptr;
+  }
+  StopOnInterrupt(const StopOnInterrupt&) = delete;
+  StopOnInterrupt& operator=(const StopOnInterrupt&) = delete;
+};
+
+// ---- the CLI's error output: the sentence on stderr, {"error": {code, message}} on stdout.
+int fail(const Error& e, std::string_view who) {
+  std::string msg(e.sentence());
+  if (!e.detail.empty()) msg += " (" + e.detail + ")";
+  std::cerr << who << ": " << msg << " [" << e.name() << "]\n";
+  std::cout << nlohmann::json{{"error", {{"code", e.name()}, {"message", msg}}}}.dump(2) << std::endl;
+  if (e.code == Errc::session_cancelled && g_interrupted) return kExitInterrupted;
+  return 1;
+}
+int fail_config(const Error& e, std::string_view who) {
+  const int rc = fail(e, who);
+  return e.code == Errc::config_invalid ? kExitUsage : rc;
+}
+
+template <typename Check>
+CLI::Validator setting_check(const char* name, Check check) {
+  return CLI::Validator(
+      [check](std::string& value) -> std::string {
+        auto st = check(value);
+        return st ? std::string() : st.error().detail;
+      },
+      name);
+}
+CLI::Validator tunnel_url_check() { return setting_check("TUNNEL_URL", [](const std::string& s) { return hybrid::check_tunnel_url(s); }); }
+CLI::Validator ca_file_check() { return setting_check("CA_FILE", [](const std::string& s) { return hybrid::check_ca_file(s); }); }
+CLI::Validator qr_url_file_check() {
+  return setting_check("QR_URL_FILE", [](const std::string& s) { return hybrid::check_qr_url_file(s); });
+}
 
 struct KeyOptions {
   std::string uhid = "/dev/uhid", name = "hybridgate phone as security key";
@@ -105,7 +183,7 @@ int serve(const KeyOptions& o) {
     if (auto st = (*uhid)->send(r); !st) log(st.error().to_string());
   }, cb);
   if (window) window->attach(&device);
-  CancelOnInterrupt on_interrupt([&] { (*uhid)->stop(); });
+  StopOnInterrupt on_interrupt([&] { (*uhid)->stop(); });
   log("serving the security key \"" + o.name + "\" (" + o.uhid + "); stop with Ctrl-C or SIGTERM");
   Status st = (*uhid)->run({.output = [&](ByteView r) { device.receive(r); },
                             .opened = [&] { log("a host opened the key"); },
@@ -120,10 +198,14 @@ int serve(const KeyOptions& o) {
 }
 
 }  // namespace
+}  // namespace hgkey
 
-void add_key(CLI::App& app, int& exit_code) {
+int main(int argc, char** argv) {
+  using namespace hgkey;
+  install_interrupt_handler();
   auto o = std::make_shared<KeyOptions>();
-  auto* k = app.add_subcommand("key", "Be a FIDO security key (CTAP-HID over /dev/uhid) whose credentials live on the phone");
+  CLI::App app{"Be a FIDO security key (CTAP-HID over /dev/uhid) whose credentials live on the phone", "hybridgate key"};
+  auto* k = &app;
   k->add_option("--uhid", o->uhid, "The uhid device (default /dev/uhid)");
   k->add_option("--name", o->name, "The HID device name (must contain \"hybridgate\")");
   k->add_flag("--link-phone", o->link_phone, "Offer phones to be remembered, so later requests need no QR code");
@@ -144,7 +226,11 @@ void add_key(CLI::App& app, int& exit_code) {
   k->add_option("--window-program", o->window_program,
                 "The window helper (default: $HYBRIDGATE_KEY_WINDOW, else the installed hybridgate-key-window)");
   k->add_flag("--quiet", o->quiet, "No log lines on stderr");
-  k->callback([&exit_code, o] { exit_code = serve(*o); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help, the version, or the error and a hint
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  return serve(*o);
 }
-
-}  // namespace hgcli
