@@ -125,6 +125,9 @@ struct Cli {
       "SIGHUP re-reads the TLS certificate and key and the limits (command line and --config file); SIGTERM\n"
       "drains. See docs/relay.md."};
   CLI::App* domains = nullptr;
+  CLI::App* backup = nullptr;
+  CLI::App* restore = nullptr;
+  std::string backup_to, restore_from, store_dir;
   Cli() {
     app.set_config("--config", "", "Read options from a TOML/INI file (keys are the long option names)");
     app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not ignored
@@ -235,6 +238,19 @@ struct Cli {
         ->check(CLI::Range(256, 65535));
     domains->add_option("--count", dom.count, "How many IDs --from lists")->check(CLI::Range(1, 65536));
     domains->add_option("--host", dom.host, "Find the domain ID(s) of this host name (tries every ID)");
+
+    backup = app.add_subcommand(
+        "backup",
+        "Copy the contact store and routing ID of a state directory into one file (SQLite's online backup: works "
+        "while the relay runs); restore it with `restore`");
+    backup->add_option("--state-dir", store_dir, "The relay's state directory")->required();
+    backup->add_option("--to", backup_to, "The backup file to create (must not exist)")->required();
+    restore = app.add_subcommand(
+        "restore",
+        "Put a backup file back into an empty state directory (contacts.sqlite3 and routing-id); the relay must not "
+        "run on it");
+    restore->add_option("--from", restore_from, "A file made by `backup`")->required()->check(CLI::ExistingFile);
+    restore->add_option("--state-dir", store_dir, "The state directory to restore into (created if missing)")->required();
   }
 };
 
@@ -253,6 +269,16 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (domains->parsed()) return run_domains(dom);
+  if (cli.backup->parsed() || cli.restore->parsed()) {
+    auto r = cli.backup->parsed() ? hg::relay::backup_state(cli.store_dir, cli.backup_to)
+                                  : hg::relay::restore_state(cli.restore_from, cli.store_dir);
+    if (!r) {
+      std::fprintf(stderr, "hybridgate-relay: %s\n", r.error().detail.c_str());
+      return 1;
+    }
+    std::printf("%s\n", r->c_str());
+    return 0;
+  }
   if (print_prefix) {
     auto p = hg::relay::contact_prefix(c.routing_id);
     if (p.empty()) {
