@@ -293,6 +293,12 @@ int main(int argc, char** argv) {
   // freed: a fixed threshold (glibc raises its default one after the first such free), so RSS follows
   // the memory budget down as well as up.
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // Setting the mmap threshold also fixes glibc's trim threshold at 128 KiB: every free that
+  // leaves that much at the top of the heap gives it back (brk), and the next connections fault
+  // it in again — measured as malloc/free and page-fault time per pairing (docs/relay.md,
+  // "Figures"). Memory goes back to the system through the relay's own malloc_trim after
+  // connections went away (Relay::trim_memory), so automatic trimming waits for 32 MiB.
+  mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
   c.reload = [argc, argv](hg::relay::Config& out, std::string& error) {
     Cli again;
     try {
