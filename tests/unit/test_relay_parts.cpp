@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // The relay's parts tested alone (issue 23): the client table (tunnel/server/clients.hpp), which
-// the per-client and per-network caps and the memory shares are judged by. The expected values
+// the per-client and per-network caps and the memory shares are judged by, and the tunnel
+// registry (tunnel/server/tunnels.hpp). The expected values
 // follow from the documented rules (docs/relay.md "Per-client caps", "Per-network caps",
 // "Memory"), not from running the code.
 #include <catch2/catch.hpp>
 
 #include "tunnel/server/clients.hpp"
+#include "tunnel/server/tunnels.hpp"
 
 using hg::relay::ClientCounts;
 using hg::relay::ClientMember;
 using hg::relay::ClientTable;
+using hg::relay::TunnelIdHash;
+using hg::relay::TunnelRegistry;
 
 namespace {
 struct Member : ClientMember {};
@@ -104,4 +108,45 @@ TEST_CASE("the largest holder of budget bytes is found and those holding nothing
   CHECK(t.find("192.0.2.2/32") == nullptr);
   a.buffered = 0;
   CHECK(t.largest_holder() == nullptr);
+}
+
+namespace {
+struct FakeTunnel {
+  int n = 0;
+};
+hg::TunnelId tid(uint8_t b) {
+  hg::TunnelId id{};
+  id.fill(b);
+  return id;
+}
+}  // namespace
+
+TEST_CASE("the tunnel registry holds one tunnel per ID and unregisters only the tunnel it holds") {
+  TunnelRegistry<FakeTunnel> r;
+  auto a = std::make_shared<FakeTunnel>(FakeTunnel{1});
+  auto b = std::make_shared<FakeTunnel>(FakeTunnel{2});
+  CHECK(r.empty());
+  CHECK(r.add(tid(1), a));
+  CHECK_FALSE(r.add(tid(1), b));  // the ID is taken: the first stays
+  CHECK(r.find(tid(1)) == a);
+  CHECK(r.find(tid(2)) == nullptr);
+  CHECK(r.contains(tid(1)));
+  r.remove(tid(1), b.get());  // not the one registered: nothing happens
+  CHECK(r.find(tid(1)) == a);
+  CHECK(r.add(tid(2), b));
+  CHECK(r.size() == 2);
+  auto all = r.snapshot();
+  CHECK(all.size() == 2);
+  r.remove(tid(1), a.get());
+  CHECK_FALSE(r.contains(tid(1)));
+  CHECK(all.size() == 2);  // a snapshot is a copy
+  CHECK(a.use_count() == 2);  // held by the snapshot and here, no longer by the registry
+}
+
+TEST_CASE("tunnel ID hashes depend on the whole ID") {
+  TunnelIdHash h;
+  hg::TunnelId x{}, y{};
+  y[15] = 1;
+  CHECK(h(x) == h(x));
+  CHECK(h(x) != h(y));
 }

@@ -434,15 +434,11 @@ void Core::limit_hit(const char* which, nlohmann::json fields) {
 }
 
 void Core::unregister(Tunnel& t) {
-  auto it = tunnels.find(t.id());
-  if (it != tunnels.end() && it->second.get() == &t) tunnels.erase(it);
+  tunnels.remove(t.id(), &t);
 }
 
 void Core::drain_all() {
-  std::vector<std::shared_ptr<Tunnel>> all;
-  all.reserve(tunnels.size());
-  for (auto& [id, t] : tunnels) all.push_back(t);
-  for (auto& t : all) t->end("drained", close_code::going_away, close_code::going_away, "relay shutting down");
+  for (auto& t : tunnels.snapshot()) t->end("drained", close_code::going_away, close_code::going_away, "relay shutting down");
 }
 
 void Core::close_listeners() {
@@ -501,7 +497,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
       limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
       return refuse(503, "max_waiting_tunnels");
     }
-    if (tunnels.count(path->tunnel_id)) return refuse(409, "tunnel_exists");
+    if (tunnels.contains(path->tunnel_id)) return refuse(409, "tunnel_exists");
     if ((r.client ? r.client->waiting : clients.value(r.client_key, &ClientCounts::waiting)) >= cfg.max_waiting_per_client) {
       limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
       return refuse(503, "client_waiting_tunnels");
@@ -509,7 +505,7 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
     if (network_full(r, &ClientCounts::waiting, cfg.max_waiting_per_network, "network_waiting_tunnels"))
       return refuse(503, "network_waiting_tunnels");
     auto t = std::make_shared<Tunnel>(*this, path->tunnel_id);
-    tunnels.emplace(path->tunnel_id, t);
+    tunnels.add(path->tunnel_id, t);
     t->claim(Tunnel::kFirst);
     if (r.client) clients.add(*r.client, &ClientCounts::waiting, +1);
     else clients.count(r.client_key, &ClientCounts::waiting, +1);
@@ -522,13 +518,12 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   if (!rl_connect.allow(r.client_key)) {
     return rate_refused(r, rl_connect, "rate_connect", {{"client", r.client_ip}});
   }
-  auto it = tunnels.find(path->tunnel_id);
-  if (it == tunnels.end()) return refuse(draining ? 503 : 404, draining ? "draining" : "unknown_tunnel");
-  auto& t = it->second;
+  auto t = tunnels.find(path->tunnel_id);
+  if (!t) return refuse(draining ? 503 : 404, draining ? "draining" : "unknown_tunnel");
   if (t->claimed(Tunnel::kSecond)) return refuse(409, "tunnel_in_use");
   // While draining, a desktop may still join a tunnel that is already waiting for it.
   t->claim(Tunnel::kSecond);
-  a.tunnel = t;
+  a.tunnel = std::move(t);
   a.side = Tunnel::kSecond;
   return a;
 }
@@ -969,10 +964,10 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   TunnelId tid;
   do {
     tid = crypto::random_array<16>();
-  } while (tunnels.count(tid));
+  } while (tunnels.contains(tid));
   const bool signal = header_true(r.signal_connection);
   auto t = std::make_shared<Tunnel>(*this, tid, signal);
-  tunnels.emplace(tid, t);
+  tunnels.add(tid, t);
   t->claim(Tunnel::kFirst);
   clients.count(r.client_key, &ClientCounts::waiting, +1);
   t->set_waiting_client(r.client_key);

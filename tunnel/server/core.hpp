@@ -32,6 +32,7 @@
 #include "proto/derive.hpp"
 #include "tunnel/server/client_addr.hpp"
 #include "tunnel/server/clients.hpp"
+#include "tunnel/server/tunnels.hpp"
 #include "tunnel/server/log.hpp"
 #include "tunnel/server/metrics.hpp"
 #include "tunnel/server/rate_limit.hpp"
@@ -214,9 +215,6 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   boost::asio::steady_timer timer_;
 };
 
-struct TunnelIdHash {
-  size_t operator()(const TunnelId& id) const noexcept;
-};
 
 // What a request needs to be judged; filled by the session from the parsed HTTP request.
 struct RequestInfo {
@@ -274,7 +272,7 @@ struct Core {
   Metrics m;
   std::array<uint8_t, 3> rid{};
   std::string rid_hex;  // upper case
-  std::unordered_map<TunnelId, std::shared_ptr<Tunnel>, TunnelIdHash> tunnels;  // not yet ended
+  TunnelRegistry<Tunnel> tunnels;  // not yet ended (tunnels.hpp)
   size_t waiting_or_reserved = 0;  // first side claimed, not yet paired, not ended
   RateLimiter rl_new, rl_connect, rl_reattach;
   // Per client and per network (the wider prefix, cfg.network_prefix_v4/v6): connections,
