@@ -280,7 +280,11 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   // A new discoverable credential replaces older discoverable ones for the same account
   // (CTAP 2.1 §6.1.2 step 17). Add first so a failed write loses nothing.
   HG_TRY(auto same_rp, store_.find_by_rp(req.rp.id));
-  if (auto st = store_.add(rec); !st) return fail(ctap::status::key_store_full, st.error().to_string());
+  // A store held by another process is not a full one: CTAP1_ERR_OTHER, not KEY_STORE_FULL (the
+  // phone's own caller learns the reason from its store).
+  if (auto st = store_.add(rec); !st)
+    return fail(st.error().code == Errc::store_locked ? ctap::status::other : ctap::status::key_store_full,
+                st.error().to_string());
   if (rec.discoverable) {
     for (const auto& old : same_rp)
       if (old.discoverable && old.user_id == rec.user_id) HG_CHECK(store_.remove(old.credential_id));

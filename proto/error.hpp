@@ -71,6 +71,7 @@ namespace hg {
   X(ctap_other, "ctap.other", "The authenticator reported an unspecified error.") \
   X(store_permissions, "store.permissions", "The credential file is accessible by other users. Restrict it with 'chmod 600'.") \
   X(store_corrupt, "store.corrupt", "The credential file is damaged or is not a hybridgate credential file.") \
+  X(store_locked, "store.locked", "The credential file is locked by another process (another hybridgate using it). Try again once it is done.") \
   X(io, "io", "A file could not be read or written.")                                             \
   X(ble_no_system_bus, "ble.no_system_bus", "The system D-Bus is not reachable (sandboxed app?). Allow access to the system bus, or use --radio loopback.") \
   X(ble_no_bluez, "ble.no_bluez", "BlueZ (bluetoothd) is not running. Start the bluetooth service.") \

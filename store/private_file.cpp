@@ -169,7 +169,7 @@ Result<FileLock> FileLock::acquire(const std::filesystem::path& file, std::chron
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) return make_error(Errc::io, errno_text("cannot lock", lock_path));
     if (std::chrono::steady_clock::now() >= deadline)
-      return make_error(Errc::io, file.string() + " is locked by another process (waited " +
+      return make_error(Errc::store_locked, file.string() + " is locked by another process (waited " +
                                       std::to_string(timeout.count() / 1000) + " s)");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -39,7 +39,7 @@ Status write_private_file(const std::filesystem::path& path, const std::string& 
 
 // An exclusive lock (flock) on PATH.lock, a 0600 file beside PATH that is never removed: it
 // serialises every read-modify-write of PATH between processes and threads. Waits at most
-// `timeout` for another holder (then io: "… is locked by another process").
+// `timeout` for another holder (then store.locked: "… is locked by another process").
 class FileLock {
  public:
   static Result<FileLock> acquire(const std::filesystem::path& file,

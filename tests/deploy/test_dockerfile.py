@@ -15,6 +15,9 @@ depend on.
 5. Docker's documented --stop-timeout, Compose's stop_grace_period and Kubernetes'
    terminationGracePeriodSeconds are longer than the relay's drain (--drain-timeout +
    --close-timeout, defaults read from the relay's own --help), so a stop never kills open tunnels.
+6. Linking is always on, so every deployment has a state directory by default (issue 21): the
+   image's --state-dir is a VOLUME, Compose mounts a named volume there and the Kubernetes
+   StatefulSet a volume claim (a container restart keeps the routing ID and the contacts).
 
 usage: test_dockerfile.py SOURCE_DIR RELAY_BINARY"""
 import ipaddress
@@ -172,6 +175,19 @@ def main(src, relay):
                          "the Kubernetes manifest")
     for probe in ("readinessProbe", "livenessProbe"):
         check("exec" in c.get(probe, {}), "Kubernetes %s runs inside the container (the admin port is loopback)" % probe)
+
+    # 6. a state directory on a volume everywhere
+    state = argv[argv.index("--state-dir") + 1] if "--state-dir" in argv else None
+    check(state is not None, "the image passes --state-dir (%s)" % state)
+    volumes = re.findall(r"^VOLUME\s+(.+)$", dockerfile, re.M)
+    check(any(state in v for v in volumes), "the image's state directory %s is a VOLUME (%r)" % (state, volumes))
+    named = compose.get("volumes", {}) or {}
+    mounts = [v.split(":") for v in svc.get("volumes", []) if isinstance(v, str)]
+    check(any(len(m) >= 2 and m[0] in named and m[1] == state for m in mounts),
+          "Compose mounts a named volume at %s (%r)" % (state, svc.get("volumes")))
+    claims = {t["metadata"]["name"] for t in k8s["spec"].get("volumeClaimTemplates", [])}
+    check(any(vm.get("mountPath") == state and vm.get("name") in claims for vm in c.get("volumeMounts", [])),
+          "the Kubernetes StatefulSet mounts a volume claim at %s" % state)
 
     if FAILURES:
         print("%d check(s) failed" % len(FAILURES))

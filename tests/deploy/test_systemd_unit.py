@@ -156,6 +156,8 @@ def main(src, relay):
         v = analyze("verify", sock, unit)
         check(v.returncode == 0 and not (v.stdout + v.stderr).strip(),
               "systemd-analyze verify hybridgate-relay.socket: clean (%s)" % (v.stdout + v.stderr).strip()[:500])
+        check(re.search(r"^StateDirectory=\S+", unit_text, re.M) and "--state-dir" not in unit_text.split("ExecStart=")[1].split("\n")[0],
+              "the unit has a state directory by default (StateDirectory=, which the relay takes as --state-dir)")
         check(len(re.findall(r"^Listen\w+=", sock_text, re.M)) == 1 and re.search(r"^Accept=no$", sock_text, re.M),
               "the .socket unit passes one listening socket (Accept=no): what the relay takes as fd 3")
         s = analyze("security", "--offline=true", unit)

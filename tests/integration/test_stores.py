@@ -6,11 +6,15 @@
    keeps every passkey whose addition a writer reported, and stays mode 0600.
 2. Eight phone processes registering at once on one store while a linked phone (`--listen`, the
    same store) serves linked sign-ins: every passkey is there afterwards, with the right counters.
+3. A store whose lock another process holds (longer than the phone waits, 30 s) is reported as such
+   — store.locked with a non-zero exit, the desktop told CTAP1_ERR_OTHER — never as a full key
+   store with `request_served` and exit 0 (issue 21).
 Stores are read back with Python's json module, not with hybridgate's own parser.
 
 usage: test_stores.py BIN_DIR STORE_WRITER [TEST_NAME]"""
 
 import base64
+import fcntl
 import json
 import os
 import random
@@ -124,7 +128,40 @@ def test_eight_phones_and_a_listener_share_one_store():
         wd.cleanup()
 
 
-TESTS = [test_killed_writers_never_lose_or_corrupt_the_store, test_eight_phones_and_a_listener_share_one_store]
+def test_a_held_store_lock_is_reported_as_such():
+    wd = Workdir("locked")
+    relay = Relay(BIN, wd)
+    lock = None
+    try:
+        store = wd.file("store.json")
+        fd = os.open(store, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b'{"version": 1, "credentials": []}\n')
+        os.close(fd)
+        lock = os.open(store + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process holds the store (for longer than the phone waits)
+        d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "held",
+                    name="held-desktop")
+        p = phone(BIN, wd, wait_qr(d), relay.url, store, "--yes", name="held-phone")
+        prc, drc = p.wait(120), d.wait(120)
+        err = p.stderr()
+        check(prc != 0, "the phone exits non-zero when the store stays locked (exit %s)" % prc)
+        check("store.locked" in err and "locked by another process" in err,
+              "the phone says the store is locked:\n" + err)
+        check(p.json().get("error", {}).get("code") == "store.locked", "its JSON names store.locked: %r" % p.stdout())
+        check("request_served" not in p.stdout() and "no room" not in err, "... not a served request or a full store")
+        check(drc != 0 and "ctap.other" in d.stderr() and "no room" not in d.stderr(),
+              "the desktop's registration fails with ctap.other, not a full key store:\n" + d.stderr())
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        check(store_ids(store) == {}, "no passkey was stored")
+    finally:
+        if lock is not None:
+            os.close(lock)
+        relay.stop()
+        wd.cleanup()
+
+
+TESTS = [test_killed_writers_never_lose_or_corrupt_the_store, test_eight_phones_and_a_listener_share_one_store,
+         test_a_held_store_lock_is_reported_as_such]
 
 if __name__ == "__main__":
     run_selected(TESTS, sys.argv[3] if len(sys.argv) > 3 else None)

@@ -13,7 +13,7 @@ MAIN_CONF = """worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{
-    worker_connections 4096;
+    worker_connections {worker_connections};
 }}
 http {{
     access_log off;
@@ -27,7 +27,7 @@ http {{
 """
 
 
-def write_config(prefix, subst):
+def write_config(prefix, subst, worker_connections=4096):
     """Fills the site's {{placeholders}} from subst (LISTEN, NODEn_ADDR, NODEn_RID, NODEn_PREFIX;
     SERVER_NAME defaults to 127.0.0.1, ACCESS_LOG to prefix/access.log), writes it and the wrapping nginx.conf under prefix, and
     returns (path of nginx.conf, list of placeholders left unfilled outside comments)."""
@@ -41,5 +41,5 @@ def write_config(prefix, subst):
         f.write(site)
     conf_path = os.path.join(prefix, "nginx.conf")
     with open(conf_path, "w") as f:
-        f.write(MAIN_CONF.format(prefix=prefix, site=site_path))
+        f.write(MAIN_CONF.format(prefix=prefix, site=site_path, worker_connections=worker_connections))
     return conf_path, left

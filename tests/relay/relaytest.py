@@ -42,7 +42,8 @@ def finish():
 class Relay:
     """One hybridgate-relay process on 127.0.0.1:0 with an admin listener on 127.0.0.1:0."""
 
-    def __init__(self, binary, *args, routing_id=None, tmpdir=None, env=None, listen="127.0.0.1:0", pass_fds=()):
+    def __init__(self, binary, *args, routing_id=None, tmpdir=None, env=None, listen="127.0.0.1:0", pass_fds=(),
+                 preexec_fn=None):
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="hg-relay-")
         self.port_file = os.path.join(self.tmp, "port-%s" % secrets.token_hex(4))
         cmd = [binary, "--listen", listen, "--admin-listen", "127.0.0.1:0",
@@ -50,7 +51,8 @@ class Relay:
         if routing_id:
             cmd += ["--routing-id", routing_id]
         cmd += list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, pass_fds=pass_fds)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, pass_fds=pass_fds,
+                                     preexec_fn=preexec_fn)
         self.events = queue.Queue()
         self.log = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -477,6 +477,38 @@ Status wait_for_file(const std::filesystem::path& path, std::chrono::millisecond
   return ok_status();
 }
 
+// The authenticator can answer a store failure only with a CTAP status byte; this wrapper keeps
+// the first store.locked error so `hybridgate phone` reports it (and exits non-zero) instead of a
+// served request. The authenticator may call it from its request thread.
+class LockReportingStore final : public authenticator::CredentialStore {
+ public:
+  explicit LockReportingStore(authenticator::CredentialStore& s) : s_(s) {}
+  Result<std::vector<authenticator::CredentialRecord>> find_by_rp(const std::string& rp_id) override {
+    return note(s_.find_by_rp(rp_id));
+  }
+  Result<std::optional<authenticator::CredentialRecord>> find_by_id(ByteView id) override { return note(s_.find_by_id(id)); }
+  Status add(const authenticator::CredentialRecord& r) override { return note(s_.add(r)); }
+  Status remove(ByteView id) override { return note(s_.remove(id)); }
+  Status update_sign_count(ByteView id, uint32_t n) override { return note(s_.update_sign_count(id, n)); }
+  std::optional<Error> failure() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failure_;
+  }
+
+ private:
+  template <class R>
+  R note(R r) {
+    if (!r && r.error().code == Errc::store_locked) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failure_) failure_ = r.error();
+    }
+    return r;
+  }
+  authenticator::CredentialStore& s_;
+  std::mutex mu_;
+  std::optional<Error> failure_;
+};
+
 std::filesystem::path link_state_path(const PhoneCliOptions& o) {
   return o.link_state.empty() ? std::filesystem::path(o.store + ".link") : std::filesystem::path(o.link_state);
 }
@@ -490,7 +522,8 @@ int do_phone(const PhoneCliOptions& o) {
   cfg.now = [] { return uint64_t(std::time(nullptr)); };
   cfg.prf = !o.no_prf;
   cfg.eddsa = !o.no_eddsa;
-  authenticator::SoftwareAuthenticator authn(**store, presence, cfg);
+  LockReportingStore reporting(**store);
+  authenticator::SoftwareAuthenticator authn(reporting, presence, cfg);
 
   // --qr-file: the desktop may write it after the phone started; wait for it (bounded) before
   // anything else, so Ctrl-C here simply exits.
@@ -530,6 +563,7 @@ int do_phone(const PhoneCliOptions& o) {
     if (!o.common.quiet) std::cerr << "hybridgate phone: listening for linked desktops\n";
     auto r = phone.listen(o.once ? 1 : 0, events);
     if (!r) return fail(r.error());
+    if (auto locked = reporting.failure()) return fail(*locked);
     if (r->failed > 0 && o.once) return fail(make_error(Errc::session_handshake, "the linked session failed"));
     print_json({{"wakeups", r->wakeups}, {"requests_served", r->requests_served}});
     return 0;
@@ -537,6 +571,7 @@ int do_phone(const PhoneCliOptions& o) {
 
   while (!url.empty() && (url.back() == '\n' || url.back() == '\r' || url.back() == ' ')) url.pop_back();
   auto r = phone.serve_qr(url, o.link, events);
+  if (auto locked = reporting.failure()) return fail(*locked);  // the desktop got CTAP1_ERR_OTHER
   if (!r) return fail(r.error());
   if (o.link && !r->linked && !o.common.quiet)
     std::cerr << "hybridgate phone: this QR code does not offer linking; not linked\n";

@@ -125,6 +125,9 @@ struct Cli {
       "SIGHUP re-reads the TLS certificate and key and the limits (command line and --config file); SIGTERM\n"
       "drains. See docs/relay.md."};
   CLI::App* domains = nullptr;
+  CLI::App* backup = nullptr;
+  CLI::App* restore = nullptr;
+  std::string backup_to, restore_from, store_dir;
   Cli() {
     app.set_config("--config", "", "Read options from a TOML/INI file (keys are the long option names)");
     app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not ignored
@@ -235,6 +238,19 @@ struct Cli {
         ->check(CLI::Range(256, 65535));
     domains->add_option("--count", dom.count, "How many IDs --from lists")->check(CLI::Range(1, 65536));
     domains->add_option("--host", dom.host, "Find the domain ID(s) of this host name (tries every ID)");
+
+    backup = app.add_subcommand(
+        "backup",
+        "Copy the contact store and routing ID of a state directory into one file (SQLite's online backup: works "
+        "while the relay runs); restore it with `restore`");
+    backup->add_option("--state-dir", store_dir, "The relay's state directory")->required();
+    backup->add_option("--to", backup_to, "The backup file to create (must not exist)")->required();
+    restore = app.add_subcommand(
+        "restore",
+        "Put a backup file back into an empty state directory (contacts.sqlite3 and routing-id); the relay must not "
+        "run on it");
+    restore->add_option("--from", restore_from, "A file made by `backup`")->required()->check(CLI::ExistingFile);
+    restore->add_option("--state-dir", store_dir, "The state directory to restore into (created if missing)")->required();
   }
 };
 
@@ -253,6 +269,16 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (domains->parsed()) return run_domains(dom);
+  if (cli.backup->parsed() || cli.restore->parsed()) {
+    auto r = cli.backup->parsed() ? hg::relay::backup_state(cli.store_dir, cli.backup_to)
+                                  : hg::relay::restore_state(cli.restore_from, cli.store_dir);
+    if (!r) {
+      std::fprintf(stderr, "hybridgate-relay: %s\n", r.error().detail.c_str());
+      return 1;
+    }
+    std::printf("%s\n", r->c_str());
+    return 0;
+  }
   if (print_prefix) {
     auto p = hg::relay::contact_prefix(c.routing_id);
     if (p.empty()) {
@@ -267,6 +293,12 @@ int main(int argc, char** argv) {
   // freed: a fixed threshold (glibc raises its default one after the first such free), so RSS follows
   // the memory budget down as well as up.
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // Setting the mmap threshold also fixes glibc's trim threshold at 128 KiB: every free that
+  // leaves that much at the top of the heap gives it back (brk), and the next connections fault
+  // it in again — measured as malloc/free and page-fault time per pairing (docs/relay.md,
+  // "Figures"). Memory goes back to the system through the relay's own malloc_trim after
+  // connections went away (Relay::trim_memory), so automatic trimming waits for 32 MiB.
+  mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
   c.reload = [argc, argv](hg::relay::Config& out, std::string& error) {
     Cli again;
     try {

@@ -61,6 +61,18 @@ std::optional<IpAddr> parse_ip(std::string_view s) {
 }
 
 std::string ip_string(const IpAddr& a) {
+  if (!a.v6) {  // by hand: glibc's inet_ntop formats IPv4 with sprintf (a per-connection cost)
+    char buf[16];
+    size_t n = 0;
+    for (size_t i = 0; i < 4; ++i) {
+      unsigned v = a.b[i];
+      if (v >= 100) buf[n++] = static_cast<char>('0' + v / 100);
+      if (v >= 10) buf[n++] = static_cast<char>('0' + v / 10 % 10);
+      buf[n++] = static_cast<char>('0' + v % 10);
+      if (i < 3) buf[n++] = '.';
+    }
+    return std::string(buf, n);
+  }
   char buf[INET6_ADDRSTRLEN];
   if (!inet_ntop(a.v6 ? AF_INET6 : AF_INET, a.b.data(), buf, sizeof buf)) return "?";
   return buf;

@@ -39,7 +39,7 @@ Charge::Charge(Core* core, std::shared_ptr<TunnelBudget> t, ClientCounts* client
 void Charge::unbind() {
   if (!c_) return;
   --c_->charges;
-  if (c_->charges == 0) core_->client_maybe_erase(*c_);
+  if (c_->charges == 0) core_->clients.maybe_erase(*c_);
   c_ = nullptr;
 }
 
@@ -61,7 +61,7 @@ void Charge::grow_unchecked(size_t n) {
   core_->m.buffered_bytes = static_cast<int64_t>(core_->buffered);
   if (t_) t_->used += n;
   if (c_) {
-    if (c_->holder_pos == SIZE_MAX) core_->holder_add(c_);
+    if (c_->holder_pos == SIZE_MAX) core_->clients.holder_add(c_);
     c_->buffered += n;
   }
 }
@@ -75,38 +75,16 @@ void Charge::release() {
   n_ = 0;
 }
 
-void Core::holder_add(ClientCounts* c) {
-  c->holder_pos = holders.size();
-  holders.push_back(c);
-}
-
-void Core::holder_remove(ClientCounts* c) {
-  if (c->holder_pos == SIZE_MAX) return;
-  const size_t i = c->holder_pos;
-  holders[i] = holders.back();
-  holders[i]->holder_pos = i;
-  holders.pop_back();
-  c->holder_pos = SIZE_MAX;
-}
-
 bool Core::reclaim(size_t need, const ClientCounts* mine, const TunnelBudget* own) {
   const size_t floor = (mine ? mine->buffered : 0) + need;
   for (int round = 0; buffered + need > cfg.max_buffered_bytes; ++round) {
     if (round == 64) return false;  // bounded work for one request
-    ClientCounts* top = nullptr;
-    for (size_t i = 0; i < holders.size();) {
-      ClientCounts* h = holders[i];
-      if (h->buffered == 0) {
-        holder_remove(h);  // swaps the last one in at i
-        continue;
-      }
-      if (!top || h->buffered > top->buffered) top = h;
-      ++i;
-    }
+    ClientCounts* top = clients.largest_holder();
     if (!top || top == mine || top->buffered <= floor) return false;
     Endpoint* victim = nullptr;
     size_t most = 0;
-    for (Endpoint* e : top->endpoints) {
+    for (ClientMember* member : top->members) {
+      auto* e = static_cast<Endpoint*>(member);
       const TunnelBudget* b = e->budget_in_use();
       if (b && b != own && b->used > most) {
         most = b->used;
@@ -142,7 +120,7 @@ void Tunnel::set_gauges(bool waiting, bool active) {
 void Tunnel::stop_waiting() {
   --core_.waiting_or_reserved;
   if (!waiting_client_.empty()) {
-    core_.client_count(waiting_client_, &ClientCounts::waiting, -1);
+    core_.clients.count(waiting_client_, &ClientCounts::waiting, -1);
     waiting_client_.clear();
   }
 }
@@ -375,6 +353,8 @@ Core::Core(boost::asio::io_context& io, Config c)
 }
 
 void Core::apply_limits() {
+  clients.set_network_prefixes(std::min(cfg.network_prefix_v4, cfg.client_prefix_v4),
+                               std::min(cfg.network_prefix_v6, cfg.client_prefix_v6));
   rl_new.configure(cfg.rate_new, cfg.rate_new_burst, cfg.rate_table_size);
   rl_connect.configure(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size);
   rl_reattach.configure(cfg.rate_reattach, cfg.rate_reattach_burst, cfg.rate_table_size);
@@ -441,93 +421,6 @@ void Core::publish_limits() {
   };
 }
 
-void Core::client_count(const std::string& key, size_t ClientCounts::*field, int delta) {
-  if (delta > 0) {
-    auto& c = client_entry(key);
-    c.*field += static_cast<size_t>(delta);
-    network_count(c.net, field, delta);
-    return;
-  }
-  auto it = clients.find(key);
-  if (it == clients.end()) return;
-  auto& c = it->second;
-  const size_t d = std::min(c.*field, static_cast<size_t>(-delta));
-  c.*field -= d;
-  network_count(c.net, field, -static_cast<int>(d));
-  client_maybe_erase(c);
-}
-
-ClientCounts& Core::client_entry(const std::string& key) {
-  auto [it, added] = clients.try_emplace(key);
-  if (added) {
-    it->second.key = &it->first;
-    it->second.net = network_key(key);
-  }
-  return it->second;
-}
-
-std::string Core::network_key(const std::string& client_key) const {
-  auto p = parse_prefix(client_key);
-  if (!p) return client_key;
-  return prefix_key(p->addr, std::min(cfg.network_prefix_v4, cfg.client_prefix_v4),
-                    std::min(cfg.network_prefix_v6, cfg.client_prefix_v6));
-}
-
-size_t Core::network_value(const std::string& client_key, size_t ClientCounts::*field) const {
-  auto c = clients.find(client_key);
-  auto it = networks.find(c != clients.end() ? c->second.net : network_key(client_key));
-  return it == networks.end() ? 0 : it->second.*field;
-}
-
-void Core::network_count(const std::string& net, size_t ClientCounts::*field, int delta) {
-  if (net.empty() || delta == 0) return;
-  if (field != &ClientCounts::connections && field != &ClientCounts::waiting && field != &ClientCounts::contacts &&
-      field != &ClientCounts::handshaking)
-    return;
-  if (delta > 0) {
-    networks[net].*field += static_cast<size_t>(delta);
-    return;
-  }
-  auto it = networks.find(net);
-  if (it == networks.end()) return;
-  auto& n = it->second;
-  n.*field -= std::min(n.*field, static_cast<size_t>(-delta));
-  if (n.connections == 0 && n.waiting == 0 && n.contacts == 0 && n.handshaking == 0) networks.erase(it);
-}
-
-ClientCounts* Core::client_find(const std::string& key) {
-  auto it = clients.find(key);
-  return it == clients.end() ? nullptr : &it->second;
-}
-
-void Core::client_maybe_erase(ClientCounts& c) {
-  if (!c.empty() || !c.endpoints.empty()) return;
-  holder_remove(&c);
-  clients.erase(*c.key);
-}
-
-void Core::client_attach(ClientCounts& c, Endpoint* e) {
-  e->client_entry = &c;
-  e->client_pos = c.endpoints.size();
-  c.endpoints.push_back(e);
-}
-
-void Core::client_detach(Endpoint* e) {
-  ClientCounts* c = e->client_entry;
-  if (!c) return;
-  auto& v = c->endpoints;
-  v[e->client_pos] = v.back();
-  v[e->client_pos]->client_pos = e->client_pos;
-  v.pop_back();
-  e->client_entry = nullptr;
-  client_maybe_erase(*c);
-}
-
-size_t Core::client_value(const std::string& key, size_t ClientCounts::*field) const {
-  auto it = clients.find(key);
-  return it == clients.end() ? 0 : it->second.*field;
-}
-
 void Core::reject(const char* reason, int status, const std::string& ip) {
   ++m.rejections[reason];
   log.log_throttled(Level::info, std::string("reject:") + reason, "rejected",
@@ -541,15 +434,11 @@ void Core::limit_hit(const char* which, nlohmann::json fields) {
 }
 
 void Core::unregister(Tunnel& t) {
-  auto it = tunnels.find(t.id());
-  if (it != tunnels.end() && it->second.get() == &t) tunnels.erase(it);
+  tunnels.remove(t.id(), &t);
 }
 
 void Core::drain_all() {
-  std::vector<std::shared_ptr<Tunnel>> all;
-  all.reserve(tunnels.size());
-  for (auto& [id, t] : tunnels) all.push_back(t);
-  for (auto& t : all) t->end("drained", close_code::going_away, close_code::going_away, "relay shutting down");
+  for (auto& t : tunnels.snapshot()) t->end("drained", close_code::going_away, close_code::going_away, "relay shutting down");
 }
 
 void Core::close_listeners() {
@@ -571,8 +460,8 @@ Admission Core::rate_refused(const RequestInfo& r, const RateLimiter& rl, const 
 }
 
 bool Core::network_full(const RequestInfo& r, size_t ClientCounts::*field, size_t cap, const char* which) {
-  if (cap == 0 || network_value(r.client_key, field) < cap) return false;
-  limit_hit(which, {{"client", r.client_ip}, {"network", network_key(r.client_key)}});
+  if (cap == 0 || (r.client ? clients.network_value(*r.client, field) : clients.network_value(r.client_key, field)) < cap) return false;
+  limit_hit(which, {{"client", r.client_ip}, {"network", clients.network_key(r.client_key)}});
   return true;
 }
 
@@ -608,17 +497,18 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
       limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
       return refuse(503, "max_waiting_tunnels");
     }
-    if (tunnels.count(path->tunnel_id)) return refuse(409, "tunnel_exists");
-    if (client_value(r.client_key, &ClientCounts::waiting) >= cfg.max_waiting_per_client) {
+    if (tunnels.contains(path->tunnel_id)) return refuse(409, "tunnel_exists");
+    if ((r.client ? r.client->waiting : clients.value(r.client_key, &ClientCounts::waiting)) >= cfg.max_waiting_per_client) {
       limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
       return refuse(503, "client_waiting_tunnels");
     }
     if (network_full(r, &ClientCounts::waiting, cfg.max_waiting_per_network, "network_waiting_tunnels"))
       return refuse(503, "network_waiting_tunnels");
     auto t = std::make_shared<Tunnel>(*this, path->tunnel_id);
-    tunnels.emplace(path->tunnel_id, t);
+    tunnels.add(path->tunnel_id, t);
     t->claim(Tunnel::kFirst);
-    client_count(r.client_key, &ClientCounts::waiting, +1);
+    if (r.client) clients.add(*r.client, &ClientCounts::waiting, +1);
+    else clients.count(r.client_key, &ClientCounts::waiting, +1);
     t->set_waiting_client(r.client_key);
     a.tunnel = std::move(t);
     a.side = Tunnel::kFirst;
@@ -628,13 +518,12 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
   if (!rl_connect.allow(r.client_key)) {
     return rate_refused(r, rl_connect, "rate_connect", {{"client", r.client_ip}});
   }
-  auto it = tunnels.find(path->tunnel_id);
-  if (it == tunnels.end()) return refuse(draining ? 503 : 404, draining ? "draining" : "unknown_tunnel");
-  auto& t = it->second;
+  auto t = tunnels.find(path->tunnel_id);
+  if (!t) return refuse(draining ? 503 : 404, draining ? "draining" : "unknown_tunnel");
   if (t->claimed(Tunnel::kSecond)) return refuse(409, "tunnel_in_use");
   // While draining, a desktop may still join a tunnel that is already waiting for it.
   t->claim(Tunnel::kSecond);
-  a.tunnel = t;
+  a.tunnel = std::move(t);
   a.side = Tunnel::kSecond;
   return a;
 }
@@ -713,7 +602,7 @@ Status Core::load_contacts() {
       return;
     }
     if (c.revoked) ++contacts_revoked;
-    else if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, +1);  // the cap counts live ones
+    else if (!c.owner.empty()) clients.count(c.owner, &ClientCounts::contacts, +1);  // the cap counts live ones
     contacts.emplace(std::move(s.id), std::move(c));
   }));
   for (auto& id : expired) HG_CHECK(store.remove(id));
@@ -724,7 +613,7 @@ Status Core::load_contacts() {
 
 void Core::erase_contact(std::unordered_map<std::string, Contact>::iterator it) {
   if (it->second.revoked) --contacts_revoked;
-  else if (!it->second.owner.empty()) client_count(it->second.owner, &ClientCounts::contacts, -1);
+  else if (!it->second.owner.empty()) clients.count(it->second.owner, &ClientCounts::contacts, -1);
   if (writer)
     writer->remove(it->first, [this, tag = contact_tag(it->first)](bool ok) {
       if (!ok) store_failed(tag);
@@ -755,7 +644,7 @@ void Core::expire_contact(std::unordered_map<std::string, Contact>::iterator it)
   c.revoked = true;
   c.last_seen = Clock::now();
   ++contacts_revoked;
-  if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, -1);
+  if (!c.owner.empty()) clients.count(c.owner, &ClientCounts::contacts, -1);
   persist(it->first, c);
   set_contact_gauges();
   if (log.item(Level::info, "contact_expired")) log.log(Level::info, "contact_expired", {{"contact", contact_tag(it->first)}});
@@ -818,7 +707,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
     if (!rl_new.allow(r.client_key)) {
       return rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
     }
-    if (client_value(r.client_key, &ClientCounts::contacts) >= cfg.max_contacts_per_client) {
+    if (clients.value(r.client_key, &ClientCounts::contacts) >= cfg.max_contacts_per_client) {
       limit_hit("client_contacts", {{"client", r.client_ip}});
       return refuse(503, "client_contacts");
     }
@@ -849,7 +738,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
     c.last_seen = Clock::now();
     c.owner = r.client_key;
     persist(id, c, std::move(done));
-    client_count(r.client_key, &ClientCounts::contacts, +1);  // counted (and in the table) while it is written
+    clients.count(r.client_key, &ClientCounts::contacts, +1);  // counted (and in the table) while it is written
     contacts.emplace(id, std::move(c));
     set_contact_gauges();
     if (log.item(Level::info, "contact_registered")) log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
@@ -874,7 +763,7 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
       // Not durable: not registered.
       auto it = contacts.find(id);
       if (it != contacts.end()) {
-        client_count(it->second.owner, &ClientCounts::contacts, -1);
+        clients.count(it->second.owner, &ClientCounts::contacts, -1);
         contacts.erase(it);
         set_contact_gauges();
       }
@@ -1014,7 +903,7 @@ void Core::apply_revocation(const std::string& key, const std::string& how) {
     c.revoked = true;
     ++contacts_revoked;
     ++m.contacts_revoked_total;
-    if (!c.owner.empty()) client_count(c.owner, &ClientCounts::contacts, -1);  // the cap counts live ones
+    if (!c.owner.empty()) clients.count(c.owner, &ClientCounts::contacts, -1);  // the cap counts live ones
     set_contact_gauges();
   }
   c.last_seen = Clock::now();
@@ -1058,7 +947,7 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
     limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
     return refuse(503, "max_waiting_tunnels");
   }
-  if (client_value(r.client_key, &ClientCounts::waiting) >= cfg.max_waiting_per_client) {
+  if (clients.value(r.client_key, &ClientCounts::waiting) >= cfg.max_waiting_per_client) {
     limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
     return refuse(503, "client_waiting_tunnels");
   }
@@ -1075,12 +964,12 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
   TunnelId tid;
   do {
     tid = crypto::random_array<16>();
-  } while (tunnels.count(tid));
+  } while (tunnels.contains(tid));
   const bool signal = header_true(r.signal_connection);
   auto t = std::make_shared<Tunnel>(*this, tid, signal);
-  tunnels.emplace(tid, t);
+  tunnels.add(tid, t);
   t->claim(Tunnel::kFirst);
-  client_count(r.client_key, &ClientCounts::waiting, +1);
+  clients.count(r.client_key, &ClientCounts::waiting, +1);
   t->set_waiting_client(r.client_key);
   nlohmann::json wake = {{"caBLE.tunnelID", hex_encode(ByteView(tid.data(), tid.size()), true)},
                          {"caBLE.routingID", rid_hex},

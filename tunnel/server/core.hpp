@@ -31,6 +31,8 @@
 #include "proto/bytes.hpp"
 #include "proto/derive.hpp"
 #include "tunnel/server/client_addr.hpp"
+#include "tunnel/server/clients.hpp"
+#include "tunnel/server/tunnels.hpp"
 #include "tunnel/server/log.hpp"
 #include "tunnel/server/metrics.hpp"
 #include "tunnel/server/rate_limit.hpp"
@@ -47,7 +49,6 @@ namespace hg::relay {
 using Clock = std::chrono::steady_clock;
 
 struct Core;
-struct ClientCounts;
 
 // Memory budget (docs/relay.md, "Memory"): every message buffer's capacity is charged to the
 // global budget (--max-buffered-bytes), to the share of the client (prefix) whose connection
@@ -121,7 +122,7 @@ inline constexpr uint16_t normal = 1000, going_away = 1001, unsupported_data = 1
 }
 
 // One upgraded WebSocket connection, as the tunnel sees it.
-class Endpoint {
+class Endpoint : public ClientMember {
  public:
   virtual ~Endpoint() = default;
   virtual void send(Message m) = 0;                             // queue one binary message
@@ -135,9 +136,6 @@ class Endpoint {
   virtual const TunnelBudget* budget_in_use() const = 0;
   virtual void evict() = 0;
   virtual void shed() = 0;
-  // Core's bookkeeping: the client entry this connection is listed in, and where.
-  ClientCounts* client_entry = nullptr;
-  size_t client_pos = 0;
 };
 
 // A phone's listen connection (/cable/listen), as the contact table sees it.
@@ -217,9 +215,6 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   boost::asio::steady_timer timer_;
 };
 
-struct TunnelIdHash {
-  size_t operator()(const TunnelId& id) const noexcept;
-};
 
 // What a request needs to be judged; filled by the session from the parsed HTTP request.
 struct RequestInfo {
@@ -229,6 +224,7 @@ struct RequestInfo {
   bool offers_fido_cable = false;
   std::string client_ip;   // for logs
   std::string client_key;  // the client's prefix (client_addr.hpp): what limits and caps count by
+  ClientCounts* client = nullptr;  // its entry in Core::clients (the session holds a count on it)
   // Linking headers (empty when absent).
   std::string_view contact_token;      // X-Hybridgate-Contact-Token
   std::string_view revoke;             // X-Hybridgate-Revoke
@@ -264,22 +260,6 @@ struct Contact {
   bool used = false;                  // a desktop contacted it (else --unused-contact-ttl applies)
 };
 
-// What one client (key: its prefix) holds; an entry exists only while a count is above 0 or a
-// Charge is bound to it (Core::client_maybe_erase).
-struct ClientCounts {
-  size_t connections = 0, waiting = 0, contacts = 0;
-  size_t handshaking = 0;  // connections (by TCP peer) whose HTTP request is not complete yet
-  size_t buffered = 0;     // bytes of the memory budget charged to this client
-  size_t charges = 0;      // Charge objects bound to this entry
-  std::vector<Endpoint*> endpoints;  // its open WebSocket connections (Core::reclaim picks from them)
-  size_t holder_pos = SIZE_MAX;      // index in Core::holders, or SIZE_MAX
-  const std::string* key = nullptr;  // the map's key
-  std::string net;                   // its network's key (Core::networks; empty in a network entry)
-  bool empty() const {
-    return connections == 0 && waiting == 0 && contacts == 0 && handshaking == 0 && charges == 0;
-  }
-};
-
 // The wake-up webhook (webhook.cpp): POSTs `body` to cfg.wake_webhook and calls `done` with the
 // HTTP status, or 0 if the request failed or timed out.
 void post_webhook(Core& core, std::string body, std::function<void(int status, std::string error)> done);
@@ -292,29 +272,12 @@ struct Core {
   Metrics m;
   std::array<uint8_t, 3> rid{};
   std::string rid_hex;  // upper case
-  std::unordered_map<TunnelId, std::shared_ptr<Tunnel>, TunnelIdHash> tunnels;  // not yet ended
+  TunnelRegistry<Tunnel> tunnels;  // not yet ended (tunnels.hpp)
   size_t waiting_or_reserved = 0;  // first side claimed, not yet paired, not ended
   RateLimiter rl_new, rl_connect, rl_reattach;
-  std::unordered_map<std::string, ClientCounts> clients;
-  // Adjusts one count of a client (delta +1/-1); the entry goes when every count is 0.
-  void client_count(const std::string& key, size_t ClientCounts::*field, int delta);
-  size_t client_value(const std::string& key, size_t ClientCounts::*field) const;
-  ClientCounts& client_entry(const std::string& key);  // creates it (empty) if needed
-  ClientCounts* client_find(const std::string& key);
-  // Per network (the wider prefix, cfg.network_prefix_v4/v6): connections, waiting, contacts and
-  // handshaking of all its clients (the same struct; only those four counts are used). Kept in
-  // step by client_count and the handshake accounting; an entry goes when they are all 0.
-  std::unordered_map<std::string, ClientCounts> networks;
-  std::string network_key(const std::string& client_key) const;  // the network a client key is in
-  size_t network_value(const std::string& client_key, size_t ClientCounts::*field) const;
-  void network_count(const std::string& net, size_t ClientCounts::*field, int delta);
-  void client_maybe_erase(ClientCounts& c);            // erases it if empty()
-  void client_attach(ClientCounts& c, Endpoint* e);    // lists e in c.endpoints
-  void client_detach(Endpoint* e);
-  // Clients that may hold budget bytes (listed when their charge grows from 0; pruned lazily).
-  std::vector<ClientCounts*> holders;
-  void holder_add(ClientCounts* c);
-  void holder_remove(ClientCounts* c);
+  // Per client and per network (the wider prefix, cfg.network_prefix_v4/v6): connections,
+  // waiting tunnels, contacts, connections before their request and budget bytes (clients.hpp).
+  ClientTable clients;
   // Frees `need` bytes of the global budget for a client holding `mine` by evicting the tunnels of
   // the client that holds the most, largest tunnel first, while that client holds more than
   // `mine + need`; never the tunnel `own`. True if the bytes are free now.

@@ -91,6 +91,16 @@ struct Config {
 // starts with ("hg" + upper-case hex + "."); empty if the routing ID is not 6 hex digits.
 std::string contact_prefix(const std::string& routing_id_hex);
 
+// `hybridgate-relay backup`: copies <state_dir>'s contact store into one new file `to` with
+// SQLite's online backup API — a consistent snapshot, taken while a relay runs on the directory
+// (it keeps serving and committing). The copy records the routing ID and is marked cleanly
+// closed, so it is complete on its own. Returns a sentence naming what was copied.
+Result<std::string> backup_state(const std::string& state_dir, const std::string& to);
+// `hybridgate-relay restore`: puts a backup file back as <state_dir>/contacts.sqlite3 and writes
+// <state_dir>/routing-id from it. Refuses a directory that holds a store or a routing ID already,
+// or one a relay is running on, and a file that is not a backup or fails SQLite's quick_check.
+Result<std::string> restore_state(const std::string& from, const std::string& state_dir);
+
 class Relay {
  public:
   explicit Relay(Config cfg);

@@ -223,7 +223,7 @@ Status Relay::Impl::start() {
                                       " is missing: starting empty would make every linked phone unknown. Restore it "
                                       "from a backup (with its -wal file), or remove the state directory to start a new "
                                       "identity (every linked phone must link again)");
-    HG_CHECK(core->store.open(cfg.state_dir));
+    HG_CHECK(core->store.open(cfg.state_dir, (uint32_t(core->rid[0]) << 16) | (uint32_t(core->rid[1]) << 8) | core->rid[2]));
     HG_CHECK(core->load_contacts());
     // From here on the store is the writer thread's; its results come back through the loop.
     core->writer = std::make_unique<StoreWriter>(core->store, [ioc = ioc.get()](std::function<void()> f) {
@@ -587,7 +587,8 @@ void Relay::Impl::poll_drain() {
 void Relay::Impl::stop() {
   stopping = true;
   if (core->writer) core->writer->stop();  // commits what is queued, then the store is ours again
-  core->store.close_clean();
+  if (auto st = core->store.close_clean(); !st)
+    core->log.log(Level::error, "contact_store_failed", {{"error", st.error().detail}});
   boost::system::error_code ec;
   if (acceptor) acceptor->close(ec);
   if (admin_acceptor) admin_acceptor->close(ec);

@@ -93,8 +93,8 @@ class Session : public Endpoint,
   ~Session() override {
     --core_.m.connections_open;
     handshake_done();
-    core_.client_detach(this);
-    if (counted_client_) core_.client_count(client_key_, &ClientCounts::connections, -1);
+    core_.clients.detach(this);
+    if (counted_client_) core_.clients.count(client_key_, &ClientCounts::connections, -1);
   }
 
   void start() {
@@ -188,9 +188,9 @@ class Session : public Endpoint,
     ++core_.m.handshaking;
     ClientCounts* c = nullptr;
     if (!contains_any(core_.trusted, peer_)) {
-      c = &core_.client_entry(prefix_key(peer_, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6));
+      c = &core_.clients.entry(prefix_key(peer_, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6));
       ++c->handshaking;
-      core_.network_count(c->net, &ClientCounts::handshaking, +1);
+      core_.clients.network_add(c->net, &ClientCounts::handshaking, +1);
       pre_client_ = c;
       if (c->handshaking > core_.cfg.max_connections_per_client) {
         core_.limit_hit("client_handshakes", {{"client", client_ip_}});
@@ -199,7 +199,7 @@ class Session : public Endpoint,
         return false;
       }
       const size_t net_cap = core_.cfg.max_connections_per_network;
-      if (net_cap && core_.networks[c->net].handshaking > net_cap) {
+      if (net_cap && core_.clients.network_value(*c, &ClientCounts::handshaking) > net_cap) {
         core_.limit_hit("network_handshakes", {{"client", client_ip_}, {"network", c->net}});
         ++core_.m.rejections["network_handshakes"];
         abort();
@@ -223,8 +223,8 @@ class Session : public Endpoint,
     if (ClientCounts* c = pre_client_) {
       pre_client_ = nullptr;
       --c->handshaking;
-      core_.network_count(c->net, &ClientCounts::handshaking, -1);
-      core_.client_maybe_erase(*c);
+      core_.clients.network_add(c->net, &ClientCounts::handshaking, -1);
+      core_.clients.maybe_erase(*c);
     }
   }
 
@@ -267,7 +267,7 @@ class Session : public Endpoint,
   }
 
   void on_request(beast::error_code ec) {
-    handshake_done();
+    if (ec) handshake_done();
     if (ec == http::error::header_limit) {
       core_.limit_hit("header_size", {{"client", client_ip_}});
       return reject(431, "header_too_large");
@@ -289,20 +289,23 @@ class Session : public Endpoint,
       client = forwarded_client(peer_, lines, core_.trusted);
       client_ip_ = ip_string(client);
     }
-    client_key_ = prefix_key(client, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6);
-    core_.client_count(client_key_, &ClientCounts::connections, +1);
+    // The peer itself (no trusted proxy in front): its entry of the handshake, already looked up.
+    // Counted before handshake_done() releases the handshake's count, so the entry stays.
+    client_ = pre_client_ && client == peer_ ? pre_client_ : &core_.clients.entry(prefix_key(client, core_.cfg.client_prefix_v4, core_.cfg.client_prefix_v6));
+    client_key_ = *client_->key;
+    core_.clients.add(*client_, &ClientCounts::connections, +1);
     counted_client_ = true;
-    client_ = core_.client_find(client_key_);
-    core_.client_attach(*client_, this);
+    handshake_done();
+    core_.clients.attach(*client_, this);
     // The request is in: from here the upgrade deadline (a contact's webhook may take a while).
     beast::get_lowest_layer(ws_).expires_at(accepted_at_ + secs(core_.cfg.upgrade_timeout));
-    if (core_.client_value(client_key_, &ClientCounts::connections) > core_.cfg.max_connections_per_client) {
+    if (client_->connections > core_.cfg.max_connections_per_client) {
       core_.limit_hit("client_connections", {{"client", client_ip_}});
       core_.reject("client_connections", 503, client_ip_);
       return reject(503, "client_connections");
     }
     if (const size_t cap = core_.cfg.max_connections_per_network;
-        cap && core_.network_value(client_key_, &ClientCounts::connections) > cap) {
+        cap && core_.clients.network_value(*client_, &ClientCounts::connections) > cap) {
       core_.limit_hit("network_connections", {{"client", client_ip_}, {"network", client_->net}});
       core_.reject("network_connections", 503, client_ip_);
       return reject(503, "network_connections");
@@ -320,19 +323,28 @@ class Session : public Endpoint,
     info.offers_fido_cable = offers_subprotocol(std::string_view(proto.data(), proto.size()), "fido.cable");
     info.client_ip = client_ip_;
     info.client_key = client_key_;
+    info.client = client_;
     auto hv = [&](const char* name) {
       auto v = req[name];
       return std::string_view(v.data(), v.size());
     };
-    info.contact_token = hv("X-Hybridgate-Contact-Token");
-    info.revoke = hv("X-Hybridgate-Revoke");
-    info.client_payload = hv("X-caBLE-Client-Payload");
-    info.signal_connection = hv("X-caBLE-Signal-Connection");
+    // The linking headers matter only on the linking paths (each lookup is a case-insensitive
+    // search of the header list, per connection).
+    const bool is_listen = info.target.starts_with("/cable/listen");
+    const bool is_contact = info.target.starts_with("/cable/contact/");
+    if (is_listen) {
+      info.contact_token = hv("X-Hybridgate-Contact-Token");
+      info.revoke = hv("X-Hybridgate-Revoke");
+    }
+    if (is_contact) {
+      info.client_payload = hv("X-caBLE-Client-Payload");
+      info.signal_connection = hv("X-caBLE-Signal-Connection");
+    }
     // Only a contact request's answer (a webhook) and a listen request's (a registration or
     // revocation waits until it is durable) can come later; other paths get no callback (a
     // std::function holding a shared_ptr is one allocation per upgrade).
     AdmissionCallback later;
-    if (info.target.starts_with("/cable/contact/") || info.target.starts_with("/cable/listen"))
+    if (is_contact || is_listen)
       later = [self = this->shared_from_this()](Admission b) { self->admitted(std::move(b)); };
     Admission a = core_.admit(info, std::move(later));
     if (!a.deferred) admitted(std::move(a));

@@ -51,9 +51,12 @@ class ContactStore {
   // (contacts.sqlite3-wal, which holds the changes since the last checkpoint) is gone: a copy of
   // the database file alone, or a deleted log, would silently lose registrations and revocations.
   // From here until close_clean() the store is marked "in use" (checkpointed into the file).
-  Status open(const std::string& dir);
-  // Marks the store cleanly closed and checkpoints everything into the database file.
-  void close_clean();
+  // Holds <dir>/lock (flock) until destroyed: a second relay on the directory is refused. The
+  // store records `routing_id` (the node's 3 bytes); a store recorded for another ID is refused.
+  Status open(const std::string& dir, uint32_t routing_id);
+  // Marks the store cleanly closed and checkpoints everything into the database file (an error:
+  // the -wal file stays next to it and still holds the rest).
+  Status close_clean();
   bool is_open() const { return db_ != nullptr; }
   Status load(const std::function<void(StoredContact&&)>& each);
   Status put(const StoredContact& c);  // insert or replace
@@ -68,7 +71,12 @@ class ContactStore {
   sqlite3_stmt* put_ = nullptr;
   sqlite3_stmt* del_ = nullptr;
   std::string path_;
+  int lock_fd_ = -1;
 };
+
+// Takes <dir>/lock (flock, exclusive, not waiting): the fd to keep open, or an error naming the
+// holder ("locked by another hybridgate-relay").
+Result<int> lock_state_dir(const std::string& dir);
 
 // Contact-store writes off the event loop (docs/relay.md, "Contacts on disk"): one writer thread
 // takes every write queued since its last commit and commits them as one transaction (group
