@@ -71,7 +71,6 @@ namespace hg {
   X(ctap_other, "ctap.other", "The authenticator reported an unspecified error.") \
   X(store_permissions, "store.permissions", "The credential file is accessible by other users. Restrict it with 'chmod 600'.") \
   X(store_corrupt, "store.corrupt", "The credential file is damaged or is not a hybridgate credential file.") \
-  X(store_locked, "store.locked", "The credential file is locked by another process (another hybridgate using it). Try again once it is done.") \
   X(io, "io", "A file could not be read or written.")                                             \
   X(ble_no_system_bus, "ble.no_system_bus", "The system D-Bus is not reachable (sandboxed app?). Allow access to the system bus, or use --radio loopback.") \
   X(ble_no_bluez, "ble.no_bluez", "BlueZ (bluetoothd) is not running. Start the bluetooth service.") \
@@ -97,7 +96,8 @@ namespace hg {
   X(rp_id_invalid, "rp_id.invalid", "The relying party ID is not a valid domain name (no IP addresses, ports or non-ASCII; use the xn-- form of an IDN).") \
   X(rp_id_mismatch, "rp_id.mismatch", "The relying party ID is neither the origin's host nor a parent domain of it.") \
   X(rp_id_public_suffix, "rp_id.public_suffix", "The relying party ID is a public suffix (like com or github.io), which no site may claim.") \
-  X(config_invalid, "config.invalid", "The hybridgate configuration (config file or HYBRIDGATE_* environment variable) is not valid.")
+  X(config_invalid, "config.invalid", "The hybridgate configuration (config file or HYBRIDGATE_* environment variable) is not valid.") \
+  X(store_locked, "store.locked", "The credential file is locked by another process (another hybridgate using it). Try again once it is done.")
 
 enum class Errc {
 #define HG_X(e, n, s) e,

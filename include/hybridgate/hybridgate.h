@@ -523,7 +523,8 @@ typedef enum hg_errc {
   HG_E_RP_ID_INVALID = 81,
   HG_E_RP_ID_MISMATCH = 82,
   HG_E_RP_ID_PUBLIC_SUFFIX = 83,
-  HG_E_CONFIG_INVALID = 84
+  HG_E_CONFIG_INVALID = 84,
+  HG_E_STORE_LOCKED = 85 /* since 0.2 */
   /* New codes are added here, with the next values. */
 } hg_errc;
 
