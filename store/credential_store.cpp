@@ -30,7 +30,7 @@ bool same_id(ByteView a, ByteView b) { return a.size() == b.size() && std::equal
 
 // Built by assignment (not initializer lists, which copy) so the private key text exists once,
 // inside the document, where wipe_private_keys() can reach it.
-json to_json(const std::vector<CredentialRecord>& records) {
+json to_json(const std::vector<CredentialRecord>& records, const std::optional<authenticator::PinRecord>& pin) {
   json creds = json::array();
   for (const auto& r : records) {
     json c = json::object();
@@ -51,6 +51,17 @@ json to_json(const std::vector<CredentialRecord>& records) {
   json doc = json::object();
   doc["version"] = kFormatVersion;
   doc["credentials"] = std::move(creds);
+  if (pin) {
+    json p = json::object();
+    p["salt"] = base64url_encode(pin->salt);
+    p["verifier"] = base64url_encode(pin->verifier);
+    p["scrypt_log2_n"] = pin->kdf.log2_n;
+    p["scrypt_r"] = pin->kdf.r;
+    p["scrypt_p"] = pin->kdf.p;
+    p["retries"] = pin->retries;
+    p["length"] = pin->length;
+    doc["pin"] = std::move(p);
+  }
   return doc;
 }
 
@@ -119,6 +130,28 @@ Result<CredentialRecord> record_from_json(const json& c) {
   return r;
 }
 
+// The optional "pin" object (CTAP clientPIN state, authenticator::PinRecord).
+Result<std::optional<authenticator::PinRecord>> pin_from_json(const json& doc) {
+  auto it = doc.find("pin");
+  if (it == doc.end()) return std::optional<authenticator::PinRecord>{};
+  const json& p = *it;
+  if (!p.is_object()) return make_error(Errc::store_corrupt, "pin is not an object");
+  authenticator::PinRecord r;
+  HG_TRY(r.salt, b64_field(p, "salt"));
+  HG_TRY(r.verifier, b64_field(p, "verifier"));
+  if (r.salt.size() != 16 || r.verifier.size() != 32) return make_error(Errc::store_corrupt, "pin salt or verifier size");
+  HG_TRY(uint64_t n, uint_field(p, "scrypt_log2_n", 30));
+  HG_TRY(uint64_t rr, uint_field(p, "scrypt_r", 64));
+  HG_TRY(uint64_t pp, uint_field(p, "scrypt_p", 16));
+  if (n < 1 || rr < 1 || pp < 1) return make_error(Errc::store_corrupt, "pin scrypt parameters");
+  r.kdf = crypto::ScryptParams{static_cast<uint32_t>(n), static_cast<uint32_t>(rr), static_cast<uint32_t>(pp)};
+  HG_TRY(uint64_t retries, uint_field(p, "retries", 8));
+  r.retries = static_cast<uint8_t>(retries);
+  HG_TRY(uint64_t length, uint_field(p, "length", 63));
+  r.length = static_cast<uint32_t>(length);
+  return std::optional<authenticator::PinRecord>(std::move(r));
+}
+
 Result<std::vector<CredentialRecord>> records_from_json(const json& doc) {
   if (!doc.is_object()) return make_error(Errc::store_corrupt, "not a JSON object");
   auto ver = doc.find("version");
@@ -138,20 +171,27 @@ Result<std::vector<CredentialRecord>> records_from_json(const json& doc) {
 }
 
 
+struct Contents {
+  std::vector<CredentialRecord> records;
+  std::optional<authenticator::PinRecord> pin;
+};
+
 // The records in a store file's text (store.corrupt when it is not one). Wipes the text.
-Result<std::vector<CredentialRecord>> parse_store(const std::filesystem::path& path, std::string& text) {
+Result<Contents> parse_store(const std::filesystem::path& path, std::string& text) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   wipe_string(text);
   if (doc.is_discarded()) return corrupt(path, "not valid JSON");
   auto records = records_from_json(doc);
   wipe_private_keys(doc);
   if (!records) return corrupt(path, records.error().detail);
-  return records;
+  auto pin = pin_from_json(doc);
+  if (!pin) return corrupt(path, pin.error().detail);
+  return Contents{std::move(*records), std::move(*pin)};
 }
 
-Result<std::string> serialise_store(const std::vector<CredentialRecord>& records) {
+Result<std::string> serialise_store(const Contents& contents) {
   try {
-    json doc = to_json(records);
+    json doc = to_json(contents.records, contents.pin);
     std::string text = doc.dump(2) + "\n";  // strict UTF-8; the CBOR decoder already rejects invalid text
     wipe_private_keys(doc);
     return text;
@@ -166,7 +206,7 @@ Result<std::string> serialise_store(const std::vector<CredentialRecord>& records
 
 Result<std::unique_ptr<FileCredentialStore>> FileCredentialStore::open(const std::filesystem::path& path) {
   HG_TRY(auto existing, read_private_file(path));
-  if (!existing) HG_CHECK(create_private_file(path, to_json({}).dump(2) + "\n"));  // no keys in an empty store
+  if (!existing) HG_CHECK(create_private_file(path, to_json({}, std::nullopt).dump(2) + "\n"));  // no keys in an empty store
   std::unique_ptr<FileCredentialStore> store(new FileCredentialStore(path));
   HG_CHECK(store->load());  // also refuses a damaged store before anything else happens
   return store;
@@ -175,24 +215,46 @@ Result<std::unique_ptr<FileCredentialStore>> FileCredentialStore::open(const std
 Status FileCredentialStore::load() {
   HG_TRY(auto text, read_private_file(path_));
   if (!text) return make_error(Errc::io, path_.string() + " disappeared");
-  HG_TRY(records_, parse_store(path_, *text));
+  HG_TRY(auto contents, parse_store(path_, *text));
+  records_ = std::move(contents.records);
+  pin_ = std::move(contents.pin);
   return ok_status();
 }
 
 Status FileCredentialStore::change(const std::function<Status(std::vector<CredentialRecord>&)>& edit) {
-  std::vector<CredentialRecord> written;
+  return change_all([&](std::vector<CredentialRecord>& records, std::optional<authenticator::PinRecord>&) {
+    return edit(records);
+  });
+}
+
+Status FileCredentialStore::change_all(
+    const std::function<Status(std::vector<CredentialRecord>&, std::optional<authenticator::PinRecord>&)>& edit) {
+  Contents written;
   Status st = update_private_file(path_, [&](const std::optional<std::string>& current) -> Result<std::optional<std::string>> {
     if (!current) return make_error(Errc::io, path_.string() + " disappeared");
     std::string text = *current;
-    HG_TRY(auto records, parse_store(path_, text));
-    HG_CHECK(edit(records));
-    HG_TRY(std::string next, serialise_store(records));
-    written = std::move(records);
+    HG_TRY(auto contents, parse_store(path_, text));
+    HG_CHECK(edit(contents.records, contents.pin));
+    HG_TRY(std::string next, serialise_store(contents));
+    written = std::move(contents);
     return std::optional<std::string>(std::move(next));
   });
   if (!st) return st;
-  records_ = std::move(written);
+  records_ = std::move(written.records);
+  pin_ = std::move(written.pin);
   return ok_status();
+}
+
+Result<std::optional<authenticator::PinRecord>> FileCredentialStore::pin() {
+  HG_CHECK(load());
+  return pin_;
+}
+
+Status FileCredentialStore::set_pin(const authenticator::PinRecord& record) {
+  return change_all([&](std::vector<CredentialRecord>&, std::optional<authenticator::PinRecord>& pin) -> Status {
+    pin = record;
+    return ok_status();
+  });
 }
 
 Result<std::vector<CredentialRecord>> FileCredentialStore::find_by_rp(const std::string& rp_id) {

@@ -3,7 +3,10 @@
 //
 // File format (version 1), binary fields base64url without padding:
 //   {"version": 1, "credentials": [{"id", "rp_id", "rp_name", "user_id", "user_name",
-//     "display_name", "private_key", "sign_count", "created", "discoverable"}, ...]}
+//     "display_name", "private_key", "sign_count", "created", "discoverable"}, ...],
+//    "pin": {"salt", "verifier", "scrypt_log2_n", "scrypt_r", "scrypt_p", "retries", "length"}}
+//   "pin" is present only once a PIN is set (authenticator::PinRecord: a scrypt verifier of the
+//   PIN's CTAP hash, never the PIN; the retry counter, so a restart does not reset it).
 //
 // Safety: the file holds private keys, so it is created with mode 0600 (O_CREAT|O_EXCL) and a file
 // that group or others can access, or that another user owns, is refused (store.permissions).
@@ -34,6 +37,8 @@ class FileCredentialStore final : public authenticator::CredentialStore {
   Status add(const authenticator::CredentialRecord& record) override;
   Status remove(ByteView credential_id) override;
   Status update_sign_count(ByteView credential_id, uint32_t sign_count) override;
+  Result<std::optional<authenticator::PinRecord>> pin() override;
+  Status set_pin(const authenticator::PinRecord& record) override;
 
   const std::filesystem::path& path() const { return path_; }
   size_t size() const { return records_.size(); }
@@ -44,9 +49,12 @@ class FileCredentialStore final : public authenticator::CredentialStore {
   Status load();
   // Under the store's lock: re-read, edit, write atomically.
   Status change(const std::function<Status(std::vector<authenticator::CredentialRecord>&)>& edit);
+  Status change_all(const std::function<Status(std::vector<authenticator::CredentialRecord>&,
+                                               std::optional<authenticator::PinRecord>&)>& edit);
 
   std::filesystem::path path_;
   std::vector<authenticator::CredentialRecord> records_;
+  std::optional<authenticator::PinRecord> pin_;
 };
 
 }  // namespace hg::store

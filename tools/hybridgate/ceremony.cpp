@@ -23,6 +23,7 @@
 #include "store/private_file.hpp"
 #include "hybrid/settings.hpp"
 #include "interrupt.hpp"
+#include "pin_input.hpp"
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
 #include "qr/render.hpp"
@@ -359,14 +360,46 @@ struct PhoneCliOptions {
   double desktop_timeout = 120, connect_timeout = 15;
   double qr_file_timeout = 120;  // seconds --qr-file may take to appear
   std::string user;  // which account to sign in with when several match
+  SecretSource pin_source;  // --pin-fd / --pinentry (default: the terminal)
+  bool set_pin = false;
+  bool test_assume_verified = false;
 };
+
+std::string_view operation_text(authenticator::Operation op) {
+  switch (op) {
+    case authenticator::Operation::make_credential: return "create a passkey";
+    case authenticator::Operation::get_assertion: return "sign in";
+    case authenticator::Operation::excluded: return "create a passkey (one exists already)";
+    case authenticator::Operation::selection: return "use this phone";
+  }
+  return "use this phone";
+}
 
 // Asks the person on the terminal; --yes answers for them, --user picks the account. A prompt is
 // taken down when the desktop goes away before the answer (the authenticator then creates and
 // signs nothing).
+//
+// --yes is presence only: a request that asks for user verification gets the PIN asked
+// (--pin-fd, --pinentry or the terminal), --yes or not.
 class PromptPresence final : public authenticator::UserPresence {
  public:
-  PromptPresence(bool yes, std::string user) : yes_(yes), user_(std::move(user)) {}
+  PromptPresence(bool yes, std::string user, SecretSource pin_source)
+      : yes_(yes), user_(std::move(user)), pin_source_(std::move(pin_source)) {}
+  std::optional<SecretBytes> ask_pin(const authenticator::PinPrompt& p, const std::atomic<bool>& cancelled) override {
+    SecretQuestion q;
+    q.title = "hybridgate phone";
+    q.description = p.rp_id + " asks to " + std::string(operation_text(p.op)) +
+                    (p.user_name.empty() ? "" : " as " + p.user_name) +
+                    ". Enter the PIN of this phone's store to verify it is you.";
+    q.prompt = "PIN:";
+    if (p.again) q.error = "Wrong PIN. ";
+    if (p.again || p.retries < 8) q.error += std::to_string(p.retries) + (p.retries == 1 ? " try" : " tries") + " left.";
+    std::cerr << "hybridgate phone: " << p.rp_id << " asks for user verification: asking for the PIN\n";
+    std::string why;
+    auto pin = ask_secret(pin_source_, q, cancelled, &why);
+    if (!pin) std::cerr << "hybridgate phone: no PIN (" << why << "); the request is refused\n";
+    return pin;
+  }
   bool confirm(const std::string& rp_id, const std::string& user_name, authenticator::Operation op) override {
     const std::atomic<bool> never{false};
     return confirm_cancellable(rp_id, user_name, op, never);
@@ -433,7 +466,37 @@ class PromptPresence final : public authenticator::UserPresence {
 
   bool yes_;
   std::string user_;
+  SecretSource pin_source_;
 };
+
+// --set-pin: sets the store's PIN, or changes it (the current PIN first).
+int do_set_pin(const PhoneCliOptions& o, authenticator::SoftwareAuthenticator& authn, bool pin_set) {
+  const std::atomic<bool> never{false};
+  SecretQuestion q;
+  q.title = "hybridgate phone";
+  q.prompt = "PIN:";
+  std::string why;
+  std::optional<SecretBytes> current;
+  if (pin_set) {
+    q.description = "Enter the current PIN of " + o.store;
+    current = ask_secret(o.pin_source, q, never, &why);
+    if (!current) return fail(make_error(Errc::invalid_argument, "no current PIN (" + why + ")"));
+  }
+  q.description = "Enter the new PIN for " + o.store + " (4 to 63 characters)";
+  auto pin = ask_secret(o.pin_source, q, never, &why);
+  if (!pin) return fail(make_error(Errc::invalid_argument, "no new PIN (" + why + ")"));
+  if (o.pin_source.fd < 0) {  // typed by a person: once more, to catch a typo
+    q.description = "Enter the new PIN again";
+    auto again = ask_secret(o.pin_source, q, never, &why);
+    if (!again || !ct_equal(again->view(), pin->view()))
+      return fail(make_error(Errc::invalid_argument, "the two new PINs differ; nothing was changed"));
+  }
+  std::optional<ByteView> cur;
+  if (current) cur = current->view();
+  if (auto st = authn.set_pin(pin->view(), cur); !st) return fail(st.error());
+  print_json({{"pin_set", true}, {"changed", pin_set}});
+  return 0;
+}
 
 // Waits until `path` exists and is not empty (the desktop writes it atomically), at most
 // `timeout`: woken by inotify on its folder, so a file written a moment after the phone started
@@ -479,13 +542,19 @@ std::filesystem::path link_state_path(const PhoneCliOptions& o) {
 int do_phone(const PhoneCliOptions& o) {
   auto store = store::FileCredentialStore::open(o.store);
   if (!store) return fail(store.error());
-  PromptPresence presence(o.yes, o.user);
+  PromptPresence presence(o.yes, o.user, o.pin_source);
   authenticator::Config cfg;
+  cfg.test_assume_verified = o.test_assume_verified;
   cfg.attestation = o.attestation == "packed" ? authenticator::AttestationFormat::packed_self : authenticator::AttestationFormat::none;
   cfg.now = [] { return uint64_t(std::time(nullptr)); };
   cfg.prf = !o.no_prf;
   cfg.eddsa = !o.no_eddsa;
   authenticator::SoftwareAuthenticator authn(**store, presence, cfg);
+  if (o.set_pin) {
+    auto pin = (*store)->pin();
+    if (!pin) return fail(pin.error());
+    return do_set_pin(o, authn, pin->has_value());
+  }
 
   // --qr-file: the desktop may write it after the phone started; wait for it (bounded) before
   // anything else, so Ctrl-C here simply exits.
@@ -597,7 +666,18 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0.001, 86400.0));
   q1->excludes(q2);
   p->add_option("--store", ph->store, "Credential store file (created with mode 0600)")->required();
-  p->add_flag("--yes", ph->yes, "Approve every request without asking");
+  p->add_flag("--yes", ph->yes,
+              "Approve every request without asking (presence only: a request for user verification still "
+              "asks for the PIN)");
+  p->add_option("--pin-fd", ph->pin_source.fd,
+                "Read PINs from this file descriptor, one line each (scripts and tests; never put a PIN in argv)")
+      ->check(CLI::Range(0, 1 << 20));
+  p->add_option("--pinentry", ph->pin_source.pinentry,
+                "Ask for the PIN with this pinentry program (e.g. pinentry-curses; default: the terminal)");
+  auto* sp = p->add_flag("--set-pin", ph->set_pin,
+                         "Set the store's PIN (or change it: the current PIN is asked first), then exit");
+  p->add_flag("--test-assume-verified", ph->test_assume_verified,
+              "FOR TESTS ONLY: claim user verification without verifying anybody");
   p->add_option("--user", ph->user,
                 "When several passkeys of the site could sign in, use this user name's (default: ask; "
                 "with --yes, the newest)");
@@ -621,9 +701,10 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   l->excludes(u);
   q1->excludes(l)->excludes(u);
   q2->excludes(l)->excludes(u);
-  p->callback([&exit_code, ph, q1, q2, l, u] {
-    if (q1->count() == 0 && q2->count() == 0 && l->count() == 0 && u->count() == 0) {
-      exit_code = fail(make_error(Errc::invalid_argument, "give --qr, --qr-file, --listen or --unlink"));
+  sp->excludes(q1)->excludes(q2)->excludes(l)->excludes(u);
+  p->callback([&exit_code, ph, q1, q2, l, u, sp] {
+    if (q1->count() == 0 && q2->count() == 0 && l->count() == 0 && u->count() == 0 && sp->count() == 0) {
+      exit_code = fail(make_error(Errc::invalid_argument, "give --qr, --qr-file, --listen, --unlink or --set-pin"));
       return;
     }
     exit_code = do_phone(*ph);
