@@ -16,6 +16,9 @@ Every credential and assertion is checked by python-fido2's Fido2Server (signatu
 usage: test_pin.py --bin BIN_DIR --lib LIBHYBRIDGATE --target DIR [TEST_NAME]"""
 
 import argparse
+import base64
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -356,7 +359,109 @@ def test_pin_asked_on_the_phone():
     with_relay("pin-phone", body)
 
 
-TESTS = [test_no_pin_no_uv, test_client_pin_uv_lockout_restart, test_pin_asked_on_the_phone]
+def hybridgate_phone(wd, *args, stdin_text=None):
+    return subprocess.run([os.path.join(ARGS.bin, "hybridgate"), "phone", *args],
+                          input=stdin_text.encode() if stdin_text is not None else None,
+                          stdin=None if stdin_text is not None else subprocess.DEVNULL,
+                          capture_output=True, env=wd.env, timeout=120)
+
+
+def error_code(r):
+    try:
+        return json.loads(r.stdout)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def test_sealed_store():
+    """Keys sealed at rest: `--seal` (the person's consent) migrates a plaintext store keeping every
+    passkey (python-fido2 verifies signatures before and after); the file then holds no key, RP or
+    user name; Python's own scrypt + AES-GCM (hashlib, cryptography) opens it with the passphrase
+    and not without; a wrong passphrase is store.passphrase and changes nothing."""
+    hybridgate = import_package()
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from fido2.client import Fido2Client
+    from fido2.server import Fido2Server
+    from fido2.utils import websafe_decode
+
+    def body(wd):
+        server = Fido2Server(RP)
+        store = wd.file("store.json")
+        known = []
+        for n, rk in ((1, True), (2, False)):
+            with Session(hybridgate, wd, store, name="reg%d" % n) as s:
+                user = {"id": b"user-%d" % n, "name": "user%d@example.com" % n, "displayName": "User %d" % n}
+                known.append(make_credential(server, Fido2Client(s.device, ORIGIN), user, "discouraged",
+                                             rk=rk).credential_data)
+
+        def sign_in_each(tag, *args, pins=None):
+            for i, cred in enumerate(known):
+                with Session(hybridgate, wd, store, *args, name="%s%d" % (tag, i), pins=pins, request="get") as s:
+                    get_assertion(server, Fido2Client(s.device, ORIGIN), [cred], "discouraged")  # raises if bad
+
+        sign_in_each("before")
+        plain = json.load(open(store))
+        keys = [websafe_decode(c["private_key"]) for c in plain["credentials"]]
+        check(len(keys) == 2, "expected 2 credentials in the plaintext store")
+
+        r = hybridgate_phone(wd, "--store", store, "--seal", "--passphrase-fd", "0", stdin_text="correct horse\n")
+        check(r.returncode == 0, "--seal failed: %r" % r.stderr)
+        check(json.loads(r.stdout) == {"sealed": True, "credentials": 2}, "--seal said %r" % r.stdout)
+        check(oct(os.stat(store).st_mode & 0o777) == "0o600", "the sealed store is not 0600")
+        raw = open(store, "rb").read()
+        for k in keys:
+            for form in (k, k.hex().encode(), base64.urlsafe_b64encode(k).rstrip(b"="), base64.b64encode(k)):
+                check(form not in raw, "a private key is readable in the sealed file")
+        for word in (b"example.com", b"user1@example.com", b"private_key", b"credentials"):
+            check(word not in raw, "%r is readable in the sealed file" % word)
+
+        # An independent opening: RFC 7914 scrypt (hashlib) and AES-256-GCM (cryptography).
+        doc = json.loads(raw)
+        h = doc["seal"]
+        ad = ("hybridgate credential store v2 scrypt %s %d %d %d" % (h["salt"], h["log2_n"], h["r"], h["p"])).encode()
+
+        def open_with(passphrase):
+            key = hashlib.scrypt(passphrase, salt=websafe_decode(h["salt"]), n=2 ** h["log2_n"], r=h["r"], p=h["p"],
+                                 maxmem=256 * 1024 * 1024, dklen=32)
+            return AESGCM(key).decrypt(websafe_decode(doc["nonce"]), websafe_decode(doc["sealed"]), ad)
+
+        check(h["log2_n"] >= 17 and h["r"] >= 8, "scrypt parameters too weak: %r" % h)
+        inner = json.loads(open_with(b"correct horse"))
+        check(sorted(websafe_decode(c["private_key"]) for c in inner["credentials"]) == sorted(keys),
+              "the sealed keys are not the plaintext store's")
+        try:
+            open_with(b"correct horse!")
+            raise TestFailure("another passphrase opened the sealed store")
+        except InvalidTag:
+            pass
+
+        # A wrong passphrase, or none: a clear error, the file untouched.
+        before = hashlib.sha256(raw).hexdigest()
+        r = hybridgate_phone(wd, "--store", store, "--qr", "FIDO:/0", "--passphrase-fd", "0", stdin_text="wrong\n")
+        check(r.returncode != 0 and error_code(r) == "store.passphrase", "wrong passphrase: %r %r" % (r.stdout, r.stderr))
+        check(b"Nothing was changed" in r.stderr, "the error does not say nothing changed: %r" % r.stderr)
+        r = hybridgate_phone(wd, "--store", store, "--qr", "FIDO:/0", "--passphrase-fd", "0", stdin_text="")
+        check(error_code(r) == "store.sealed", "no passphrase: %r" % r.stdout)
+        r = hybridgate_phone(wd, "--store", store, "--seal", "--passphrase-fd", "0", stdin_text="again\n")
+        check(error_code(r) == "store.sealed", "sealing twice: %r" % r.stdout)
+        check(hashlib.sha256(open(store, "rb").read()).hexdigest() == before, "a refused open changed the file")
+
+        # Every passkey signs after the migration; a new one is sealed too.
+        sign_in_each("after", "--passphrase-fd", "0", pins=["correct horse"])
+        with Session(hybridgate, wd, store, "--passphrase-fd", "0", name="reg3", pins=["correct horse"]) as s:
+            user = {"id": b"user-3", "name": "user3@example.com", "displayName": "User 3"}
+            make_credential(server, Fido2Client(s.device, ORIGIN), user, "discouraged")
+        raw = open(store, "rb").read()
+        check(b"user3@example.com" not in raw and json.loads(raw)["version"] == 2, "a new passkey was written in the clear")
+        doc = json.loads(raw)
+        n = len(json.loads(open_with(b"correct horse"))["credentials"])
+        check(n == 3, "the new passkey is not in the store (%d credentials)" % n)
+
+    with_relay("pin-seal", body)
+
+
+TESTS = [test_no_pin_no_uv, test_client_pin_uv_lockout_restart, test_pin_asked_on_the_phone, test_sealed_store]
 
 if __name__ == "__main__":
     run_selected(TESTS, ARGS.test)

@@ -361,7 +361,9 @@ struct PhoneCliOptions {
   double qr_file_timeout = 120;  // seconds --qr-file may take to appear
   std::string user;  // which account to sign in with when several match
   SecretSource pin_source;  // --pin-fd / --pinentry (default: the terminal)
+  int passphrase_fd = -1;   // --passphrase-fd (default: pinentry / the terminal)
   bool set_pin = false;
+  bool seal = false;
   bool test_assume_verified = false;
 };
 
@@ -539,9 +541,59 @@ std::filesystem::path link_state_path(const PhoneCliOptions& o) {
   return o.link_state.empty() ? std::filesystem::path(o.store + ".link") : std::filesystem::path(o.link_state);
 }
 
-int do_phone(const PhoneCliOptions& o) {
+SecretSource passphrase_source(const PhoneCliOptions& o) {
+  SecretSource src = o.pin_source;
+  src.fd = o.passphrase_fd;
+  return src;
+}
+
+// --seal: the person's consent to seal a plaintext store (every passkey kept).
+int do_seal(const PhoneCliOptions& o) {
+  const std::atomic<bool> never{false};
+  SecretQuestion q;
+  q.title = "hybridgate phone";
+  q.prompt = "Passphrase:";
+  q.max_len = 1024;
+  q.description = "A passphrase to seal " + o.store + " (its passkeys are encrypted with it; without it they are lost)";
+  std::string why;
+  auto pass = ask_secret(passphrase_source(o), q, never, &why);
+  if (!pass || pass->size() == 0) return fail(make_error(Errc::invalid_argument, "no passphrase (" + why + ")"));
+  if (o.passphrase_fd < 0) {
+    q.description = "The same passphrase again";
+    auto again = ask_secret(passphrase_source(o), q, never, &why);
+    if (!again || !ct_equal(again->view(), pass->view()))
+      return fail(make_error(Errc::invalid_argument, "the two passphrases differ; nothing was changed"));
+  }
+  if (auto st = store::FileCredentialStore::seal(o.store, *pass); !st) return fail(st.error());
+  auto opened = store::FileCredentialStore::open(o.store, &*pass);
+  if (!opened) return fail(opened.error());
+  print_json({{"sealed", true}, {"credentials", (*opened)->size()}});
+  return 0;
+}
+
+// Opens the store; a sealed one after asking for its passphrase.
+Result<std::unique_ptr<store::FileCredentialStore>> open_store(const PhoneCliOptions& o) {
   auto store = store::FileCredentialStore::open(o.store);
+  if (store || store.error().code != Errc::store_sealed) return store;
+  const std::atomic<bool> never{false};
+  SecretQuestion q;
+  q.title = "hybridgate phone";
+  q.prompt = "Passphrase:";
+  q.max_len = 1024;
+  q.description = "The passphrase of " + o.store;
+  std::string why;
+  auto pass = ask_secret(passphrase_source(o), q, never, &why);
+  if (!pass) return make_error(Errc::store_sealed, o.store + ": no passphrase (" + why + ")");
+  return store::FileCredentialStore::open(o.store, &*pass);
+}
+
+int do_phone(const PhoneCliOptions& o) {
+  if (o.seal) return do_seal(o);
+  auto store = open_store(o);
   if (!store) return fail(store.error());
+  if (!(*store)->sealed() && !o.common.quiet)
+    std::cerr << "hybridgate phone: " << o.store << " is not sealed: its private keys are readable by anything "
+              << "running as you, and by every backup ('hybridgate phone --store " << o.store << " --seal' seals it)\n";
   PromptPresence presence(o.yes, o.user, o.pin_source);
   authenticator::Config cfg;
   cfg.test_assume_verified = o.test_assume_verified;
@@ -676,6 +728,11 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
                 "Ask for the PIN with this pinentry program (e.g. pinentry-curses; default: the terminal)");
   auto* sp = p->add_flag("--set-pin", ph->set_pin,
                          "Set the store's PIN (or change it: the current PIN is asked first), then exit");
+  auto* se = p->add_flag("--seal", ph->seal,
+                         "Seal the store with a passphrase (asked; scrypt + AES-256-GCM), keeping every passkey, then exit");
+  p->add_option("--passphrase-fd", ph->passphrase_fd,
+                "Read the store's passphrase from this file descriptor, one line (scripts and tests)")
+      ->check(CLI::Range(0, 1 << 20));
   p->add_flag("--test-assume-verified", ph->test_assume_verified,
               "FOR TESTS ONLY: claim user verification without verifying anybody");
   p->add_option("--user", ph->user,
@@ -702,9 +759,11 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   q1->excludes(l)->excludes(u);
   q2->excludes(l)->excludes(u);
   sp->excludes(q1)->excludes(q2)->excludes(l)->excludes(u);
-  p->callback([&exit_code, ph, q1, q2, l, u, sp] {
-    if (q1->count() == 0 && q2->count() == 0 && l->count() == 0 && u->count() == 0 && sp->count() == 0) {
-      exit_code = fail(make_error(Errc::invalid_argument, "give --qr, --qr-file, --listen, --unlink or --set-pin"));
+  se->excludes(q1)->excludes(q2)->excludes(l)->excludes(u)->excludes(sp);
+  p->callback([&exit_code, ph, q1, q2, l, u, sp, se] {
+    if (q1->count() == 0 && q2->count() == 0 && l->count() == 0 && u->count() == 0 && sp->count() == 0 &&
+        se->count() == 0) {
+      exit_code = fail(make_error(Errc::invalid_argument, "give --qr, --qr-file, --listen, --unlink, --set-pin or --seal"));
       return;
     }
     exit_code = do_phone(*ph);
