@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,8 +51,8 @@ class Phone:
     """`hybridgate phone` for the QR URL HybridDevice hands to on_qr; `pins` are written to its
     standard input, which --pin-fd 0 reads (never argv)."""
 
-    def __init__(self, wd, store, *args, name="phone", pins=None):
-        self.wd, self.store, self.args, self.name, self.pins = wd, store, args, name, pins
+    def __init__(self, wd, store, *args, name="phone", pins=None, stdin_fd=None):
+        self.wd, self.store, self.args, self.name, self.pins, self.stdin_fd = wd, store, args, name, pins, stdin_fd
         self.proc = None
 
     def on_qr(self, url):
@@ -61,7 +62,8 @@ class Phone:
         os.close(fd)
         self.proc = Proc([os.path.join(ARGS.bin, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url",
                           self.wd.relay.url, "--qr-file", path, "--store", self.store, *self.args],
-                         self.wd, self.name, stdin=subprocess.PIPE if self.pins is not None else subprocess.DEVNULL)
+                         self.wd, self.name, stdin=self.stdin_fd if self.stdin_fd is not None else
+                         subprocess.PIPE if self.pins is not None else subprocess.DEVNULL)
         if self.pins is not None:
             self.proc.proc.stdin.write("".join(p + "\n" for p in self.pins).encode())
             self.proc.proc.stdin.close()
@@ -76,8 +78,8 @@ class Phone:
 class Session:
     """One connection to a phone process (a restart of the phone = a new Session)."""
 
-    def __init__(self, hybridgate, wd, store, *args, name, pins=None, request="create"):
-        self.phone = Phone(wd, store, "--yes", *args, name=name, pins=pins)
+    def __init__(self, hybridgate, wd, store, *args, name, pins=None, request="create", stdin_fd=None):
+        self.phone = Phone(wd, store, "--yes", *args, name=name, pins=pins, stdin_fd=stdin_fd)
         self.device = hybridgate.HybridDevice(request=request, on_qr=self.phone.on_qr, tunnel_url=wd.relay.url,
                                               radio="loopback", advert_timeout=30)
 
@@ -461,7 +463,59 @@ def test_sealed_store():
     with_relay("pin-seal", body)
 
 
-TESTS = [test_no_pin_no_uv, test_client_pin_uv_lockout_restart, test_pin_asked_on_the_phone, test_sealed_store]
+def test_pinentry_tty():
+    """Debian's own pinentry-tty asks for the PIN on the phone's terminal (a pseudo-terminal here,
+    answered like a person would: after the prompt appears): the UV flag; nothing echoed."""
+    import pty
+    import threading
+    hybridgate = import_package()
+    from fido2.client import Fido2Client
+    from fido2.server import Fido2Server
+
+    def body(wd):
+        program = shutil.which("pinentry-tty")
+        check(program is not None, "pinentry-tty is not installed (scripts/deps.sh installs it)")
+        server = Fido2Server(RP)
+        store = wd.file("store.json")
+        check(set_pin_cli(wd, store, PIN).returncode == 0, "--set-pin failed")
+        master, slave = pty.openpty()
+        screen = []
+
+        def person():
+            text = b""
+            answered = False
+            while True:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                screen.append(data)
+                text += data
+                if not answered and b"PIN:" in text:
+                    os.write(master, (PIN + "\n").encode())
+                    answered = True
+
+        t = threading.Thread(target=person, daemon=True)
+        t.start()
+        user = {"id": b"user-tty", "name": "tty@example.com", "displayName": "Tty"}
+        try:
+            with Session(hybridgate, wd, store, "--pinentry", program, name="tty", stdin_fd=slave) as s:
+                auth = make_credential(server, Fido2Client(s.device, ORIGIN), user, "required")
+        finally:
+            os.close(slave)
+        check(auth.is_user_verified(), "PIN from pinentry-tty: no UV flag")
+        shown = b"".join(screen)
+        check(b"example.com" in shown, "pinentry-tty did not show the site: %r" % shown)
+        check(PIN.encode() not in shown, "the PIN was echoed on the terminal")
+        os.close(master)
+
+    with_relay("pin-tty", body)
+
+
+TESTS = [test_no_pin_no_uv, test_client_pin_uv_lockout_restart, test_pin_asked_on_the_phone, test_pinentry_tty,
+         test_sealed_store]
 
 if __name__ == "__main__":
     run_selected(TESTS, ARGS.test)
