@@ -73,7 +73,6 @@ namespace hg {
   X(store_corrupt, "store.corrupt", "The credential file is damaged or is not a hybridgate credential file.") \
   X(store_sealed, "store.sealed", "The credential file is sealed with a passphrase: give the passphrase to open it.") \
   X(store_passphrase, "store.passphrase", "The passphrase does not open this credential file. Nothing was changed; try again.") \
-  X(store_not_sealed, "store.not_sealed", "The credential file is not sealed; seal it first (hybridgate phone --store FILE --seal).") \
   X(io, "io", "A file could not be read or written.")                                             \
   X(ble_no_system_bus, "ble.no_system_bus", "The system D-Bus is not reachable (sandboxed app?). Allow access to the system bus, or use --radio loopback.") \
   X(ble_no_bluez, "ble.no_bluez", "BlueZ (bluetoothd) is not running. Start the bluetooth service.") \
