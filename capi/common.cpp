@@ -120,6 +120,8 @@ constexpr ErrcNumber kErrcNumbers[] = {
     {Errc::rp_id_public_suffix, HG_E_RP_ID_PUBLIC_SUFFIX},
     {Errc::config_invalid, HG_E_CONFIG_INVALID},
     {Errc::store_locked, HG_E_STORE_LOCKED},
+    {Errc::store_sealed, HG_E_STORE_SEALED},
+    {Errc::store_passphrase, HG_E_STORE_PASSPHRASE},
 };
 constexpr size_t kErrcCount = 0
 #define HG_X(e, n, s) +1

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // hg_phone_*: hg::hybrid::Phone over the software authenticator and a file credential store,
 // with the person's consent asked through a C callback.
+#include <array>
 #include <ctime>
 #include <mutex>
+#include <string_view>
 
 #include "capi/config.hpp"
 #include "store/credential_store.hpp"
@@ -33,8 +35,23 @@ class CallbackPresence final : public hg::authenticator::UserPresence {
     hg::capi::log(HG_LOG_INFO, "phone " + name + " for " + rp_id + (yes ? ": approved" : ": refused"));
     return yes;
   }
+  std::optional<hg::SecretBytes> ask_pin(const hg::authenticator::PinPrompt& p,
+                                         const std::atomic<bool>& cancelled) override {
+    if (pin_cb == nullptr || cancelled) return std::nullopt;
+    const std::string name(operation_name(p.op));
+    std::array<char, 256> buf{};
+    const int ok = pin_cb(pin_user, name.c_str(), p.rp_id.c_str(), p.user_name.c_str(), static_cast<int>(p.retries),
+                          p.again ? 1 : 0, buf.data(), buf.size());
+    buf.back() = '\0';
+    std::optional<hg::SecretBytes> out;
+    if (ok != 0) out = hg::SecretBytes(hg::as_bytes(std::string_view(buf.data())));
+    hg::secure_wipe(buf.data(), buf.size());
+    return out;
+  }
   hg_presence_cb* cb = nullptr;
   void* user = nullptr;
+  hg_pin_cb* pin_cb = nullptr;
+  void* pin_user = nullptr;
 };
 
 }  // namespace
@@ -153,6 +170,26 @@ void hg_phone_on_stage(hg_phone* p, hg_stage_cb* cb, void* user) {
   if (p == nullptr) return;
   p->stage = cb;
   p->user = user;
+}
+
+void hg_phone_set_verification_callback(hg_phone* p, hg_pin_cb* pin, void* user) {
+  if (p == nullptr) return;
+  p->presence.pin_cb = pin;
+  p->presence.pin_user = user;
+}
+
+int hg_phone_set_pin(hg_phone* p, const char* new_pin, const char* current_pin, hg_error* err) {
+  return guarded(err, [&] {
+    if (p == nullptr) return no_phone(err);
+    if (new_pin == nullptr) return fail(err, Errc::invalid_argument, "the new PIN is NULL");
+    return run(p, err, [&] {
+      std::optional<hg::ByteView> cur;
+      if (current_pin != nullptr) cur = hg::as_bytes(std::string_view(current_pin));
+      auto st = p->authenticator->set_pin(hg::as_bytes(std::string_view(new_pin)), cur);
+      if (!st.ok()) return fail(err, st.error());
+      return HG_OK;
+    });
+  });
 }
 
 int hg_phone_serve_qr(hg_phone* p, const char* fido_url, int link, int* requests_served, hg_error* err) {

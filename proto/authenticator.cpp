@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "proto/crypto.hpp"
+#include "proto/pin_protocol.hpp"
 #include "proto/prf.hpp"
 
 namespace hg::authenticator {
@@ -13,6 +14,20 @@ namespace {
 using ctap::Command;
 
 constexpr size_t kCredentialIdLen = 16;  // random credential ID; the key itself stays in the store
+
+// clientPIN (CTAP 2.1 §6.5).
+constexpr uint8_t kMaxPinRetries = 8;
+constexpr unsigned kMaxConsecutiveWrong = 3;  // then a power cycle (a restart) is needed
+constexpr uint32_t kMinPinLength = 4;         // Unicode code points
+constexpr uint8_t kPermMakeCredential = 0x01, kPermGetAssertion = 0x02;
+namespace pin_sub {
+constexpr uint64_t get_pin_retries = 0x01, get_key_agreement = 0x02, set_pin = 0x03, change_pin = 0x04,
+                   get_pin_token = 0x05, get_token_with_permissions = 0x09;
+}
+namespace pin_key {  // the request's parameters
+constexpr uint64_t protocol = 1, subcommand = 2, key_agreement = 3, pin_uv_auth_param = 4, new_pin_enc = 5,
+                   pin_hash_enc = 6, permissions = 9, rp_id = 10;
+}
 
 // Fails with the CTAP status byte `s` (mapped to its Errc so status_for_error recovers it).
 Error fail(uint8_t s, std::string detail = {}) {
@@ -134,14 +149,26 @@ Status MemoryCredentialStore::update_sign_count(ByteView credential_id, uint32_t
 // ---------------------------------------------------------------- SoftwareAuthenticator
 
 SoftwareAuthenticator::SoftwareAuthenticator(CredentialStore& store, UserPresence& presence, Config config)
-    : store_(store), presence_(presence), config_(std::move(config)) {}
+    : store_(store), presence_(presence), config_(std::move(config)), key_agreement_(crypto::P256Key::generate()) {}
 
-ctap::GetInfoResponse SoftwareAuthenticator::get_info() const {
+ctap::GetInfoResponse SoftwareAuthenticator::get_info() {
   ctap::GetInfoResponse info;
   info.versions = {"FIDO_2_0", "FIDO_2_1"};
   if (config_.prf) info.extensions = std::vector<std::string>{"prf"};
   info.aaguid = config_.aaguid;
-  info.options = std::vector<std::pair<std::string, bool>>{{"rk", true}, {"up", true}, {"uv", true}};
+  // A store that cannot be read says "no PIN": nothing is claimed that is not known.
+  auto set = pin_is_set();
+  const bool pin_set = set && *set;
+  const bool uv = pin_set || config_.test_assume_verified;
+  info.options = std::vector<std::pair<std::string, bool>>{{"rk", true},
+                                                           {"up", true},
+                                                           {"uv", uv},
+                                                           {"clientPin", pin_set},
+                                                           {"pinUvAuthToken", true},
+                                                           {"makeCredUvNotRqd", true}};
+  info.other.set(cbor::Value(uint64_t{6}), cbor::Value(cbor::Array{cbor::Value(pin_protocol::kVersion2),
+                                                                    cbor::Value(pin_protocol::kVersion1)}));
+  info.other.set(cbor::Value(uint64_t{0x0D}), cbor::Value(uint64_t{kMinPinLength}));
   info.transports = std::vector<std::string>{"hybrid", "internal"};
   info.algorithms = std::vector<ctap::CredentialParameters>{{std::string(ctap::kPublicKeyType), ctap::cose::alg_es256}};
   if (config_.eddsa) info.algorithms->push_back({std::string(ctap::kPublicKeyType), ctap::cose::alg_edDSA});
@@ -194,9 +221,272 @@ Result<Bytes> SoftwareAuthenticator::dispatch(ByteView request) {
     case static_cast<uint8_t>(Command::get_assertion):
       if (!frame.params) return fail(ctap::status::missing_parameter, "getAssertion without parameters");
       return get_assertion(*frame.params);
+    case static_cast<uint8_t>(Command::client_pin):
+      if (!frame.params) return fail(ctap::status::missing_parameter, "clientPIN without parameters");
+      return client_pin(*frame.params);
     default:
       return fail(ctap::status::invalid_command);
   }
+}
+
+// ---------------------------------------------------------------- clientPIN (CTAP 2.1 §6.5)
+
+namespace {
+
+// The value of integer key `k`, or nullptr; a present value of another type fails.
+Result<const cbor::Value*> param(const cbor::Map& m, uint64_t k, cbor::Type t) {
+  const cbor::Value* v = m.find(k);
+  if (v && v->type() != t) return fail(ctap::status::cbor_unexpected_type, "parameter " + std::to_string(k));
+  return v;
+}
+
+// The PIN in a 64-byte paddedNewPin: the bytes before the first zero.
+Result<Bytes> unpad_pin(ByteView padded) {
+  if (padded.size() != 64) return fail(ctap::status::invalid_parameter, "paddedNewPin is not 64 bytes");
+  const auto end = std::find(padded.begin(), padded.end(), uint8_t{0});
+  if (end == padded.end()) return fail(ctap::status::pin_policy_violation, "PIN longer than 63 bytes");
+  return Bytes(padded.begin(), end);
+}
+
+size_t code_points(ByteView utf8) {
+  return static_cast<size_t>(std::count_if(utf8.begin(), utf8.end(), [](uint8_t b) { return (b & 0xC0) != 0x80; }));
+}
+
+}  // namespace
+
+Result<bool> SoftwareAuthenticator::pin_is_set() {
+  HG_TRY(auto rec, store_.pin());
+  return rec.has_value();
+}
+
+Result<PinRecord> SoftwareAuthenticator::new_pin_record(ByteView padded_pin) {
+  HG_TRY(Bytes pin, unpad_pin(padded_pin));
+  SecretBytes secret_pin(std::move(pin));
+  return make_pin_record(secret_pin);
+}
+
+Status SoftwareAuthenticator::set_pin(ByteView new_pin, std::optional<ByteView> current) {
+  if (new_pin.size() > 63) return fail(ctap::status::pin_policy_violation, "PIN longer than 63 bytes");
+  if (std::find(new_pin.begin(), new_pin.end(), uint8_t{0}) != new_pin.end())
+    return fail(ctap::status::pin_policy_violation, "a PIN cannot contain a zero byte");
+  HG_TRY(auto rec, store_.pin());
+  if (rec) {
+    if (!current) return fail(ctap::status::not_allowed, "a PIN is set already: give the current one to change it");
+    auto hash = pin_protocol::pin_hash(*current);
+    Status st = check_pin_hash(hash);
+    secure_wipe(hash);
+    HG_CHECK(st);
+  }
+  HG_TRY(PinRecord fresh, make_pin_record(SecretBytes(new_pin)));
+  if (auto st = store_.set_pin(fresh); !st) return fail(ctap::status::other, st.error().to_string());
+  token_ = SecretBytes();
+  token_permissions_ = 0;
+  token_rp_id_.reset();
+  return ok_status();
+}
+
+Result<PinRecord> SoftwareAuthenticator::make_pin_record(const SecretBytes& secret_pin) {
+  const size_t length = code_points(secret_pin.view());
+  if (length < kMinPinLength) return fail(ctap::status::pin_policy_violation, "PIN shorter than 4 characters");
+  PinRecord rec;
+  rec.salt = crypto::random_bytes(16);
+  rec.kdf = config_.pin_kdf;
+  auto hash = pin_protocol::pin_hash(secret_pin.view());
+  auto verifier = crypto::scrypt(hash, rec.salt, rec.kdf, 32);
+  secure_wipe(hash);
+  if (!verifier) return fail(ctap::status::other, verifier.error().to_string());
+  rec.verifier = Bytes(verifier->view().begin(), verifier->view().end());
+  rec.retries = kMaxPinRetries;
+  rec.length = static_cast<uint32_t>(length);
+  return rec;
+}
+
+Status SoftwareAuthenticator::check_pin_hash(ByteView hash16) {
+  HG_TRY(auto rec, store_.pin());
+  if (!rec) return fail(ctap::status::pin_not_set);
+  if (rec->retries == 0) return fail(ctap::status::pin_blocked);
+  if (consecutive_wrong_ >= kMaxConsecutiveWrong) return fail(ctap::status::pin_auth_blocked);
+  // Counted before the check and written first: stopping the phone mid-check gives no free try.
+  rec->retries -= 1;
+  if (auto st = store_.set_pin(*rec); !st) return fail(ctap::status::other, st.error().to_string());
+  auto v = crypto::scrypt(hash16, rec->salt, rec->kdf, 32);
+  if (!v) return fail(ctap::status::other, v.error().to_string());
+  if (hash16.size() == 16 && ct_equal(v->view(), rec->verifier)) {
+    rec->retries = kMaxPinRetries;
+    consecutive_wrong_ = 0;
+    if (auto st = store_.set_pin(*rec); !st) return fail(ctap::status::other, st.error().to_string());
+    return ok_status();
+  }
+  ++consecutive_wrong_;
+  key_agreement_ = crypto::P256Key::generate();  // §6.5.5.7.2: a new key agreement key after a wrong PIN
+  if (rec->retries == 0) return fail(ctap::status::pin_blocked);
+  if (consecutive_wrong_ >= kMaxConsecutiveWrong) return fail(ctap::status::pin_auth_blocked);
+  return fail(ctap::status::pin_invalid);
+}
+
+Status SoftwareAuthenticator::check_pin_hash_enc(uint64_t version, const SecretBytes& shared, const cbor::Map& params) {
+  HG_TRY(const cbor::Value* enc, param(params, pin_key::pin_hash_enc, cbor::Type::Bytes));
+  if (!enc) return fail(ctap::status::missing_parameter, "pinHashEnc");
+  auto hash = pin_protocol::decrypt(version, shared, enc->as_bytes());
+  if (!hash || hash->size() != 16) {
+    // Not a PIN hash: counted like a wrong PIN (as the spec's comparison would).
+    const uint8_t junk[1] = {0};
+    return check_pin_hash(ByteView(junk, 1));
+  }
+  return check_pin_hash(hash->view());
+}
+
+Result<Bytes> SoftwareAuthenticator::client_pin(const cbor::Map& params) {
+  HG_TRY(const cbor::Value* sub, param(params, pin_key::subcommand, cbor::Type::Unsigned));
+  HG_TRY(const cbor::Value* proto, param(params, pin_key::protocol, cbor::Type::Unsigned));
+  if (!sub) return fail(ctap::status::missing_parameter, "subCommand");
+  const uint64_t subcommand = sub->as_unsigned();
+  if (subcommand == pin_sub::get_pin_retries) {
+    HG_TRY(auto rec, store_.pin());
+    cbor::Map out;
+    out.set(cbor::Value(uint64_t{3}), cbor::Value(uint64_t{rec ? rec->retries : kMaxPinRetries}));
+    out.set(cbor::Value(uint64_t{4}), cbor::Value(consecutive_wrong_ >= kMaxConsecutiveWrong));
+    return ctap::encode_response(out);
+  }
+  if (subcommand != pin_sub::get_key_agreement && subcommand != pin_sub::set_pin &&
+      subcommand != pin_sub::change_pin && subcommand != pin_sub::get_pin_token &&
+      subcommand != pin_sub::get_token_with_permissions)
+    return fail(ctap::status::invalid_subcommand);
+  if (!proto) return fail(ctap::status::missing_parameter, "pinUvAuthProtocol");
+  const uint64_t version = proto->as_unsigned();
+  if (!pin_protocol::supported(version)) return fail(ctap::status::invalid_parameter, "pinUvAuthProtocol");
+  if (subcommand == pin_sub::get_key_agreement) {
+    cbor::Map out;
+    out.set(cbor::Value(uint64_t{1}), cbor::Value(pin_protocol::cose_key_agreement(key_agreement_)));
+    return ctap::encode_response(out);
+  }
+  if (subcommand == pin_sub::get_pin_token || subcommand == pin_sub::get_token_with_permissions)
+    return pin_token(params, subcommand);
+
+  // setPIN / changePIN
+  HG_TRY(const cbor::Value* ka, param(params, pin_key::key_agreement, cbor::Type::Map));
+  HG_TRY(const cbor::Value* mac, param(params, pin_key::pin_uv_auth_param, cbor::Type::Bytes));
+  HG_TRY(const cbor::Value* new_enc, param(params, pin_key::new_pin_enc, cbor::Type::Bytes));
+  if (!ka || !mac || !new_enc) return fail(ctap::status::missing_parameter, "setPIN/changePIN parameters");
+  HG_TRY(auto current, store_.pin());
+  if (subcommand == pin_sub::set_pin && current) return fail(ctap::status::not_allowed, "a PIN is set already");
+  if (subcommand == pin_sub::change_pin) {
+    if (!current) return fail(ctap::status::pin_not_set);
+    if (current->retries == 0) return fail(ctap::status::pin_blocked);
+    if (!params.find(pin_key::pin_hash_enc)) return fail(ctap::status::missing_parameter, "pinHashEnc");
+  }
+  HG_TRY(SecretBytes shared, pin_protocol::shared_secret(version, key_agreement_, ka->as_map()));
+  Bytes message = new_enc->as_bytes();
+  if (subcommand == pin_sub::change_pin) {
+    HG_TRY(const cbor::Value* hash_enc, param(params, pin_key::pin_hash_enc, cbor::Type::Bytes));
+    message.insert(message.end(), hash_enc->as_bytes().begin(), hash_enc->as_bytes().end());
+  }
+  if (!pin_protocol::verify(version, shared, message, mac->as_bytes())) return fail(ctap::status::pin_auth_invalid);
+  if (subcommand == pin_sub::change_pin) HG_CHECK(check_pin_hash_enc(version, shared, params));
+  auto padded = pin_protocol::decrypt(version, shared, new_enc->as_bytes());
+  if (!padded) return fail(ctap::status::invalid_parameter, "newPinEnc");
+  HG_TRY(PinRecord rec, new_pin_record(padded->view()));
+  if (auto st = store_.set_pin(rec); !st) return fail(ctap::status::other, st.error().to_string());
+  token_ = SecretBytes();  // a new PIN invalidates the token (resetPinUvAuthToken)
+  token_permissions_ = 0;
+  token_rp_id_.reset();
+  return ctap::encode_response_status(ctap::status::ok);
+}
+
+Result<Bytes> SoftwareAuthenticator::pin_token(const cbor::Map& params, uint64_t subcommand) {
+  const uint64_t version = params.find(pin_key::protocol)->as_unsigned();  // checked by client_pin
+  HG_TRY(const cbor::Value* ka, param(params, pin_key::key_agreement, cbor::Type::Map));
+  HG_TRY(const cbor::Value* hash_enc, param(params, pin_key::pin_hash_enc, cbor::Type::Bytes));
+  HG_TRY(const cbor::Value* perms, param(params, pin_key::permissions, cbor::Type::Unsigned));
+  HG_TRY(const cbor::Value* rp, param(params, pin_key::rp_id, cbor::Type::Text));
+  if (!ka || !hash_enc) return fail(ctap::status::missing_parameter, "keyAgreement/pinHashEnc");
+  uint8_t permissions = kPermMakeCredential | kPermGetAssertion;  // getPinToken's implied permissions
+  if (subcommand == pin_sub::get_pin_token) {
+    if (perms || rp) return fail(ctap::status::invalid_parameter, "getPinToken takes no permissions");
+  } else {
+    if (!perms) return fail(ctap::status::missing_parameter, "permissions");
+    if (perms->as_unsigned() == 0) return fail(ctap::status::invalid_parameter, "no permissions");
+    if (perms->as_unsigned() & ~uint64_t{kPermMakeCredential | kPermGetAssertion})
+      return fail(ctap::status::unauthorized_permission, "only mc and ga are offered");
+    permissions = static_cast<uint8_t>(perms->as_unsigned());
+  }
+  HG_TRY(auto current, store_.pin());
+  if (!current) return fail(ctap::status::pin_not_set);
+  if (current->retries == 0) return fail(ctap::status::pin_blocked);
+  if (consecutive_wrong_ >= kMaxConsecutiveWrong) return fail(ctap::status::pin_auth_blocked);
+  HG_TRY(SecretBytes shared, pin_protocol::shared_secret(version, key_agreement_, ka->as_map()));
+  HG_CHECK(check_pin_hash_enc(version, shared, params));
+  token_ = SecretBytes(crypto::random_bytes(pin_protocol::kTokenLen));
+  token_version_ = version;
+  token_permissions_ = permissions;
+  token_rp_id_.reset();
+  if (rp) token_rp_id_ = rp->as_text();
+  HG_TRY(Bytes enc, pin_protocol::encrypt(version, shared, token_.view()));
+  cbor::Map out;
+  out.set(cbor::Value(uint64_t{2}), cbor::Value(std::move(enc)));
+  return ctap::encode_response(out);
+}
+
+Result<SoftwareAuthenticator::Verification> SoftwareAuthenticator::verify_user(const cbor::Map& params, uint64_t key_param, uint64_t key_proto,
+                                                        uint8_t permission, const PinPrompt& prompt,
+                                                        ByteView client_data_hash, std::optional<bool> uv_option,
+                                                        bool needs_uv_when_protected) {
+  HG_TRY(const cbor::Value* mac, param(params, key_param, cbor::Type::Bytes));
+  HG_TRY(const cbor::Value* proto, param(params, key_proto, cbor::Type::Unsigned));
+  if (mac) {
+    if (mac->as_bytes().empty()) {
+      // CTAP 2.1 §6.1.2 step 1: a platform asking which authenticator to use. Presence, then
+      // whether a PIN is set.
+      HG_CHECK(confirm(prompt.rp_id, "", Operation::selection));
+      HG_TRY(bool set, pin_is_set());
+      return fail(set ? ctap::status::pin_invalid : ctap::status::pin_not_set);
+    }
+    if (!proto) return fail(ctap::status::missing_parameter, "pinUvAuthProtocol");
+    if (!pin_protocol::supported(proto->as_unsigned())) return fail(ctap::status::invalid_parameter, "pinUvAuthProtocol");
+    if (token_.size() == 0 || proto->as_unsigned() != token_version_ ||
+        !pin_protocol::verify(token_version_, token_, client_data_hash, mac->as_bytes()))
+      return fail(ctap::status::pin_auth_invalid);
+    if (!(token_permissions_ & permission)) return fail(ctap::status::pin_auth_invalid, "the token lacks the permission");
+    if (token_rp_id_ && *token_rp_id_ != prompt.rp_id) return fail(ctap::status::pin_auth_invalid, "the token is for another RP");
+    if (!token_rp_id_) token_rp_id_ = prompt.rp_id;
+    return Verification{true, false};
+  }
+  if (uv_option.value_or(false)) {
+    if (config_.test_assume_verified) return Verification{true, false};
+    HG_TRY(auto rec, store_.pin());
+    // §6.1.2 step 5 / §6.2.2 step 5: uv requested from an authenticator whose built-in
+    // verification is not configured.
+    if (!rec) return fail(ctap::status::invalid_option, "user verification requested but no PIN is set");
+    static const std::atomic<bool> never{false};
+    const std::atomic<bool>& cancelled = cancelled_ ? *cancelled_ : never;
+    PinPrompt ask = prompt;
+    for (;;) {
+      HG_TRY(auto now, store_.pin());
+      if (!now) return fail(ctap::status::pin_not_set);
+      if (now->retries == 0) return fail(ctap::status::pin_blocked);
+      if (consecutive_wrong_ >= kMaxConsecutiveWrong) return fail(ctap::status::pin_auth_blocked);
+      ask.retries = now->retries;
+      auto pin = presence_.ask_pin(ask, cancelled);
+      if (cancelled) return fail(ctap::status::keepalive_cancel, "the request was withdrawn");
+      if (!pin) return fail(ctap::status::operation_denied, "no PIN was entered");
+      auto hash = pin_protocol::pin_hash(pin->view());
+      Status st = check_pin_hash(hash);
+      secure_wipe(hash);
+      if (st) return Verification{true, true};
+      if (ctap::status_for_error(st.error()) != ctap::status::pin_invalid) return st.error();
+      ask.again = true;
+    }
+  }
+  if (needs_uv_when_protected && !config_.test_assume_verified) {
+    HG_TRY(bool set, pin_is_set());
+    if (set) return fail(ctap::status::puat_required, "a discoverable passkey needs the PIN");
+  }
+  return Verification{false, false};
+}
+
+void SoftwareAuthenticator::spend_token() {
+  // CTAP 2.1 §6.1.2 / §6.2.2: a token's permissions are cleared once it has been used.
+  token_permissions_ = 0;
 }
 
 Result<Bytes> SoftwareAuthenticator::selection() {
@@ -234,13 +524,19 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   }
 
   const std::string user_name = req.user.name.value_or("");
+  // User verification (CTAP 2.1 §6.1.2 steps 1-11): a pinUvAuthToken's MAC, or the PIN asked on
+  // the phone for options.uv; a PIN-protected store makes discoverable passkeys only verified.
+  PinPrompt prompt{req.rp.id, user_name, Operation::make_credential, 0, false};
+  HG_TRY(auto v, verify_user(params, 8, 9, kPermMakeCredential, prompt, req.client_data_hash, req.options.uv,
+                             req.options.rk.value_or(false)));
   HG_TRY(bool is_excluded, excluded(req));
   if (is_excluded) {
     // CTAP 2.1 §6.1.2 step 7: collect presence, then report the exclusion.
-    HG_CHECK(confirm(req.rp.id, user_name, Operation::excluded));
+    if (!v.presence) HG_CHECK(confirm(req.rp.id, user_name, Operation::excluded));
     return fail(ctap::status::credential_excluded);
   }
-  HG_CHECK(confirm(req.rp.id, user_name, Operation::make_credential));
+  if (!v.presence) HG_CHECK(confirm(req.rp.id, user_name, Operation::make_credential));
+  if (params.find(uint64_t{8})) spend_token();
 
   const auto key = CredentialKey::generate(*alg);
   CredentialRecord rec;
@@ -256,8 +552,9 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   HG_TRY(rec.created, next_created(req.rp.id));
   rec.discoverable = req.options.rk.value_or(false);
 
-  // Flags: user present and verified (the phone's screen lock stands for UV), attested data.
-  auto ad = base_auth_data(req.rp.id, ctap::flags::up | ctap::flags::uv, rec.sign_count);
+  // Flags: user present; verified only when the person was (the PIN, or the test-only assumption).
+  auto ad = base_auth_data(req.rp.id, static_cast<uint8_t>(ctap::flags::up | (v.verified ? ctap::flags::uv : 0)),
+                           rec.sign_count);
   ad.attested = ctap::AttestedCredentialData{config_.aaguid, rec.credential_id, key.cose_public()};
   const Bytes auth_data = ad.encode();
 
@@ -270,10 +567,10 @@ Result<Bytes> SoftwareAuthenticator::make_credential(const cbor::Map& params) {
   } else {
     resp.fmt = "none";
   }
-  if (prf_request) {  // the phone's screen lock verified the user: prf is enabled, eval answered
+  if (prf_request) {  // prf is enabled; eval is answered only for a verified user
     prf::Outputs out;
     out.enabled = true;
-    if (prf_request->eval) out.results = prf::evaluate(cred_random(rec).view(), *prf_request->eval);
+    if (prf_request->eval && v.verified) out.results = prf::evaluate(cred_random(rec).view(), *prf_request->eval);
     resp.unsigned_extension_outputs = prf_outputs(out);
   }
 
@@ -341,11 +638,15 @@ Result<Bytes> SoftwareAuthenticator::get_assertion(const cbor::Map& params) {
   }
   CredentialRecord& cred = candidates[chosen];
 
+  PinPrompt prompt{req.rp_id, cred.user_name, Operation::get_assertion, 0, false};
+  HG_TRY(auto v, verify_user(params, 6, 7, kPermGetAssertion, prompt, req.client_data_hash, req.options.uv, false));
   uint8_t fl = 0;
   if (want_presence) {
-    HG_CHECK(confirm(req.rp_id, cred.user_name, Operation::get_assertion));
-    fl = ctap::flags::up | ctap::flags::uv;
+    if (!v.presence) HG_CHECK(confirm(req.rp_id, cred.user_name, Operation::get_assertion));
+    fl = ctap::flags::up;
   }
+  if (v.verified) fl |= ctap::flags::uv;
+  if (params.find(uint64_t{6})) spend_token();
 
   const auto key = CredentialKey::load(cred);
   if (!key) return fail(ctap::status::other, "stored key is invalid");

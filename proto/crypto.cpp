@@ -206,6 +206,63 @@ Result<Bytes> aes256_gcm_open(ByteView key32, ByteView nonce12, ByteView ad, Byt
   return out;
 }
 
+namespace {
+Result<Bytes> aes256_cbc(bool encrypt, ByteView key32, ByteView iv16, ByteView data) {
+  if (key32.size() != 32 || iv16.size() != 16) return make_error(Errc::crypto, "AES-CBC key or IV size");
+  if (data.size() % 16 != 0) return make_error(Errc::crypto, "AES-CBC input is not a whole number of blocks");
+  Own<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
+  if (!ctx || EVP_CipherInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, key32.data(), iv16.data(), encrypt ? 1 : 0) != 1)
+    fatal("cbc init");
+  EVP_CIPHER_CTX_set_padding(ctx.get(), 0);
+  Bytes out(data.size());
+  int len = 0, fin = 0;
+  if (!data.empty() &&
+      EVP_CipherUpdate(ctx.get(), out.data(), &len, data.data(), static_cast<int>(data.size())) != 1)
+    fatal("cbc update");
+  if (EVP_CipherFinal_ex(ctx.get(), out.data() + len, &fin) != 1) fatal("cbc final");
+  return out;
+}
+}  // namespace
+
+Result<Bytes> aes256_cbc_encrypt(ByteView key32, ByteView iv16, ByteView data) {
+  return aes256_cbc(true, key32, iv16, data);
+}
+
+Result<Bytes> aes256_cbc_decrypt(ByteView key32, ByteView iv16, ByteView data) {
+  return aes256_cbc(false, key32, iv16, data);
+}
+
+Result<SecretBytes> scrypt(ByteView password, ByteView salt, const ScryptParams& params, size_t length) {
+  if (params.log2_n < 1 || params.log2_n > 30 || params.r == 0 || params.p == 0 || length == 0 || length > 1024)
+    return make_error(Errc::crypto, "scrypt parameters out of range");
+  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "SCRYPT", nullptr);
+  if (!kdf) return make_error(Errc::crypto, "OpenSSL has no SCRYPT KDF");
+  Own<EVP_KDF_CTX> ctx(EVP_KDF_CTX_new(kdf));
+  if (!ctx) fatal("scrypt ctx");
+  uint64_t n = uint64_t{1} << params.log2_n;
+  uint32_t r = params.r, p = params.p;
+  // OpenSSL's default limit is 32 MiB; allow what the parameters need (128 * r * N, plus slack).
+  uint64_t maxmem = 128 * uint64_t{r} * n * 2 + (uint64_t{1} << 20);
+  static const uint8_t empty = 0;
+  OSSL_PARAM ps[7];
+  ps[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
+                                            const_cast<uint8_t*>(password.empty() ? &empty : password.data()),
+                                            password.size());
+  ps[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                            const_cast<uint8_t*>(salt.empty() ? &empty : salt.data()), salt.size());
+  ps[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
+  ps[3] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r);
+  ps[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p);
+  ps[5] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
+  ps[6] = OSSL_PARAM_construct_end();
+  Bytes out(length);
+  if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), ps) != 1) {
+    secure_wipe(out);
+    return make_error(Errc::crypto, "scrypt failed (parameters or memory)");
+  }
+  return SecretBytes(std::move(out));
+}
+
 // ---- P256Public
 
 Result<P256Public> P256Public::parse(ByteView sec1) {

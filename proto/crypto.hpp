@@ -39,6 +39,20 @@ std::array<uint8_t, 16> aes256_decrypt_block(ByteView key32, ByteView block16);
 Bytes aes256_gcm_seal(ByteView key32, ByteView nonce12, ByteView ad, ByteView plaintext);
 Result<Bytes> aes256_gcm_open(ByteView key32, ByteView nonce12, ByteView ad, ByteView sealed);
 
+// AES-256-CBC without padding (CTAP 2.1 PIN/UV auth protocols §6.5.6, §6.5.7). The input must be a
+// whole number of blocks (crypto error otherwise); iv16 is 16 bytes.
+Result<Bytes> aes256_cbc_encrypt(ByteView key32, ByteView iv16, ByteView data);
+Result<Bytes> aes256_cbc_decrypt(ByteView key32, ByteView iv16, ByteView data);
+
+// scrypt (RFC 7914) through OpenSSL 3's EVP_KDF "SCRYPT": N = 2^log2_n, r, p. Memory about
+// 128 * r * N bytes. A crypto error when OpenSSL refuses the parameters (or the memory).
+struct ScryptParams {
+  uint32_t log2_n = 15;  // N = 32768: 32 MiB with r = 8
+  uint32_t r = 8;
+  uint32_t p = 1;
+};
+Result<SecretBytes> scrypt(ByteView password, ByteView salt, const ScryptParams& params, size_t length);
+
 struct PkeyDeleter {
   void operator()(EVP_PKEY* p) const noexcept;
 };

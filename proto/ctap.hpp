@@ -29,6 +29,7 @@ enum class Command : uint8_t {
   make_credential = 0x01,  // authenticatorMakeCredential
   get_assertion = 0x02,    // authenticatorGetAssertion
   get_info = 0x04,         // authenticatorGetInfo (no parameters)
+  client_pin = 0x06,       // authenticatorClientPIN (CTAP 2.1 §6.5)
   selection = 0x0B,        // authenticatorSelection (no parameters; "tap to pick this authenticator")
 };
 
@@ -52,6 +53,15 @@ inline constexpr uint8_t keepalive_cancel = 0x2D;       // CTAP2_ERR_KEEPALIVE_C
 inline constexpr uint8_t no_credentials = 0x2E;         // CTAP2_ERR_NO_CREDENTIALS
 inline constexpr uint8_t user_action_timeout = 0x2F;    // CTAP2_ERR_USER_ACTION_TIMEOUT
 inline constexpr uint8_t not_allowed = 0x30;            // CTAP2_ERR_NOT_ALLOWED
+inline constexpr uint8_t pin_invalid = 0x31;            // CTAP2_ERR_PIN_INVALID
+inline constexpr uint8_t pin_blocked = 0x32;            // CTAP2_ERR_PIN_BLOCKED
+inline constexpr uint8_t pin_auth_invalid = 0x33;       // CTAP2_ERR_PIN_AUTH_INVALID
+inline constexpr uint8_t pin_auth_blocked = 0x34;       // CTAP2_ERR_PIN_AUTH_BLOCKED
+inline constexpr uint8_t pin_not_set = 0x35;            // CTAP2_ERR_PIN_NOT_SET
+inline constexpr uint8_t puat_required = 0x36;          // CTAP2_ERR_PUAT_REQUIRED
+inline constexpr uint8_t pin_policy_violation = 0x37;   // CTAP2_ERR_PIN_POLICY_VIOLATION
+inline constexpr uint8_t invalid_subcommand = 0x3E;     // CTAP2_ERR_INVALID_SUBCOMMAND
+inline constexpr uint8_t unauthorized_permission = 0x40;  // CTAP2_ERR_UNAUTHORIZED_PERMISSION
 inline constexpr uint8_t other = 0x7F;                  // CTAP1_ERR_OTHER
 }  // namespace status
 

@@ -9,7 +9,7 @@ PACKAGES=(
   libboost-dev libssl-dev openssl libcbor-dev libqrencode-dev libpng-dev libsdbus-c++-dev
   catch2 libcli11-dev nlohmann-json3-dev libpsl-dev publicsuffix libsqlite3-dev libsystemd-dev
   libpam0g-dev pamtester libpam-wrapper libfido2-dev libgtk-4-dev abigail-tools
-  zbar-tools xvfb xdotool x11-utils imagemagick python3 python3-dbusmock python3-websockets python3-fido2 python3-yaml dbus iproute2 nginx-light
+  zbar-tools xvfb xdotool x11-utils imagemagick python3 python3-dbusmock python3-websockets python3-fido2 python3-cryptography python3-yaml pinentry-tty dbus iproute2 nginx-light
   systemd strace groff-base man-db binutils valgrind zip openssh-client openssh-server
 )
 

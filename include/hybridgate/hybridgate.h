@@ -405,6 +405,34 @@ void hg_phone_free(hg_phone **p);
 void hg_phone_set_callbacks(hg_phone *p, hg_presence_cb *presence, hg_stage_cb *stage, void *user);
 
 /*
+ * User verification, separate from presence: the presence callback only ever says "the person is
+ * there and agrees"; it never makes the phone claim the person was verified. A phone claims
+ * verification (getInfo "uv": true, the UV flag) only once its store has a PIN
+ * (hg_phone_set_pin, or a platform's CTAP clientPIN) and the person entered it: through a
+ * platform's pinUvAuthToken, or through this callback when a request asks for verification.
+ *
+ * The callback asks the person for the store's PIN for `operation` at rp_id as user_name (as for
+ * hg_presence_cb; same thread rules). `retries` = tries left before the PIN is blocked for good;
+ * `again` nonzero = the PIN entered before was wrong. Write the PIN (UTF-8, NUL-terminated, at most
+ * pin_cap - 1 bytes) into `pin` and return nonzero, or return 0 to refuse. Entering the PIN is
+ * also the person's consent: the presence callback is not asked as well. Without this callback
+ * (the default), a request that requires verification is refused. The library wipes `pin` after
+ * use. Added in 0.x (additive: programs that never call it keep working and never report UV).
+ */
+typedef int hg_pin_cb(void *user, const char *operation, const char *rp_id, const char *user_name, int retries,
+                      int again, char *pin, size_t pin_cap);
+void hg_phone_set_verification_callback(hg_phone *p, hg_pin_cb *pin, void *user);
+
+/*
+ * Sets the store's PIN (UTF-8, 4 to 63 bytes, at least 4 characters), or changes it: current_pin
+ * must then be the PIN set now (a wrong one counts against the retries; NULL when none is set).
+ * Errors: "ctap.status" with the CTAP reason in the message (e.g. CTAP2_ERR_PIN_POLICY_VIOLATION,
+ * CTAP2_ERR_PIN_INVALID, CTAP2_ERR_PIN_BLOCKED, CTAP2_ERR_NOT_ALLOWED when a PIN is set and
+ * current_pin is NULL). Not while a call runs.
+ */
+int hg_phone_set_pin(hg_phone *p, const char *new_pin, const char *current_pin, hg_error *err);
+
+/*
  * Blocking calls (cancel from another thread with hg_phone_cancel):
  *   serve_qr  one ceremony for the desktop that shows this FIDO:/ URL: open a tunnel, advertise,
  *             answer its requests. link nonzero: agree to be remembered when the QR code offers
@@ -524,7 +552,9 @@ typedef enum hg_errc {
   HG_E_RP_ID_MISMATCH = 82,
   HG_E_RP_ID_PUBLIC_SUFFIX = 83,
   HG_E_CONFIG_INVALID = 84,
-  HG_E_STORE_LOCKED = 85 /* since 0.2 */
+  HG_E_STORE_LOCKED = 85,       /* since 0.2 */
+  HG_E_STORE_SEALED = 86,       /* since 0.2 */
+  HG_E_STORE_PASSPHRASE = 87    /* since 0.2 */
   /* New codes are added here, with the next values. */
 } hg_errc;
 

@@ -16,7 +16,9 @@
  *       Prints the remembered phones (JSON).
  *   consumer phone --tunnel-url URL --qr-file FILE --store FILE [--deny]
  *       Serves one QR code (loopback radio) with the store; the presence callback approves (or,
- *       with --deny, refuses) and logs "presence OPERATION RP_ID" on stderr.
+ *       with --deny, refuses) and logs "presence OPERATION RP_ID" on stderr. With $CONSUMER_PIN:
+ *       sets it as the store's PIN (hg_phone_set_pin, when none is set) and answers the
+ *       verification callback with it, logging "verify OPERATION RP_ID retries N".
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -570,6 +572,18 @@ static int presence(void *user, const char *operation, const char *rp_id, const 
   return !deny;
 }
 
+/* The store's PIN from $CONSUMER_PIN (a test never puts it in argv). */
+static int verification(void *user, const char *operation, const char *rp_id, const char *user_name, int retries,
+                        int again, char *pin, size_t pin_cap) {
+  const char *want = getenv("CONSUMER_PIN");
+  (void)user;
+  (void)user_name;
+  fprintf(stderr, "verify %s %s retries %d%s\n", operation, rp_id, retries, again ? " again" : "");
+  if (!want || strlen(want) + 1 > pin_cap) return 0;
+  memcpy(pin, want, strlen(want) + 1);
+  return 1;
+}
+
 static void phone_stage(void *user, const char *stage, const char *detail) {
   (void)user;
   (void)detail;
@@ -607,6 +621,16 @@ static int phone_side(int argc, char **argv) {
     return 1;
   }
   hg_phone_set_callbacks(p, presence, phone_stage, &deny);
+  if (getenv("CONSUMER_PIN")) {
+    /* First use: set the PIN; later (a PIN is set): "not allowed" without the current one. */
+    if (hg_phone_set_pin(p, getenv("CONSUMER_PIN"), NULL, &err) != HG_OK && strstr(err.message, "NOT_ALLOWED") == NULL) {
+      print_error(&err);
+      hg_phone_free(&p);
+      free(qr);
+      return 1;
+    }
+    hg_phone_set_verification_callback(p, verification, NULL);
+  }
   rc = hg_phone_serve_qr(p, qr, 0, &served, &err);
   if (rc == HG_OK) printf("{\"requests_served\": %d}\n", served);
   else print_error(&err);

@@ -134,8 +134,9 @@ def register_and_sign_in(wd, relay, exe, mode, label):
     stored_path = wd.file(label + "-stored.json")
     with open(stored_path, "w") as f:
         json.dump(stored, f)
+    # request_options() says userVerification "discouraged": the verifier does not require it.
     rc, out, err = verify("authenticate", c.json(), rp_id=RP, origin=ORIGIN, challenge=challenge, stored=stored_path,
-                          prev_sign_count=stored["sign_count"])
+                          prev_sign_count=stored["sign_count"], no_require_uv=True)
     check(rc == 0, "the verifier rejected %s's assertion: %s" % (label, err))
     check(out["credential_id"] == cred["id"], "signed in with another credential")
     return cred, stored
@@ -419,7 +420,7 @@ def test_remembered_phone():
         check(re.fullmatch(r"[0-9a-f]{8}", listed[0]["contact_tag"] or ""), "contact_tag: %s" % listed[0])
 
         listener = Proc([os.path.join(BIN, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", relay.url,
-                         "--store", store, "--yes", "--listen", "--once"], wd, "listener")
+                         "--store", store, "--yes", "--test-assume-verified", "--listen", "--once"], wd, "listener")
         wait_for(lambda: "listening" in listener.stderr() or listener.proc.poll() is not None, 20, "the listen connection")
         check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
         opts, challenge = request_options(stored)
@@ -431,7 +432,7 @@ def test_remembered_phone():
         with open(wd.file("stored.json"), "w") as f:
             json.dump(stored, f)
         rc, _, err = verify("authenticate", c.json(), rp_id=RP, origin=ORIGIN, challenge=challenge,
-                            stored=wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+                            stored=wd.file("stored.json"), prev_sign_count=stored["sign_count"], no_require_uv=True)
         check(rc == 0, "the verifier rejected the linked assertion: " + err)
         p = Proc([exe, "phones", "--links", links], wd, "phones2")
         check(p.wait(30) == 0 and len(p.json()) == 1, "phones after sign-in: " + p.stdout())
@@ -443,7 +444,9 @@ def test_remembered_phone():
 def test_c_phone():
     """The phone side of the C API (hg_phone with a file store and a presence callback) answers
     `hybridgate register` and `hybridgate sign-in`, verified; refusing in the callback gives the
-    desktop ctap.operation_denied."""
+    desktop ctap.operation_denied. Presence alone (the ABI before verification existed) never
+    claims UV; with a PIN (hg_phone_set_pin) and the verification callback, the UV flag is set and
+    the callback, not the presence one, is asked."""
     from hgtest import desktop, wait_qr
     wd = Workdir("capi-phone")
     relay = Relay(BIN, wd)
@@ -451,19 +454,32 @@ def test_c_phone():
         exe = build_pkgconfig_consumer(wd)
         store = wd.file("store.json")
 
-        def serve(d, name, *extra):
+        def serve(d, name, *extra, store=store):
             qr_file = wd.file(name + ".qr")
             with open(qr_file, "w") as f:
                 f.write(wait_qr(d))
             return Proc([exe, "phone", "--tunnel-url", relay.url, "--qr-file", qr_file, "--store", store, *extra], wd, name)
 
+        # Presence only: the credential is made, and does not claim a verified user.
+        challenge = b64(os.urandom(32))
+        d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "gwen",
+                    "--challenge=" + challenge, name="plain-desktop")
+        p = serve(d, "c-phone-plain", store=wd.file("plain.json"))
+        check(p.wait(90) == 0 and d.wait(60) == 0, "presence-only registration failed:\n" + d.stderr() + p.stderr())
+        check("presence make_credential example.com" in p.stderr(), "no presence prompt:\n" + p.stderr())
+        rc, plain, err = verify("register", d.json(), rp_id=RP, origin=ORIGIN, challenge=challenge, no_require_uv=True)
+        check(rc == 0 and plain["user_verified"] is False, "presence only: %s %s" % (plain, err))
+
+        # A PIN (from the environment: never argv) and the verification callback.
+        wd.env["CONSUMER_PIN"] = "2468-c"
         challenge = b64(os.urandom(32))
         d = desktop(BIN, wd, "register", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--user-name", "frank",
                     "--challenge=" + challenge, name="reg-desktop")
         p = serve(d, "c-phone")
         check(p.wait(90) == 0, "the C phone failed:\n" + p.stdout() + p.stderr())
         check(d.wait(60) == 0, "the desktop failed:\n" + d.stderr())
-        check("presence make_credential example.com" in p.stderr(), "no presence prompt:\n" + p.stderr())
+        check("verify make_credential example.com retries 8" in p.stderr(), "no PIN prompt:\n" + p.stderr())
+        check("presence make_credential" not in p.stderr(), "presence asked as well as the PIN:\n" + p.stderr())
         check(oct(os.stat(store).st_mode & 0o777) == "0o600", "the store is not mode 0600")
         rc, stored, err = verify("register", d.json(), rp_id=RP, origin=ORIGIN, challenge=challenge)
         check(rc == 0, "the verifier rejected the registration: " + err)
@@ -479,8 +495,11 @@ def test_c_phone():
                             stored=wd.file("stored.json"), prev_sign_count=stored["sign_count"])
         check(rc == 0, "the verifier rejected the assertion: " + err)
 
+        check("verify get_assertion example.com" in p.stderr(), "no PIN prompt for the sign-in:\n" + p.stderr())
+
+        del wd.env["CONSUMER_PIN"]  # the presence callback decides (a store without a PIN)
         d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, name="deny-desktop")
-        p = serve(d, "c-phone3", "--deny")
+        p = serve(d, "c-phone3", "--deny", store=wd.file("plain.json"))
         p.wait(90)
         check(d.wait(60) != 0, "the desktop succeeded although the presence callback refused")
         check(d.json()["error"]["code"] == "ctap.operation_denied", "unexpected error %s" % d.json())

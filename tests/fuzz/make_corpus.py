@@ -20,7 +20,7 @@ OUT = os.path.join(HERE, "corpus")
 
 TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",
            "post_handshake", "ctap", "sk_answers", "pam_core", "native_messaging",
-           "ctaphid"]
+           "ctaphid", "store"]
 
 
 # ------------------------------------------------------------------ a tiny canonical CBOR writer
@@ -290,6 +290,41 @@ def main():
     add("ctaphid", "resync_busy", hid_init() + hid_pkt(0, 0x10, 1, b"\x02") + hid_pkt(0, 0x06, 8, b"\x33" * 8)
         + b"\x04\x00\x01")
     add("ctaphid", "raw_report", b"\x07" + b"\xff" * 4 + b"\x86\x00\x08" + b"\x44" * 8 + b"\x00" * 49)
+
+    # ---- the credential store file (store/credential_store.hpp): plaintext and sealed with the
+    # fuzz target's fixed key (scrypt("fuzz", 16 x 0x11, 2^4, 8, 1); AES-256-GCM from python3-cryptography).
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    def b64u(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    cred = {"id": b64u(b"\x01" * 16), "rp_id": "example.com", "rp_name": "Example", "user_id": b64u(b"u1"),
+            "user_name": "alice", "display_name": "Alice", "private_key": b64u(b"\x07" * 32), "sign_count": 3,
+            "created": 1700000000, "discoverable": True}
+    ed = dict(cred, id=b64u(b"\x02" * 16), alg=-8, discoverable=False)
+    pin = {"salt": b64u(b"\x05" * 16), "verifier": b64u(b"\x06" * 32), "scrypt_log2_n": 4, "scrypt_r": 8,
+           "scrypt_p": 1, "retries": 5, "length": 4}
+    salt = b"\x11" * 16
+    key = hashlib.scrypt(b"fuzz", salt=salt, n=2 ** 4, r=8, p=1, dklen=32)
+    seal = {"kdf": "scrypt", "salt": b64u(salt), "log2_n": 4, "r": 8, "p": 1}
+    ad = ("hybridgate credential store v2 scrypt %s 4 8 1" % b64u(salt)).encode()
+
+    def sealed(creds, nonce=b"\x09" * 12, with_pin=False, tamper=False):
+        ct = AESGCM(key).encrypt(nonce, json.dumps({"credentials": creds}).encode(), ad)
+        if tamper:
+            ct = bytes([ct[0] ^ 1]) + ct[1:]
+        doc = {"version": 2, "seal": seal, "nonce": b64u(nonce), "sealed": b64u(ct)}
+        if with_pin:
+            doc["pin"] = pin
+        return json.dumps(doc)
+
+    add("store", "plain_empty", json.dumps({"version": 1, "credentials": []}))
+    add("store", "plain_two_and_pin", json.dumps({"version": 1, "credentials": [cred, ed], "pin": pin}))
+    add("store", "sealed_empty", sealed([]))
+    add("store", "sealed_two_and_pin", sealed([cred, ed], with_pin=True))
+    add("store", "sealed_tampered", sealed([cred], tamper=True))
+    add("store", "sealed_other_kdf", sealed([cred]).replace('"scrypt"', '"argon2"'))
+    add("store", "unknown_version", json.dumps({"version": 3, "credentials": []}))
 
     # ---- write
     for t in TARGETS:

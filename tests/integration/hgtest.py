@@ -133,9 +133,14 @@ def wait_qr(p, timeout=20):
         return f.read().strip()
 
 
-def phone(bin_dir, wd, qr_url, relay_url, store, *args, name="phone", stdin=subprocess.DEVNULL, radio="loopback"):
+def phone(bin_dir, wd, qr_url, relay_url, store, *args, name="phone", stdin=subprocess.DEVNULL, radio="loopback",
+          assume_verified=True):
+    """`hybridgate phone` for a QR URL. The phone has no PIN, so it verifies nobody; tests whose
+    subject is not user verification (the RPs and the verifier ask for it) run it with the
+    test-only --test-assume-verified unless assume_verified=False (tests/python/test_pin.py tests
+    real verification)."""
     argv = [os.path.join(bin_dir, "hybridgate"), "phone", "--radio", radio, "--tunnel-url", relay_url,
-            "--qr", qr_url, "--store", store, *args]
+            "--qr", qr_url, "--store", store, *(["--test-assume-verified"] if assume_verified else []), *args]
     return Proc(argv, wd, name, stdin=stdin)
 
 
@@ -143,7 +148,10 @@ def verify(kind, credential_json, **kw):
     """Runs the independent verifier (python3-fido2). Returns (rc, parsed stdout or None, stderr)."""
     argv = [PYTHON, VERIFIER, kind]
     for k, v in kw.items():
-        argv.append("--%s=%s" % (k.replace("_", "-"), v))  # "=": values may start with "-"
+        if v is True:  # a flag without a value, e.g. no_require_uv=True
+            argv.append("--%s" % k.replace("_", "-"))
+        else:
+            argv.append("--%s=%s" % (k.replace("_", "-"), v))  # "=": values may start with "-"
     argv += ["--credential", "-"]
     r = subprocess.run(argv, input=json.dumps(credential_json), capture_output=True, text=True, timeout=60)
     out = None

@@ -19,10 +19,25 @@ using namespace hgpam;
 
 namespace {
 
+// Approves, and enters the store's PIN when the phone asks for user verification.
+struct PinPresence final : hg::authenticator::UserPresence {
+  bool confirm(const std::string&, const std::string&, hg::authenticator::Operation) override { return true; }
+  std::optional<hg::SecretBytes> ask_pin(const hg::authenticator::PinPrompt&, const std::atomic<bool>&) override {
+    return hg::SecretBytes(hg::as_bytes("1234"));
+  }
+};
+
+hg::authenticator::Config cheap_pin_kdf() {
+  hg::authenticator::Config c;
+  c.pin_kdf = hg::crypto::ScryptParams{4, 8, 1};
+  return c;
+}
+
 struct Phone {
   hg::authenticator::MemoryCredentialStore store;
-  hg::authenticator::AlwaysConfirm yes;
-  hg::authenticator::SoftwareAuthenticator authn{store, yes};
+  PinPresence yes;
+  hg::authenticator::SoftwareAuthenticator authn{store, yes, cheap_pin_kdf()};
+  Phone() { REQUIRE(authn.set_pin(hg::as_bytes("1234"), std::nullopt).ok()); }
 };
 
 Credential enrol(Phone& p, const std::string& rp = "pam:test") {
@@ -59,7 +74,7 @@ TEST_CASE("authfile lines parse, and malformed ones are refused with their line 
   REQUIRE(all->size() == 2);
   CHECK((*all)[0].user == "alice");
   CHECK((*all)[0].id == c.id);
-  CHECK((*all)[0].flags == "up+uv");
+  CHECK((*all)[0].flags == "up");  // enrolment does not ask for user verification: not claimed
   CHECK((*all)[1].counter == 4294967295u);
   CHECK(credentials_of(*all, "bob").size() == 1);
 

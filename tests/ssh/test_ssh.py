@@ -120,12 +120,23 @@ class Env:
                 "--store", self.store, *args]
         return Proc(argv, self.wd, name, stdin=stdin)
 
-    def enroll(self, key_type, key, *options, phone_args=("--yes",), tty=False):
+    def phone_with_pin(self, pin, *args, name):
+        """A phone that reads its store's PIN from standard input (--pin-fd 0), asked when a request
+        wants user verification."""
+        ph = self.phone("--pin-fd", "0", *args, name=name, stdin=subprocess.PIPE)
+        ph.proc.stdin.write((pin + "\n").encode())
+        ph.proc.stdin.close()
+        return ph
+
+    def enroll(self, key_type, key, *options, phone_args=("--yes",), tty=False, pin=None):
         argv = ["ssh-keygen", "-q", "-t", key_type, "-w", PROVIDER, "-N", "", "-f", key]
         for o in options:
             argv += ["-O", o]
         kg = self.start(argv, "keygen-" + os.path.basename(key), tty=tty)
-        ph = self.phone(*phone_args, name="phone-enrol-" + os.path.basename(key))
+        if pin:
+            ph = self.phone_with_pin(pin, *phone_args, name="phone-enrol-" + os.path.basename(key))
+        else:
+            ph = self.phone(*phone_args, name="phone-enrol-" + os.path.basename(key))
         rc = kg.wait(90)
         ph.wait(60)
         return rc, kg, ph
@@ -143,9 +154,12 @@ class Env:
         argv += ["%s@127.0.0.1" % USER, "echo", "logged-in-through-the-phone"]
         return self.start(argv, name)
 
-    def login(self, key=None, agent=None, phone_args=("--yes",), name="login"):
+    def login(self, key=None, agent=None, phone_args=("--yes",), name="login", pin=None):
         s = self.ssh(key, agent, name)
-        ph = self.phone(*phone_args, name="phone-" + name)
+        if pin:
+            ph = self.phone_with_pin(pin, *phone_args, name="phone-" + name)
+        else:
+            ph = self.phone(*phone_args, name="phone-" + name)
         rc = s.wait(90)
         prc = ph.wait(60)
         return rc, s, ph, prc
@@ -308,11 +322,15 @@ def test_no_touch_required_and_verify_required():
         check(rc == 0, "no-touch-required login failed (%d):\n%s\nphone:\n%s\nsshd:\n%s"
               % (rc, s.stderr(), ph.stderr(), e.sshd.text()))
 
+        # User verification is real: the phone's store gets a PIN, and the phone asks for it.
+        r = subprocess.run([HG, "phone", "--store", e.store, "--set-pin", "--pin-fd", "0"], input=b"2580-ssh\n",
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0, "--set-pin failed: %r" % r.stderr)
         uv = e.wd.file("id_uv")
-        rc, kg, ph = e.enroll("ed25519-sk", uv, "verify-required")
+        rc, kg, ph = e.enroll("ed25519-sk", uv, "verify-required", pin="2580-ssh")
         check(rc == 0, "enrolment failed (%d):\n%s\nphone:\n%s" % (rc, kg.stderr(), ph.stderr()))
         e.sshd.authorize(uv + ".pub", "verify-required")
-        rc, s, ph, _ = e.login(uv, name="login-uv")
+        rc, s, ph, _ = e.login(uv, name="login-uv", pin="2580-ssh")
         check(rc == 0, "verify-required login failed (%d):\n%s\nphone:\n%s\nsshd:\n%s"
               % (rc, s.stderr(), ph.stderr(), e.sshd.text()))
         check(e.sshd.text().count("Accepted publickey") == 2, "sshd did not log both logins:\n" + e.sshd.text())

@@ -91,7 +91,7 @@ uint8_t status_of(const Bytes& out) {
 
 }  // namespace
 
-TEST_CASE("authenticator getInfo advertises hybrid ES256 rk uv up", "[authenticator]") {
+TEST_CASE("authenticator getInfo advertises hybrid ES256 rk up, and uv/clientPin false without a PIN", "[authenticator]") {
   authenticator::MemoryCredentialStore store;
   authenticator::AlwaysConfirm yes;
   authenticator::Config cfg;
@@ -104,7 +104,8 @@ TEST_CASE("authenticator getInfo advertises hybrid ES256 rk uv up", "[authentica
   CHECK(info->versions == std::vector<std::string>{"FIDO_2_0", "FIDO_2_1"});
   CHECK(info->aaguid == cfg.aaguid);
   CHECK(info->option("rk") == std::optional<bool>(true));
-  CHECK(info->option("uv") == std::optional<bool>(true));
+  CHECK(info->option("uv") == std::optional<bool>(false));  // capable (a PIN), not configured
+  CHECK(info->option("clientPin") == std::optional<bool>(false));
   CHECK(info->option("up") == std::optional<bool>(true));
   CHECK(info->transports == std::optional<std::vector<std::string>>(std::vector<std::string>{"hybrid", "internal"}));
   REQUIRE(info->algorithms.has_value());
@@ -116,7 +117,7 @@ TEST_CASE("authenticator getInfo advertises hybrid ES256 rk uv up", "[authentica
   CHECK(status_of(a.handle(Bytes{0x04, 0xa0})) == ctap::status::invalid_length);
 }
 
-TEST_CASE("makeCredential returns none attestation with UP UV AT and a valid COSE key", "[authenticator]") {
+TEST_CASE("makeCredential returns none attestation with UP AT (no UV without a PIN) and a valid COSE key", "[authenticator]") {
   authenticator::MemoryCredentialStore store;
   ScriptedPresence presence;
   authenticator::Config cfg;
@@ -129,7 +130,7 @@ TEST_CASE("makeCredential returns none attestation with UP UV AT and a valid COS
   auto ad = ctap::AuthenticatorData::parse(reg.auth_data);
   REQUIRE(ad.ok());
   CHECK(hex_encode(ad->rp_id_hash) == kExampleComHash);
-  CHECK(ad->flags == (0x01 | 0x04 | 0x40));
+  CHECK(ad->flags == (0x01 | 0x40));  // user present, attested data; not verified
   CHECK(ad->sign_count == 0);
   CHECK(ad->attested->aaguid == cfg.aaguid);
   CHECK(reg.credential_id.size() == 16);
@@ -200,7 +201,7 @@ TEST_CASE("getAssertion with allowList signs and increments the persisted counte
     auto ad = ctap::AuthenticatorData::parse(resp->auth_data);
     REQUIRE(ad.ok());
     CHECK(hex_encode(ad->rp_id_hash) == kExampleComHash);
-    CHECK(ad->flags == (0x01 | 0x04));
+    CHECK(ad->flags == 0x01);  // present, not verified (no PIN)
     CHECK(ad->sign_count == expected_count);
     CHECK(resp->auth_data.size() == 37);
 
@@ -552,4 +553,129 @@ TEST_CASE("every truncation and bit flip of a request yields a status and never 
       if (out[0] == 0x00) CHECK(ctap::decode_make_credential_response(out).ok());
     }
   }
+}
+
+// ---------------------------------------------------------------- user verification (issue 25)
+
+namespace {
+
+// Approves presence; answers PIN prompts from a script (nullopt = declines) and records them.
+class PinScript final : public authenticator::UserPresence {
+ public:
+  std::vector<std::optional<std::string>> pins;
+  std::vector<authenticator::PinPrompt> prompts;
+  int confirms = 0;
+  bool confirm(const std::string&, const std::string&, Operation) override {
+    ++confirms;
+    return true;
+  }
+  std::optional<SecretBytes> ask_pin(const authenticator::PinPrompt& p, const std::atomic<bool>&) override {
+    prompts.push_back(p);
+    if (prompts.size() > pins.size() || !pins[prompts.size() - 1]) return std::nullopt;
+    return SecretBytes(as_bytes(*pins[prompts.size() - 1]));
+  }
+};
+
+uint8_t status_of_st(const Status& st) { return st.ok() ? uint8_t{0} : ctap::status_for_error(st.error()); }
+
+authenticator::Config cheap_kdf() {
+  authenticator::Config c;
+  c.pin_kdf = crypto::ScryptParams{4, 8, 1};
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("without a PIN: options.uv is refused with INVALID_OPTION, nothing asked or stored", "[authenticator][pin]") {
+  authenticator::MemoryCredentialStore store;
+  PinScript presence;
+  presence.pins = {std::string("1234")};
+  authenticator::SoftwareAuthenticator a(store, presence, cheap_kdf());
+  auto req = mc("example.com", Bytes{1}, "alice", true);
+  req.options.uv = true;
+  CHECK(status_of(a.handle(ctap::encode_request(req))) == ctap::status::invalid_option);
+  CHECK(store.records().empty());
+  CHECK(presence.confirms == 0);
+  CHECK(presence.prompts.empty());
+  req.options.uv.reset();
+  auto reg = register_ok(a, req);
+  auto g = ga("example.com", std::nullopt);
+  g.options.uv = true;
+  CHECK(status_of(a.handle(ctap::encode_request(g))) == ctap::status::invalid_option);
+}
+
+TEST_CASE("a PIN set: getInfo says uv, the PIN is asked for options.uv, UV only after the right one", "[authenticator][pin]") {
+  authenticator::MemoryCredentialStore store;
+  PinScript presence;
+  authenticator::SoftwareAuthenticator a(store, presence, cheap_kdf());
+  CHECK(status_of_st(a.set_pin(as_bytes("abc"), std::nullopt)) == ctap::status::pin_policy_violation);
+  CHECK(status_of_st(a.set_pin(as_bytes("ab\xc3\xa4"), std::nullopt)) == ctap::status::pin_policy_violation);
+  REQUIRE(a.set_pin(as_bytes("1234"), std::nullopt).ok());
+  CHECK(status_of_st(a.set_pin(as_bytes("5678"), std::nullopt)) == ctap::status::not_allowed);
+  CHECK(a.get_info().option("uv") == std::optional<bool>(true));
+  CHECK(a.get_info().option("clientPin") == std::optional<bool>(true));
+
+  presence.pins = {std::string("9999"), std::string("1234")};
+  auto req = mc("example.com", Bytes{2}, "bob", true);
+  req.options.uv = true;
+  auto reg = register_ok(a, req);
+  auto ad = ctap::AuthenticatorData::parse(reg.auth_data);
+  REQUIRE(ad.ok());
+  CHECK(ad->flags == (0x01 | 0x04 | 0x40));
+  REQUIRE(presence.prompts.size() == 2);
+  CHECK_FALSE(presence.prompts[0].again);
+  CHECK(presence.prompts[0].retries == 8);
+  CHECK(presence.prompts[1].again);
+  CHECK(presence.prompts[1].retries == 7);
+  CHECK(presence.prompts[1].rp_id == "example.com");
+  CHECK(presence.confirms == 0);  // entering the PIN was the consent
+  CHECK(store.pin()->value().retries == 8);  // the right PIN restored the count
+
+  // A discoverable passkey without verification on a PIN-protected store: PUAT_REQUIRED.
+  auto plain = mc("example.com", Bytes{3}, "carl", true);
+  CHECK(status_of(a.handle(ctap::encode_request(plain))) == ctap::status::puat_required);
+  // A sign-in without verification works and says so.
+  auto g = ga("example.com", std::nullopt);
+  const Bytes out = a.handle(ctap::encode_request(g));
+  REQUIRE(status_of(out) == 0);
+  auto resp = ctap::decode_get_assertion_response(out);
+  REQUIRE(resp.ok());
+  CHECK(ctap::AuthenticatorData::parse(resp->auth_data)->flags == 0x01);
+
+  // The person declines the PIN prompt: denied, nothing counted.
+  presence.prompts.clear();
+  presence.pins = {std::nullopt};
+  g.options.uv = true;
+  CHECK(status_of(a.handle(ctap::encode_request(g))) == ctap::status::operation_denied);
+  CHECK(store.pin()->value().retries == 8);
+
+  // Three wrong PINs in a row: blocked until a restart (a new authenticator), the count kept.
+  presence.prompts.clear();
+  presence.pins = {std::string("0000"), std::string("1111"), std::string("2222"), std::string("1234")};
+  CHECK(status_of(a.handle(ctap::encode_request(g))) == ctap::status::pin_auth_blocked);
+  CHECK(presence.prompts.size() == 3);
+  CHECK(store.pin()->value().retries == 5);
+  CHECK(status_of_st(a.set_pin(as_bytes("5678"), as_bytes("1234"))) == ctap::status::pin_auth_blocked);
+  authenticator::SoftwareAuthenticator restarted(store, presence, cheap_kdf());
+  presence.prompts.clear();
+  presence.pins = {std::string("1234")};
+  CHECK(status_of(restarted.handle(ctap::encode_request(g))) == 0);
+  CHECK(store.pin()->value().retries == 8);
+}
+
+TEST_CASE("test_assume_verified claims UV without a PIN (tests only)", "[authenticator][pin]") {
+  authenticator::MemoryCredentialStore store;
+  authenticator::AlwaysConfirm yes;
+  auto cfg = cheap_kdf();
+  cfg.test_assume_verified = true;
+  authenticator::SoftwareAuthenticator a(store, yes, cfg);
+  CHECK(a.get_info().option("uv") == std::optional<bool>(true));
+  auto req = mc("example.com", Bytes{4}, "dee", false);
+  req.options.uv = true;
+  auto reg = register_ok(a, req);
+  CHECK((ctap::AuthenticatorData::parse(reg.auth_data)->flags & 0x04) == 0x04);
+  req.options.uv.reset();
+  req.user.id = Bytes{5};
+  auto reg2 = register_ok(a, req);
+  CHECK((ctap::AuthenticatorData::parse(reg2.auth_data)->flags & 0x04) == 0);  // not asked for: not claimed
 }

@@ -339,3 +339,97 @@ TEST_CASE("file store drives the software authenticator across restarts", "[file
     CHECK(key->verify_sha256(concat({resp->auth_data, req.client_data_hash}), resp->signature));
   }
 }
+
+// ---------------------------------------------------------------- sealed stores (issue 25)
+
+namespace {
+const crypto::ScryptParams kCheap{4, 8, 1};  // the format is the same; a test needs no 128 MiB
+
+std::string file_text(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+TEST_CASE("sealing keeps every credential and the PIN, and the sealed file needs its passphrase", "[file_store][seal]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "store.json";
+  {
+    auto s = store::FileCredentialStore::open(p);
+    REQUIRE(s);
+    REQUIRE((*s)->add(sample_record(1)).ok());
+    REQUIRE((*s)->add(sample_record(2)).ok());
+    authenticator::PinRecord pin;
+    pin.salt = Bytes(16, 3);
+    pin.verifier = Bytes(32, 4);
+    pin.kdf = kCheap;
+    pin.retries = 6;
+    pin.length = 4;
+    REQUIRE((*s)->set_pin(pin).ok());
+    CHECK_FALSE((*s)->sealed());
+  }
+  const std::string plain = file_text(p);
+  const SecretBytes pass(as_bytes("correct horse"));
+  // Opening a plaintext store with a passphrase does not seal it.
+  REQUIRE(store::FileCredentialStore::open(p, &pass));
+  CHECK(file_text(p) == plain);
+
+  REQUIRE(store::FileCredentialStore::seal(p, pass, kCheap).ok());
+  CHECK(mode_of(p) == 0600);
+  const std::string sealed = file_text(p);
+  CHECK(sealed.find("private_key") == std::string::npos);
+  CHECK(sealed.find(base64url_encode(sample_record(1).private_key.view())) == std::string::npos);
+  CHECK(sealed.find("\"version\": 2") != std::string::npos);
+  CHECK(store::FileCredentialStore::seal(p, pass, kCheap).error().code == Errc::store_sealed);
+
+  auto none = store::FileCredentialStore::open(p);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().code == Errc::store_sealed);
+  const SecretBytes wrong(as_bytes("correct horse "));
+  auto bad = store::FileCredentialStore::open(p, &wrong);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == Errc::store_passphrase);
+  CHECK(file_text(p) == sealed);  // nothing lost, nothing changed
+
+  auto s = store::FileCredentialStore::open(p, &pass);
+  REQUIRE(s);
+  CHECK((*s)->sealed());
+  CHECK((*s)->size() == 2);
+  auto r1 = (*s)->find_by_id(sample_record(1).credential_id);
+  REQUIRE(r1);
+  REQUIRE(r1->has_value());
+  CHECK(ct_equal((*r1)->private_key.view(), sample_record(1).private_key.view()));
+  CHECK((*s)->pin()->value().retries == 6);
+  // Writes stay sealed, with a new nonce each time.
+  REQUIRE((*s)->add(sample_record(3)).ok());
+  const std::string after = file_text(p);
+  CHECK(after.find("private_key") == std::string::npos);
+  CHECK(after != sealed);
+  auto again = store::FileCredentialStore::open(p, &pass);
+  REQUIRE(again);
+  CHECK((*again)->size() == 3);
+}
+
+TEST_CASE("a sealed file whose header or contents were changed does not open", "[file_store][seal]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "store.json";
+  const SecretBytes pass(as_bytes("pw"));
+  REQUIRE(store::FileCredentialStore::seal(p, pass, kCheap).ok());  // no file: an empty sealed store
+  auto s = store::FileCredentialStore::open(p, &pass);
+  REQUIRE(s);
+  REQUIRE((*s)->add(sample_record(9)).ok());
+  const std::string text = file_text(p);
+  // A different cost parameter (bound as associated data) or salt: the key no longer opens it.
+  std::string changed = text;
+  const auto at = changed.find("\"r\": 8");
+  REQUIRE(at != std::string::npos);
+  changed.replace(at, 6, "\"r\": 9");
+  write_file(p, changed);
+  auto r = store::FileCredentialStore::open(p, &pass);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::store_passphrase);
+  write_file(p, text);
+  REQUIRE(store::FileCredentialStore::open(p, &pass));
+}

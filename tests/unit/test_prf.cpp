@@ -147,10 +147,26 @@ TEST_CASE("prf outputs: enabled and results parse strictly", "[prf]") {
 
 namespace {
 
+// Approves, and enters the store's PIN when the phone asks for it (built-in user verification):
+// PRF results come only for a verified user.
+struct PinPresence final : authenticator::UserPresence {
+  bool confirm(const std::string&, const std::string&, authenticator::Operation) override { return true; }
+  std::optional<SecretBytes> ask_pin(const authenticator::PinPrompt&, const std::atomic<bool>&) override {
+    return SecretBytes(as_bytes("1234"));
+  }
+};
+
+authenticator::Config cheap_pin_kdf() {
+  authenticator::Config c;
+  c.pin_kdf = crypto::ScryptParams{4, 8, 1};  // a test's PIN needs no memory-hard verifier
+  return c;
+}
+
 struct Phone {
   authenticator::MemoryCredentialStore store;
-  authenticator::AlwaysConfirm yes;
-  authenticator::SoftwareAuthenticator a{store, yes};
+  PinPresence yes;
+  authenticator::SoftwareAuthenticator a{store, yes, cheap_pin_kdf()};
+  Phone() { REQUIRE(a.set_pin(as_bytes("1234"), std::nullopt).ok()); }
 
   ctap::MakeCredentialResponse make(std::optional<cbor::Map> ext, uint8_t user) {
     ctap::MakeCredentialRequest r;
@@ -159,6 +175,7 @@ struct Phone {
     r.user = {Bytes(8, user), "u" + std::to_string(user), "U"};
     r.pub_key_cred_params = {{"public-key", -7}};
     r.options.rk = true;
+    r.options.uv = true;
     r.extensions = std::move(ext);
     const Bytes out = a.handle(ctap::encode_request(r));
     REQUIRE(!out.empty());
@@ -173,6 +190,7 @@ struct Phone {
     r.client_data_hash.fill(0x24);
     if (allow) r.allow_list = std::vector<ctap::CredentialDescriptor>{{"public-key", *allow, std::nullopt}};
     if (!up) r.options.up = false;
+    if (up) r.options.uv = true;  // the person enters the PIN: verified
     r.extensions = std::move(ext);
     return a.handle(ctap::encode_request(r));
   }

@@ -532,11 +532,27 @@ TEST_CASE("prepare checks what it is given directly", "[webauthn]") {
 // ------------------------------------------------------------------ responses
 
 namespace {
+// Approves, and enters the store's PIN when the phone asks (the phone verifies its user, so the
+// UV flag and PRF results come back).
+struct PinPresence final : authenticator::UserPresence {
+  bool confirm(const std::string&, const std::string&, authenticator::Operation) override { return true; }
+  std::optional<SecretBytes> ask_pin(const authenticator::PinPrompt&, const std::atomic<bool>&) override {
+    return SecretBytes(as_bytes("1234"));
+  }
+};
+
+authenticator::Config with_cheap_pin_kdf(authenticator::Config cfg) {
+  cfg.pin_kdf = crypto::ScryptParams{4, 8, 1};
+  return cfg;
+}
+
 struct Phone {
   authenticator::MemoryCredentialStore store;
-  authenticator::AlwaysConfirm yes;
+  PinPresence yes;
   authenticator::SoftwareAuthenticator authn;
-  explicit Phone(authenticator::Config cfg = {}) : authn(store, yes, cfg) {}
+  explicit Phone(authenticator::Config cfg = {}) : authn(store, yes, with_cheap_pin_kdf(cfg)) {
+    REQUIRE(authn.set_pin(as_bytes("1234"), std::nullopt).ok());
+  }
 };
 
 Bytes b64d(const std::string& s) {

@@ -23,6 +23,7 @@
 #include "hybrid/settings.hpp"
 #include "interrupt.hpp"
 #include "key_window.hpp"
+#include "pin_input.hpp"
 #include "proto/authenticator.hpp"
 #include "proto/crypto.hpp"
 #include "qr/render.hpp"
@@ -364,14 +365,48 @@ struct PhoneCliOptions {
   double desktop_timeout = 120, connect_timeout = 15;
   double qr_file_timeout = 120;  // seconds --qr-file may take to appear
   std::string user;  // which account to sign in with when several match
+  SecretSource pin_source;  // --pin-fd / --pinentry (default: the terminal)
+  int passphrase_fd = -1;   // --passphrase-fd (default: pinentry / the terminal)
+  bool set_pin = false;
+  bool seal = false;
+  bool test_assume_verified = false;
 };
+
+std::string_view operation_text(authenticator::Operation op) {
+  switch (op) {
+    case authenticator::Operation::make_credential: return "create a passkey";
+    case authenticator::Operation::get_assertion: return "sign in";
+    case authenticator::Operation::excluded: return "create a passkey (one exists already)";
+    case authenticator::Operation::selection: return "use this phone";
+  }
+  return "use this phone";
+}
 
 // Asks the person on the terminal; --yes answers for them, --user picks the account. A prompt is
 // taken down when the desktop goes away before the answer (the authenticator then creates and
 // signs nothing).
+//
+// --yes is presence only: a request that asks for user verification gets the PIN asked
+// (--pin-fd, --pinentry or the terminal), --yes or not.
 class PromptPresence final : public authenticator::UserPresence {
  public:
-  PromptPresence(bool yes, std::string user) : yes_(yes), user_(std::move(user)) {}
+  PromptPresence(bool yes, std::string user, SecretSource pin_source)
+      : yes_(yes), user_(std::move(user)), pin_source_(std::move(pin_source)) {}
+  std::optional<SecretBytes> ask_pin(const authenticator::PinPrompt& p, const std::atomic<bool>& cancelled) override {
+    SecretQuestion q;
+    q.title = "hybridgate phone";
+    q.description = p.rp_id + " asks to " + std::string(operation_text(p.op)) +
+                    (p.user_name.empty() ? "" : " as " + p.user_name) +
+                    ". Enter the PIN of this phone's store to verify it is you.";
+    q.prompt = "PIN:";
+    if (p.again) q.error = "Wrong PIN. ";
+    if (p.again || p.retries < 8) q.error += std::to_string(p.retries) + (p.retries == 1 ? " try" : " tries") + " left.";
+    std::cerr << "hybridgate phone: " << p.rp_id << " asks for user verification: asking for the PIN\n";
+    std::string why;
+    auto pin = ask_secret(pin_source_, q, cancelled, &why);
+    if (!pin) std::cerr << "hybridgate phone: no PIN (" << why << "); the request is refused\n";
+    return pin;
+  }
   bool confirm(const std::string& rp_id, const std::string& user_name, authenticator::Operation op) override {
     const std::atomic<bool> never{false};
     return confirm_cancellable(rp_id, user_name, op, never);
@@ -438,7 +473,37 @@ class PromptPresence final : public authenticator::UserPresence {
 
   bool yes_;
   std::string user_;
+  SecretSource pin_source_;
 };
+
+// --set-pin: sets the store's PIN, or changes it (the current PIN first).
+int do_set_pin(const PhoneCliOptions& o, authenticator::SoftwareAuthenticator& authn, bool pin_set) {
+  const std::atomic<bool> never{false};
+  SecretQuestion q;
+  q.title = "hybridgate phone";
+  q.prompt = "PIN:";
+  std::string why;
+  std::optional<SecretBytes> current;
+  if (pin_set) {
+    q.description = "Enter the current PIN of " + o.store;
+    current = ask_secret(o.pin_source, q, never, &why);
+    if (!current) return fail(make_error(Errc::invalid_argument, "no current PIN (" + why + ")"));
+  }
+  q.description = "Enter the new PIN for " + o.store + " (4 to 63 characters)";
+  auto pin = ask_secret(o.pin_source, q, never, &why);
+  if (!pin) return fail(make_error(Errc::invalid_argument, "no new PIN (" + why + ")"));
+  if (o.pin_source.fd < 0) {  // typed by a person: once more, to catch a typo
+    q.description = "Enter the new PIN again";
+    auto again = ask_secret(o.pin_source, q, never, &why);
+    if (!again || !ct_equal(again->view(), pin->view()))
+      return fail(make_error(Errc::invalid_argument, "the two new PINs differ; nothing was changed"));
+  }
+  std::optional<ByteView> cur;
+  if (current) cur = current->view();
+  if (auto st = authn.set_pin(pin->view(), cur); !st) return fail(st.error());
+  print_json({{"pin_set", true}, {"changed", pin_set}});
+  return 0;
+}
 
 // Waits until `path` exists and is not empty (the desktop writes it atomically), at most
 // `timeout`: woken by inotify on its folder, so a file written a moment after the phone started
@@ -490,6 +555,8 @@ class LockReportingStore final : public authenticator::CredentialStore {
   Status add(const authenticator::CredentialRecord& r) override { return note(s_.add(r)); }
   Status remove(ByteView id) override { return note(s_.remove(id)); }
   Status update_sign_count(ByteView id, uint32_t n) override { return note(s_.update_sign_count(id, n)); }
+  Result<std::optional<authenticator::PinRecord>> pin() override { return note(s_.pin()); }
+  Status set_pin(const authenticator::PinRecord& r) override { return note(s_.set_pin(r)); }
   std::optional<Error> failure() {
     std::lock_guard<std::mutex> lock(mu_);
     return failure_;
@@ -513,17 +580,73 @@ std::filesystem::path link_state_path(const PhoneCliOptions& o) {
   return o.link_state.empty() ? std::filesystem::path(o.store + ".link") : std::filesystem::path(o.link_state);
 }
 
-int do_phone(const PhoneCliOptions& o) {
+SecretSource passphrase_source(const PhoneCliOptions& o) {
+  SecretSource src = o.pin_source;
+  src.fd = o.passphrase_fd;
+  return src;
+}
+
+// --seal: the person's consent to seal a plaintext store (every passkey kept).
+int do_seal(const PhoneCliOptions& o) {
+  const std::atomic<bool> never{false};
+  SecretQuestion q;
+  q.title = "hybridgate phone";
+  q.prompt = "Passphrase:";
+  q.max_len = 1024;
+  q.description = "A passphrase to seal " + o.store + " (its passkeys are encrypted with it; without it they are lost)";
+  std::string why;
+  auto pass = ask_secret(passphrase_source(o), q, never, &why);
+  if (!pass || pass->size() == 0) return fail(make_error(Errc::invalid_argument, "no passphrase (" + why + ")"));
+  if (o.passphrase_fd < 0) {
+    q.description = "The same passphrase again";
+    auto again = ask_secret(passphrase_source(o), q, never, &why);
+    if (!again || !ct_equal(again->view(), pass->view()))
+      return fail(make_error(Errc::invalid_argument, "the two passphrases differ; nothing was changed"));
+  }
+  if (auto st = store::FileCredentialStore::seal(o.store, *pass); !st) return fail(st.error());
+  auto opened = store::FileCredentialStore::open(o.store, &*pass);
+  if (!opened) return fail(opened.error());
+  print_json({{"sealed", true}, {"credentials", (*opened)->size()}});
+  return 0;
+}
+
+// Opens the store; a sealed one after asking for its passphrase.
+Result<std::unique_ptr<store::FileCredentialStore>> open_store(const PhoneCliOptions& o) {
   auto store = store::FileCredentialStore::open(o.store);
+  if (store || store.error().code != Errc::store_sealed) return store;
+  const std::atomic<bool> never{false};
+  SecretQuestion q;
+  q.title = "hybridgate phone";
+  q.prompt = "Passphrase:";
+  q.max_len = 1024;
+  q.description = "The passphrase of " + o.store;
+  std::string why;
+  auto pass = ask_secret(passphrase_source(o), q, never, &why);
+  if (!pass) return make_error(Errc::store_sealed, o.store + ": no passphrase (" + why + ")");
+  return store::FileCredentialStore::open(o.store, &*pass);
+}
+
+int do_phone(const PhoneCliOptions& o) {
+  if (o.seal) return do_seal(o);
+  auto store = open_store(o);
   if (!store) return fail(store.error());
-  PromptPresence presence(o.yes, o.user);
+  if (!(*store)->sealed() && !o.common.quiet)
+    std::cerr << "hybridgate phone: " << o.store << " is not sealed: its private keys are readable by anything "
+              << "running as you, and by every backup ('hybridgate phone --store " << o.store << " --seal' seals it)\n";
+  PromptPresence presence(o.yes, o.user, o.pin_source);
   authenticator::Config cfg;
+  cfg.test_assume_verified = o.test_assume_verified;
   cfg.attestation = o.attestation == "packed" ? authenticator::AttestationFormat::packed_self : authenticator::AttestationFormat::none;
   cfg.now = [] { return uint64_t(std::time(nullptr)); };
   cfg.prf = !o.no_prf;
   cfg.eddsa = !o.no_eddsa;
   LockReportingStore reporting(**store);
   authenticator::SoftwareAuthenticator authn(reporting, presence, cfg);
+  if (o.set_pin) {
+    auto pin = (*store)->pin();
+    if (!pin) return fail(pin.error());
+    return do_set_pin(o, authn, pin->has_value());
+  }
 
   // --qr-file: the desktop may write it after the phone started; wait for it (bounded) before
   // anything else, so Ctrl-C here simply exits.
@@ -637,7 +760,23 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0.001, 86400.0));
   q1->excludes(q2);
   p->add_option("--store", ph->store, "Credential store file (created with mode 0600)")->required();
-  p->add_flag("--yes", ph->yes, "Approve every request without asking");
+  p->add_flag("--yes", ph->yes,
+              "Approve every request without asking (presence only: a request for user verification still "
+              "asks for the PIN)");
+  p->add_option("--pin-fd", ph->pin_source.fd,
+                "Read PINs from this file descriptor, one line each (scripts and tests; never put a PIN in argv)")
+      ->check(CLI::Range(0, 1 << 20));
+  p->add_option("--pinentry", ph->pin_source.pinentry,
+                "Ask for the PIN with this pinentry program (e.g. pinentry-curses; default: the terminal)");
+  auto* sp = p->add_flag("--set-pin", ph->set_pin,
+                         "Set the store's PIN (or change it: the current PIN is asked first), then exit");
+  auto* se = p->add_flag("--seal", ph->seal,
+                         "Seal the store with a passphrase (asked; scrypt + AES-256-GCM), keeping every passkey, then exit");
+  p->add_option("--passphrase-fd", ph->passphrase_fd,
+                "Read the store's passphrase from this file descriptor, one line (scripts and tests)")
+      ->check(CLI::Range(0, 1 << 20));
+  p->add_flag("--test-assume-verified", ph->test_assume_verified,
+              "FOR TESTS ONLY: claim user verification without verifying anybody");
   p->add_option("--user", ph->user,
                 "When several passkeys of the site could sign in, use this user name's (default: ask; "
                 "with --yes, the newest)");
@@ -661,9 +800,12 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   l->excludes(u);
   q1->excludes(l)->excludes(u);
   q2->excludes(l)->excludes(u);
-  p->callback([&exit_code, ph, q1, q2, l, u] {
-    if (q1->count() == 0 && q2->count() == 0 && l->count() == 0 && u->count() == 0) {
-      exit_code = fail(make_error(Errc::invalid_argument, "give --qr, --qr-file, --listen or --unlink"));
+  sp->excludes(q1)->excludes(q2)->excludes(l)->excludes(u);
+  se->excludes(q1)->excludes(q2)->excludes(l)->excludes(u)->excludes(sp);
+  p->callback([&exit_code, ph, q1, q2, l, u, sp, se] {
+    if (q1->count() == 0 && q2->count() == 0 && l->count() == 0 && u->count() == 0 && sp->count() == 0 &&
+        se->count() == 0) {
+      exit_code = fail(make_error(Errc::invalid_argument, "give --qr, --qr-file, --listen, --unlink, --set-pin or --seal"));
       return;
     }
     exit_code = do_phone(*ph);
