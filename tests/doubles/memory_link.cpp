@@ -178,6 +178,13 @@ void MemoryLink::End::cancel() {
   link->wake(to_peer);
 }
 
+void MemoryLink::End::drop() {
+  std::lock_guard lock(link->mutex_);
+  auto& to_peer = link->to_[1 - side];
+  if (!to_peer.closed) to_peer.closed = "connection dropped";
+  link->wake(to_peer);
+}
+
 std::optional<uint16_t> MemoryLink::End::peer_close_code() const {
   std::lock_guard lock(link->mutex_);
   return link->to_[side].close_code;

@@ -89,6 +89,7 @@ class MemoryLink : public std::enable_shared_from_this<MemoryLink> {
     boost::asio::awaitable<Status> write(bool text, ByteView data);
     void close(uint16_t code);
     void cancel();
+    void drop();  // the peer reads "connection dropped" unless the connection was closed
     std::optional<uint16_t> peer_close_code() const;
   };
 
@@ -123,6 +124,8 @@ class MemoryLink : public std::enable_shared_from_this<MemoryLink> {
 class MemoryChannel final : public hybrid::Channel {
  public:
   explicit MemoryChannel(MemoryLink::End end) : end_(std::move(end)) {}
+  // Like a socket: an end destroyed without close() drops the connection.
+  ~MemoryChannel() override { end_.drop(); }
   boost::asio::awaitable<Result<Bytes>> read() override;
   boost::asio::awaitable<Status> write(ByteView message) override;
   boost::asio::awaitable<void> close(uint16_t code) override;
@@ -137,6 +140,7 @@ class MemoryChannel final : public hybrid::Channel {
 class MemoryWebSocket final : public tunnel::WebSocket {
  public:
   MemoryWebSocket(MemoryLink::End end, tunnel::HandshakeInfo info) : end_(std::move(end)) { info_ = std::move(info); }
+  ~MemoryWebSocket() override { end_.drop(); }
   boost::asio::awaitable<Result<Bytes>> read() override;
   boost::asio::awaitable<Result<tunnel::Message>> read_any() override;
   boost::asio::awaitable<Status> write_text(std::string_view text) override;

@@ -106,6 +106,11 @@ std::vector<Bytes> MemoryAir::on_air() const {
   return out;
 }
 
+int MemoryAir::scanners() const {
+  std::lock_guard lock(mutex_);
+  return int(scanners_.size());
+}
+
 int MemoryAir::adverts_started() const {
   std::lock_guard lock(mutex_);
   return started_;

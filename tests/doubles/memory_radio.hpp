@@ -32,6 +32,7 @@ class MemoryAir : public std::enable_shared_from_this<MemoryAir> {
   void broadcast(ByteView service_data, uint16_t uuid = ble::kFidoCableUuid);
   std::vector<Bytes> on_air() const;
   int adverts_started() const;
+  int scanners() const;  // scans running now
   bool refuse_scan = false;
   bool refuse_advertise = false;
 

@@ -231,9 +231,9 @@ class SlowPerson final : public authenticator::UserPresence {
     answered_ = true;
     cv_.notify_all();
   }
-  bool asked() {
-    std::lock_guard lock(m_);
-    return asked_;
+  void wait_until_asked() {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return asked_; });
   }
 
  private:
@@ -323,7 +323,8 @@ struct World {
   authenticator::MemoryCredentialStore store;
   authenticator::AlwaysConfirm yes;
   authenticator::SoftwareAuthenticator auth{store, yes, es256_only()};
-  hybrid::DesktopDeadlines deadlines;
+  // Bounds, not expectations (tests that are about a deadline set theirs shorter).
+  hybrid::DesktopDeadlines deadlines{.advert = 10s, .connect = 10s, .handshake = 10s, .response = 10s};
   hybrid::Runner desk;
   std::unique_ptr<ble::Scanner> scanner = air->scanner(desk.io().get_executor());
   StageLog desk_log, phone_log;
@@ -334,6 +335,9 @@ struct World {
   hybrid::PhoneOptions phone_options() {
     hybrid::PhoneOptions o;
     o.server = relay->server();
+    // Bounds, not expectations: a broken test ends in seconds instead of the real 2-3 minutes.
+    o.desktop = 10s;
+    o.idle = 10s;
     return o;
   }
   // Starts the phone's side of a QR ceremony (it reads the QR code's URL, as a camera would).
@@ -365,7 +369,7 @@ struct World {
 
 // ====================================================================== QR: register, sign in
 
-TEST_CASE("QR ceremony: register, then sign in over the same tunnel; the assertion verifies with OpenSSL",
+TEST_CASE("QR ceremony: register then sign in over the same tunnel - the assertion verifies with OpenSSL",
           "[ceremony][qr]") {
   World w;
   auto qr = w.qr();
@@ -460,4 +464,511 @@ TEST_CASE("QR ceremony: an advert of another QR code is not taken", "[ceremony][
   phone.join();
   REQUIRE_FALSE(*pr);
   CHECK(pr->error().code == Errc::session_deadline);  // nobody came to its tunnel
+}
+
+// ====================================================================== linking, woken sign-in
+
+namespace {
+
+struct LinkedSetup {
+  SecretBytes root_secret{crypto::random_bytes(32)};
+  std::string token = hex_encode(crypto::random_bytes(32));
+  Bytes contact_id;
+  Registration reg;
+  store::Link link;
+};
+
+// The phone registers its contact at the relay, then answers a QR code that offers linking and
+// agrees to be linked; the desktop registers a credential and keeps the verified linking info.
+void link_by_qr(World& w, LinkedSetup& ls, bool forge = false) {
+  auto qr = w.qr(qr_payload::RequestType::make_credential, true);
+  PhoneSide phone(*w.air);
+  std::optional<Result<hybrid::PhoneResult>> pr;
+  auto server = w.relay->server();
+  phone.start(pr, [&w, &phone, &ls, server, url = qr.url, forge]() -> net::awaitable<Result<hybrid::PhoneResult>> {
+    auto id = co_await hybrid::register_contact(server, ls.token, std::nullopt);
+    if (!id) co_return id.error();
+    ls.contact_id = *id;  // read by the test thread after join()
+    auto payload = qr_payload::parse_url(url);
+    if (!payload) co_return payload.error();
+    hybrid::PhoneOptions o;
+    o.server = server;
+    o.link = hybrid::LinkOffer{ls.root_secret, *id, "Test phone", forge};
+    co_return co_await hybrid::run_phone_qr(*phone.advertiser, *payload, w.auth, o, {});
+  });
+  auto c = w.desktop_qr(qr, {});
+  INFO(why(c));
+  REQUIRE(c);
+  auto r = w.transact(*c->session, make_credential(random_cdh()), {});
+  REQUIRE(r);
+  ls.reg = check_registration(*r, kRp);
+  auto& s = *c->session;
+  if (forge) {
+    CHECK_FALSE(s.linking());
+    CHECK(s.linking_rejected());
+  } else {
+    REQUIRE(s.linking());
+    CHECK_FALSE(s.linking_rejected());
+    CHECK(s.linking()->name == "Test phone");
+    ls.link.contact_id = s.linking()->contact_id;
+    ls.link.pairing_id = s.linking()->pairing_id;
+    ls.link.link_secret = s.linking()->link_secret;
+    ls.link.phone_public_key = s.linking()->identity_public_key;
+    ls.link.domain_id = s.domain_id();
+  }
+  w.close(s);
+  phone.join();
+  INFO(why(*pr));
+  REQUIRE(*pr);
+  CHECK((*pr)->linked);
+  CHECK(ls.link.contact_id == (forge ? Bytes{} : ls.contact_id));
+}
+
+// The phone's listen connection, serving `wakeups` wake-ups with run_phone_linked.
+void start_listener(World& w, PhoneSide& phone, LinkedSetup& ls, std::optional<Result<int>>& out, int wakeups = 1,
+                    authenticator::Authenticator* a = nullptr) {
+  auto server = w.relay->server();
+  authenticator::Authenticator* answerer = a ? a : &w.auth;
+  phone.start(out, [&w, &phone, &ls, server, wakeups, answerer]() -> net::awaitable<Result<int>> {
+    hybrid::PhoneOptions o;
+    o.server = server;
+    hybrid::LinkedPhone me{ls.root_secret, ls.contact_id};
+    auto events = w.phone_log.events();
+    co_return co_await hybrid::listen_for_wakeups(
+        server, ls.token, ls.contact_id, wakeups,
+        [&](const messages::WakeUp& wake) -> net::awaitable<Status> {
+          auto r = co_await hybrid::run_phone_linked(*phone.advertiser, wake, me, *answerer, o, events);
+          if (!r) co_return r.error();
+          co_return ok_status();
+        },
+        events);
+  });
+}
+
+}  // namespace
+
+TEST_CASE("linking: a QR ceremony links the phone and a woken sign-in verifies with the registered key",
+          "[ceremony][linked]") {
+  World w;
+  LinkedSetup ls;
+  link_by_qr(w, ls);
+
+  PhoneSide phone(*w.air);
+  std::optional<Result<int>> served;
+  start_listener(w, phone, ls, served);
+  REQUIRE(w.phone_log.wait_for(Stage::listening));
+
+  auto c = w.run(hybrid::connect_linked(*w.scanner, ls.link, qr_payload::RequestType::get_assertion, w.relay->server(),
+                                        w.deadlines, w.desk_log.events()));
+  INFO(why(c));
+  REQUIRE(c);
+  CHECK(w.relay->wakeups() == 1);
+  CHECK_FALSE(c->session->linking());  // linking info only comes with QR codes
+  const auto cdh = random_cdh();
+  auto a = w.transact(*c->session, get_assertion(cdh, ls.reg.credential_id), {});
+  REQUIRE(a);
+  check_assertion(*a, kRp, cdh, ls.reg);
+  w.close(*c->session);
+  phone.join();
+  INFO(why(*served));
+  REQUIRE(*served);
+  CHECK(**served == 1);
+  CHECK(w.phone_log.saw(Stage::woken));
+}
+
+TEST_CASE("linking: a forged linking signature is refused and nothing is remembered", "[ceremony][linked]") {
+  World w;
+  LinkedSetup ls;
+  link_by_qr(w, ls, /*forge=*/true);
+}
+
+TEST_CASE("linking: a revoked contact answers the desktop with tunnel.gone", "[ceremony][linked][error]") {
+  World w;
+  LinkedSetup ls;
+  link_by_qr(w, ls);
+  w.relay->revoke(ls.contact_id);
+  auto c = w.run(hybrid::connect_linked(*w.scanner, ls.link, qr_payload::RequestType::get_assertion, w.relay->server(),
+                                        w.deadlines, {}));
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::tunnel_gone);
+  CHECK(w.air->scanners() == 0);  // the scan stopped with the error
+}
+
+TEST_CASE("linking: the phone's revoke closes its listen connection and later contacts are gone",
+          "[ceremony][linked]") {
+  World w;
+  LinkedSetup ls;
+  link_by_qr(w, ls);
+  hybrid::Runner phone;
+  auto st = phone.run(hybrid::revoke_contact(w.relay->server(), ls.token, ls.contact_id));
+  INFO(why(st));
+  REQUIRE(st);
+  auto c = w.run(hybrid::connect_linked(*w.scanner, ls.link, qr_payload::RequestType::get_assertion, w.relay->server(),
+                                        w.deadlines, {}));
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::tunnel_gone);
+}
+
+TEST_CASE("linking: a woken phone whose advert never comes: the desktop's advert deadline", "[ceremony][linked][error]") {
+  World w;
+  LinkedSetup ls;
+  link_by_qr(w, ls);
+  w.air->refuse_advertise = true;  // the woken phone cannot advertise
+  w.deadlines.advert = 100ms;
+  PhoneSide phone(*w.air);
+  std::optional<Result<int>> served;
+  start_listener(w, phone, ls, served);
+  REQUIRE(w.phone_log.wait_for(Stage::listening));
+  auto c = w.run(hybrid::connect_linked(*w.scanner, ls.link, qr_payload::RequestType::get_assertion, w.relay->server(),
+                                        w.deadlines, {}));
+  REQUIRE_FALSE(c);
+  // The phone never connected to the tunnel, so no connection signal came either.
+  CHECK(c.error().code == Errc::session_deadline);
+  phone.join();
+  REQUIRE(*served);  // the listener survives a failed session and counts the wake-up
+  CHECK(**served == 1);
+}
+
+// ====================================================================== cancellation at each stage
+
+TEST_CASE("cancel: the desktop waiting for the advert", "[ceremony][cancel]") {
+  World w;
+  auto qr = w.qr();
+  auto c = w.desktop_qr(qr, w.desk_log.events([&](Stage s) {
+    if (s == Stage::scanning) w.desk.cancel();
+  }));
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::session_cancelled);
+  CHECK(w.air->scanners() == 0);
+}
+
+TEST_CASE("cancel: the desktop during the handshake", "[ceremony][cancel]") {
+  World w;
+  w.relay->set_faults(doubles::fault_at(0, Fault::hold()), nullptr);  // the phone's handshake answer waits
+  auto qr = w.qr();
+  PhoneSide phone(*w.air);
+  std::optional<Result<hybrid::PhoneResult>> pr;
+  w.start_phone_qr(phone, pr, qr.url, w.phone_options());
+  auto c = w.desktop_qr(qr, w.desk_log.events([&](Stage s) {
+    if (s == Stage::tunnel_connected) w.desk.cancel();
+  }));
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::session_cancelled);
+  CHECK_FALSE(w.desk_log.saw(Stage::secure_channel));
+  phone.join();
+  REQUIRE_FALSE(*pr);  // the phone learns at once: the tunnel was dropped
+  CHECK(pr->error().code == Errc::tunnel_closed);
+}
+
+TEST_CASE("cancel: the desktop while the person decides - the phone withdraws and stores nothing",
+          "[ceremony][cancel]") {
+  World w;
+  SlowPerson person;
+  authenticator::MemoryCredentialStore store;
+  authenticator::SoftwareAuthenticator slow(store, person, es256_only());
+  auto qr = w.qr();
+  PhoneSide phone(*w.air);
+  std::optional<Result<hybrid::PhoneResult>> pr;
+  w.start_phone_qr(phone, pr, qr.url, w.phone_options(), &slow);
+  auto c = w.desktop_qr(qr, {});
+  REQUIRE(c);
+  auto r = w.transact(*c->session, make_credential(random_cdh()), w.desk_log.events([&](Stage s) {
+    if (s == Stage::waiting_for_user) w.desk.cancel();
+  }));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::session_cancelled);
+  phone.join();
+  REQUIRE_FALSE(*pr);
+  CHECK(pr->error().code == Errc::tunnel_closed);
+  person.answer();  // a yes after the withdrawal changes nothing
+  CHECK(store.records().empty());
+}
+
+TEST_CASE("cancel: the phone while advertising", "[ceremony][cancel]") {
+  World w;
+  auto qr = w.qr();
+  PhoneSide phone(*w.air);
+  std::optional<Result<hybrid::PhoneResult>> pr;
+  phone.start(pr, [&]() -> net::awaitable<Result<hybrid::PhoneResult>> {
+    auto payload = qr_payload::parse_url(qr.url);
+    if (!payload) co_return payload.error();
+    co_return co_await hybrid::run_phone_qr(*phone.advertiser, *payload, w.auth, w.phone_options(),
+                                            w.phone_log.events([&](Stage s) {
+                                              if (s == Stage::advertising) phone.runner.cancel();
+                                            }));
+  });
+  phone.join();
+  REQUIRE_FALSE(*pr);
+  CHECK(pr->error().code == Errc::session_cancelled);
+  CHECK(w.air->on_air().empty());
+  CHECK(w.relay->last_tunnel()->closed());  // the tunnel was given up
+}
+
+TEST_CASE("cancel: the phone while the person decides - the desktop learns the phone left", "[ceremony][cancel]") {
+  World w;
+  SlowPerson person;
+  authenticator::MemoryCredentialStore store;
+  authenticator::SoftwareAuthenticator slow(store, person, es256_only());
+  auto qr = w.qr();
+  PhoneSide phone(*w.air);
+  std::optional<Result<hybrid::PhoneResult>> pr;
+  w.start_phone_qr(phone, pr, qr.url, w.phone_options(), &slow);
+  auto c = w.desktop_qr(qr, {});
+  REQUIRE(c);
+  std::thread canceller([&] {
+    // The person has the prompt in front of them (a condition, not a sleep), then the phone's
+    // ceremony is cancelled.
+    person.wait_until_asked();
+    phone.runner.cancel();
+  });
+  auto r = w.transact(*c->session, make_credential(random_cdh()), {});
+  canceller.join();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::session_phone_closed);
+  phone.join();
+  REQUIRE_FALSE(*pr);
+  CHECK(pr->error().code == Errc::session_cancelled);
+  CHECK(store.records().empty());
+}
+
+// ====================================================================== errors at each stage
+
+namespace {
+
+// A QR registration: the phone (honest unless told otherwise) and the desktop, with whatever
+// faults the test put on the relay. `desktop`: the registration's response or the first error.
+struct Outcome {
+  Result<Bytes> desktop = make_error(Errc::internal, "not run");
+  std::optional<Result<hybrid::PhoneResult>> phone;
+};
+
+Outcome qr_register(World& w, hybrid::PhoneOptions o, authenticator::Authenticator* a = nullptr, bool shutdown = true) {
+  auto qr = w.qr();
+  Outcome out;
+  {
+    PhoneSide phone(*w.air);
+    w.start_phone_qr(phone, out.phone, qr.url, o, a);
+    {
+      auto c = w.desktop_qr(qr, w.desk_log.events());
+      if (!c) {
+        out.desktop = c.error();
+      } else {
+        out.desktop = w.transact(*c->session, make_credential(random_cdh()), w.desk_log.events());
+        if (shutdown) (void)w.run(close_session(c->session.get()));
+      }
+    }  // the session (and its channel) goes here
+    phone.join();
+  }
+  return out;
+}
+
+void check_error(const Result<Bytes>& r, Errc code, const std::string& detail_part = {}) {
+  INFO(why(r));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == code);
+  if (!detail_part.empty()) CHECK(r.error().detail.find(detail_part) != std::string::npos);
+}
+
+void check_error(const std::optional<Result<hybrid::PhoneResult>>& r, Errc code) {
+  REQUIRE(r);
+  INFO(why(*r));
+  REQUIRE_FALSE(*r);
+  CHECK(r->error().code == code);
+}
+
+}  // namespace
+
+// The phone's messages in a QR ceremony, in order: 0 handshake answer, 1 post-handshake message,
+// 2 update message, 3 the first CTAP response. The desktop's: 0 handshake, 1 the first request.
+
+TEST_CASE("error at the advert stage: no phone in time or a radio that cannot scan", "[ceremony][error]") {
+  World w;
+  w.deadlines.advert = 50ms;
+  auto c = w.desktop_qr(w.qr(), {});
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::session_no_advert);
+  CHECK(w.air->scanners() == 0);
+  w.air->refuse_scan = true;
+  auto c2 = w.desktop_qr(w.qr(), {});
+  REQUIRE_FALSE(c2);
+  CHECK(c2.error().code == Errc::ble_failed);
+}
+
+TEST_CASE("error at the tunnel stage: the relay refuses the desktop's connect", "[ceremony][error]") {
+  World w;
+  w.relay->refuse_next(doubles::MemoryRelay::Kind::connect, 404);
+  auto o = w.phone_options();
+  o.desktop = 200ms;
+  auto out = qr_register(w, o);
+  check_error(out.desktop, Errc::tunnel_refused, "404");
+  check_error(out.phone, Errc::session_deadline);  // nobody came to the phone's tunnel
+  CHECK(w.air->on_air().empty());
+}
+
+TEST_CASE("error at the tunnel stage: the relay refuses the phone's tunnel", "[ceremony][error]") {
+  World w;
+  w.relay->refuse_next(doubles::MemoryRelay::Kind::new_tunnel, 503);
+  w.deadlines.advert = 100ms;
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.phone, Errc::tunnel_refused);
+  check_error(out.desktop, Errc::session_no_advert);
+  CHECK(w.air->adverts_started() == 0);
+}
+
+TEST_CASE("error at the handshake stage: a corrupted handshake answer", "[ceremony][error]") {
+  World w;
+  w.relay->set_faults(doubles::fault_at(0, Fault::corrupt(40)), nullptr);
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.desktop, Errc::session_handshake);
+  check_error(out.phone, Errc::tunnel_closed);
+}
+
+TEST_CASE("error at the handshake stage: the relay closes the tunnel with 1011", "[ceremony][error]") {
+  World w;
+  w.relay->set_faults(doubles::fault_at(0, Fault::close(1011)), nullptr);
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.desktop, Errc::session_phone_closed, "close 1011");
+  check_error(out.phone, Errc::tunnel_closed);
+}
+
+TEST_CASE("error at the handshake stage: the answer is lost: the handshake deadline", "[ceremony][error]") {
+  World w;
+  w.deadlines.handshake = 100ms;
+  w.relay->set_faults([](size_t, ByteView) { return Fault::drop(); }, nullptr);  // every message of the phone
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.desktop, Errc::session_deadline, "handshake");
+  check_error(out.phone, Errc::tunnel_closed);
+}
+
+TEST_CASE("error at the handshake stage: a corrupted post-handshake message", "[ceremony][error]") {
+  World w;
+  w.relay->set_faults(doubles::fault_at(1, Fault::corrupt(5)), nullptr);
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.desktop, Errc::crypter_decrypt);
+}
+
+TEST_CASE("error at the handshake stage: the desktop's handshake is corrupted", "[ceremony][error]") {
+  World w;
+  w.relay->set_faults(nullptr, doubles::fault_at(0, Fault::corrupt(10)));
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.phone, Errc::session_handshake);
+  check_error(out.desktop, Errc::session_phone_closed);
+}
+
+TEST_CASE("error at the handshake stage: the desktop never comes: the phone's deadline", "[ceremony][error]") {
+  World w;
+  auto qr = w.qr();
+  PhoneSide phone(*w.air);
+  std::optional<Result<hybrid::PhoneResult>> pr;
+  auto o = w.phone_options();
+  o.desktop = 100ms;
+  w.start_phone_qr(phone, pr, qr.url, o);
+  phone.join();
+  check_error(pr, Errc::session_deadline);
+  CHECK(w.air->on_air().empty());
+}
+
+TEST_CASE("error at the advert stage: the phone's radio cannot advertise", "[ceremony][error]") {
+  World w;
+  w.air->refuse_advertise = true;
+  w.deadlines.advert = 100ms;
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.phone, Errc::ble_failed);
+  check_error(out.desktop, Errc::session_no_advert);
+  CHECK(w.relay->last_tunnel()->closed());
+}
+
+TEST_CASE("error at the response stage: the response is lost: the response deadline", "[ceremony][error]") {
+  World w;
+  w.deadlines.response = 100ms;
+  w.relay->set_faults(doubles::fault_at(3, Fault::hold()), nullptr);
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.desktop, Errc::session_deadline, "response");
+}
+
+TEST_CASE("error at the response stage: the connection drops at the response", "[ceremony][error]") {
+  World w;
+  w.relay->set_faults(doubles::fault_at(3, Fault::abort()), nullptr);
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.desktop, Errc::session_phone_closed, "dropped");
+}
+
+TEST_CASE("error at the response stage: a corrupted response", "[ceremony][error]") {
+  World w;
+  w.relay->set_faults(doubles::fault_at(3, Fault::corrupt(17, 0x80)), nullptr);
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.desktop, Errc::crypter_decrypt);
+}
+
+TEST_CASE("error at the response stage: a delayed response within the deadline still arrives", "[ceremony][error]") {
+  World w;
+  w.deadlines.response = 10s;
+  w.relay->set_faults(doubles::fault_at(3, Fault::delay_by(30ms)), nullptr);
+  auto out = qr_register(w, w.phone_options());
+  INFO(why(out.desktop));
+  REQUIRE(out.desktop);
+  check_registration(*out.desktop, kRp);
+}
+
+TEST_CASE("error at the response stage: bad CTAP answers from the phone", "[ceremony][error]") {
+  World w;
+  SECTION("empty") {
+    FixedAnswer empty(w.auth, {});
+    auto out = qr_register(w, w.phone_options(), &empty);
+    check_error(out.desktop, Errc::ctap_invalid, "empty");
+  }
+  SECTION("status OK with bytes that are not CBOR: the caller's decoder refuses them") {
+    FixedAnswer garbage(w.auth, {0x00, 0xff, 0x01});
+    auto out = qr_register(w, w.phone_options(), &garbage);
+    REQUIRE(out.desktop);
+    CHECK(*out.desktop == Bytes{0x00, 0xff, 0x01});
+    auto decoded = ctap::decode_make_credential_response(*out.desktop);
+    REQUIRE_FALSE(decoded);
+    CHECK(decoded.error().code == Errc::ctap_invalid);
+  }
+  SECTION("an error status") {
+    FixedAnswer denied(w.auth, {ctap::status::operation_denied});
+    auto out = qr_register(w, w.phone_options(), &denied);
+    REQUIRE(out.desktop);
+    auto decoded = ctap::decode_make_credential_response(*out.desktop);
+    REQUIRE_FALSE(decoded);
+    CHECK(decoded.error().code == ctap::status_errc(ctap::status::operation_denied));
+  }
+}
+
+TEST_CASE("error at the request stage: the desktop's request is corrupted", "[ceremony][error]") {
+  World w;
+  w.relay->set_faults(nullptr, doubles::fault_at(1, Fault::corrupt(3)));
+  auto out = qr_register(w, w.phone_options());
+  check_error(out.phone, Errc::crypter_decrypt);
+  check_error(out.desktop, Errc::session_phone_closed);
+  CHECK(w.store.records().empty());
+}
+
+TEST_CASE("phone: a desktop that leaves without shutdown after a response ends the ceremony normally",
+          "[ceremony][qr]") {
+  World w;
+  auto out = qr_register(w, w.phone_options(), nullptr, /*shutdown=*/false);
+  REQUIRE(out.desktop);
+  REQUIRE(out.phone);
+  INFO(why(*out.phone));
+  REQUIRE(*out.phone);
+  CHECK((*out.phone)->requests_served == 1);
+  CHECK_FALSE((*out.phone)->shutdown_received);
+}
+
+TEST_CASE("error at the idle stage: a desktop silent past the phone's idle deadline", "[ceremony][error]") {
+  World w;
+  auto qr = w.qr();
+  PhoneSide phone(*w.air);
+  std::optional<Result<hybrid::PhoneResult>> pr;
+  auto o = w.phone_options();
+  o.idle = 100ms;
+  w.start_phone_qr(phone, pr, qr.url, o);
+  auto c = w.desktop_qr(qr, {});
+  REQUIRE(c);
+  phone.join();  // the phone gives up while the desktop says nothing
+  check_error(pr, Errc::session_deadline);
+  auto r = w.transact(*c->session, make_credential(random_cdh()), {});
+  check_error(r, Errc::session_phone_closed);
 }
