@@ -20,7 +20,7 @@ OUT = os.path.join(HERE, "corpus")
 
 TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",
            "post_handshake", "ctap", "sk_answers", "pam_core", "native_messaging",
-           "ctaphid"]
+           "ctaphid", "ceremony"]
 
 
 # ------------------------------------------------------------------ a tiny canonical CBOR writer
@@ -290,6 +290,12 @@ def main():
     add("ctaphid", "resync_busy", hid_init() + hid_pkt(0, 0x10, 1, b"\x02") + hid_pkt(0, 0x06, 8, b"\x33" * 8)
         + b"\x04\x00\x01")
     add("ctaphid", "raw_report", b"\x07" + b"\xff" * 4 + b"\x86\x00\x08" + b"\x44" * 8 + b"\x00" * 49)
+
+    # ---- ceremony (fuzz_ceremony.cpp reads its choices with FuzzedDataProvider, integers from the
+    # end): an empty input is an honest ceremony with the desktop under test; a last byte with bit
+    # 0 set puts the phone under test, the rest of an all-zero input is honest too.
+    add("ceremony", "honest_desktop_under_test", b"")
+    add("ceremony", "honest_phone_under_test", b"\x01")
 
     # ---- write
     for t in TARGETS:
