@@ -55,7 +55,7 @@ net::awaitable<Status> close_it(hybrid::Channel* ch, uint16_t code) {
 
 }  // namespace
 
-TEST_CASE("memory channel: whole messages in order, then the peer's close code", "[doubles]") {
+TEST_CASE("memory channel: whole messages in order and then the peer's close code", "[doubles]") {
   hybrid::Runner r;
   auto p = doubles::channel_pair();
   REQUIRE(run(r, write_all(p.side0.get(), {Bytes{1}, Bytes{2, 2}, Bytes{}})));
@@ -72,7 +72,7 @@ TEST_CASE("memory channel: whole messages in order, then the peer's close code",
   CHECK_FALSE(w);
 }
 
-TEST_CASE("memory channel: faults drop, corrupt, hold until release, close with a code, drop the connection",
+TEST_CASE("memory channel: faults drop and corrupt and hold until release and close with a code and drop the connection",
           "[doubles]") {
   hybrid::Runner r;
   auto p = doubles::channel_pair();
@@ -109,7 +109,7 @@ TEST_CASE("memory channel: faults drop, corrupt, hold until release, close with 
   CHECK(e.error().detail == "connection dropped");
 }
 
-TEST_CASE("memory channel: a delayed message arrives after its delay, in order", "[doubles]") {
+TEST_CASE("memory channel: a delayed message arrives after its delay and in order", "[doubles]") {
   hybrid::Runner r;
   auto p = doubles::channel_pair();
   p.link->set_faults(0, doubles::fault_at(0, Fault::delay_by(20ms)));
@@ -121,7 +121,7 @@ TEST_CASE("memory channel: a delayed message arrives after its delay, in order",
   CHECK(std::chrono::steady_clock::now() - t0 >= 20ms);  // a lower bound only: the delay happened
 }
 
-TEST_CASE("memory channel: cancel() ends a pending read; an end destroyed without close drops the connection",
+TEST_CASE("memory channel: cancel() ends a pending read - an end destroyed without close drops the connection",
           "[doubles]") {
   hybrid::Runner r;
   auto p = doubles::channel_pair();
@@ -179,7 +179,7 @@ TEST_CASE("memory radio: scanners see adverts (also those already on the air) un
   CHECK(air->on_air().empty());
 }
 
-TEST_CASE("in-process relay: /cable/new and /cable/connect pair once; unknown tunnels are refused", "[doubles]") {
+TEST_CASE("in-process relay: /cable/new and /cable/connect pair once - unknown tunnels are refused", "[doubles]") {
   hybrid::Runner r;
   auto relay = doubles::MemoryRelay::make();
   auto server = relay->server();
