@@ -9,8 +9,11 @@
 // plus a channel fault on every message of either side (drop, close with a code, dropped
 // connection, held back, a corrupted byte) and cancelling the side under test mid-way.
 //
-// First input byte (ConsumeBool): false = the desktop is under test (the input plays the phone),
-// true = the phone is under test (the input plays the desktop). An empty input is an honest run.
+// Modes (ConsumeBool from the input's end): the phone under test (the input plays the desktop's
+// QR ceremony), or the desktop under test, then a second bit: the QR flow (the input plays the
+// phone that scanned the QR code) or the linked flow (hybrid::connect_linked: the contact request
+// through the relay, the wake-up on the phone's listen connection, NKpsk0; the input plays the
+// woken phone). An empty input is an honest QR run with the desktop under test.
 //
 // Oracles:
 //   - nothing crashes, leaks or hits UB, and every run ends (the driver below detects a
@@ -40,6 +43,7 @@
 #include "hybrid/desktop_session.hpp"
 #include "hybrid/phone_session.hpp"
 #include "hybrid/run.hpp"
+#include "store/links.hpp"
 #include "memory_link.hpp"
 #include "memory_radio.hpp"
 #include "memory_relay.hpp"
@@ -270,6 +274,135 @@ net::awaitable<Result<Unit>> desktop_under_test(Ctx& c, PhoneScript& ps, std::un
   co_return ok_status();
 }
 
+
+// ====================================================================== the input plays a linked phone
+
+// A phone linked to the desktop: its contact at the relay, its secrets, and the desktop's link.
+struct Linked {
+  SecretBytes root_secret{crypto::random_bytes(32)};
+  std::string token = hex_encode(crypto::random_bytes(16));
+  std::unique_ptr<tunnel::WebSocket> listener;
+  store::Link link;
+};
+
+// Registers the phone's listen connection (before either side runs) and derives the desktop's
+// link from the phone's secrets, as linking info would carry them.
+net::awaitable<void> register_linked(Ctx& c, Linked& l) {
+  tunnel::ConnectOptions o;
+  o.url = std::string(doubles::MemoryRelay::kBaseUrl) + tunnel_domain::listen_path(std::nullopt);
+  o.headers.emplace_back("X-Hybridgate-Contact-Token", l.token);
+  auto ws = co_await c.relay->connect(o);
+  HG_FUZZ_CHECK(ws.ok());
+  auto id = base64url_decode(*(*ws)->handshake().header("x-hybridgate-contact-id"));
+  HG_FUZZ_CHECK(id.ok());
+  l.listener = std::move(ws).value();
+  l.link.contact_id = *id;
+  crypto::random_bytes(l.link.pairing_id.data(), l.link.pairing_id.size());
+  auto per_contact = messages::PhoneSecrets::per_contact_id_secret(l.root_secret.view(), *id);
+  l.link.link_secret = messages::PhoneSecrets::paired_secret(per_contact.view(), l.link.pairing_id);
+  l.link.phone_public_key = messages::PhoneSecrets::identity_key(l.root_secret.view()).public_uncompressed();
+}
+
+net::awaitable<void> fuzzed_linked_phone(Ctx& c, Linked& l, PhoneScript& ps) {
+  // The wake-up from the relay (the listen connection).
+  c.peer_reading = true;
+  c.kick = [ws = l.listener.get()] { ws->cancel(); };
+  auto m = co_await l.listener->read_any();
+  c.peer_reading = false;
+  c.kick = nullptr;
+  if (!m) co_return;
+  HG_FUZZ_CHECK(m->text);
+  auto wake = messages::parse_wakeup(std::string_view(reinterpret_cast<const char*>(m->data.data()), m->data.size()));
+  HG_FUZZ_CHECK(wake.ok());  // the relay's own wake-up
+  HG_FUZZ_CHECK(wake->payload.pairing_id == l.link.pairing_id);
+  auto per_contact = messages::PhoneSecrets::per_contact_id_secret(l.root_secret.view(), l.link.contact_id);
+  auto paired = messages::PhoneSecrets::paired_secret(per_contact.view(), wake->payload.pairing_id);
+  auto identity = messages::PhoneSecrets::identity_key(l.root_secret.view());
+
+  // The advert (honest or fuzzed service data), then the tunnel.
+  auto advertiser = c.air->advertiser();
+  const eid::Plaintext plain = eid::random_linked_plaintext();
+  if (c.choose() == Send::raw) (void)advertiser->start(c.raw());
+  (void)advertiser->start(eid::encrypt(plain, derive_eid_key(paired.view(), wake->payload.client_nonce)));
+  tunnel::ConnectOptions o;
+  o.url = std::string(doubles::MemoryRelay::kBaseUrl) + tunnel_domain::connect_path(wake->routing_id, wake->tunnel_id);
+  auto ws = co_await c.relay->connect(o);
+  HG_FUZZ_CHECK(ws.ok());
+  hybrid::WebSocketChannel ch(std::move(ws).value());
+  c.peer_channel = &ch;
+  auto finish = [&](uint16_t code) -> net::awaitable<void> {
+    advertiser->stop();
+    co_await ch.close(code);
+    c.peer_channel = nullptr;
+  };
+  auto msg1 = co_await c.peer_read();
+  if (!msg1) co_return co_await finish(1000);
+  auto responder = noise::Responder::nk(identity, derive_psk(paired.view(), plain));
+  auto out = responder.respond(*msg1);
+  HG_FUZZ_CHECK(out.ok() || !c.honest);
+  std::optional<Crypter> crypter;
+  if (out) crypter.emplace(out->keys.read_key, out->keys.write_key);
+  auto send = [&](const Bytes& honest_plain) -> net::awaitable<bool> {
+    Bytes plaintext = honest_plain;
+    switch (c.choose()) {
+      case Send::nothing: co_return true;
+      case Send::cancel: c.cancel_sut(); break;
+      case Send::raw: co_return (co_await ch.write(c.raw())).ok();
+      case Send::fuzzed_plaintext: plaintext = c.raw(); break;
+      case Send::honest: break;
+    }
+    if (!crypter) co_return (co_await ch.write(c.raw())).ok();
+    auto ct = crypter->encrypt(plaintext);
+    if (!ct) co_return false;
+    ps.encrypted.insert(plaintext);
+    co_return (co_await ch.write(*ct)).ok();
+  };
+  {
+    const Send s = c.choose();
+    Bytes m2 = out ? out->message2 : Bytes(81, 0);
+    if (s == Send::raw || s == Send::fuzzed_plaintext) m2 = c.raw();
+    if (s == Send::cancel) c.cancel_sut();
+    if (s != Send::nothing && !(co_await ch.write(m2)).ok()) co_return co_await finish(1000);
+  }
+  authenticator::MemoryCredentialStore store;
+  authenticator::AlwaysConfirm yes;
+  authenticator::SoftwareAuthenticator auth(store, yes);
+  if (!co_await send(messages::encode_post_handshake(auth.get_info_cbor()))) co_return co_await finish(1000);
+  // An update message may come too (a linked phone has none to send; the desktop must cope).
+  if (c.in.ConsumeBool() && !co_await send(messages::encode_update_frame(std::nullopt))) co_return co_await finish(1000);
+  for (int step = 0; step < kMaxSteps; ++step) {
+    auto ct = co_await c.peer_read();
+    if (!ct) co_return co_await finish(1000);
+    if (!crypter) break;
+    auto plain_req = crypter->decrypt(*ct);
+    if (!plain_req) break;
+    auto f = decode_frame(*plain_req);
+    if (!f || f->type == MessageType::shutdown) break;
+    if (f->type != MessageType::ctap) continue;
+    if (!co_await send(encode_frame(MessageType::ctap, auth.handle(f->payload)))) break;
+  }
+  co_return co_await finish(c.in.ConsumeBool() ? 1000 : c.in.ConsumeIntegral<uint16_t>());
+}
+
+net::awaitable<Result<Unit>> linked_desktop_under_test(Ctx& c, Linked& l, PhoneScript& ps,
+                                                       std::unique_ptr<ble::Scanner>& scanner) {
+  hybrid::DesktopDeadlines d{.advert = 1s, .connect = 1s, .handshake = 1s, .response = 1s};
+  auto conn = co_await hybrid::connect_linked(*scanner, l.link, qr_payload::RequestType::get_assertion,
+                                              c.relay->server(), d, {});
+  if (!conn) co_return conn.error();
+  auto& s = *conn->session;
+  for (const Bytes& request : {fixed_make_credential(), fixed_get_assertion()}) {
+    auto r = co_await s.transact(request, {});
+    if (!r) co_return r.error();
+    bool authentic = ps.encrypted.count(*r) > 0 || ps.encrypted.count(encode_frame(MessageType::ctap, *r)) > 0;
+    HG_FUZZ_CHECK(authentic);
+    if (c.honest) HG_FUZZ_CHECK(ctap::parse_response(*r).ok());
+  }
+  HG_FUZZ_CHECK(!s.linking());  // linking info is taken only on QR connections
+  co_await s.close();
+  co_return ok_status();
+}
+
 // ====================================================================== the input plays the desktop
 
 struct DesktopScript {
@@ -451,7 +584,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool phone_under_test_mode = c.in.ConsumeBool();
   c.phone_under_test = phone_under_test_mode;
   c.plan_faults(/*peer_is_phone=*/!phone_under_test_mode);
-  if (!phone_under_test_mode) {
+  const bool linked_mode = !phone_under_test_mode && c.in.ConsumeBool();
+  if (linked_mode) {
+    PhoneScript ps;
+    Linked l;
+    net::co_spawn(c.io, register_linked(c, l), net::detached);
+    c.io.run();  // the relay answers at once
+    c.io.restart();
+    auto scanner = c.air->scanner(c.io.get_executor());
+    std::optional<Result<Unit>> result;
+    net::co_spawn(c.io, fuzzed_linked_phone(c, l, ps), [&](std::exception_ptr e) {
+      HG_FUZZ_CHECK(!e);
+      c.peer_done = true;
+    });
+    net::co_spawn(c.io, keep_result(&result, linked_desktop_under_test(c, l, ps, scanner)), [&](std::exception_ptr e) {
+      HG_FUZZ_CHECK(!e);
+      c.sut_done = true;
+    });
+    drive(c);
+    if (c.honest) HG_FUZZ_CHECK(result->ok());
+  } else if (!phone_under_test_mode) {
     PhoneScript ps;
     auto scanner = c.air->scanner(c.io.get_executor());
     std::optional<Result<Unit>> result;

@@ -292,10 +292,12 @@ def main():
     add("ctaphid", "raw_report", b"\x07" + b"\xff" * 4 + b"\x86\x00\x08" + b"\x44" * 8 + b"\x00" * 49)
 
     # ---- ceremony (fuzz_ceremony.cpp reads its choices with FuzzedDataProvider, integers from the
-    # end): an empty input is an honest ceremony with the desktop under test; a last byte with bit
-    # 0 set puts the phone under test, the rest of an all-zero input is honest too.
+    # end): an empty input is an honest QR ceremony with the desktop under test; a last byte with
+    # bit 0 set puts the phone under test; the rest of an all-zero input is honest too.
     add("ceremony", "honest_desktop_under_test", b"")
     add("ceremony", "honest_phone_under_test", b"\x01")
+    # Last byte 0 (desktop under test), 24 fault choices of 0 (none), then 1: the linked flow.
+    add("ceremony", "honest_linked_desktop_under_test", b"\x01" + b"\x00" * 25)
 
     # ---- write
     for t in TARGETS:
