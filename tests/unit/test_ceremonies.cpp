@@ -798,7 +798,7 @@ TEST_CASE("error at the tunnel stage: the relay refuses the desktop's connect", 
   World w;
   w.relay->refuse_next(doubles::MemoryRelay::Kind::connect, 404);
   auto o = w.phone_options();
-  o.desktop = 200ms;
+  o.desktop = 500ms;  // long enough for a loaded machine to see the advert first
   auto out = qr_register(w, o);
   check_error(out.desktop, Errc::tunnel_refused, "404");
   check_error(out.phone, Errc::session_deadline);  // nobody came to the phone's tunnel
@@ -963,7 +963,7 @@ TEST_CASE("error at the idle stage: a desktop silent past the phone's idle deadl
   PhoneSide phone(*w.air);
   std::optional<Result<hybrid::PhoneResult>> pr;
   auto o = w.phone_options();
-  o.idle = 100ms;
+  o.idle = 500ms;  // long enough for a loaded machine to finish the handshake first
   w.start_phone_qr(phone, pr, qr.url, o);
   auto c = w.desktop_qr(qr, {});
   REQUIRE(c);
