@@ -31,7 +31,7 @@ net::awaitable<Result<std::unique_ptr<tunnel::WebSocket>>> open_listen(const Tun
                                                                       const std::optional<Bytes>& contact_id) {
   auto url = server.url_for(0, tunnel_domain::listen_path(contact_id));
   if (!url) co_return url.error();
-  co_return co_await tunnel::connect(listen_options(*url, server, token_hex));
+  co_return co_await server.connect(listen_options(*url, server, token_hex));
 }
 }  // namespace
 

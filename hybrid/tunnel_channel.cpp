@@ -26,6 +26,11 @@ Result<std::string> TunnelServer::url_for(uint16_t domain_id, std::string_view p
   return "wss://" + name + std::string(path);
 }
 
+net::awaitable<Result<std::unique_ptr<tunnel::WebSocket>>> TunnelServer::connect(const tunnel::ConnectOptions& o) const {
+  if (connector) co_return co_await connector->connect(o);
+  co_return co_await tunnel::connect(o);
+}
+
 net::awaitable<Result<std::unique_ptr<WebSocketChannel>>> TunnelServer::open(
     uint16_t domain_id, std::string_view path, std::chrono::milliseconds timeout,
     std::vector<std::pair<std::string, std::string>> headers) const {
@@ -36,7 +41,7 @@ net::awaitable<Result<std::unique_ptr<WebSocketChannel>>> TunnelServer::open(
   o.timeout = timeout;  // enforced by the stream itself (TCP, TLS, upgrade)
   o.ca_file = ca_file;
   o.headers = std::move(headers);
-  auto ws = co_await tunnel::connect(o);
+  auto ws = co_await connect(o);
   if (!ws) co_return ws.error();
   co_return std::make_unique<WebSocketChannel>(std::move(ws).value());
 }

@@ -32,12 +32,28 @@ class WebSocketChannel final : public Channel {
   std::unique_ptr<tunnel::WebSocket> ws_;
 };
 
+// Opens the WebSocket connections of the ceremonies (tunnels and the phone's listen connection).
+// The seam for in-process tests: a TunnelServer without a connector uses the network
+// (tunnel::connect); tests/doubles/ has an in-process tunnel server that implements this, so whole
+// ceremonies run in one process without sockets. Same contract as tunnel::connect: the options'
+// URL, headers and timeout; the errors of tunnel/client/websocket.hpp.
+class TunnelConnector {
+ public:
+  virtual ~TunnelConnector() = default;
+  virtual boost::asio::awaitable<Result<std::unique_ptr<tunnel::WebSocket>>> connect(
+      const tunnel::ConnectOptions& options) = 0;
+};
+
 // How to reach tunnel servers: by domain ID (docs/protocol.md), or every domain mapped to one
 // base URL (self-hosting and tests: "ws://127.0.0.1:8080").
 struct TunnelServer {
   std::string override_url;
   std::string ca_file;  // extra trusted CA for wss://
+  // null (real runs) = the network; set only by tests (see TunnelConnector).
+  std::shared_ptr<TunnelConnector> connector = nullptr;
   Result<std::string> url_for(uint16_t domain_id, std::string_view path) const;
+  // tunnel::connect, or the connector when one is set.
+  boost::asio::awaitable<Result<std::unique_ptr<tunnel::WebSocket>>> connect(const tunnel::ConnectOptions& options) const;
   // Opens a WebSocket channel to `path` at the server for `domain_id`.
   boost::asio::awaitable<Result<std::unique_ptr<WebSocketChannel>>> open(
       uint16_t domain_id, std::string_view path, std::chrono::milliseconds timeout,

@@ -20,7 +20,7 @@ OUT = os.path.join(HERE, "corpus")
 
 TARGETS = ["qr_url", "digits", "cbor", "qr_payload_cbor", "eid", "relay_path", "noise", "crypter",
            "post_handshake", "ctap", "sk_answers", "pam_core", "native_messaging",
-           "ctaphid", "store"]
+           "ctaphid", "store", "ceremony"]
 
 
 # ------------------------------------------------------------------ a tiny canonical CBOR writer
@@ -325,6 +325,14 @@ def main():
     add("store", "sealed_tampered", sealed([cred], tamper=True))
     add("store", "sealed_other_kdf", sealed([cred]).replace('"scrypt"', '"argon2"'))
     add("store", "unknown_version", json.dumps({"version": 3, "credentials": []}))
+
+    # ---- ceremony (fuzz_ceremony.cpp reads its choices with FuzzedDataProvider, integers from the
+    # end): an empty input is an honest QR ceremony with the desktop under test; a last byte with
+    # bit 0 set puts the phone under test; the rest of an all-zero input is honest too.
+    add("ceremony", "honest_desktop_under_test", b"")
+    add("ceremony", "honest_phone_under_test", b"\x01")
+    # Last byte 0 (desktop under test), 24 fault choices of 0 (none), then 1: the linked flow.
+    add("ceremony", "honest_linked_desktop_under_test", b"\x01" + b"\x00" * 25)
 
     # ---- write
     for t in TARGETS:
