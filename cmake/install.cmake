@@ -2,14 +2,12 @@
 # `cmake --install BUILD [--prefix P]` (GNUInstallDirs; paths below are relative to the prefix):
 #   bin/hybridgate, bin/hybridgate-relay                   the programs (HYBRIDGATE_BUILD_PROGRAMS)
 #   LIBDIR/libhybridgate.so.0.2.0, .so.0 (soname), .so     the C ABI
-#   LIBDIR/libhybridgate_cxx.a                             every layer, for C++ users
 #   LIBDIR/libhybridgate-sk.so                             the OpenSSH security-key provider
 #                                                          (bridges/ssh/CMakeLists.txt installs it)
-#   include/hybridgate/hybridgate.h                        the C header
-#   include/hybridgate/cxx/{proto,web,qr,ble,tunnel/client,webauthn,store,hybrid}/*.hpp   the C++ headers
+#   include/hybridgate/hybridgate.h, hybridgate.hpp        the C header and its C++17 façade
 #   LIBDIR/pkgconfig/hybridgate.pc                         pkg-config (the C ABI)
 #   LIBDIR/cmake/hybridgate/hybridgateConfig.cmake, ...ConfigVersion.cmake, targets
-#                                                          find_package(hybridgate [COMPONENTS cxx])
+#                                                          find_package(hybridgate)
 #   HYBRIDGATE_PAM_MODULE_DIR/pam_hybridgate.so             the PAM module (default LIBDIR/security;
 #                                                          bridges/pam/CMakeLists.txt installs it)
 #   share/man/man1/hybridgate.1, share/man/man8/hybridgate-relay.8, share/man/man3/libhybridgate.3
@@ -60,14 +58,6 @@ if(TARGET hybridgate_c)
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hybridgate COMPONENT development)
   install(EXPORT hybridgateTargets NAMESPACE hybridgate:: DESTINATION ${HG_CMAKE_DIR} COMPONENT development)
 
-  install(TARGETS hybridgate_cxx EXPORT hybridgateCxxTargets
-    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
-  set_target_properties(hybridgate_cxx PROPERTIES EXPORT_NAME cxx)
-  install(EXPORT hybridgateCxxTargets NAMESPACE hybridgate:: DESTINATION ${HG_CMAKE_DIR} COMPONENT development)
-  foreach(dir proto web qr ble tunnel/client webauthn store hybrid)
-    install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hybridgate/cxx/${dir}
-      COMPONENT development FILES_MATCHING PATTERN "*.hpp")
-  endforeach()
 
   configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/hybridgateConfig.cmake.in
     ${PROJECT_BINARY_DIR}/hybridgateConfig.cmake INSTALL_DESTINATION ${HG_CMAKE_DIR})
