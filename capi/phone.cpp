@@ -114,7 +114,12 @@ int run(hg_phone* p, hg_error* err, F&& call) {
 
 extern "C" {
 
-hg_phone* hg_phone_new(const hg_config* cfg, const char* store_path, hg_error* err) {
+namespace {
+
+// hg_phone_new and hg_phone_new_sealed: a sealed store needs `passphrase` (nullptr: refused with
+// store.sealed, as FileCredentialStore::open does).
+hg_phone* make_phone(const hg_config* cfg, const char* store_path, const hg::SecretBytes* passphrase,
+                     hg_error* err) {
   try {
     if (store_path == nullptr || *store_path == '\0') {
       fail(err, Errc::invalid_argument, "the credential store path is empty");
@@ -125,7 +130,7 @@ hg_phone* hg_phone_new(const hg_config* cfg, const char* store_path, hg_error* e
       return nullptr;
     }
     auto p = std::make_unique<hg_phone>();
-    auto store = hg::store::FileCredentialStore::open(store_path);
+    auto store = hg::store::FileCredentialStore::open(store_path, passphrase);
     if (!store.ok()) {
       fail(err, store.error());
       return nullptr;
@@ -136,6 +141,27 @@ hg_phone* hg_phone_new(const hg_config* cfg, const char* store_path, hg_error* e
     p->authenticator = std::make_unique<hg::authenticator::SoftwareAuthenticator>(*p->store, p->presence, ac);
     p->impl = std::make_unique<hg::hybrid::Phone>(cfg ? cfg->phone : hg::hybrid::PhoneConfig{}, *p->authenticator);
     return p.release();
+  } catch (...) {
+    fail(err, hg::capi::current_exception_error());
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+hg_phone* hg_phone_new(const hg_config* cfg, const char* store_path, hg_error* err) {
+  return make_phone(cfg, store_path, nullptr, err);
+}
+
+hg_phone* hg_phone_new_sealed(const hg_config* cfg, const char* store_path, const char* passphrase,
+                              size_t passphrase_len, hg_error* err) {
+  try {
+    if (passphrase == nullptr || passphrase_len == 0) {
+      fail(err, Errc::invalid_argument, "the store's passphrase is empty");
+      return nullptr;
+    }
+    const hg::SecretBytes pass(hg::ByteView(reinterpret_cast<const uint8_t*>(passphrase), passphrase_len));
+    return make_phone(cfg, store_path, &pass, err);
   } catch (...) {
     fail(err, hg::capi::current_exception_error());
     return nullptr;

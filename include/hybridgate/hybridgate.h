@@ -10,7 +10,7 @@
  * The desktop side (the whole reference is below; an overview in libhybridgate(3)):
  *
  *     hg_error err;
- *     hg_config *cfg = hg_config_new();
+ *     hg_config *cfg = hg_config_new_desktop();
  *     hg_desktop *d = NULL;
  *     if (hg_config_load(cfg, &err) == HG_OK)     // the person's settings: config file, HYBRIDGATE_*
  *         d = hg_desktop_new(cfg, &err);          // (then setters for the program's own options)
@@ -129,8 +129,10 @@ int hg_config_set_ca_file(hg_config *cfg, const char *path, hg_error *err);
 int hg_config_set_radio(hg_config *cfg, const char *radio, hg_error *err);
 /* BlueZ adapter name, e.g. "hci0". NULL or "" (the default) = the first powered adapter. */
 int hg_config_set_adapter(hg_config *cfg, const char *adapter, hg_error *err);
-/* Loopback radio directory. NULL or "" (the default) = $HYBRIDGATE_RADIO_DIR, else
- * $XDG_RUNTIME_DIR/hybridgate-radio. */
+/* Loopback radio directory (a test radio: both sides must use the same one). NULL or "" (the
+ * default) = $XDG_RUNTIME_DIR/hybridgate-radio, or /tmp/hybridgate-radio-UID without
+ * XDG_RUNTIME_DIR ($HYBRIDGATE_RADIO_DIR through hg_config_load). The last part of the path is
+ * created (mode 0700) when a ceremony starts; its parent must exist. */
 int hg_config_set_loopback_dir(hg_config *cfg, const char *dir, hg_error *err);
 
 /* Desktop only: the file of remembered phones (mode 0600). NULL or "" (the default) =
@@ -166,8 +168,12 @@ int hg_config_set_qr_url_file(hg_config *cfg, const char *path, hg_error *err);
  *      TOML `key = value` lines: tunnel_url, ca_file, radio, adapter, loopback_dir, links_file,
  *      phone, qr_url_file, link_phone (true/false), advert_timeout, connect_timeout,
  *      handshake_timeout, response_timeout (seconds). Relative paths are relative to the file.
- *   2. the environment: HYBRIDGATE_TUNNEL_URL, HYBRIDGATE_CA_FILE, HYBRIDGATE_RADIO
- *      (auto|bluez|loopback), HYBRIDGATE_PHONE, HYBRIDGATE_QR_URL_FILE.
+ *   2. the environment, one variable per key (overriding the file): HYBRIDGATE_TUNNEL_URL,
+ *      HYBRIDGATE_CA_FILE, HYBRIDGATE_RADIO (auto|bluez|loopback), HYBRIDGATE_ADAPTER,
+ *      HYBRIDGATE_RADIO_DIR (loopback_dir), HYBRIDGATE_LINKS_FILE, HYBRIDGATE_PHONE,
+ *      HYBRIDGATE_QR_URL_FILE, HYBRIDGATE_LINK_PHONE, HYBRIDGATE_ADVERT_TIMEOUT,
+ *      HYBRIDGATE_CONNECT_TIMEOUT, HYBRIDGATE_HANDSHAKE_TIMEOUT, HYBRIDGATE_RESPONSE_TIMEOUT. An
+ *      empty variable counts as unset (HYBRIDGATE_CONFIG too).
  * Call it first, then the setters for what the program's own options say. An unknown key, a
  * malformed file or a bad value (a tunnel_url that is not ws:// or wss://, a ca_file that does not
  * exist, a qr_url_file in a missing folder, ...) fails with "config.invalid", whose message names
@@ -179,7 +185,7 @@ int hg_config_load(hg_config *cfg, hg_error *err);
 
 /*
  * Any desktop setting by its key, with its value as text, exactly as in the config file
- * (docs/configuration.md): "tunnel_url", "ca_file", "radio", "adapter", "loopback_dir",
+ * (the table in configuration.md, installed with the documentation): "tunnel_url", "ca_file", "radio", "adapter", "loopback_dir",
  * "links_file", "phone", "qr_url_file", "link_phone" ("true"/"false"), "advert_timeout",
  * "connect_timeout", "handshake_timeout", "response_timeout" (seconds, e.g. "30" or "2.5").
  * NULL or "" resets a text or path setting to its default. An unknown key or a bad value fails
@@ -189,7 +195,7 @@ int hg_config_load(hg_config *cfg, hg_error *err);
  */
 int hg_config_set(hg_config *cfg, const char *key, const char *value, hg_error *err);
 /* The key of desktop setting number `index` (0, 1, ...; static storage), or NULL past the last:
- * the list hg_config_set accepts, in the order of docs/configuration.md. Since 0.2. */
+ * the list hg_config_set accepts, in the order of the table in configuration.md. Since 0.2. */
 const char *hg_config_setting_key(size_t index);
 
 /*
@@ -395,6 +401,18 @@ typedef int hg_presence_cb(void *user, const char *operation, const char *rp_id,
  * file (changes are made under a lock on STORE_PATH.lock). NULL on failure (err says why).
  */
 hg_phone *hg_phone_new(const hg_config *cfg, const char *store_path, hg_error *err);
+
+/*
+ * hg_phone_new for a store sealed with a passphrase (`hybridgate phone --seal`: its private keys
+ * are encrypted with a key derived from the passphrase; hg_phone_new refuses it with
+ * "store.sealed"). passphrase: passphrase_len bytes (UTF-8, as the person typed it, without a
+ * newline; not NUL-terminated necessarily); the library keeps only the derived key and wipes its
+ * copies, the caller wipes its own. A wrong passphrase is "store.passphrase" and the file is only
+ * read: nothing is lost. A plaintext store opens as with hg_phone_new (it is never sealed by this
+ * call). Deriving the key takes about half a second (scrypt, 128 MiB). Added in 0.2.
+ */
+hg_phone *hg_phone_new_sealed(const hg_config *cfg, const char *store_path, const char *passphrase,
+                              size_t passphrase_len, hg_error *err);
 /* Frees *p and sets it to NULL; p and *p may be NULL. Not while a call runs on another thread
  * (cancel it with hg_phone_cancel and let it return first), and not from a callback. */
 void hg_phone_free(hg_phone **p);
@@ -464,7 +482,8 @@ void hg_phone_cancel(hg_phone *p);
  * One value per stable error code (hg_error.code), for a `switch`. The values never change and
  * are never reused; new codes get new values at the end (a program should have a `default:`).
  * HG_E_X is the code "x" with '.' written as '_' and upper-cased: HG_E_CTAP_OPERATION_DENIED is
- * "ctap.operation_denied". capi/common.cpp fails to compile unless this list matches the library's codes (proto/error.hpp) one for one, in order.
+ * "ctap.operation_denied". The library does not build unless this list matches its own codes one
+ * for one, in order.
  */
 typedef enum hg_errc {
   HG_E_OK = 0,

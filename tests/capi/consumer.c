@@ -18,7 +18,8 @@
  *       Serves one QR code (loopback radio) with the store; the presence callback approves (or,
  *       with --deny, refuses) and logs "presence OPERATION RP_ID" on stderr. With $CONSUMER_PIN:
  *       sets it as the store's PIN (hg_phone_set_pin, when none is set) and answers the
- *       verification callback with it, logging "verify OPERATION RP_ID retries N".
+ *       verification callback with it, logging "verify OPERATION RP_ID retries N". With
+ *       $CONSUMER_PASSPHRASE: the store is sealed and opened with hg_phone_new_sealed.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -613,7 +614,13 @@ static int phone_side(int argc, char **argv) {
   cfg = hg_config_new();
   hg_config_set_radio(cfg, "loopback", &err);
   hg_config_set_tunnel_url(cfg, url, &err);
-  p = hg_phone_new(cfg, store, &err);
+  /* $CONSUMER_PASSPHRASE: the store is sealed (hybridgate phone --seal); never argv in a test. */
+  if (getenv("CONSUMER_PASSPHRASE")) {
+    const char *pass = getenv("CONSUMER_PASSPHRASE");
+    p = hg_phone_new_sealed(cfg, store, pass, strlen(pass), &err);
+  } else {
+    p = hg_phone_new(cfg, store, &err);
+  }
   hg_config_free(&cfg);
   if (!p) {
     print_error(&err);

@@ -445,7 +445,7 @@ def test_c_phone():
     `hybridgate register` and `hybridgate sign-in`, verified; refusing in the callback gives the
     desktop ctap.operation_denied. Presence alone (the ABI before verification existed) never
     claims UV; with a PIN (hg_phone_set_pin) and the verification callback, the UV flag is set and
-    the callback, not the presence one, is asked."""
+    the callback, not the presence one, is asked. A sealed store opens with hg_phone_new_sealed only."""
     from hgtest import desktop, wait_qr
     wd = Workdir("capi-phone")
     relay = Relay(BIN, wd)
@@ -495,6 +495,35 @@ def test_c_phone():
         check(rc == 0, "the verifier rejected the assertion: " + err)
 
         check("verify get_assertion example.com" in p.stderr(), "no PIN prompt for the sign-in:\n" + p.stderr())
+
+        # The same store sealed with a passphrase (`hybridgate phone --seal`, the passphrase on a
+        # pipe): hg_phone_new refuses it with store.sealed, a wrong passphrase is store.passphrase
+        # (the file unchanged), hg_phone_new_sealed with the right one signs in, verified.
+        r = subprocess.run([os.path.join(BIN, "hybridgate"), "phone", "--store", store, "--seal", "--passphrase-fd", "0"],
+                           input="correct horse\n", capture_output=True, text=True, timeout=120, env=wd.env)
+        check(r.returncode == 0 and json.loads(r.stdout)["sealed"] is True, "--seal: %r %r" % (r.stdout, r.stderr))
+        sealed_text = open(store).read()
+        check(json.loads(sealed_text)["version"] == 2, "the store is not sealed")
+        for name, pass_env, want in (("c-phone-nopass", None, "store.sealed"),
+                                     ("c-phone-badpass", "wrong horse", "store.passphrase")):
+            if pass_env:
+                wd.env["CONSUMER_PASSPHRASE"] = pass_env
+            d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, name=name + "-desktop")
+            p = serve(d, name)
+            check(p.wait(90) == 1 and p.json()["error"]["code"] == want, "%s: %s %s" % (name, p.stdout(), p.stderr()))
+            d.proc.kill()
+            d.wait(30)
+            check(open(store).read() == sealed_text, "%s changed the sealed store" % name)
+        wd.env["CONSUMER_PASSPHRASE"] = "correct horse"
+        challenge = b64(os.urandom(32))
+        d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, "--challenge=" + challenge,
+                    name="sealed-desktop")
+        p = serve(d, "c-phone-sealed")
+        check(p.wait(90) == 0 and d.wait(60) == 0, "sealed sign-in failed:\n" + d.stderr() + p.stderr())
+        rc, _, err = verify("authenticate", d.json(), rp_id=RP, origin=ORIGIN, challenge=challenge,
+                            stored=wd.file("stored.json"), prev_sign_count=stored["sign_count"])
+        check(rc == 0, "the verifier rejected the sealed store's assertion: " + err)
+        del wd.env["CONSUMER_PASSPHRASE"]
 
         del wd.env["CONSUMER_PIN"]  # the presence callback decides (a store without a PIN)
         d = desktop(BIN, wd, "sign-in", relay.url, "--rp-id", RP, "--origin", ORIGIN, name="deny-desktop")

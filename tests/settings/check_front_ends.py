@@ -5,8 +5,9 @@ carried by every front end, under the table's names:
 
   docs          docs/configuration.md's table: a row per key, in order, with its variable, flag,
                 C setter and default
-  C ABI         include/hybridgate/hybridgate.h declares the row's setter (and hg_config_set takes
-                the key: asked of the built library)
+  C ABI         include/hybridgate/hybridgate.h declares the row's setter and names the key and its
+                variable in hg_config_load's comment (and hg_config_set takes the key: asked of the
+                built library)
   CLI           `hybridgate register --help` and `hybridgate sign-in --help` list --KEY-WITH-DASHES
   PAM           man/pam_hybridgate.8 documents KEY= (the module passes KEY=VALUE to hg_config_set)
   Python        the package's keywords (asked of the built library through the package) and its
@@ -51,6 +52,13 @@ def main():
             missing.append(f"C ABI: {r['c_setter']} (setting {r['key']}) is not declared in hybridgate.h")
         if m and m.group(2) and not re.search(r"\b" + m.group(2) + r"\s*=", header):
             missing.append(f"C ABI: {m.group(2)} (setting {r['key']}) is not in hybridgate.h")
+    # hg_config_load's comment is what a C programmer reads: it names every key and variable.
+    load = re.search(r"/\*\n \* Loads the desktop configuration.*?\*/\nint hg_config_load", header, re.S)
+    load_doc = load.group(0) if load else ""
+    for r in rows:
+        for what, want in (("key", r["key"]), ("variable", r["env"])):
+            if not re.search(r"\b" + re.escape(want) + r"\b", load_doc):
+                missing.append(f"C ABI: hg_config_load's comment does not name the {what} {want}")
 
     for command in ("register", "sign-in"):
         help_text = subprocess.run([cli, command, "--help"], capture_output=True, text=True).stdout

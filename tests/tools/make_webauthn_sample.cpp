@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   authenticator::MemoryCredentialStore store;
   authenticator::AlwaysConfirm yes;
   authenticator::Config cfg;
+  // This driver's subject is the encoding a real verifier accepts (flags, counters, attestation),
+  // with the UV flag set as python-fido2's verifier requires by default; whether the flag is ever
+  // set without a verified person is tested with a PIN in tests/python/test_pin.py.
+  cfg.test_assume_verified = true;
   cfg.attestation = attestation == "packed" ? authenticator::AttestationFormat::packed_self
                                             : authenticator::AttestationFormat::none;
   authenticator::SoftwareAuthenticator phone(store, yes, cfg);
@@ -73,6 +77,7 @@ int main(int argc, char** argv) {
   mc.pub_key_cred_params = {{"public-key", ctap::cose::alg_es256}, {"public-key", ctap::cose::alg_rs256}};
   if (alg == "eddsa") mc.pub_key_cred_params.insert(mc.pub_key_cred_params.begin(), {"public-key", ctap::cose::alg_edDSA});
   mc.options.rk = true;
+  mc.options.uv = true;  // as a client does for userVerification "required"
   auto reg = ctap::decode_make_credential_response(phone.handle(ctap::encode_request(mc)));
   if (!reg) die("makeCredential failed: " + reg.error().to_string());
   out["registration"] = {{"challenge", base64url_encode(reg_challenge)},
@@ -85,6 +90,7 @@ int main(int argc, char** argv) {
     ctap::GetAssertionRequest ga;
     ga.rp_id = rp_id;
     ga.client_data_hash = crypto::sha256(as_bytes(client_data));
+    ga.options.uv = true;
     if (i == 0) {
       auto ad = ctap::AuthenticatorData::parse(reg->auth_data);
       if (!ad || !ad->attested) die("bad registration authData");
