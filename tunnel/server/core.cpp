@@ -349,6 +349,20 @@ Core::Core(boost::asio::io_context& io, Config c)
       rl_connect(cfg.rate_connect, cfg.rate_connect_burst, cfg.rate_table_size),
       rl_reattach(cfg.rate_reattach, cfg.rate_reattach_burst, cfg.rate_table_size),
       contact_sweep_timer(std::make_unique<boost::asio::steady_timer>(io)) {
+  // What the book changes on its own (a TTL is over) goes to the store and the log.
+  contacts.on_expired = [this](const std::string& id, const Contact& expired) {
+    persist(id, expired);
+    set_contact_gauges();
+    if (log.item(Level::info, "contact_expired"))
+      log.log(Level::info, "contact_expired", {{"contact", contact_tag(id)}});
+  };
+  contacts.on_forgotten = [this](const std::string& id) {
+    if (writer)
+      writer->remove(id, [this, tag = contact_tag(id)](bool ok) {
+        if (!ok) store_failed(tag);
+      });
+    set_contact_gauges();
+  };
   apply_limits();
 }
 
@@ -362,6 +376,13 @@ void Core::apply_limits() {
                                             : 2 * cfg.max_message_size + cfg.max_pending_bytes;
   max_client_buffer = cfg.max_client_buffer ? cfg.max_client_buffer
                                             : std::max(cfg.max_buffered_bytes / 8, max_tunnel_buffer);
+  contacts.configure({secs(cfg.contact_ttl), secs(cfg.unused_contact_ttl), cfg.max_contacts});
+  admission_limits = {.max_waiting_tunnels = cfg.max_waiting_tunnels,
+                      .max_waiting_per_client = cfg.max_waiting_per_client,
+                      .max_waiting_per_network = cfg.max_waiting_per_network,
+                      .max_contacts_per_client = cfg.max_contacts_per_client,
+                      .max_contacts_per_network = cfg.max_contacts_per_network,
+                      .max_webhook_in_flight = cfg.max_webhook_in_flight};
   max_connections = cfg.max_connections;
   if (max_connections == 0) {
     rlimit rl{};
@@ -443,26 +464,41 @@ void Core::drain_all() {
 
 void Core::close_listeners() {
   std::vector<std::shared_ptr<Listener>> all;
-  for (auto& [id, c] : contacts)
+  for (auto& [id, c] : contacts.all())
     if (auto l = c.listener.lock()) all.push_back(std::move(l));
   for (auto& l : all) l->close(close_code::service_restart, "relay restarting");
 }
 
-// A rate limiter said no: over the client's rate (429), or its table is full (it fails closed:
-// 503, counted as limit rate_table_full).
-Admission Core::rate_refused(const RequestInfo& r, const RateLimiter& rl, const char* which, nlohmann::json fields) {
-  if (rl.table_full()) {
-    limit_hit("rate_table_full", std::move(fields));
-    return refuse(r, 503, "rate_table_full");
-  }
-  limit_hit(which, std::move(fields));
-  return refuse(r, 429, "rate_limited");
+namespace {
+// Takes one token; the admission decision asks only when it gets to the limiter.
+RateVerdict take(RateLimiter& rl, const std::string& key) {
+  if (rl.allow(key)) return RateVerdict::allowed;
+  return rl.table_full() ? RateVerdict::table_full : RateVerdict::limited;
+}
+}  // namespace
+
+WaitingCounts Core::waiting_counts(const RequestInfo& r) const {
+  WaitingCounts w;
+  w.relay = waiting_or_reserved;
+  w.client = r.client ? r.client->waiting : clients.value(r.client_key, &ClientCounts::waiting);
+  w.network = r.client ? clients.network_value(*r.client, &ClientCounts::waiting)
+                       : clients.network_value(r.client_key, &ClientCounts::waiting);
+  return w;
 }
 
-bool Core::network_full(const RequestInfo& r, size_t ClientCounts::*field, size_t cap, const char* which) {
-  if (cap == 0 || (r.client ? clients.network_value(*r.client, field) : clients.network_value(r.client_key, field)) < cap) return false;
-  limit_hit(which, {{"client", r.client_ip}, {"network", clients.network_key(r.client_key)}});
-  return true;
+nlohmann::json Core::limit_fields(std::string_view which, const RequestInfo& r, const std::string* contact) {
+  if (which == "max_waiting_tunnels") return nlohmann::json{{"waiting", waiting_or_reserved}};
+  if (which == "max_contacts") return nlohmann::json{{"contacts", contacts.size()}};
+  if (which == "webhook_in_flight") return nlohmann::json{{"in_flight", m.webhook_in_flight}};
+  nlohmann::json f = {{"client", r.client_ip}};
+  if (contact) f["contact"] = contact_tag(*contact);  // a per-contact limit (rate_reattach)
+  if (which.starts_with("network_")) f["network"] = clients.network_key(r.client_key);
+  return f;
+}
+
+Admission Core::refuse(const RequestInfo& r, const Verdict& v, const std::string* contact) {
+  if (v.limit) limit_hit(v.limit, limit_fields(v.limit, r, contact));
+  return refuse(r, v.status, v.reason);
 }
 
 Admission Core::refuse(const RequestInfo& r, int status, const char* reason) {
@@ -474,36 +510,30 @@ Admission Core::refuse(const RequestInfo& r, int status, const char* reason) {
 }
 
 Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
-  auto refuse = [&](int status, const char* reason) { return this->refuse(r, status, reason); };
-  if (!r.is_get) return refuse(405, "method_not_allowed");
   constexpr std::string_view kListen = "/cable/listen";
-  if (r.target.starts_with(kListen) && (r.target.size() == kListen.size() || r.target[kListen.size()] == '/'))
+  if (r.target.starts_with(kListen) && (r.target.size() == kListen.size() || r.target[kListen.size()] == '/')) {
+    if (auto v = judge_path(r.is_get, PathKind::listen); !v.accepted()) return refuse(r, v);
     return admit_listen(r, r.target.substr(kListen.size()), std::move(later));
+  }
   auto path = tunnel_domain::parse_path(r.target);
-  if (!path) return refuse(404, "unknown_path");
-  if (path->kind == tunnel_domain::TunnelPath::Kind::Contact)
-    return admit_contact(r, std::move(path->contact_id), std::move(later));
-  if (!r.is_upgrade) return refuse(400, "not_websocket");
-  if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
-  const bool is_new = path->kind == tunnel_domain::TunnelPath::Kind::New;
+  using PK = tunnel_domain::TunnelPath::Kind;
+  const PathKind kind = !path                     ? PathKind::unknown
+                        : path->kind == PK::Contact ? PathKind::contact
+                        : path->kind == PK::New     ? PathKind::new_tunnel
+                                                    : PathKind::connect;
+  if (auto v = judge_path(r.is_get, kind); !v.accepted()) return refuse(r, v);
+  if (kind == PathKind::contact) return admit_contact(r, std::move(path->contact_id), std::move(later));
   Admission a;
-  a.is_new = is_new;
-  if (is_new) {
-    if (draining) return refuse(503, "draining");
-    if (!rl_new.allow(r.client_key)) {
-      return rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
-    }
-    if (waiting_or_reserved >= cfg.max_waiting_tunnels) {
-      limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
-      return refuse(503, "max_waiting_tunnels");
-    }
-    if (tunnels.contains(path->tunnel_id)) return refuse(409, "tunnel_exists");
-    if ((r.client ? r.client->waiting : clients.value(r.client_key, &ClientCounts::waiting)) >= cfg.max_waiting_per_client) {
-      limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
-      return refuse(503, "client_waiting_tunnels");
-    }
-    if (network_full(r, &ClientCounts::waiting, cfg.max_waiting_per_network, "network_waiting_tunnels"))
-      return refuse(503, "network_waiting_tunnels");
+  a.is_new = kind == PathKind::new_tunnel;
+  if (a.is_new) {
+    NewTunnelFacts f;
+    f.is_upgrade = r.is_upgrade;
+    f.offers_fido_cable = r.offers_fido_cable;
+    f.draining = draining;
+    f.rate = [&] { return take(rl_new, r.client_key); };
+    f.waiting = waiting_counts(r);
+    f.tunnel_exists = tunnels.contains(path->tunnel_id);
+    if (auto v = judge(f, admission_limits); !v.accepted()) return refuse(r, v);
     auto t = std::make_shared<Tunnel>(*this, path->tunnel_id);
     tunnels.add(path->tunnel_id, t);
     t->claim(Tunnel::kFirst);
@@ -514,14 +544,16 @@ Admission Core::admit(const RequestInfo& r, AdmissionCallback later) {
     a.side = Tunnel::kFirst;
     return a;
   }
-  if (path->routing_id != rid) return refuse(404, "wrong_routing_id");
-  if (!rl_connect.allow(r.client_key)) {
-    return rate_refused(r, rl_connect, "rate_connect", {{"client", r.client_ip}});
-  }
   auto t = tunnels.find(path->tunnel_id);
-  if (!t) return refuse(draining ? 503 : 404, draining ? "draining" : "unknown_tunnel");
-  if (t->claimed(Tunnel::kSecond)) return refuse(409, "tunnel_in_use");
-  // While draining, a desktop may still join a tunnel that is already waiting for it.
+  JoinFacts f;
+  f.is_upgrade = r.is_upgrade;
+  f.offers_fido_cable = r.offers_fido_cable;
+  f.draining = draining;
+  f.routing_id_matches = path->routing_id == rid;
+  f.rate = [&] { return take(rl_connect, r.client_key); };
+  f.tunnel_found = t != nullptr;
+  f.second_side_claimed = t && t->claimed(Tunnel::kSecond);
+  if (auto v = judge(f, admission_limits); !v.accepted()) return refuse(r, v);
   t->claim(Tunnel::kSecond);
   a.tunnel = std::move(t);
   a.side = Tunnel::kSecond;
@@ -543,12 +575,6 @@ bool header_true(std::string_view v) {
 }
 constexpr size_t kContactIdSize = 25;  // "hg" + 6 hex + "." + 16 random bytes
 }  // namespace
-
-bool Core::contact_expired(const Contact& c, Clock::time_point now) const {
-  if (!c.listener.expired()) return false;
-  const double ttl = c.used || c.revoked ? cfg.contact_ttl : std::min(cfg.contact_ttl, cfg.unused_contact_ttl);
-  return now - c.last_seen >= secs(ttl);
-}
 
 namespace {
 int64_t wall_ms(Clock::time_point t) {
@@ -597,13 +623,7 @@ Status Core::load_contacts() {
     // starts now. Otherwise from the stored time (never in the future).
     const int64_t age_ms = s.attached ? 0 : std::max<int64_t>(0, now_wall_ms - s.last_seen_ms);
     c.last_seen = now - std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(age_ms));
-    if (contact_expired(c, now)) {
-      expired.push_back(std::move(s.id));
-      return;
-    }
-    if (c.revoked) ++contacts_revoked;
-    else if (!c.owner.empty()) clients.count(c.owner, &ClientCounts::contacts, +1);  // the cap counts live ones
-    contacts.emplace(std::move(s.id), std::move(c));
+    if (!contacts.restore(s.id, std::move(c), now)) expired.push_back(std::move(s.id));
   }));
   for (auto& id : expired) HG_CHECK(store.remove(id));
   set_contact_gauges();
@@ -611,69 +631,14 @@ Status Core::load_contacts() {
   return ok_status();
 }
 
-void Core::erase_contact(std::unordered_map<std::string, Contact>::iterator it) {
-  if (it->second.revoked) --contacts_revoked;
-  else if (!it->second.owner.empty()) clients.count(it->second.owner, &ClientCounts::contacts, -1);
-  if (writer)
-    writer->remove(it->first, [this, tag = contact_tag(it->first)](bool ok) {
-      if (!ok) store_failed(tag);
-    });
-  contacts.erase(it);
-}
-
-Contact* Core::find_contact(const std::string& key) {
-  auto it = contacts.find(key);
-  if (it == contacts.end()) return nullptr;
-  if (contact_expired(it->second, Clock::now())) {
-    if (!it->second.revoked) {
-      expire_contact(it);
-      return &it->second;
-    }
-    erase_contact(it);
-    set_contact_gauges();
-    return nullptr;
-  }
-  return &it->second;
-}
-
-// An expired contact is not forgotten at once: it stays, revoked, for another --contact-ttl, so
-// desktops asking for it learn that it is gone (410) instead of getting "unknown" (404, which
-// they do not treat as revoked). Its owner's cap no longer counts it.
-void Core::expire_contact(std::unordered_map<std::string, Contact>::iterator it) {
-  Contact& c = it->second;
-  c.revoked = true;
-  c.last_seen = Clock::now();
-  ++contacts_revoked;
-  if (!c.owner.empty()) clients.count(c.owner, &ClientCounts::contacts, -1);
-  persist(it->first, c);
-  set_contact_gauges();
-  if (log.item(Level::info, "contact_expired")) log.log(Level::info, "contact_expired", {{"contact", contact_tag(it->first)}});
-}
-
-bool Core::forget_one_revoked() {
-  auto oldest = contacts.end();
-  for (auto it = contacts.begin(); it != contacts.end(); ++it)
-    if (it->second.revoked && (oldest == contacts.end() || it->second.last_seen < oldest->second.last_seen)) oldest = it;
-  if (oldest == contacts.end()) return false;
-  erase_contact(oldest);
-  set_contact_gauges();
-  return true;
-}
-
 void Core::set_contact_gauges() {
-  m.contacts_registered = static_cast<int64_t>(contacts.size() - contacts_revoked);
-  m.contacts_revoked = static_cast<int64_t>(contacts_revoked);
+  m.contacts_registered = static_cast<int64_t>(contacts.live());
+  m.contacts_revoked = static_cast<int64_t>(contacts.revoked());
 }
 
 void Core::sweep_contacts() {
-  const auto now = Clock::now();
   // The writer commits the sweep's changes together (group commit).
-  for (auto it = contacts.begin(); it != contacts.end();) {
-    auto cur = it++;
-    if (!contact_expired(cur->second, now)) continue;
-    if (cur->second.revoked) erase_contact(cur);
-    else expire_contact(cur);
-  }
+  contacts.sweep(Clock::now());
   set_contact_gauges();
 }
 
@@ -688,41 +653,59 @@ void Core::start_contact_sweeper() {
 }
 
 Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, AdmissionCallback later) {
-  auto refuse = [&](int status, const char* reason) { return this->refuse(r, status, reason); };
   // rest: "" (new registration) or "/<b64url contact ID>"
-  if (rest == "/") return refuse(404, "unknown_path");
-  if (!r.is_upgrade) return refuse(400, "not_websocket");
-  if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
-  auto token = hex_decode_fixed<32>(r.contact_token);
-  if (!token) return refuse(400, "bad_contact_token");
-  const auto digest = crypto::sha256(ByteView(token->data(), token->size()));
-  secure_wipe(*token);
+  ListenFacts f;
+  f.empty_id = rest == "/";
+  f.is_upgrade = r.is_upgrade;
+  f.offers_fido_cable = r.offers_fido_cable;
   std::array<uint8_t, 32> hash{};
-  std::copy(digest.begin(), digest.end(), hash.begin());
-  const bool revoke_now = header_true(r.revoke);
-  if (draining) return refuse(503, "draining");
-  // Creating a contact (new, or re-binding one this node does not know) costs the client's rate
-  // allowance and a slot in the bounded table.
-  auto refuse_new_contact = [&]() -> std::optional<Admission> {
-    if (!rl_new.allow(r.client_key)) {
-      return rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
+  if (auto token = hex_decode_fixed<32>(r.contact_token)) {
+    f.token_ok = true;
+    const auto digest = crypto::sha256(ByteView(token->data(), token->size()));
+    secure_wipe(*token);
+    std::copy(digest.begin(), digest.end(), hash.begin());
+  }
+  f.draining = draining;
+  f.revoke = header_true(r.revoke);
+  std::string id;  // re-attach: the contact ID bytes
+  if (!rest.empty() && !f.empty_id) {
+    rest.remove_prefix(1);
+    std::optional<Bytes> id_bytes;
+    if (rest.find_first_of("=/") == std::string_view::npos)
+      if (auto decoded = base64url_decode(rest)) id_bytes = std::move(*decoded);
+    if (!id_bytes) {
+      f.id = ListenFacts::Id::malformed;
+    } else {
+      id = to_string(*id_bytes);
+      f.id = id.size() == kContactIdSize && id.starts_with(contact_prefix_bytes) ? ListenFacts::Id::ok
+                                                                               : ListenFacts::Id::wrong_routing_id;
     }
-    if (clients.value(r.client_key, &ClientCounts::contacts) >= cfg.max_contacts_per_client) {
-      limit_hit("client_contacts", {{"client", r.client_ip}});
-      return refuse(503, "client_contacts");
-    }
-    if (network_full(r, &ClientCounts::contacts, cfg.max_contacts_per_network, "network_contacts"))
-      return refuse(503, "network_contacts");
-    if (contacts.size() >= cfg.max_contacts) sweep_contacts();
-    // Still full: forget the oldest revoked or expired contact (its desktops then get 404, which
-    // keeps their link, instead of 410).
-    if (contacts.size() >= cfg.max_contacts) forget_one_revoked();
-    if (contacts.size() >= cfg.max_contacts) {
-      limit_hit("max_contacts", {{"contacts", contacts.size()}});
-      return refuse(503, "max_contacts");
-    }
-    return std::nullopt;
-  };
+  }
+  if (f.id == ListenFacts::Id::none) {
+    // Creating a contact costs the client's rate allowance and a slot in the bounded book.
+    f.rate = [&] { return take(rl_new, r.client_key); };
+    f.client_contacts = clients.value(r.client_key, &ClientCounts::contacts);
+    f.network_contacts = r.client ? clients.network_value(*r.client, &ClientCounts::contacts)
+                                  : clients.network_value(r.client_key, &ClientCounts::contacts);
+    f.make_room = [&] { return contacts.make_room(Clock::now()); };
+  } else {
+    f.rate = [&] { return take(rl_reattach, id); };
+    f.lookup = [&] {
+      ContactLookup l;
+      const Contact* c = contacts.find(id, Clock::now());
+      l.known = c != nullptr;
+      l.revoked = c && c->revoked;
+      l.token_matches =
+          c && ct_equal(ByteView(c->token_hash.data(), c->token_hash.size()), ByteView(hash.data(), hash.size()));
+      return l;
+    };
+  }
+  if (auto v = judge(f, admission_limits); !v.accepted()) {
+    if (std::string_view(v.reason) == "wrong_contact_token")
+      log.log_throttled(Level::warn, "contact_wrong_token", "contact_wrong_token",
+                        {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    return refuse(r, v, f.id == ListenFacts::Id::ok ? &id : nullptr);
+  }
   // With a store, the answer waits until the change is durable (deferred: `later` gets it); a
   // change that cannot be written is a 503, never a 101.
   auto store_refusal = [this, ip = r.client_ip]() {
@@ -732,24 +715,22 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
     reject(b.reason, b.status, ip);
     return b;
   };
-  auto add_contact = [&](const std::string& id, std::function<void(bool)> done) {
+  auto add_contact = [&](const std::string& new_id, std::function<void(bool)> done) {
     Contact c;
     c.token_hash = hash;
     c.last_seen = Clock::now();
     c.owner = r.client_key;
-    persist(id, c, std::move(done));
-    clients.count(r.client_key, &ClientCounts::contacts, +1);  // counted (and in the table) while it is written
-    contacts.emplace(id, std::move(c));
+    // Counted (and in the book) while it is written.
+    persist(new_id, contacts.add(new_id, std::move(c)), std::move(done));
     set_contact_gauges();
-    if (log.item(Level::info, "contact_registered")) log.log(Level::info, "contact_registered", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
+    if (log.item(Level::info, "contact_registered"))
+      log.log(Level::info, "contact_registered", {{"contact", contact_tag(new_id)}, {"client", r.client_ip}});
   };
   Admission a;
   a.kind = Admission::Kind::listen;
   a.is_new = false;
-  if (rest.empty()) {
-    if (revoke_now) return refuse(400, "revoke_without_contact");
-    if (auto no = refuse_new_contact()) return std::move(*no);
-    std::string id = contact_prefix_bytes;
+  if (f.id == ListenFacts::Id::none) {
+    id = contact_prefix_bytes;
     const auto rnd = crypto::random_array<16>();
     id.append(reinterpret_cast<const char*>(rnd.data()), rnd.size());
     a.contact_b64 = base64url_encode(as_bytes(id));
@@ -761,45 +742,17 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
     add_contact(id, [this, id, a, later, store_refusal](bool ok) mutable {
       if (ok) return later(std::move(a));
       // Not durable: not registered.
-      auto it = contacts.find(id);
-      if (it != contacts.end()) {
-        clients.count(it->second.owner, &ClientCounts::contacts, -1);
-        contacts.erase(it);
-        set_contact_gauges();
-      }
+      contacts.withdraw(id);
+      set_contact_gauges();
       later(store_refusal());
     });
     Admission pending;
     pending.deferred = true;
     return pending;
   }
-  rest.remove_prefix(1);
-  for (char ch : rest)
-    if (ch == '=' || ch == '/') return refuse(404, "unknown_path");
-  auto id_bytes = base64url_decode(rest);
-  if (!id_bytes) return refuse(404, "unknown_path");
-  std::string id = to_string(*id_bytes);
-  if (id.size() != kContactIdSize || !id.starts_with(contact_prefix_bytes)) return refuse(404, "wrong_routing_id");
-  if (!rl_reattach.allow(id)) {  // per contact: re-attaching replaces the listener, so it is not free
-    return rate_refused(r, rl_reattach, "rate_reattach", {{"contact", contact_tag(id)}, {"client", r.client_ip}});
-  }
-  Contact* c = find_contact(id);
-  if (c) {
-    if (!ct_equal(ByteView(c->token_hash.data(), c->token_hash.size()), ByteView(hash.data(), hash.size()))) {
-      log.log_throttled(Level::warn, "contact_wrong_token", "contact_wrong_token",
-                        {{"contact", contact_tag(id)}, {"client", r.client_ip}});
-      return refuse(403, "wrong_contact_token");
-    }
-    if (c->revoked) return refuse(410, "contact_revoked");
-  } else {
-    // Unknown (never registered, forgotten, or registered on a relay that lost its store): never
-    // bound to whatever token arrives first; 404, not 410: only a contact this relay knows it
-    // revoked or expired is answered 410.
-    return refuse(404, "unknown_contact");
-  }
   a.contact_b64 = base64url_encode(as_bytes(id));
   a.contact = id;
-  if (revoke_now) {
+  if (f.revoke) {
     a.revoke = true;
     if (!writer || !later) {
       revoke(id, "header");
@@ -818,12 +771,12 @@ Admission Core::admit_listen(const RequestInfo& r, std::string_view rest, Admiss
 
 void Core::listener_opened(const std::string& key, const std::shared_ptr<Listener>& l, bool revoked_at_admission) {
   ++m.upgrades_listen;
-  auto it = contacts.find(key);
-  if (revoked_at_admission || it == contacts.end() || it->second.revoked) {
+  Contact* found = contacts.get(key);
+  if (revoked_at_admission || !found || found->revoked) {
     l->close(close_code::normal, "contact revoked");
     return;
   }
-  Contact& c = it->second;
+  Contact& c = *found;
   auto old = c.listener.lock();
   if (!c.listener_id) ++m.listeners_open;  // a replacement keeps the count
   c.listener = l;
@@ -833,8 +786,7 @@ void Core::listener_opened(const std::string& key, const std::shared_ptr<Listene
     c.attached_stored = true;
     persist(key, c, [this, key](bool ok) {
       if (ok) return;
-      auto found = contacts.find(key);
-      if (found != contacts.end()) found->second.attached_stored = false;
+      if (Contact* stored = contacts.get(key)) stored->attached_stored = false;
     });
   }
   if (old && old.get() != l.get()) {
@@ -846,16 +798,16 @@ void Core::listener_opened(const std::string& key, const std::shared_ptr<Listene
 }
 
 void Core::listener_closed(const std::string& key, const Listener* l) {
-  auto it = contacts.find(key);
-  if (it == contacts.end() || it->second.listener_id != l) return;
-  it->second.listener.reset();
-  it->second.listener_id = nullptr;
-  it->second.last_seen = Clock::now();
+  Contact* c = contacts.get(key);
+  if (!c || c->listener_id != l) return;
+  c->listener.reset();
+  c->listener_id = nullptr;
+  c->last_seen = Clock::now();
   // While draining the relay is going away: the store keeps "attached", so the contact's TTL
   // starts afresh at the next start, the same outcome without one fsync per listener.
   if (!draining) {
-    persist(key, it->second);
-    it->second.attached_stored = false;
+    persist(key, *c);
+    c->attached_stored = false;
   }
   --m.listeners_open;
   if (log.item(Level::info, "listener_detached")) log.log(Level::info, "listener_detached", {{"contact", contact_tag(key)}});
@@ -864,14 +816,14 @@ void Core::listener_closed(const std::string& key, const Listener* l) {
 void Core::listener_text(const std::string& key, const Listener* l, std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_object() && j.contains("revoke") && j["revoke"] == true) {
-    auto it = contacts.find(key);
-    if (it == contacts.end() || it->second.listener_id != l) return;
+    Contact* c = contacts.get(key);
+    if (!c || c->listener_id != l) return;
     revoke(key, "message", [this, key, l](bool ok) {
       if (ok) return;
       // Not durable, so not revoked: 1011, not the 1000 that confirms a revocation.
-      auto c = contacts.find(key);
-      if (c == contacts.end() || c->second.listener_id != l) return;
-      if (auto live = c->second.listener.lock()) live->close(close_code::internal_error, "contact store failed");
+      Contact* now = contacts.get(key);
+      if (!now || now->listener_id != l) return;
+      if (auto live = now->listener.lock()) live->close(close_code::internal_error, "contact store failed");
     });
     return;
   }
@@ -879,13 +831,13 @@ void Core::listener_text(const std::string& key, const Listener* l, std::string_
 }
 
 void Core::revoke(const std::string& key, const char* how, std::function<void(bool)> done) {
-  auto it = contacts.find(key);
-  if (it == contacts.end()) {
+  const Contact* c = contacts.get(key);
+  if (!c) {
     if (done) done(true);
     return;
   }
   // Durable first: a revocation that cannot be written is not made (the phone is told so).
-  Contact copy = it->second;
+  Contact copy = *c;
   copy.revoked = true;
   copy.last_seen = Clock::now();
   copy.listener.reset();
@@ -896,17 +848,13 @@ void Core::revoke(const std::string& key, const char* how, std::function<void(bo
 }
 
 void Core::apply_revocation(const std::string& key, const std::string& how) {
-  auto it = contacts.find(key);
-  if (it == contacts.end()) return;
-  Contact& c = it->second;
-  if (!c.revoked) {
-    c.revoked = true;
-    ++contacts_revoked;
+  Contact* found = contacts.get(key);
+  if (!found) return;
+  Contact& c = *found;
+  if (contacts.revoke(key, Clock::now())) {  // was live: no longer counted by its owner's cap
     ++m.contacts_revoked_total;
-    if (!c.owner.empty()) clients.count(c.owner, &ClientCounts::contacts, -1);  // the cap counts live ones
     set_contact_gauges();
   }
-  c.last_seen = Clock::now();
   auto l = c.listener.lock();
   if (l) {
     c.listener.reset();
@@ -919,44 +867,34 @@ void Core::apply_revocation(const std::string& key, const std::string& how) {
 }
 
 Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later) {
-  auto refuse = [&](int status, const char* reason) {
-    ++m.contact_requests[std::to_string(status)];
-    return this->refuse(r, status, reason);
-  };
-  if (!r.is_upgrade) return refuse(400, "not_websocket");
-  if (!r.offers_fido_cable) return refuse(400, "no_fido_cable_subprotocol");
-  if (draining) return refuse(503, "draining");
-  if (!rl_new.allow(r.client_key)) {
-    Admission a = rate_refused(r, rl_new, "rate_new", {{"client", r.client_ip}});
-    ++m.contact_requests[std::to_string(a.status)];
-    return a;
-  }
+  const std::string key = to_string(contact_id);
+  ContactFacts f;
+  f.is_upgrade = r.is_upgrade;
+  f.offers_fido_cable = r.offers_fido_cable;
+  f.draining = draining;
+  f.rate = [&] { return take(rl_new, r.client_key); };
   auto payload = messages::parse_client_payload_header(r.client_payload);
   auto payload_bytes = hex_decode(r.client_payload);
-  if (!payload || !payload_bytes) return refuse(400, "bad_client_payload");
-  const std::string key = to_string(contact_id);
+  f.payload_ok = payload && payload_bytes;
+  Contact* c = nullptr;
+  std::shared_ptr<Listener> listener;
+  f.lookup = [&] {
+    c = contacts.find(key, Clock::now());
+    listener = c ? c->listener.lock() : nullptr;
+    ContactLookup l;
+    l.known = c != nullptr;
+    l.revoked = c && c->revoked;
+    l.listening = listener != nullptr;
+    return l;
+  };
+  f.has_webhook = webhook.has_value();
+  f.waiting = waiting_counts(r);
+  f.webhook_in_flight = static_cast<size_t>(m.webhook_in_flight);
+  if (auto v = judge(f, admission_limits); !v.accepted()) {
+    ++m.contact_requests[std::to_string(v.status)];
+    return refuse(r, v);
+  }
   const std::string tag = contact_tag(key);
-  Contact* c = find_contact(key);
-  if (c && c->revoked) return refuse(410, "contact_revoked");
-  std::shared_ptr<Listener> listener = c ? c->listener.lock() : nullptr;
-  if (!listener && !webhook) {
-    if (c) return refuse(503, "contact_unreachable");
-    return refuse(404, "unknown_contact");  // not 410: desktops keep their link (docs/linking.md)
-  }
-  if (waiting_or_reserved >= cfg.max_waiting_tunnels) {
-    limit_hit("max_waiting_tunnels", {{"waiting", waiting_or_reserved}});
-    return refuse(503, "max_waiting_tunnels");
-  }
-  if (clients.value(r.client_key, &ClientCounts::waiting) >= cfg.max_waiting_per_client) {
-    limit_hit("client_waiting_tunnels", {{"client", r.client_ip}});
-    return refuse(503, "client_waiting_tunnels");
-  }
-  if (network_full(r, &ClientCounts::waiting, cfg.max_waiting_per_network, "network_waiting_tunnels"))
-    return refuse(503, "network_waiting_tunnels");
-  if (!listener && static_cast<size_t>(m.webhook_in_flight) >= cfg.max_webhook_in_flight) {
-    limit_hit("webhook_in_flight", {{"in_flight", m.webhook_in_flight}});
-    return refuse(503, "webhook_busy");
-  }
   if (c && !c->used) {
     c->used = true;
     persist(key, *c);
@@ -1013,11 +951,11 @@ Admission Core::admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionC
                    t->setup_failed(Tunnel::kFirst, "wake_failed");
                  }
                  ++m.webhook_results[result];
-                 nlohmann::json f = {{"channel", "webhook"}, {"contact", tag}, {"tunnel", t->tag()},
+                 nlohmann::json fields = {{"channel", "webhook"}, {"contact", tag}, {"tunnel", t->tag()},
                                      {"http_status", status}, {"result", result}, {"signal", signal}};
-                 if (!error.empty()) f["error"] = error;
+                 if (!error.empty()) fields["error"] = error;
                  log.log(status >= 200 && status < 300 ? Level::info : Level::warn,
-                         b.status ? "wake_failed" : "wake_sent", std::move(f));
+                         b.status ? "wake_failed" : "wake_sent", std::move(fields));
                  later(std::move(b));
                });
   return a;

@@ -9,8 +9,9 @@
 // first. `signal_connection` makes the relay send the first side one 0x00 message at the join,
 // before any buffered data, and echo X-caBLE-Signal-Connection.
 //
-// Linked phones (docs/linking.md): a contact table (contact ID -> SHA-256 of the phone's token,
-// revoked flag, current listen connection) and the two wake channels (listener, webhook).
+// Linked phones (docs/linking.md): the contact book (contacts.hpp: contact ID -> SHA-256 of the
+// phone's token, revoked flag, current listen connection) and the two wake channels (listener,
+// webhook); Core writes the book's changes to the store and logs them.
 #pragma once
 
 #include <array>
@@ -30,8 +31,10 @@
 
 #include "proto/bytes.hpp"
 #include "proto/derive.hpp"
+#include "tunnel/server/admission.hpp"
 #include "tunnel/server/client_addr.hpp"
 #include "tunnel/server/clients.hpp"
+#include "tunnel/server/contacts.hpp"
 #include "tunnel/server/tunnels.hpp"
 #include "tunnel/server/log.hpp"
 #include "tunnel/server/metrics.hpp"
@@ -45,8 +48,6 @@ class context;
 }
 
 namespace hg::relay {
-
-using Clock = std::chrono::steady_clock;
 
 struct Core;
 
@@ -136,14 +137,6 @@ class Endpoint : public ClientMember {
   virtual const TunnelBudget* budget_in_use() const = 0;
   virtual void evict() = 0;
   virtual void shed() = 0;
-};
-
-// A phone's listen connection (/cable/listen), as the contact table sees it.
-class Listener {
- public:
-  virtual ~Listener() = default;
-  virtual void send_text(std::string text) = 0;                 // one text message (a wake-up)
-  virtual void close(uint16_t code, const char* reason) = 0;    // idempotent
 };
 
 struct Core;
@@ -249,17 +242,6 @@ struct Admission {
 };
 using AdmissionCallback = std::function<void(Admission)>;
 
-struct Contact {
-  std::array<uint8_t, 32> token_hash{};
-  bool revoked = false;
-  std::weak_ptr<Listener> listener;   // the current listen connection, if any
-  const Listener* listener_id = nullptr;
-  Clock::time_point last_seen{};      // last time a listener was attached (or detached)
-  std::string owner;                  // client key that registered it (per-client cap)
-  bool attached_stored = false;       // the store says a listener is attached
-  bool used = false;                  // a desktop contacted it (else --unused-contact-ttl applies)
-};
-
 // The wake-up webhook (webhook.cpp): POSTs `body` to cfg.wake_webhook and calls `done` with the
 // HTTP status, or 0 if the request failed or timed out.
 void post_webhook(Core& core, std::string body, std::function<void(int status, std::string error)> done);
@@ -275,6 +257,7 @@ struct Core {
   TunnelRegistry<Tunnel> tunnels;  // not yet ended (tunnels.hpp)
   size_t waiting_or_reserved = 0;  // first side claimed, not yet paired, not ended
   RateLimiter rl_new, rl_connect, rl_reattach;
+  AdmissionLimits admission_limits;  // from cfg (apply_limits): what admission.hpp judges by
   // Per client and per network (the wider prefix, cfg.network_prefix_v4/v6): connections,
   // waiting tunnels, contacts, connections before their request and budget bytes (clients.hpp).
   ClientTable clients;
@@ -298,15 +281,17 @@ struct Core {
   size_t max_tunnel_buffer = 0;  // cfg.max_tunnel_buffer, or its automatic value
 
   // Contacts (docs/linking.md).
-  std::unordered_map<std::string, Contact> contacts;  // key: contact ID bytes
-  size_t contacts_revoked = 0;
+  // Declared after `clients`, which counts each owner's live contacts (contacts.hpp).
+  ContactBook contacts{clients};
   std::string contact_prefix_bytes;  // "hg" + rid_hex + "."
   std::unique_ptr<boost::asio::steady_timer> contact_sweep_timer;  // reset before the io_context goes
   // --wake-webhook, parsed and validated at start (with its TLS client context for https://).
   std::optional<web::Url> webhook;
   std::shared_ptr<boost::asio::ssl::context> webhook_tls;
 
-  // `later` is called (once, later) only when the result has deferred = true.
+  // Gathers the request's facts, has admission.hpp judge them and performs the outcome (counts,
+  // logs, the tunnel, the wake-up). `later` is called (once, later) only when the result has
+  // deferred = true.
   Admission admit(const RequestInfo& r, AdmissionCallback later);
   void listener_opened(const std::string& contact, const std::shared_ptr<Listener>& l, bool revoked_at_admission);
   void listener_text(const std::string& contact, const Listener* l, std::string_view text);
@@ -314,11 +299,6 @@ struct Core {
   // Revokes once the revocation is durable; done(false): it could not be written (not revoked).
   void revoke(const std::string& contact, const char* how, std::function<void(bool)> done = nullptr);
   void apply_revocation(const std::string& contact, const std::string& how);
-  Contact* find_contact(const std::string& contact);  // nullptr if unknown (an expired one turns revoked)
-  void expire_contact(std::unordered_map<std::string, Contact>::iterator it);
-  bool forget_one_revoked();  // the table is full: erase the oldest revoked contact
-  bool contact_expired(const Contact& c, Clock::time_point now) const;
-  void erase_contact(std::unordered_map<std::string, Contact>::iterator it);
   // Contacts on disk (--state-dir): the writer thread commits changes (group commit); an answer
   // that depends on a change (a registration's 101, a revocation's) waits until it is durable.
   ContactStore store;
@@ -355,9 +335,11 @@ struct Core {
   Admission admit_listen(const RequestInfo& r, std::string_view rest, AdmissionCallback later);
   Admission admit_contact(const RequestInfo& r, Bytes contact_id, AdmissionCallback later);
   Admission refuse(const RequestInfo& r, int status, const char* reason);
-  // The client's network is at `cap` (0 = no cap) for `field`: counted as limit `which`.
-  bool network_full(const RequestInfo& r, size_t ClientCounts::*field, size_t cap, const char* which);
-  Admission rate_refused(const RequestInfo& r, const RateLimiter& rl, const char* which, nlohmann::json fields);
+  // A refusal; a limit it names is counted and logged with the fields that limit is logged with
+  // (`contact`: the contact a per-contact limit was hit for).
+  Admission refuse(const RequestInfo& r, const Verdict& v, const std::string* contact = nullptr);
+  nlohmann::json limit_fields(std::string_view which, const RequestInfo& r, const std::string* contact);
+  WaitingCounts waiting_counts(const RequestInfo& r) const;
 };
 
 // 8 hex digits of SHA-256 of a contact ID: how logs name a contact.
