@@ -22,7 +22,8 @@ constexpr uint32_t kMinPinLength = 4;         // Unicode code points
 constexpr uint8_t kPermMakeCredential = 0x01, kPermGetAssertion = 0x02;
 namespace pin_sub {
 constexpr uint64_t get_pin_retries = 0x01, get_key_agreement = 0x02, set_pin = 0x03, change_pin = 0x04,
-                   get_pin_token = 0x05, get_token_with_permissions = 0x09;
+                   get_pin_token = 0x05, get_token_using_uv = 0x06, get_uv_retries = 0x07,
+                   get_token_with_permissions = 0x09;
 }
 namespace pin_key {  // the request's parameters
 constexpr uint64_t protocol = 1, subcommand = 2, key_agreement = 3, pin_uv_auth_param = 4, new_pin_enc = 5,
@@ -348,9 +349,16 @@ Result<Bytes> SoftwareAuthenticator::client_pin(const cbor::Map& params) {
     out.set(cbor::Value(uint64_t{4}), cbor::Value(consecutive_wrong_ >= kMaxConsecutiveWrong));
     return ctap::encode_response(out);
   }
+  if (subcommand == pin_sub::get_uv_retries) {
+    // The built-in UV is the store's PIN asked on the phone: its retries are the PIN's.
+    HG_TRY(auto rec, store_.pin());
+    cbor::Map out;
+    out.set(cbor::Value(uint64_t{5}), cbor::Value(uint64_t{rec ? rec->retries : kMaxPinRetries}));
+    return ctap::encode_response(out);
+  }
   if (subcommand != pin_sub::get_key_agreement && subcommand != pin_sub::set_pin &&
       subcommand != pin_sub::change_pin && subcommand != pin_sub::get_pin_token &&
-      subcommand != pin_sub::get_token_with_permissions)
+      subcommand != pin_sub::get_token_with_permissions && subcommand != pin_sub::get_token_using_uv)
     return fail(ctap::status::invalid_subcommand);
   if (!proto) return fail(ctap::status::missing_parameter, "pinUvAuthProtocol");
   const uint64_t version = proto->as_unsigned();
@@ -362,6 +370,7 @@ Result<Bytes> SoftwareAuthenticator::client_pin(const cbor::Map& params) {
   }
   if (subcommand == pin_sub::get_pin_token || subcommand == pin_sub::get_token_with_permissions)
     return pin_token(params, subcommand);
+  if (subcommand == pin_sub::get_token_using_uv) return uv_token(params);
 
   // setPIN / changePIN
   HG_TRY(const cbor::Value* ka, param(params, pin_key::key_agreement, cbor::Type::Map));
@@ -416,6 +425,11 @@ Result<Bytes> SoftwareAuthenticator::pin_token(const cbor::Map& params, uint64_t
   if (consecutive_wrong_ >= kMaxConsecutiveWrong) return fail(ctap::status::pin_auth_blocked);
   HG_TRY(SecretBytes shared, pin_protocol::shared_secret(version, key_agreement_, ka->as_map()));
   HG_CHECK(check_pin_hash_enc(version, shared, params));
+  return issue_token(version, shared, permissions, rp);
+}
+
+Result<Bytes> SoftwareAuthenticator::issue_token(uint64_t version, const SecretBytes& shared, uint8_t permissions,
+                                                 const cbor::Value* rp) {
   token_ = SecretBytes(crypto::random_bytes(pin_protocol::kTokenLen));
   token_version_ = version;
   token_permissions_ = permissions;
@@ -425,6 +439,49 @@ Result<Bytes> SoftwareAuthenticator::pin_token(const cbor::Map& params, uint64_t
   cbor::Map out;
   out.set(cbor::Value(uint64_t{2}), cbor::Value(std::move(enc)));
   return ctap::encode_response(out);
+}
+
+Result<Bytes> SoftwareAuthenticator::uv_token(const cbor::Map& params) {
+  const uint64_t version = params.find(pin_key::protocol)->as_unsigned();  // checked by client_pin
+  HG_TRY(const cbor::Value* ka, param(params, pin_key::key_agreement, cbor::Type::Map));
+  HG_TRY(const cbor::Value* perms, param(params, pin_key::permissions, cbor::Type::Unsigned));
+  HG_TRY(const cbor::Value* rp, param(params, pin_key::rp_id, cbor::Type::Text));
+  if (!ka || !perms) return fail(ctap::status::missing_parameter, "keyAgreement/permissions");
+  if (perms->as_unsigned() == 0) return fail(ctap::status::invalid_parameter, "no permissions");
+  if (perms->as_unsigned() & ~uint64_t{kPermMakeCredential | kPermGetAssertion})
+    return fail(ctap::status::unauthorized_permission, "only mc and ga are offered");
+  const auto permissions = static_cast<uint8_t>(perms->as_unsigned());
+  HG_TRY(SecretBytes shared, pin_protocol::shared_secret(version, key_agreement_, ka->as_map()));
+  PinPrompt prompt{rp ? rp->as_text() : std::string(), "",
+                   (permissions & kPermMakeCredential) ? Operation::make_credential : Operation::get_assertion, 0,
+                   false};
+  // §6.5.5.7.3 step 4: built-in UV not configured (no PIN on the phone) is NOT_ALLOWED.
+  HG_CHECK(internal_uv(prompt, ctap::status::not_allowed));
+  return issue_token(version, shared, permissions, rp);
+}
+
+Status SoftwareAuthenticator::internal_uv(PinPrompt prompt, uint8_t not_configured) {
+  if (config_.test_assume_verified) return ok_status();
+  HG_TRY(auto rec, store_.pin());
+  if (!rec) return fail(not_configured, "user verification requested but no PIN is set");
+  static const std::atomic<bool> never{false};
+  const std::atomic<bool>& cancelled = cancelled_ ? *cancelled_ : never;
+  for (;;) {
+    HG_TRY(auto now, store_.pin());
+    if (!now) return fail(ctap::status::pin_not_set);
+    if (now->retries == 0) return fail(ctap::status::pin_blocked);
+    if (consecutive_wrong_ >= kMaxConsecutiveWrong) return fail(ctap::status::pin_auth_blocked);
+    prompt.retries = now->retries;
+    auto pin = presence_.ask_pin(prompt, cancelled);
+    if (cancelled) return fail(ctap::status::keepalive_cancel, "the request was withdrawn");
+    if (!pin) return fail(ctap::status::operation_denied, "no PIN was entered");
+    auto hash = pin_protocol::pin_hash(pin->view());
+    Status st = check_pin_hash(hash);
+    secure_wipe(hash);
+    if (st) return ok_status();
+    if (ctap::status_for_error(st.error()) != ctap::status::pin_invalid) return st.error();
+    prompt.again = true;
+  }
 }
 
 Result<SoftwareAuthenticator::Verification> SoftwareAuthenticator::verify_user(const cbor::Map& params, uint64_t key_param, uint64_t key_proto,
@@ -453,29 +510,10 @@ Result<SoftwareAuthenticator::Verification> SoftwareAuthenticator::verify_user(c
   }
   if (uv_option.value_or(false)) {
     if (config_.test_assume_verified) return Verification{true, false};
-    HG_TRY(auto rec, store_.pin());
     // §6.1.2 step 5 / §6.2.2 step 5: uv requested from an authenticator whose built-in
-    // verification is not configured.
-    if (!rec) return fail(ctap::status::invalid_option, "user verification requested but no PIN is set");
-    static const std::atomic<bool> never{false};
-    const std::atomic<bool>& cancelled = cancelled_ ? *cancelled_ : never;
-    PinPrompt ask = prompt;
-    for (;;) {
-      HG_TRY(auto now, store_.pin());
-      if (!now) return fail(ctap::status::pin_not_set);
-      if (now->retries == 0) return fail(ctap::status::pin_blocked);
-      if (consecutive_wrong_ >= kMaxConsecutiveWrong) return fail(ctap::status::pin_auth_blocked);
-      ask.retries = now->retries;
-      auto pin = presence_.ask_pin(ask, cancelled);
-      if (cancelled) return fail(ctap::status::keepalive_cancel, "the request was withdrawn");
-      if (!pin) return fail(ctap::status::operation_denied, "no PIN was entered");
-      auto hash = pin_protocol::pin_hash(pin->view());
-      Status st = check_pin_hash(hash);
-      secure_wipe(hash);
-      if (st) return Verification{true, true};
-      if (ctap::status_for_error(st.error()) != ctap::status::pin_invalid) return st.error();
-      ask.again = true;
-    }
+    // verification is not configured: INVALID_OPTION.
+    HG_CHECK(internal_uv(prompt, ctap::status::invalid_option));
+    return Verification{true, true};
   }
   if (needs_uv_when_protected && !config_.test_assume_verified) {
     HG_TRY(bool set, pin_is_set());

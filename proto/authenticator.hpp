@@ -217,6 +217,16 @@ class SoftwareAuthenticator final : public Authenticator {
   Result<Bytes> selection();
   Result<Bytes> client_pin(const cbor::Map& params);
   Result<Bytes> pin_token(const cbor::Map& params, uint64_t subcommand);
+  // getPinUvAuthTokenUsingUvWithPermissions (CTAP 2.1 §6.5.5.7.3): the phone's built-in user
+  // verification (its PIN asked on the phone), then a token as getPinUvAuthTokenUsingPin's.
+  Result<Bytes> uv_token(const cbor::Map& params);
+  // The phone's built-in user verification: its PIN asked through the UserPresence's ask_pin
+  // (retries, lock-out), shown `prompt`; the status `not_configured` when no PIN is set (what the
+  // caller's step of the spec says).
+  Status internal_uv(PinPrompt prompt, uint8_t not_configured);
+  // Issues a new token for `permissions` (optionally bound to rp_id), encrypted for the platform.
+  Result<Bytes> issue_token(uint64_t version, const SecretBytes& shared, uint8_t permissions,
+                            const cbor::Value* rp);
   // Checks an encrypted PIN hash against the stored PIN (retries, lock-out, CTAP 2.1 §6.5.5.7.2).
   Status check_pin_hash_enc(uint64_t version, const SecretBytes& shared, const cbor::Map& params);
   // Checks a PIN hash (16 bytes); counts a wrong one. The status of a wrong or blocked PIN.

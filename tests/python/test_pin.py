@@ -304,7 +304,8 @@ def set_pin_cli(wd, store, pin, current=None):
 
 def test_pin_asked_on_the_phone():
     """options.uv with a PIN set: the phone asks for it (--pin-fd, a pinentry program); a wrong one
-    is asked again and counted; --yes with nothing to ask is refused."""
+    is asked again and counted; --yes with nothing to ask is refused. The same verification gives
+    a pinUvAuthToken (getPinUvAuthTokenUsingUvWithPermissions, as Chromium asks for it)."""
     hybridgate = import_package()
     from fido2.client import ClientError, Fido2Client
     from fido2.server import Fido2Server
@@ -329,6 +330,28 @@ def test_pin_asked_on_the_phone():
             check(ClientPin(s.ctap).get_pin_retries()[0] == 8, "the right PIN did not restore the retries")
         check("wrong-pin" not in s.stderr and PIN not in s.stderr, "a PIN reached the phone's log")
         known = [auth.credential_data]
+        # What Chromium does with a phone whose getInfo says uv and pinUvAuthToken: a token from
+        # the phone's built-in verification (getPinUvAuthTokenUsingUvWithPermissions: the PIN asked
+        # on the phone), then a request with its pinUvAuthParam. getUVRetries reports the PIN's.
+        from fido2.utils import sha256
+        with Session(hybridgate, wd, store, "--pin-fd", "0", name="uvtoken", pins=["wrong-pin", PIN],
+                     request="get") as s:
+            cp = ClientPin(s.ctap)
+            check(s.ctap.info.options.get("pinUvAuthToken") is True, "getInfo: %r" % s.ctap.info.options)
+            check(cp.get_uv_retries()[0] == 8, "getUVRetries: %r" % (cp.get_uv_retries(),))
+            tok = cp.get_uv_token(ClientPin.PERMISSION.GET_ASSERTION, "example.com")
+            check(cp.get_uv_retries()[0] == 8, "the right PIN on the phone did not restore the retries")
+            cdh = sha256(b"uv token client data")
+            r = s.ctap.get_assertion("example.com", cdh, [{"type": "public-key", "id": known[0].credential_id}],
+                                     pin_uv_param=cp.protocol.authenticate(tok, cdh), pin_uv_protocol=2)
+            check(r.auth_data.is_user_verified(), "no UV flag with a token from the phone's own verification")
+        check("wrong-pin" not in s.stderr and PIN not in s.stderr, "a PIN reached the phone's log")
+        # Without a PIN on the phone, its built-in verification is not configured: NOT_ALLOWED.
+        from fido2.ctap import CtapError
+        with Session(hybridgate, wd, wd.file("store-nopin.json"), name="uvtoken-nopin", request="get") as s:
+            expect_ctap(CtapError.ERR.NOT_ALLOWED,
+                        lambda: ClientPin(s.ctap).get_uv_token(ClientPin.PERMISSION.GET_ASSERTION, "example.com"),
+                        "a UV token from a phone without a PIN")
         # --yes with no way to ask: refused (presence is not verification).
         try:
             with Session(hybridgate, wd, store, name="nofd") as s:
