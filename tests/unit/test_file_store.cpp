@@ -465,7 +465,7 @@ class FakeTpm final : public store::TpmSealer {
 };
 }  // namespace
 
-TEST_CASE("TPM sealing keeps every credential; the file opens only with that TPM", "[file_store][seal][tpm]") {
+TEST_CASE("TPM sealing keeps every credential, and the file opens only with that TPM", "[file_store][seal][tpm]") {
   TempDir dir;
   const fs::path p = dir.path() / "store.json";
   {
