@@ -363,8 +363,8 @@ Result<std::unique_ptr<FileCredentialStore>> FileCredentialStore::open(const std
   if (!header) return corrupt(path, header.error().detail);
   if (*header && (*header)->kind == SealKind::tpm2) {
     if (!tpm)
-      return make_error(Errc::store_sealed, path.string() + " is sealed by a TPM, and this program was given none "
-                                            "(built without tpm2-tss?); nothing was changed");
+      return make_error(Errc::store_sealed, path.string() + " is sealed by a TPM, which only `hybridgate phone` built "
+                                            "with tpm2-tss opens; nothing was changed");
     auto key = tpm->unseal(**header);
     if (!key) return make_error(key.error().code, path.string() + ": " + key.error().detail);
     store->key_ = std::move(*key);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -595,6 +596,9 @@ SecretSource passphrase_source(const PhoneCliOptions& o) {
 // a TPM-sealed store is store.sealed with a sentence that says so.
 std::unique_ptr<store::TpmSealer> tpm_sealer(const PhoneCliOptions& o) {
 #if HG_HAVE_TPM
+  // tpm2-tss prints its own ERROR/WARNING lines on standard error; the failure's sentence already
+  // carries the decoded response code. TSS2_LOG set by the person (e.g. all+ERROR) wins.
+  ::setenv("TSS2_LOG", "all+NONE", 0);
   return std::make_unique<store::Tss2Sealer>(store::tpm_tcti_config(o.tpm_tcti));
 #else
   (void)o;
