@@ -98,7 +98,7 @@ namespace hg {
   X(rp_id_public_suffix, "rp_id.public_suffix", "The relying party ID is a public suffix (like com or github.io), which no site may claim.") \
   X(config_invalid, "config.invalid", "The hybridgate configuration (config file or HYBRIDGATE_* environment variable) is not valid.") \
   X(store_locked, "store.locked", "The credential file is locked by another process (another hybridgate using it). Try again once it is done.") \
-  X(store_sealed, "store.sealed", "The credential file is sealed with a passphrase: give the passphrase to open it.") \
+  X(store_sealed, "store.sealed", "The credential file is sealed: give its passphrase, or open it on the machine whose TPM sealed it.") \
   X(store_passphrase, "store.passphrase", "The passphrase does not open this credential file. Nothing was changed; try again.")
 
 enum class Errc {

@@ -11,6 +11,7 @@ PACKAGES=(
   libpam0g-dev pamtester libpam-wrapper libfido2-dev libgtk-4-dev abigail-tools
   zbar-tools xvfb xdotool x11-utils imagemagick python3 python3-dbusmock python3-websockets python3-fido2 python3-cryptography python3-yaml pinentry-tty dbus iproute2 nginx-light
   systemd strace groff-base man-db binutils valgrind zip openssh-client openssh-server
+  libtss2-dev swtpm swtpm-tools tpm2-tools
 )
 
 # nginx-light's package starts a system nginx where systemd runs; the tests start their own.

@@ -185,9 +185,20 @@ Result<SealHeader> seal_header_from_json(const json& doc) {
   if (it == doc.end() || !it->is_object()) return make_error(Errc::store_corrupt, "missing seal");
   const json& h = *it;
   auto kdf = h.find("kdf");
-  if (kdf == h.end() || !kdf->is_string() || kdf->get_ref<const std::string&>() != "scrypt")
-    return make_error(Errc::store_corrupt, "seal.kdf is not scrypt");
+  if (kdf == h.end() || !kdf->is_string()) return make_error(Errc::store_corrupt, "missing seal.kdf");
   SealHeader out;
+  if (kdf->get_ref<const std::string&>() == "tpm2") {
+    out.kind = SealKind::tpm2;
+    HG_TRY(out.tpm_public, b64_field(h, "public"));
+    HG_TRY(out.tpm_private, b64_field(h, "private"));
+    // A TPM2B_PUBLIC / TPM2B_PRIVATE: a 2-byte size and at most a few hundred bytes (the TPM checks the rest).
+    if (out.tpm_public.size() < 2 || out.tpm_public.size() > 1024 || out.tpm_private.size() < 2 ||
+        out.tpm_private.size() > 1024)
+      return make_error(Errc::store_corrupt, "seal.public or seal.private size");
+    return out;
+  }
+  if (kdf->get_ref<const std::string&>() != "scrypt")
+    return make_error(Errc::store_corrupt, "seal.kdf is neither scrypt nor tpm2");
   HG_TRY(out.salt, b64_field(h, "salt"));
   if (out.salt.size() < 16 || out.salt.size() > 64) return make_error(Errc::store_corrupt, "seal.salt size");
   HG_TRY(uint64_t n, uint_field(h, "log2_n", 22));  // at most 4 GiB with r = 8: a damaged file cannot ask for more
@@ -199,9 +210,12 @@ Result<SealHeader> seal_header_from_json(const json& doc) {
   return out;
 }
 
-// The associated data of the sealed contents: the format and its KDF parameters, so that none of
-// them can be changed without the file failing to open.
+// The associated data of the sealed contents: the format and its KDF parameters (or the TPM's
+// blobs), so that none of them can be changed without the file failing to open.
 std::string seal_ad(const SealHeader& h) {
+  if (h.kind == SealKind::tpm2)
+    return "hybridgate credential store v2 tpm2 " + base64url_encode(h.tpm_public) + " " +
+           base64url_encode(h.tpm_private);
   return "hybridgate credential store v2 scrypt " + base64url_encode(h.salt) + " " + std::to_string(h.kdf.log2_n) +
          " " + std::to_string(h.kdf.r) + " " + std::to_string(h.kdf.p);
 }
@@ -240,11 +254,17 @@ Result<std::string> serialise_store(const StoreContents& contents, const SealKey
     json doc = json::object();
     doc["version"] = kSealedFormatVersion;
     json h = json::object();
-    h["kdf"] = "scrypt";
-    h["salt"] = base64url_encode(key->header.salt);
-    h["log2_n"] = key->header.kdf.log2_n;
-    h["r"] = key->header.kdf.r;
-    h["p"] = key->header.kdf.p;
+    if (key->header.kind == SealKind::tpm2) {
+      h["kdf"] = "tpm2";
+      h["public"] = base64url_encode(key->header.tpm_public);
+      h["private"] = base64url_encode(key->header.tpm_private);
+    } else {
+      h["kdf"] = "scrypt";
+      h["salt"] = base64url_encode(key->header.salt);
+      h["log2_n"] = key->header.kdf.log2_n;
+      h["r"] = key->header.kdf.r;
+      h["p"] = key->header.kdf.p;
+    }
     doc["seal"] = std::move(h);
     doc["nonce"] = base64url_encode(nonce);
     doc["sealed"] = base64url_encode(sealed);
@@ -273,6 +293,8 @@ Result<std::optional<SealHeader>> parse_seal_header(std::string_view text) {
 }
 
 Result<SealKey> derive_seal_key(const SealHeader& header, const SecretBytes& passphrase) {
+  if (header.kind != SealKind::scrypt)
+    return make_error(Errc::store_sealed, "the store is sealed by a TPM, not with a passphrase");
   auto k = crypto::scrypt(passphrase.view(), header.salt, header.kdf, 32);
   if (!k) return make_error(Errc::crypto, "scrypt: " + k.error().detail);
   return SealKey{header, std::move(*k)};
@@ -299,12 +321,18 @@ Result<StoreContents> parse_store_text(std::string_view text, const SealKey* key
   if (nonce.size() != 12) return make_error(Errc::store_corrupt, "nonce is not 12 bytes");
   if (sealed.size() < 16) return make_error(Errc::store_corrupt, "sealed contents shorter than their tag");
   if (!key) return make_error(Errc::store_sealed, "the credential store is sealed");
-  if (key->header.salt != header.salt || key->header.kdf.log2_n != header.kdf.log2_n ||
-      key->header.kdf.r != header.kdf.r || key->header.kdf.p != header.kdf.p)
-    return make_error(Errc::store_passphrase, "the file was sealed with another key (re-sealed by another program?)");
+  const bool tpm = header.kind == SealKind::tpm2;
+  if (key->header.kind != header.kind || key->header.salt != header.salt ||
+      key->header.kdf.log2_n != header.kdf.log2_n || key->header.kdf.r != header.kdf.r ||
+      key->header.kdf.p != header.kdf.p || key->header.tpm_public != header.tpm_public ||
+      key->header.tpm_private != header.tpm_private)
+    return make_error(tpm ? Errc::store_sealed : Errc::store_passphrase,
+                      "the file was sealed with another key (re-sealed by another program?)");
   const std::string ad = seal_ad(header);
   auto plain = crypto::aes256_gcm_open(key->key.view(), nonce, as_bytes(ad), sealed);
-  if (!plain) return make_error(Errc::store_passphrase, "the passphrase does not open the sealed credentials");
+  if (!plain)
+    return tpm ? make_error(Errc::store_sealed, "the key the TPM unsealed does not open the sealed credentials")
+               : make_error(Errc::store_passphrase, "the passphrase does not open the sealed credentials");
   SecretBytes secret_plain(std::move(*plain));
   const auto pv = secret_plain.view();
   json inner = json::parse(pv.begin(), pv.end(), nullptr, /*allow_exceptions=*/false);
@@ -323,7 +351,7 @@ Result<std::string> serialise_store_text(const StoreContents& contents, const Se
 // ---------------------------------------------------------------- FileCredentialStore
 
 Result<std::unique_ptr<FileCredentialStore>> FileCredentialStore::open(const std::filesystem::path& path,
-                                                                       const SecretBytes* passphrase) {
+                                                                       const SecretBytes* passphrase, TpmSealer* tpm) {
   HG_TRY(auto existing, read_private_file(path));
   if (!existing) {
     HG_CHECK(create_private_file(path, to_json({}, std::nullopt).dump(2) + "\n"));  // no keys in an empty store
@@ -333,7 +361,14 @@ Result<std::unique_ptr<FileCredentialStore>> FileCredentialStore::open(const std
   auto header = parse_seal_header(*existing);
   wipe_string(*existing);
   if (!header) return corrupt(path, header.error().detail);
-  if (*header) {
+  if (*header && (*header)->kind == SealKind::tpm2) {
+    if (!tpm)
+      return make_error(Errc::store_sealed, path.string() + " is sealed by a TPM, which only `hybridgate phone` built "
+                                            "with tpm2-tss opens; nothing was changed");
+    auto key = tpm->unseal(**header);
+    if (!key) return make_error(key.error().code, path.string() + ": " + key.error().detail);
+    store->key_ = std::move(*key);
+  } else if (*header) {
     if (!passphrase) return make_error(Errc::store_sealed, path.string());
     HG_TRY(SealKey key, derive_seal_key(**header, *passphrase));
     store->key_ = std::move(key);
@@ -349,6 +384,30 @@ Status FileCredentialStore::seal(const std::filesystem::path& path, const Secret
   header.salt = crypto::random_bytes(16);
   header.kdf = kdf;
   HG_TRY(SealKey key, derive_seal_key(header, passphrase));
+  return seal_with(path, key);
+}
+
+Status FileCredentialStore::seal_tpm(const std::filesystem::path& path, TpmSealer& tpm) {
+  // Refuse a sealed store before the TPM is asked for anything (seal_with checks again, locked).
+  HG_TRY(auto kind, seal_kind(path));
+  if (kind) return make_error(Errc::store_sealed, path.string() + " is sealed already; nothing was changed");
+  HG_TRY(SealKey key, tpm.seal_new_key());
+  if (key.header.kind != SealKind::tpm2 || key.key.size() != 32)
+    return make_error(Errc::invalid_argument, "the TPM sealer returned no TPM-sealed 32-byte key");
+  return seal_with(path, key);
+}
+
+Result<std::optional<SealKind>> FileCredentialStore::seal_kind(const std::filesystem::path& path) {
+  HG_TRY(auto text, read_private_file(path));
+  if (!text) return std::optional<SealKind>{};
+  auto header = parse_seal_header(*text);
+  wipe_string(*text);
+  if (!header) return corrupt(path, header.error().detail);
+  if (!*header) return std::optional<SealKind>{};
+  return std::optional<SealKind>((*header)->kind);
+}
+
+Status FileCredentialStore::seal_with(const std::filesystem::path& path, const SealKey& key) {
   HG_TRY(auto existing, read_private_file(path));
   if (!existing) HG_CHECK(create_private_file(path, to_json({}, std::nullopt).dump(2) + "\n"));
   else wipe_string(*existing);

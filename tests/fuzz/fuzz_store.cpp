@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The credential store file's reader (store/credential_store.hpp): parse_seal_header and
 // parse_store_text on arbitrary text, plaintext (version 1) and sealed (version 2) with a fixed
-// key (scrypt("fuzz", 16 x 0x11, N = 2^4, r = 8, p = 1); make_corpus.py seals its seeds with the
-// same key). Oracles: the header and the full reader agree on whether a file is sealed; a file that
+// key (scrypt("fuzz", 16 x 0x11, N = 2^4, r = 8, p = 1)) or a fixed TPM-sealed key (32 x 0x22, the
+// stand-in blobs 00 04 01 02 03 04 / 00 04 05 06 07 08: the reader never asks a TPM); make_corpus.py
+// seals its seeds with the same keys. Oracles: the header and the full reader agree on whether a file is sealed; a file that
 // parses re-serialises (in its own format) to text that parses to the same contents.
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +22,18 @@ const hg::store::SealKey& fixed_key() {
     auto k = hg::store::derive_seal_key(h, hg::SecretBytes(hg::as_bytes("fuzz")));
     HG_FUZZ_CHECK(k.ok());
     return std::move(k).value();
+  }();
+  return key;
+}
+
+const hg::store::SealKey& fixed_tpm_key() {
+  static const hg::store::SealKey key = [] {
+    hg::store::SealKey k;
+    k.header.kind = hg::store::SealKind::tpm2;
+    k.header.tpm_public = hg::Bytes{0, 4, 1, 2, 3, 4};
+    k.header.tpm_private = hg::Bytes{0, 4, 5, 6, 7, 8};
+    k.key = hg::SecretBytes(hg::Bytes(32, 0x22));
+    return k;
   }();
   return key;
 }
@@ -45,9 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace hg;
   if (size > 1 << 16) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  const auto& key = fixed_key();
-
   auto header = store::parse_seal_header(text);
+  const auto& key = header && *header && (*header)->kind == store::SealKind::tpm2 ? fixed_tpm_key() : fixed_key();
   auto without = store::parse_store_text(text, nullptr);
   auto with = store::parse_store_text(text, &key);
   if (!header) {

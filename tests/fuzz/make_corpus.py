@@ -292,7 +292,8 @@ def main():
     add("ctaphid", "raw_report", b"\x07" + b"\xff" * 4 + b"\x86\x00\x08" + b"\x44" * 8 + b"\x00" * 49)
 
     # ---- the credential store file (store/credential_store.hpp): plaintext and sealed with the
-    # fuzz target's fixed key (scrypt("fuzz", 16 x 0x11, 2^4, 8, 1); AES-256-GCM from python3-cryptography).
+    # fuzz target's fixed keys (scrypt("fuzz", 16 x 0x11, 2^4, 8, 1), and a fixed TPM-sealed key;
+    # AES-256-GCM from python3-cryptography).
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     def b64u(b):
@@ -325,6 +326,18 @@ def main():
     add("store", "sealed_tampered", sealed([cred], tamper=True))
     add("store", "sealed_other_kdf", sealed([cred]).replace('"scrypt"', '"argon2"'))
     add("store", "unknown_version", json.dumps({"version": 3, "credentials": []}))
+    # A TPM-sealed store (kdf tpm2) under the target's fixed TPM key: 32 x 0x22, with stand-in blobs
+    # for the TPM2B_PUBLIC / TPM2B_PRIVATE (the reader checks their size; only a TPM reads them).
+    tpm_key, tpm_pub, tpm_priv = b"\x22" * 32, b"\x00\x04\x01\x02\x03\x04", b"\x00\x04\x05\x06\x07\x08"
+    tpm_ad = ("hybridgate credential store v2 tpm2 %s %s" % (b64u(tpm_pub), b64u(tpm_priv))).encode()
+
+    def tpm_sealed(creds, nonce=b"\x0a" * 12):
+        ct = AESGCM(tpm_key).encrypt(nonce, json.dumps({"credentials": creds}).encode(), tpm_ad)
+        return json.dumps({"version": 2, "seal": {"kdf": "tpm2", "public": b64u(tpm_pub), "private": b64u(tpm_priv)},
+                           "nonce": b64u(nonce), "sealed": b64u(ct), "pin": pin})
+
+    add("store", "tpm_sealed_two_and_pin", tpm_sealed([cred, ed]))
+    add("store", "tpm_sealed_other_blob", tpm_sealed([cred]).replace(b64u(tpm_priv), b64u(b"\x00\x04\x05\x06\x07\x09")))
 
     # ---- ceremony (fuzz_ceremony.cpp reads its choices with FuzzedDataProvider, integers from the
     # end): an empty input is an honest QR ceremony with the desktop under test; a last byte with

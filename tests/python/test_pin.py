@@ -9,7 +9,9 @@ the CTAP client, through our relay and the hybrid transport (the Python package'
               with a pinUvAuthToken got with the right PIN; wrong PINs count down, 3 in a row need
               a restart, the count survives the restart, 8 wrong PINs block it for good;
   on-phone    the PIN asked by the phone itself (--pin-fd, a pinentry program) for options.uv;
-              --yes alone never verifies.
+              --yes alone never verifies;
+  sealed      the store sealed at rest with a passphrase (--seal), or by a TPM 2.0 (--seal --tpm,
+              a swtpm the test starts; a second swtpm is another machine's TPM).
 
 Every credential and assertion is checked by python-fido2's Fido2Server (signatures, flags).
 
@@ -537,8 +539,204 @@ def test_pinentry_tty():
     with_relay("pin-tty", body)
 
 
+class Swtpm:
+    """A software TPM 2.0 of its own (Debian's swtpm), its state in a fresh folder: a TPM with a
+    new owner seed, i.e. another machine's TPM. `tcti` is its tpm2-tss TCTI configuration."""
+
+    def __init__(self, wd, name):
+        import socket
+        import time
+        self.state = wd.file(name)
+        os.mkdir(self.state, 0o700)
+        self.proc = None
+        for _ in range(5):  # a port taken between the probe and swtpm's bind: another pair
+            port = free_port_pair()
+            self.log = open(wd.file(name + ".log"), "wb")
+            self.proc = subprocess.Popen(
+                ["swtpm", "socket", "--tpm2", "--server", "type=tcp,port=%d,bindaddr=127.0.0.1" % port,
+                 "--ctrl", "type=tcp,port=%d,bindaddr=127.0.0.1" % (port + 1), "--tpmstate", "dir=" + self.state,
+                 "--flags", "not-need-init,startup-clear"], stdin=subprocess.DEVNULL, stdout=self.log,
+                stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 20
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                try:  # polled with a bound: swtpm listens once its TPM is initialised and started
+                    for p in (port, port + 1):
+                        socket.create_connection(("127.0.0.1", p), timeout=2).close()
+                    self.tcti = "swtpm:host=127.0.0.1,port=%d" % port
+                    return
+                except OSError:
+                    time.sleep(0.02)
+            self.stop()
+        raise TestFailure("swtpm did not start: %s" % open(wd.file(name + ".log"), "rb").read().decode(errors="replace"))
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def free_port_pair():
+    """A port P with P + 1 free too (swtpm's control channel), on the loopback address."""
+    import socket
+    for _ in range(100):
+        a, b = socket.socket(), socket.socket()
+        try:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if port >= 65535:
+                continue
+            b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+        finally:
+            a.close()
+            b.close()
+    raise TestFailure("no two free neighbouring ports")
+
+
+def tpm2_tools_unseal(wd, tcti, seal):
+    """The store's key unsealed independently with tpm2-tools (tpm2_createprimary with the same SRK
+    template, tpm2_load, tpm2_unseal), or None when tpm2-tools is not installed. swtpm has no
+    resource manager: the transient objects are flushed after each tool."""
+    from fido2.utils import websafe_decode
+    if not shutil.which("tpm2_unseal"):
+        return None
+    d = wd.file("tpm2-tools")
+    os.makedirs(d, exist_ok=True)
+    for name in ("public", "private"):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(websafe_decode(seal[name]))
+    env = dict(wd.env, TPM2TOOLS_TCTI=tcti)
+
+    def tool(*argv):
+        r = subprocess.run(argv, cwd=d, env=env, capture_output=True, timeout=60)
+        check(r.returncode == 0, "%s failed: %r" % (argv[0], r.stderr))
+        subprocess.run(["tpm2_flushcontext", "-t"], cwd=d, env=env, capture_output=True, timeout=60)
+
+    tool("tpm2_createprimary", "-Q", "-C", "o", "-g", "sha256", "-G", "ecc256:aes128cfb", "-a",
+         "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt", "-c", "primary.ctx")
+    tool("tpm2_load", "-Q", "-C", "primary.ctx", "-u", "public", "-r", "private", "-c", "sealed.ctx")
+    tool("tpm2_unseal", "-c", "sealed.ctx", "-o", "key.bin")
+    with open(os.path.join(d, "key.bin"), "rb") as f:
+        return f.read()
+
+
+def test_tpm_sealed_store():
+    """Keys sealed by a TPM 2.0 (swtpm, through tpm2-tss): `--seal --tpm` migrates a plaintext store
+    keeping every passkey (python-fido2 verifies signatures before and after, with no passphrase);
+    the file holds no key, RP or user name; tpm2-tools unseals the key independently and
+    `cryptography`'s AES-GCM opens the contents with it; a copy of the file opened with another TPM
+    (a fresh swtpm), or with no TPM, is store.sealed, and the file is unchanged."""
+    hybridgate = import_package()
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from fido2.client import Fido2Client
+    from fido2.server import Fido2Server
+    from fido2.utils import websafe_decode
+
+    def body(wd):
+        tpm = Swtpm(wd, "tpm-here")
+        other = None
+        try:
+            server = Fido2Server(RP)
+            store = wd.file("store.json")
+            known = []
+            for n, rk in ((1, True), (2, False)):
+                with Session(hybridgate, wd, store, name="reg%d" % n) as s:
+                    user = {"id": b"user-%d" % n, "name": "user%d@example.com" % n, "displayName": "User %d" % n}
+                    known.append(make_credential(server, Fido2Client(s.device, ORIGIN), user, "discouraged",
+                                                 rk=rk).credential_data)
+
+            def sign_in_each(tag, *args):
+                for i, cred in enumerate(known):
+                    with Session(hybridgate, wd, store, *args, name="%s%d" % (tag, i), request="get") as s:
+                        get_assertion(server, Fido2Client(s.device, ORIGIN), [cred], "discouraged")  # raises if bad
+
+            sign_in_each("before")
+            keys = [websafe_decode(c["private_key"]) for c in json.load(open(store))["credentials"]]
+            check(len(keys) == 2, "expected 2 credentials in the plaintext store")
+
+            r = hybridgate_phone(wd, "--store", store, "--tpm", "--qr", "FIDO:/0")
+            check(r.returncode != 0, "--tpm without --seal was accepted: %r" % r.stdout)
+            r = hybridgate_phone(wd, "--store", store, "--seal", "--tpm", "--tpm-tcti", tpm.tcti)
+            check(r.returncode == 0, "--seal --tpm failed: %r" % r.stderr)
+            check(json.loads(r.stdout) == {"sealed": True, "seal": "tpm2", "credentials": 2},
+                  "--seal --tpm said %r" % r.stdout)
+            check(oct(os.stat(store).st_mode & 0o777) == "0o600", "the sealed store is not 0600")
+            raw = open(store, "rb").read()
+            for k in keys:
+                for form in (k, k.hex().encode(), base64.urlsafe_b64encode(k).rstrip(b"="), base64.b64encode(k)):
+                    check(form not in raw, "a private key is readable in the TPM-sealed file")
+            for word in (b"example.com", b"user1@example.com", b"private_key", b"credentials"):
+                check(word not in raw, "%r is readable in the TPM-sealed file" % word)
+            doc = json.loads(raw)
+            h = doc["seal"]
+            check(doc["version"] == 2 and h["kdf"] == "tpm2" and set(h) == {"kdf", "public", "private"},
+                  "unexpected seal header %r" % h)
+            ad = ("hybridgate credential store v2 tpm2 %s %s" % (h["public"], h["private"])).encode()
+
+            # An independent opening: tpm2-tools unseals the key, cryptography's AES-GCM the contents.
+            key = tpm2_tools_unseal(wd, tpm.tcti, h)
+            if key is None:
+                print("tpm2-tools not installed: the independent unseal is skipped", file=sys.stderr)
+            else:
+                check(len(key) == 32, "the TPM-sealed key is %d bytes" % len(key))
+                inner = json.loads(AESGCM(key).decrypt(websafe_decode(doc["nonce"]), websafe_decode(doc["sealed"]), ad))
+                check(sorted(websafe_decode(c["private_key"]) for c in inner["credentials"]) == sorted(keys),
+                      "the TPM-sealed keys are not the plaintext store's")
+
+            # Every passkey signs after the migration, with no passphrase (nothing on standard input).
+            sign_in_each("after", "--tpm-tcti", tpm.tcti)
+
+            # A copy of the file elsewhere: another TPM, no TPM, a passphrase; never opened, never changed.
+            copy = wd.file("copied-store.json")
+            shutil.copyfile(store, copy)
+            os.chmod(copy, 0o600)
+            before = hashlib.sha256(open(store, "rb").read()).hexdigest()  # the sign-ins moved the counters
+            other = Swtpm(wd, "tpm-elsewhere")
+            for where, args, env in (("another TPM (--tpm-tcti)", ["--tpm-tcti", other.tcti], None),
+                                     ("another TPM (TPM2TOOLS_TCTI)", [], {"TPM2TOOLS_TCTI": other.tcti}),
+                                     ("no TPM", ["--tpm-tcti", "swtpm:host=127.0.0.1,port=%d" % free_port_pair()], None)):
+                for f in (store, copy):
+                    e = dict(wd.env, **env) if env else wd.env
+                    r = subprocess.run([os.path.join(ARGS.bin, "hybridgate"), "phone", "--store", f, "--qr", "FIDO:/0",
+                                        "--passphrase-fd", "0", *args], input=b"correct horse\n", capture_output=True,
+                                       env=e, timeout=120)
+                    check(r.returncode != 0 and error_code(r) == "store.sealed",
+                          "%s opened %s: %r %r" % (where, f, r.stdout, r.stderr))
+                    msg = json.loads(r.stdout)["error"]["message"]
+                    want = "no TPM is reachable" if where == "no TPM" else "a TPM this machine does not have"
+                    check(want in msg and "nothing was changed" in msg, "%s: unclear error %r" % (where, msg))
+                    check(hashlib.sha256(open(f, "rb").read()).hexdigest() == before, "%s changed %s" % (where, f))
+            r = hybridgate_phone(wd, "--store", store, "--seal", "--tpm", "--tpm-tcti", tpm.tcti)
+            check(error_code(r) == "store.sealed", "sealing twice: %r" % r.stdout)
+            r = hybridgate_phone(wd, "--store", store, "--seal", "--passphrase-fd", "0", stdin_text="pw\n")
+            check(error_code(r) == "store.sealed", "a passphrase seal over a TPM seal: %r" % r.stdout)
+            check(hashlib.sha256(open(store, "rb").read()).hexdigest() == before, "a refused open changed the file")
+
+            # Nothing was lost: this TPM still opens it; a new passkey is sealed too.
+            with Session(hybridgate, wd, store, "--tpm-tcti", tpm.tcti, name="reg3") as s:
+                user = {"id": b"user-3", "name": "user3@example.com", "displayName": "User 3"}
+                known.append(make_credential(server, Fido2Client(s.device, ORIGIN), user, "discouraged").credential_data)
+            raw = open(store, "rb").read()
+            check(b"user3@example.com" not in raw and json.loads(raw)["seal"]["kdf"] == "tpm2",
+                  "a new passkey was written in the clear")
+            sign_in_each("last", "--tpm-tcti", tpm.tcti)
+        finally:
+            tpm.stop()
+            if other:
+                other.stop()
+
+    with_relay("pin-tpm", body)
+
+
 TESTS = [test_no_pin_no_uv, test_client_pin_uv_lockout_restart, test_pin_asked_on_the_phone, test_pinentry_tty,
-         test_sealed_store]
+         test_sealed_store, test_tpm_sealed_store]
 
 if __name__ == "__main__":
     run_selected(TESTS, ARGS.test)

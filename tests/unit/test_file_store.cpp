@@ -433,3 +433,101 @@ TEST_CASE("a sealed file whose header or contents were changed does not open", "
   write_file(p, text);
   REQUIRE(store::FileCredentialStore::open(p, &pass));
 }
+
+// ---------------------------------------------------------------- TPM-sealed stores (issue 25)
+// The store's side of "kdf": "tpm2" with a TPM that lives in memory (the real one, tpm2-tss and
+// swtpm, is tests/python/test_pin.py's test_tpm_sealed_store).
+
+namespace {
+// Unseals only what it sealed itself: another instance is "another machine's TPM".
+class FakeTpm final : public store::TpmSealer {
+ public:
+  Result<store::SealKey> seal_new_key() override {
+    ++calls;
+    store::SealKey k;
+    k.header.kind = store::SealKind::tpm2;
+    k.header.tpm_public = Bytes{0, 4, 1, 2, 3, 4};
+    k.header.tpm_private = crypto::random_bytes(40);
+    k.key = SecretBytes(crypto::random_bytes(32));
+    sealed_.emplace_back(k.header.tpm_private, k.key);
+    return k;
+  }
+  Result<store::SealKey> unseal(const store::SealHeader& h) override {
+    ++calls;
+    for (const auto& [blob, key] : sealed_)
+      if (blob == h.tpm_private) return store::SealKey{h, key};
+    return make_error(Errc::store_sealed, "sealed by a TPM this machine does not have");
+  }
+  int calls = 0;
+
+ private:
+  std::vector<std::pair<Bytes, SecretBytes>> sealed_;
+};
+}  // namespace
+
+TEST_CASE("TPM sealing keeps every credential, and the file opens only with that TPM", "[file_store][seal][tpm]") {
+  TempDir dir;
+  const fs::path p = dir.path() / "store.json";
+  {
+    auto s = store::FileCredentialStore::open(p);
+    REQUIRE(s);
+    REQUIRE((*s)->add(sample_record(1)).ok());
+    REQUIRE((*s)->add(sample_record(2)).ok());
+  }
+  FakeTpm tpm, other;
+  CHECK(store::FileCredentialStore::seal_kind(p).value() == std::nullopt);
+  REQUIRE(store::FileCredentialStore::seal_tpm(p, tpm).ok());
+  CHECK(mode_of(p) == 0600);
+  CHECK(store::FileCredentialStore::seal_kind(p).value() == store::SealKind::tpm2);
+  const std::string sealed = file_text(p);
+  CHECK(sealed.find("\"kdf\": \"tpm2\"") != std::string::npos);
+  CHECK(sealed.find("private_key") == std::string::npos);
+  CHECK(sealed.find(base64url_encode(sample_record(1).private_key.view())) == std::string::npos);
+
+  // No TPM, another TPM, a passphrase: store.sealed, the file unchanged.
+  auto none = store::FileCredentialStore::open(p);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().code == Errc::store_sealed);
+  auto elsewhere = store::FileCredentialStore::open(p, nullptr, &other);
+  REQUIRE_FALSE(elsewhere);
+  CHECK(elsewhere.error().code == Errc::store_sealed);
+  CHECK(elsewhere.error().detail.find("does not have") != std::string::npos);
+  const SecretBytes pass(as_bytes("correct horse"));
+  auto with_pass = store::FileCredentialStore::open(p, &pass);
+  REQUIRE_FALSE(with_pass);
+  CHECK(with_pass.error().code == Errc::store_sealed);
+  CHECK(file_text(p) == sealed);
+
+  // Sealed already: neither seal asks the TPM anything or changes the file.
+  const int calls = tpm.calls;
+  CHECK(store::FileCredentialStore::seal_tpm(p, tpm).error().code == Errc::store_sealed);
+  CHECK(store::FileCredentialStore::seal(p, pass, kCheap).error().code == Errc::store_sealed);
+  CHECK(tpm.calls == calls);
+  CHECK(file_text(p) == sealed);
+
+  auto s = store::FileCredentialStore::open(p, nullptr, &tpm);
+  REQUIRE(s);
+  CHECK((*s)->sealed());
+  CHECK((*s)->size() == 2);
+  for (int i : {1, 2}) {
+    auto r = (*s)->find_by_id(sample_record(i).credential_id);
+    REQUIRE(r);
+    REQUIRE(r->has_value());
+    CHECK(ct_equal((*r)->private_key.view(), sample_record(i).private_key.view()));
+  }
+  REQUIRE((*s)->add(sample_record(3)).ok());  // written sealed by the same key
+  const std::string after = file_text(p);
+  CHECK(after.find("private_key") == std::string::npos);
+  CHECK(after.find("\"kdf\": \"tpm2\"") != std::string::npos);
+  CHECK(store::FileCredentialStore::open(p, nullptr, &tpm).value()->size() == 3);
+
+  // A changed blob (bound as associated data) does not open, even by a TPM that unseals it.
+  std::string changed = after;
+  const auto at = changed.find("\"public\": \"");
+  REQUIRE(at != std::string::npos);
+  changed[at + 12] = changed[at + 12] == 'A' ? 'B' : 'A';
+  write_file(p, changed);
+  auto r = store::FileCredentialStore::open(p, nullptr, &tpm);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::store_sealed);
+}

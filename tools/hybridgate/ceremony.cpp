@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -20,6 +21,9 @@
 #include "hybrid/desktop.hpp"
 #include "hybrid/phone.hpp"
 #include "store/private_file.hpp"
+#if HG_HAVE_TPM
+#include "store/tpm_seal.hpp"
+#endif
 #include "hybrid/settings.hpp"
 #include "interrupt.hpp"
 #include "key_window.hpp"
@@ -369,6 +373,8 @@ struct PhoneCliOptions {
   int passphrase_fd = -1;   // --passphrase-fd (default: pinentry / the terminal)
   bool set_pin = false;
   bool seal = false;
+  bool tpm = false;         // --seal --tpm: sealed by the TPM, not with a passphrase
+  std::string tpm_tcti;     // --tpm-tcti (default: $TPM2TOOLS_TCTI, $TSS2_TCTI, device:/dev/tpmrm0)
   bool test_assume_verified = false;
 };
 
@@ -586,8 +592,36 @@ SecretSource passphrase_source(const PhoneCliOptions& o) {
   return src;
 }
 
+// The TPM that seals and opens TPM-sealed stores (tpm2-tss); null in a build without it, and then
+// a TPM-sealed store is store.sealed with a sentence that says so.
+std::unique_ptr<store::TpmSealer> tpm_sealer(const PhoneCliOptions& o) {
+#if HG_HAVE_TPM
+  // tpm2-tss prints its own ERROR/WARNING lines on standard error; the failure's sentence already
+  // carries the decoded response code. TSS2_LOG set by the person (e.g. all+ERROR) wins.
+  ::setenv("TSS2_LOG", "all+NONE", 0);
+  return std::make_unique<store::Tss2Sealer>(store::tpm_tcti_config(o.tpm_tcti));
+#else
+  (void)o;
+  return nullptr;
+#endif
+}
+
+// --seal --tpm: the same consent, the key sealed by the TPM (no passphrase).
+int do_seal_tpm(const PhoneCliOptions& o) {
+  auto tpm = tpm_sealer(o);
+  if (!tpm)
+    return fail(make_error(Errc::invalid_argument, "this hybridgate was built without TPM support (tpm2-tss, "
+                                                   "libtss2-dev); nothing was changed"));
+  if (auto st = store::FileCredentialStore::seal_tpm(o.store, *tpm); !st) return fail(st.error());
+  auto opened = store::FileCredentialStore::open(o.store, nullptr, tpm.get());
+  if (!opened) return fail(opened.error());
+  print_json({{"sealed", true}, {"seal", "tpm2"}, {"credentials", (*opened)->size()}});
+  return 0;
+}
+
 // --seal: the person's consent to seal a plaintext store (every passkey kept).
 int do_seal(const PhoneCliOptions& o) {
+  if (o.tpm) return do_seal_tpm(o);
   const std::atomic<bool> never{false};
   SecretQuestion q;
   q.title = "hybridgate phone";
@@ -610,10 +644,14 @@ int do_seal(const PhoneCliOptions& o) {
   return 0;
 }
 
-// Opens the store; a sealed one after asking for its passphrase.
+// Opens the store; a passphrase-sealed one after asking for its passphrase, a TPM-sealed one with
+// the TPM (nothing asked).
 Result<std::unique_ptr<store::FileCredentialStore>> open_store(const PhoneCliOptions& o) {
-  auto store = store::FileCredentialStore::open(o.store);
+  auto tpm = tpm_sealer(o);
+  auto store = store::FileCredentialStore::open(o.store, nullptr, tpm.get());
   if (store || store.error().code != Errc::store_sealed) return store;
+  auto kind = store::FileCredentialStore::seal_kind(o.store);
+  if (!kind || *kind != store::SealKind::scrypt) return store;  // the TPM's refusal, as it is
   const std::atomic<bool> never{false};
   SecretQuestion q;
   q.title = "hybridgate phone";
@@ -772,6 +810,12 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
                          "Set the store's PIN (or change it: the current PIN is asked first), then exit");
   auto* se = p->add_flag("--seal", ph->seal,
                          "Seal the store with a passphrase (asked; scrypt + AES-256-GCM), keeping every passkey, then exit");
+  auto* tp = p->add_flag("--tpm", ph->tpm,
+                         "With --seal: seal the store's key by the TPM 2.0 (tpm2-tss) instead of a passphrase; "
+                         "the store then opens only on this machine, without a passphrase");
+  p->add_option("--tpm-tcti", ph->tpm_tcti,
+                "TCTI of the TPM that seals or opens the store (default: $TPM2TOOLS_TCTI, $TSS2_TCTI, "
+                "device:/dev/tpmrm0; e.g. swtpm:host=127.0.0.1,port=2321)");
   p->add_option("--passphrase-fd", ph->passphrase_fd,
                 "Read the store's passphrase from this file descriptor, one line (scripts and tests)")
       ->check(CLI::Range(0, 1 << 20));
@@ -802,6 +846,7 @@ void add_ceremonies(CLI::App& app, int& exit_code) {
   q2->excludes(l)->excludes(u);
   sp->excludes(q1)->excludes(q2)->excludes(l)->excludes(u);
   se->excludes(q1)->excludes(q2)->excludes(l)->excludes(u)->excludes(sp);
+  tp->needs(se);
   p->callback([&exit_code, ph, q1, q2, l, u, sp, se] {
     if (q1->count() == 0 && q2->count() == 0 && l->count() == 0 && u->count() == 0 && sp->count() == 0 &&
         se->count() == 0) {
