@@ -409,7 +409,9 @@ hg_phone *hg_phone_new(const hg_config *cfg, const char *store_path, hg_error *e
  * newline; not NUL-terminated necessarily); the library keeps only the derived key and wipes its
  * copies, the caller wipes its own. A wrong passphrase is "store.passphrase" and the file is only
  * read: nothing is lost. A plaintext store opens as with hg_phone_new (it is never sealed by this
- * call). Deriving the key takes about half a second (scrypt, 128 MiB). Added in 0.2.
+ * call). Deriving the key takes about half a second (scrypt, 128 MiB). A store sealed by a TPM
+ * (`hybridgate phone --seal --tpm`) is refused with "store.sealed": the library does not carry the
+ * TPM stack (tpm2-tss); only the hybridgate program opens those. Added in 0.2.
  */
 hg_phone *hg_phone_new_sealed(const hg_config *cfg, const char *store_path, const char *passphrase,
                               size_t passphrase_len, hg_error *err);
