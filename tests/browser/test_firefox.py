@@ -497,7 +497,7 @@ async def test_remembered_phone_signs_in_without_qr(h):
             "--store", h.store, "--yes", "--test-assume-verified", "--listen", "--once"]
     listener = Proc(argv, h.wd, "listener")
     try:
-        await asyncio.to_thread(wait_for, lambda: "listening" in listener.stderr() or listener.proc.poll() is not None,
+        await asyncio.to_thread(wait_for, lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None,
                                 20, "the phone's listen connection")
         check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
         h.fresh_qr()

@@ -420,7 +420,7 @@ def test_remembered_phone():
 
         listener = Proc([os.path.join(BIN, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", relay.url,
                          "--store", store, "--yes", "--test-assume-verified", "--listen", "--once"], wd, "listener")
-        wait_for(lambda: "listening" in listener.stderr() or listener.proc.poll() is not None, 20, "the listen connection")
+        wait_for(lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None, 20, "the listen connection")
         check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
         opts, challenge = request_options(stored)
         c = consumer_ceremony(wd, relay, exe, "get", opts, "async", extra=("--phone", "Test Phone", "--links", links),

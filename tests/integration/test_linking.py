@@ -52,7 +52,7 @@ def listen(wd, relay, store, name="listener"):
     argv = [os.path.join(BIN, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", relay.url,
             "--store", store, "--yes", "--test-assume-verified", "--listen", "--once"]
     p = Proc(argv, wd, name)
-    wait_for(lambda: "listening" in p.stderr() or p.proc.poll() is not None, 20, "the phone's listen connection")
+    wait_for(lambda: "phone: listening\n" in p.stderr() or p.proc.poll() is not None, 20, "the phone's listen connection")
     check(p.proc.poll() is None, "the listener exited:\n" + p.stderr())
     return p
 

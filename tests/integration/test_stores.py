@@ -89,7 +89,7 @@ def test_eight_phones_and_a_listener_share_one_store():
         listener = Proc([os.path.join(BIN, "hybridgate"), "phone", "--radio", "loopback", "--tunnel-url", relay.url,
                          "--store", store, "--yes", "--listen"], wd, "listener")
         procs.append(listener)
-        wait_for(lambda: "listening" in listener.stderr() or listener.proc.poll() is not None, 20, "the listener")
+        wait_for(lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None, 20, "the listener")
 
         # Eight QR registrations at once, each with its own phone process on the same store.
         pairs = []

@@ -326,7 +326,7 @@ def test_remembered_phone_picked_in_window():
         listener = Proc([HG, "phone", "--radio", "loopback", "--tunnel-url", s.relay.url, "--store", s.store,
                          "--yes", "--listen", "--once"], s.wd, "listener")
         s.procs.append(listener)
-        wait_for(lambda: "listening" in listener.stderr() or listener.proc.poll() is not None, 20, "the listener")
+        wait_for(lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None, 20, "the listener")
         check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
         options, state = srv.authenticate_begin([auth.credential_data], user_verification="discouraged")
         t, out = in_thread(client.get_assertion, options["publicKey"])

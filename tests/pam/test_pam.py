@@ -390,7 +390,7 @@ def test_linked_phone_signs_in_without_qr():
         check(os.path.exists(links), "enrolment with --link-phone remembered no phone")
         listener = Proc([HG, "phone", "--radio", "loopback", "--tunnel-url", s.relay.url, "--store", s.store,
                          "--link-state", s.wd.file("phone.link"), "--yes", "--listen", "--once"], s.wd, "listener")
-        wait_for(lambda: "listening" in listener.stderr() or listener.proc.poll() is not None, 20,
+        wait_for(lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None, 20,
                  "the phone's listen connection")
         check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
         svc = s.service("hg-linked", "auth required %s %s" % (

@@ -428,7 +428,7 @@ def test_remembered_phone_needs_no_qr_code():
         e.sshd.authorize(key + ".pub")
         listener = Proc([HG, "phone", "--radio", "loopback", "--tunnel-url", e.relay.url, "--store", e.store,
                          "--link-state", link_state, "--yes", "--listen", "--once"], e.wd, "listener")
-        wait_for(lambda: "listening" in listener.stderr() or listener.proc.poll() is not None, 20, "the listener")
+        wait_for(lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None, 20, "the listener")
         check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
         e.env["HYBRIDGATE_PHONE"] = "Test Phone"
         s = e.ssh(key, name="login-linked")

@@ -110,7 +110,7 @@ def test_linked_sign_in():
         check("remembered phone 'VM Phone'" in d.stderr(), "the desktop did not remember the phone:\n" + d.stderr())
         listener = Proc([os.path.join(BIN, "hybridgate"), "phone", "--radio", "bluez", *PHONE, "--tunnel-url",
                          relay.url, "--store", store, "--yes", "--test-assume-verified", "--listen", "--once"], wd, "listener")
-        wait_for(lambda: "listening" in listener.stderr() or listener.proc.poll() is not None, 60,
+        wait_for(lambda: "phone: listening\n" in listener.stderr() or listener.proc.poll() is not None, 60,
                  "the phone's listen connection")
         check(listener.proc.poll() is None, "the listener exited:\n" + listener.stderr())
         challenge = b64(os.urandom(32))
