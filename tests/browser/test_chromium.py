@@ -197,9 +197,13 @@ class Harness:
                                        30, "the host's QR URL file")
 
     async def emulate_theme(self, session):
-        """prefers-color-scheme as the harness's theme (Emulation.setEmulatedMedia, per frame target)."""
+        """prefers-color-scheme as the harness's theme (Emulation.setEmulatedMedia, per frame target),
+        and a focused window: headless Chromium sometimes leaves its window without the focus after
+        a frame that had it goes (document.hasFocus() false in the page and the dialog alike), which
+        a person's window never is; the focus checks are about our dialog, not that."""
         await self.cdp.cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme",
                                                                         "value": self.theme}]}, session=session)
+        await self.cdp.cmd("Emulation.setFocusEmulationEnabled", {"enabled": True}, session=session)
 
     async def evaluate(self, ctx, expression):
         r = await self.cdp.cmd("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=ctx)
