@@ -402,6 +402,16 @@ Result<Bytes> SoftwareAuthenticator::client_pin(const cbor::Map& params) {
   return ctap::encode_response_status(ctap::status::ok);
 }
 
+// The permissions a token request asks for: some, and only makeCredential and getAssertion.
+namespace {
+Result<uint8_t> token_permissions(const cbor::Value& perms) {
+  if (perms.as_unsigned() == 0) return fail(ctap::status::invalid_parameter, "no permissions");
+  if (perms.as_unsigned() & ~uint64_t{kPermMakeCredential | kPermGetAssertion})
+    return fail(ctap::status::unauthorized_permission, "only mc and ga are offered");
+  return static_cast<uint8_t>(perms.as_unsigned());
+}
+}  // namespace
+
 Result<Bytes> SoftwareAuthenticator::pin_token(const cbor::Map& params, uint64_t subcommand) {
   const uint64_t version = params.find(pin_key::protocol)->as_unsigned();  // checked by client_pin
   HG_TRY(const cbor::Value* ka, param(params, pin_key::key_agreement, cbor::Type::Map));
@@ -414,10 +424,7 @@ Result<Bytes> SoftwareAuthenticator::pin_token(const cbor::Map& params, uint64_t
     if (perms || rp) return fail(ctap::status::invalid_parameter, "getPinToken takes no permissions");
   } else {
     if (!perms) return fail(ctap::status::missing_parameter, "permissions");
-    if (perms->as_unsigned() == 0) return fail(ctap::status::invalid_parameter, "no permissions");
-    if (perms->as_unsigned() & ~uint64_t{kPermMakeCredential | kPermGetAssertion})
-      return fail(ctap::status::unauthorized_permission, "only mc and ga are offered");
-    permissions = static_cast<uint8_t>(perms->as_unsigned());
+    HG_TRY(permissions, token_permissions(*perms));
   }
   HG_TRY(auto current, store_.pin());
   if (!current) return fail(ctap::status::pin_not_set);
@@ -447,10 +454,7 @@ Result<Bytes> SoftwareAuthenticator::uv_token(const cbor::Map& params) {
   HG_TRY(const cbor::Value* perms, param(params, pin_key::permissions, cbor::Type::Unsigned));
   HG_TRY(const cbor::Value* rp, param(params, pin_key::rp_id, cbor::Type::Text));
   if (!ka || !perms) return fail(ctap::status::missing_parameter, "keyAgreement/permissions");
-  if (perms->as_unsigned() == 0) return fail(ctap::status::invalid_parameter, "no permissions");
-  if (perms->as_unsigned() & ~uint64_t{kPermMakeCredential | kPermGetAssertion})
-    return fail(ctap::status::unauthorized_permission, "only mc and ga are offered");
-  const auto permissions = static_cast<uint8_t>(perms->as_unsigned());
+  HG_TRY(const uint8_t permissions, token_permissions(*perms));
   HG_TRY(SecretBytes shared, pin_protocol::shared_secret(version, key_agreement_, ka->as_map()));
   PinPrompt prompt{rp ? rp->as_text() : std::string(), "",
                    (permissions & kPermMakeCredential) ? Operation::make_credential : Operation::get_assertion, 0,

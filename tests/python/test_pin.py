@@ -539,6 +539,13 @@ def test_pinentry_tty():
     with_relay("pin-tty", body)
 
 
+def without_asan_preload(env):
+    """`env` without the ASan build's LD_PRELOAD (libasan, for the instrumented library the Python
+    package loads), for swtpm and tpm2-tools: they are not our code, and tpm2_createprimary hangs
+    under it."""
+    return {k: v for k, v in env.items() if k != "LD_PRELOAD"}
+
+
 class Swtpm:
     """A software TPM 2.0 of its own (Debian's swtpm), its state in a fresh folder: a TPM with a
     new owner seed, i.e. another machine's TPM. `tcti` is its tpm2-tss TCTI configuration."""
@@ -556,7 +563,7 @@ class Swtpm:
                 ["swtpm", "socket", "--tpm2", "--server", "type=tcp,port=%d,bindaddr=127.0.0.1" % port,
                  "--ctrl", "type=tcp,port=%d,bindaddr=127.0.0.1" % (port + 1), "--tpmstate", "dir=" + self.state,
                  "--flags", "not-need-init,startup-clear"], stdin=subprocess.DEVNULL, stdout=self.log,
-                stderr=subprocess.STDOUT, env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+                stderr=subprocess.STDOUT, env=without_asan_preload(os.environ))
             deadline = time.monotonic() + 20
             while self.proc.poll() is None and time.monotonic() < deadline:
                 try:  # polled with a bound: swtpm listens once its TPM is initialised and started
@@ -612,9 +619,7 @@ def tpm2_tools_unseal(wd, tcti, seal):
     for name in ("public", "private"):
         with open(os.path.join(d, name), "wb") as f:
             f.write(websafe_decode(seal[name]))
-    # Not through the ASan build's preload (LD_PRELOAD=libasan for the instrumented library the
-    # Python package loads): tpm2_createprimary hangs under it. tpm2-tools is not our code.
-    env = {k: v for k, v in dict(wd.env, TPM2TOOLS_TCTI=tcti).items() if k != "LD_PRELOAD"}
+    env = without_asan_preload(dict(wd.env, TPM2TOOLS_TCTI=tcti))
 
     def tool(*argv):
         r = subprocess.run(argv, cwd=d, env=env, capture_output=True, timeout=60)
