@@ -240,8 +240,7 @@ class Ceremony {
     if (this.ended) return;
     if (this.native && this.started) this.native.postMessage({type: "cancel", id: this.id});
     this.started = false;
-    this.finish(GENERIC, {state: "failed", error: "The time this site allows for signing in ran out.",
-                          code: "page.timeout", retry: false});
+    this.finish(GENERIC, {state: "failed", error: PAGE_TIMEOUT_SENTENCE, code: "page.timeout", retry: false});
   }
 
   cancel(answer = GENERIC) {
@@ -303,8 +302,15 @@ class Ceremony {
 }
 
 // The dialog's plain sentence for a host error (the code goes in the dialog's details line).
+// The page's timeout ended the call: said the same whether the extension's own timer or the
+// library (which bounds the ceremony by the same timeout, "the relying party's timeout of N ms")
+// noticed first.
+const PAGE_TIMEOUT_SENTENCE = "The time this site allows for signing in ran out.";
+
 function sentenceFor(error, c) {
   const code = error.code || "";
+  if (code === "session.deadline" && typeof error.detail === "string" && error.detail.includes("relying party's timeout"))
+    return PAGE_TIMEOUT_SENTENCE;
   if (c.view.phone && (code === "tunnel.refused" || code === "tunnel.closed" || code === "session.no_advert"))
     return `${c.view.phone} did not answer. It may be switched off, asleep or offline.`;
   if (code === "tunnel.unreachable") {
