@@ -3,6 +3,9 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <system_error>
 
 #include "store/links.hpp"
@@ -87,10 +90,15 @@ struct Desktop::Impl {
       s->events.emit(Stage::qr_shown);
       connected.emplace(runner.run(connect_qr(*s->scanner, *s->qr, server(config.tunnel_url), config.deadlines, s->events)));
       // The QR code has done its work (a phone answered it, or the attempt is over): a script
-      // watching the file must never pick up a stale one.
+      // watching the file must never pick up a stale one. Only while it still holds this
+      // ceremony's URL: another ceremony (a second browser tab's host, started as this one
+      // ended) may have written its own there meanwhile, and that one must stay.
       if (!config.qr_url_file.empty()) {
+        std::ifstream in(config.qr_url_file, std::ios::binary);
+        const std::string now((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        in.close();
         std::error_code ignored;
-        std::filesystem::remove(config.qr_url_file, ignored);
+        if (now == s->qr->url + "\n") std::filesystem::remove(config.qr_url_file, ignored);
       }
     }
     if (!*connected) return connected->error();
